@@ -1,0 +1,87 @@
+"""Framing: the one preprocessing that turns an RGB image into a model input."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+# The margin search runs on a copy no larger than this, which is plenty to find a
+# frame edge and keeps the cost independent of the photo's size.
+_SEARCH_SIDE = 256
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Preprocessing recorded in every model file and used for training and scoring.
+
+    With `crop_dark_margins`, the image is cropped to the rows and columns that hold
+    content brighter than `margin_level` (0–255) in at least `margin_fraction` of
+    their pixels. The result is padded with black to a square and resized to
+    `size` × `size`. A fundus photo thus fills the frame the same way whether it was
+    saved as a tight square crop or as a 3:2 frame with black margins.
+    """
+
+    size: int = 28
+    crop_dark_margins: bool = True
+    margin_level: int = 20
+    margin_fraction: float = 0.02
+
+    @property
+    def decode_size(self) -> int:
+        """Smallest side a JPEG may be drafted to without losing framing detail."""
+        return self.size * 8
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Framing:
+        return cls(**values)
+
+    def apply(self, image: Image.Image) -> np.ndarray:
+        """Return the (size, size, 3) uint8 model input for an RGB image."""
+        if self.crop_dark_margins:
+            image = image.crop(self.content_box(image))
+        image = _pad_to_square(image)
+        if image.size != (self.size, self.size):
+            image = image.resize((self.size, self.size), Image.Resampling.BICUBIC)
+        return np.asarray(image, dtype=np.uint8)
+
+    def content_box(self, image: Image.Image) -> tuple[int, int, int, int]:
+        """Return the (left, top, right, bottom) box inside the dark margins.
+
+        An image with no content above the margin level keeps its whole frame, so a
+        black or dark image is scored as it is rather than cropped to nothing.
+        """
+        width, height = image.size
+        scale = min(1.0, _SEARCH_SIDE / max(width, height))
+        small = image
+        if scale < 1.0:
+            small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            small = image.resize(small_size, Image.Resampling.BOX)
+        bright = np.asarray(small).max(axis=2) > self.margin_level
+        rows = np.flatnonzero(bright.mean(axis=1) >= self.margin_fraction)
+        cols = np.flatnonzero(bright.mean(axis=0) >= self.margin_fraction)
+        if rows.size == 0 or cols.size == 0:
+            return (0, 0, width, height)
+        left = int(np.floor(cols[0] / scale))
+        top = int(np.floor(rows[0] / scale))
+        right = min(width, int(np.ceil((cols[-1] + 1) / scale)))
+        bottom = min(height, int(np.ceil((rows[-1] + 1) / scale)))
+        return (left, top, right, bottom)
+
+
+def _pad_to_square(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    square = Image.new("RGB", (side, side), (0, 0, 0))
+    square.paste(image, ((side - width) // 2, (side - height) // 2))
+    return square

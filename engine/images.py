@@ -1,0 +1,226 @@
+"""Guarded image intake: any file becomes a model input and a thumbnail, or a status."""
+
+from __future__ import annotations
+
+import enum
+import errno
+import io
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from engine.framing import Framing
+
+logger = logging.getLogger(__name__)
+
+# Transparent pixels are composited onto black, the colour of the margins around a
+# fundus photograph, so that a transparent frame reads like an empty margin.
+BACKGROUND_RGB = (0, 0, 0)
+
+# Pillow's own decompression-bomb limit (about 89 Mpx) is the largest image decoded.
+# Larger files get the status "too large" and are never decoded.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".gif", ".webp",
+     ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".heic", ".heif", ".avif"}
+)
+
+# File signatures of formats that Pillow may lack a codec for; a file that starts
+# like this but cannot be opened is "unsupported", not "not an image".
+_CODEC_SIGNATURES = (
+    (b"RIFF", 8, b"WEBP", "WebP"),
+    (b"", 4, b"ftypavif", "AVIF"),
+    (b"", 4, b"ftypheic", "HEIC"),
+    (b"", 4, b"ftypmif1", "HEIF"),
+    (b"\x00\x00\x00\x0cjP  ", 0, b"", "JPEG 2000"),
+)
+
+
+class Status(enum.StrEnum):
+    """Outcome of reading one file; the value is the text shown to the user."""
+
+    OK = "ok"
+    EMPTY = "empty file"
+    NOT_IMAGE = "not an image"
+    UNSUPPORTED = "unsupported format"
+    DAMAGED = "damaged"
+    TOO_LARGE = "too large"
+    MISSING = "missing"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """One file after intake.
+
+    `model_input` is a (size, size, 3) uint8 array framed for the model and
+    `thumbnail` an (h, w, 3) uint8 array no larger than the requested side; both are
+    None unless `status` is OK. `detail` explains a status other than OK.
+    """
+
+    path: Path
+    status: Status
+    detail: str = ""
+    model_input: np.ndarray | None = None
+    thumbnail: np.ndarray | None = None
+    width: int = 0
+    height: int = 0
+    format: str = ""
+
+
+def list_images(folder: Path) -> list[Path]:
+    """List the files with an image suffix under `folder`, recursively and sorted.
+
+    Hidden files and folders are left out, and links to folders are not followed,
+    so that a scan never leaves the folder or visits a file twice.
+    """
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(Path(root, name))
+    found.sort()
+    return found
+
+
+def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -> LoadedImage:
+    """Read `path` into a model input and a thumbnail, or into a status.
+
+    Never raises for a problem with the file itself: every such problem becomes a
+    status with a detail text. A JPEG is decoded at reduced scale when the targets
+    are small.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return LoadedImage(path, Status.MISSING, "the file was removed or renamed")
+    except PermissionError:
+        return LoadedImage(path, Status.UNREADABLE, "permission denied")
+    except OSError as error:
+        return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
+    if size == 0:
+        return LoadedImage(path, Status.EMPTY, "empty file (0 bytes)")
+
+    try:
+        with Image.open(path) as image:
+            return _decode(path, image, framing, thumbnail_size)
+    except FileNotFoundError:
+        return LoadedImage(path, Status.MISSING, "the file was removed or renamed")
+    except PermissionError:
+        return LoadedImage(path, Status.UNREADABLE, "permission denied")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        return LoadedImage(path, Status.TOO_LARGE, f"refused: {error}")
+    except UnidentifiedImageError:
+        codec = _missing_codec(path)
+        if codec:
+            return LoadedImage(path, Status.UNSUPPORTED, f"{codec} (codec missing)")
+        return LoadedImage(path, Status.NOT_IMAGE, "not a recognised image format")
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
+        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EIO):
+            return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
+        return LoadedImage(path, Status.DAMAGED, _damage_detail(error))
+
+
+def _decode(
+    path: Path, image: Image.Image, framing: Framing, thumbnail_size: int | None
+) -> LoadedImage:
+    width, height = image.size
+    image_format = image.format or ""
+    if width * height > MAX_PIXELS:
+        megapixels = width * height / 1e6
+        return LoadedImage(
+            path, Status.TOO_LARGE, f"too large ({megapixels:.0f} Mpx)",
+            width=width, height=height, format=image_format,
+        )
+
+    # Multi-frame files are read at their first frame, whatever was read before.
+    image.seek(0)
+    if image_format == "JPEG":
+        needed = max(thumbnail_size or 0, framing.decode_size)
+        image.draft("RGB", (needed, needed))
+    image.load()
+
+    rgb = to_rgb(ImageOps.exif_transpose(image))
+    thumbnail = None
+    if thumbnail_size:
+        small = rgb.copy()
+        small.thumbnail((thumbnail_size, thumbnail_size), Image.Resampling.BILINEAR)
+        thumbnail = np.asarray(small)
+    return LoadedImage(
+        path, Status.OK, "", framing.apply(rgb), thumbnail,
+        width, height, image_format,
+    )
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB with correct pixel values.
+
+    16- and 32-bit grey is rescaled to 8 bit over its type's full range, CMYK goes
+    through its embedded ICC profile when there is one, and any alpha channel is
+    composited onto `BACKGROUND_RGB`.
+    """
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        scale = 257.0 if mode.startswith("I;16") or _max_value(image) <= 65535 else 16843009.0
+        grey = np.asarray(image, dtype=np.float64) / scale
+        image = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), "L")
+    elif mode == "F":
+        grey = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8), "L")
+    elif mode == "CMYK":
+        return _cmyk_to_rgb(image)
+
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND_RGB, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _max_value(image: Image.Image) -> int:
+    extrema = image.getextrema()
+    return int(extrema[1]) if isinstance(extrema[1], int | float) else 0
+
+
+def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            target = ImageCms.createProfile("sRGB")
+            converted = ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+            if converted is not None:
+                return converted
+        except (ImageCms.PyCMSError, OSError) as error:
+            logger.warning("CMYK ICC profile ignored: %s", error)
+    return image.convert("RGB")
+
+
+def _missing_codec(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(16)
+    except OSError:
+        return ""
+    for prefix, offset, tag, name in _CODEC_SIGNATURES:
+        if head.startswith(prefix) and head[offset : offset + len(tag)] == tag:
+            return name
+    return ""
+
+
+def _damage_detail(error: BaseException) -> str:
+    text = str(error)
+    if "checksum" in text or "crc" in text.lower():
+        return "damaged (bad chunk checksum)"
+    if "truncated" in text or isinstance(error, EOFError):
+        return "damaged or truncated"
+    return f"damaged: {text}" if text else "damaged"
+

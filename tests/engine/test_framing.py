@@ -1,0 +1,51 @@
+"""Tests of the framing that makes fundus photos of any layout look alike."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from engine.framing import Framing
+
+
+def disc_on_black(width: int, height: int, radius: int) -> Image.Image:
+    image = Image.new("RGB", (width, height), (0, 0, 0))
+    centre_x, centre_y = width // 2, height // 2
+    box = (centre_x - radius, centre_y - radius, centre_x + radius, centre_y + radius)
+    ImageDraw.Draw(image).ellipse(box, fill=(200, 90, 40))
+    return image
+
+
+def test_wide_frame_cropped_to_disc() -> None:
+    framing = Framing()
+    image = disc_on_black(900, 600, 250)
+
+    left, top, right, bottom = framing.content_box(image)
+
+    assert abs(left - 200) <= 4
+    assert abs(right - 700) <= 4
+    assert abs(top - 50) <= 4
+    assert abs(bottom - 550) <= 4
+
+
+def test_margins_do_not_change_the_input() -> None:
+    framing = Framing()
+    tight = framing.apply(disc_on_black(500, 500, 250)).astype(int)
+    wide = framing.apply(disc_on_black(1051, 701, 250)).astype(int)
+
+    assert tight.shape == (28, 28, 3)
+    assert np.abs(tight - wide).mean() < 3
+
+
+def test_black_image_keeps_whole_frame() -> None:
+    framing = Framing()
+    image = Image.new("RGB", (300, 200), (0, 0, 0))
+
+    assert framing.content_box(image) == (0, 0, 300, 200)
+    assert framing.apply(image).shape == (28, 28, 3)
+
+
+def test_round_trip_through_dict() -> None:
+    framing = Framing(size=32, margin_level=12)
+
+    assert Framing.from_dict(framing.to_dict()) == framing

@@ -1,0 +1,135 @@
+"""Tests of the guarded image loader on generated and real files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.framing import Framing
+from engine.images import BACKGROUND_RGB, Status, list_images, load_image
+
+FRAMING = Framing()
+
+
+def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
+    Image.fromarray(array, mode).save(path)
+    return path
+
+
+def test_good_png_gives_input_and_thumbnail(tmp_path: Path) -> None:
+    array = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    loaded = load_image(write_png(tmp_path / "good.png", array), FRAMING, thumbnail_size=32)
+
+    assert loaded.status is Status.OK
+    assert loaded.model_input is not None
+    assert loaded.model_input.shape == (28, 28, 3)
+    assert loaded.model_input.dtype == np.uint8
+    assert loaded.thumbnail is not None
+    assert max(loaded.thumbnail.shape[:2]) == 32
+    assert (loaded.width, loaded.height, loaded.format) == (60, 40, "PNG")
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [
+        (b"", Status.EMPTY),  # zero bytes
+        (b"just some text, not pixels\n", Status.NOT_IMAGE),  # wrong content
+        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 20, Status.UNSUPPORTED),  # no HEIC codec
+    ],
+)
+def test_bad_content_gets_status(tmp_path: Path, content: bytes, status: Status) -> None:
+    path = tmp_path / "image.png"
+    path.write_bytes(content)
+
+    loaded = load_image(path, FRAMING)
+
+    assert loaded.status is status
+    assert loaded.model_input is None
+    assert loaded.detail
+
+
+def test_truncated_jpeg_is_damaged(tmp_path: Path, data_root: Path) -> None:
+    source = next((data_root / "blood" / "pbc" / "basophil").glob("*.jpg"))
+    data = source.read_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2])
+
+    loaded = load_image(path, FRAMING)
+
+    assert loaded.status is Status.DAMAGED
+    assert "truncated" in loaded.detail
+
+
+def test_vanished_file_is_missing(tmp_path: Path) -> None:
+    loaded = load_image(tmp_path / "gone.png", FRAMING)
+
+    assert loaded.status is Status.MISSING
+
+
+def test_alpha_composited_on_background(tmp_path: Path) -> None:
+    rgba = np.zeros((28, 28, 4), dtype=np.uint8)
+    rgba[..., 1] = 255  # green hidden under alpha 0
+    rgba[:, 14:, :] = 200  # right half opaque grey
+    path = write_png(tmp_path / "rgba.png", rgba, "RGBA")
+
+    loaded = load_image(path, Framing(crop_dark_margins=False), thumbnail_size=28)
+
+    assert loaded.model_input is not None
+    assert loaded.thumbnail is not None
+    assert (loaded.model_input[:, :10] == BACKGROUND_RGB).all()
+    assert (loaded.thumbnail[:, :10] == BACKGROUND_RGB).all()
+    assert loaded.model_input[..., 1].max() <= 200
+
+
+def test_sixteen_bit_grey_is_rescaled(tmp_path: Path) -> None:
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
+    path = tmp_path / "gray16.png"
+    Image.fromarray(ramp).save(path)
+    assert Image.open(path).mode == "I;16"
+
+    loaded = load_image(path, Framing(crop_dark_margins=False), thumbnail_size=64)
+
+    assert loaded.thumbnail is not None
+    mean = loaded.thumbnail.mean() / 255
+    assert 0.45 < mean < 0.55
+    assert loaded.thumbnail[0, 0, 0] < loaded.thumbnail[0, -1, 0]
+
+
+def test_large_jpeg_decoded_at_reduced_scale(data_root: Path) -> None:
+    path = data_root / "fundus" / "wikimedia_retina" / "retina.jpg"
+
+    loaded = load_image(path, FRAMING, thumbnail_size=128)
+
+    assert loaded.status is Status.OK
+    assert (loaded.width, loaded.height) == (1411, 1411)
+    assert loaded.thumbnail is not None
+    assert max(loaded.thumbnail.shape[:2]) == 128
+
+
+def test_list_images_recursive_and_sorted(tmp_path: Path) -> None:
+    pixel = np.zeros((2, 2, 3), dtype=np.uint8)
+    (tmp_path / "b").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    write_png(tmp_path / "b" / "two.png", pixel)
+    write_png(tmp_path / "one.PNG", pixel)
+    write_png(tmp_path / ".hidden" / "skip.png", pixel)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "link").symlink_to(tmp_path / "b", target_is_directory=True)
+
+    found = [path.relative_to(tmp_path).as_posix() for path in list_images(tmp_path)]
+
+    assert found == ["b/two.png", "one.PNG"]
+
+
+def test_real_blood_jpeg_loads(tmp_path: Path, data_root: Path) -> None:
+    source = next((data_root / "blood" / "pbc" / "platelet").glob("*.jpg"))
+    path = Path(shutil.copy(source, tmp_path / "файл_眼.jpg"))
+
+    loaded = load_image(path, FRAMING)
+
+    assert loaded.status is Status.OK
+    assert loaded.format == "JPEG"
