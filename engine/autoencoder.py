@@ -1,0 +1,96 @@
+"""The convolutional autoencoder that learns what a good image looks like."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Architecture of `ConvAutoencoder`, stored in every model file.
+
+    `input_size` is the side of the square RGB input in pixels, `latent_size` the
+    width of the bottleneck and `channels` the feature maps after each stride-2
+    convolution of the encoder.
+    """
+
+    input_size: int = 28
+    latent_size: int = 32
+    channels: tuple[int, ...] = field(default=(32, 64, 128))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": "conv_autoencoder",
+            "input_size": self.input_size,
+            "latent_size": self.latent_size,
+            "channels": list(self.channels),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AutoencoderConfig:
+        name = values.get("name", "conv_autoencoder")
+        if name != "conv_autoencoder":
+            raise ValueError(f"unknown architecture {name!r}; expected 'conv_autoencoder'")
+        return cls(
+            input_size=int(values["input_size"]),
+            latent_size=int(values["latent_size"]),
+            channels=tuple(int(c) for c in values["channels"]),
+        )
+
+
+class ConvAutoencoder(nn.Module):
+    """Stride-2 convolutions down to a dense bottleneck and transposed ones back.
+
+    Input and output are float tensors of shape (batch, 3, size, size) in [0, 1].
+    """
+
+    def __init__(self, config: AutoencoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        sides = [config.input_size]
+        for _ in config.channels:
+            sides.append((sides[-1] + 1) // 2)
+        self._bottom_side = sides[-1]
+        widths = [3, *config.channels]
+
+        encoder: list[nn.Module] = []
+        for in_channels, out_channels in itertools.pairwise(widths):
+            encoder += [nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1),
+                        nn.LeakyReLU(0.1)]
+        self.encoder = nn.Sequential(*encoder, nn.Flatten())
+        flat = widths[-1] * self._bottom_side**2
+        self.to_latent = nn.Linear(flat, config.latent_size)
+        self.from_latent = nn.Sequential(nn.Linear(config.latent_size, flat), nn.LeakyReLU(0.1))
+
+        decoder: list[nn.Module] = []
+        steps = list(zip(widths[:0:-1], widths[-2::-1], sides[-2::-1], strict=True))
+        for index, (in_channels, out_channels, target_side) in enumerate(steps):
+            padding = target_side - (2 * sides[len(steps) - index] - 1)
+            decoder.append(nn.ConvTranspose2d(
+                in_channels, out_channels, 3, stride=2, padding=1, output_padding=padding,
+            ))
+            decoder.append(nn.LeakyReLU(0.1) if index < len(steps) - 1 else nn.Sigmoid())
+        self.decoder = nn.Sequential(*decoder)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Map (batch, 3, size, size) images to (batch, latent_size) codes."""
+        codes: torch.Tensor = self.to_latent(self.encoder(images))
+        return codes
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Map (batch, latent_size) codes to (batch, 3, size, size) images."""
+        side = self._bottom_side
+        hidden = self.from_latent(codes).view(-1, self.config.channels[-1], side, side)
+        images: torch.Tensor = self.decoder(hidden)
+        return images
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images))

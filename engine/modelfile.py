@@ -1,0 +1,191 @@
+"""Reference model files: weights, framing and calibration in one safetensors file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from engine.autoencoder import AutoencoderConfig, ConvAutoencoder
+from engine.calibration import Calibration
+from engine.framing import Framing
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "retina-curator-model"
+FORMAT_VERSION = 1
+_METADATA_KEY = "retina_curator"
+_WEIGHTS_PREFIX = "autoencoder."
+_CLEAN_SCORES_KEY = "calibration.clean_scores"
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be used; the message says why and what to do."""
+
+
+@dataclass
+class ReferenceModel:
+    """A trained autoencoder with everything needed to score images as it was trained.
+
+    `training` describes the data (`data`, `fingerprint`, counts, `seed`, `epochs`,
+    `created`); `metrics` holds evaluation results; `fingerprint` identifies the
+    weights and calibration and keys cached scores.
+    """
+
+    autoencoder: ConvAutoencoder
+    framing: Framing
+    calibration: Calibration
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    name: str = "unsaved model"
+    path: Path | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Return a 16-hex-digit digest of the weights and the threshold."""
+        digest = hashlib.sha256()
+        for key, tensor in sorted(self.autoencoder.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+        digest.update(repr(self.calibration.threshold).encode())
+        digest.update(json.dumps(self.framing.to_dict(), sort_keys=True).encode())
+        return digest.hexdigest()[:16]
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold
+
+
+def save_model(model: ReferenceModel, path: Path) -> None:
+    """Write `model` to `path` atomically: a crash never leaves half a file there."""
+    tensors = {
+        _WEIGHTS_PREFIX + key: value.detach().cpu().contiguous()
+        for key, value in model.autoencoder.state_dict().items()
+    }
+    tensors[_CLEAN_SCORES_KEY] = torch.from_numpy(model.calibration.clean_scores.copy())
+    header = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "architecture": model.autoencoder.config.to_dict(),
+        "framing": model.framing.to_dict(),
+        "calibration": {
+            "signal": "reconstruction_mse",
+            "target_frr": model.calibration.target_frr,
+            "threshold": model.calibration.threshold,
+            "n_clean": int(model.calibration.clean_scores.size),
+        },
+        "training": model.training,
+        "metrics": model.metrics,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(header)})
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    model.path = path
+    model.name = path.stem
+    logger.info("saved model %s (%s)", path, model.fingerprint)
+
+
+def load_model(path: Path) -> ReferenceModel:
+    """Read a model file written by `save_model`, on the CPU.
+
+    Only safetensors files are read, so opening a file never runs code from it.
+    Raises ModelFileError naming the file, the problem and what to do next.
+    """
+    path = Path(path)
+    header, tensors = _read_safetensors(path)
+    try:
+        config = AutoencoderConfig.from_dict(header["architecture"])
+        framing = Framing.from_dict(header["framing"])
+        threshold = float(header["calibration"]["threshold"])
+        target_frr = float(header["calibration"]["target_frr"])
+        clean_scores = tensors.pop(_CLEAN_SCORES_KEY).numpy().astype(np.float64)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(
+            f"Loading model {path} failed: its description is incomplete ({error}). "
+            "Retrain the model or choose another file."
+        ) from error
+
+    autoencoder = ConvAutoencoder(config)
+    weights = {
+        key.removeprefix(_WEIGHTS_PREFIX): value
+        for key, value in tensors.items() if key.startswith(_WEIGHTS_PREFIX)
+    }
+    _check_weights(path, autoencoder, weights)
+    autoencoder.load_state_dict(weights)
+    autoencoder.eval()
+    model = ReferenceModel(
+        autoencoder, framing, Calibration(target_frr, threshold, np.sort(clean_scores)),
+        training=header.get("training", {}), metrics=header.get("metrics", {}),
+        name=path.stem, path=path,
+    )
+    logger.info("loaded model %s (%s), threshold %.6g", path, model.fingerprint, threshold)
+    return model
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    try:
+        tensors = load_file(str(path), device="cpu")
+        with path.open("rb") as stream:
+            header_size = int.from_bytes(stream.read(8), "little")
+            raw_header = json.loads(stream.read(header_size))
+    except FileNotFoundError as error:
+        raise ModelFileError(f"Loading model {path} failed: the file does not exist.") from error
+    except PermissionError as error:
+        raise ModelFileError(f"Loading model {path} failed: permission denied.") from error
+    except (SafetensorError, OSError, ValueError, MemoryError) as error:
+        raise ModelFileError(
+            f"Loading model {path} failed: it is not a safetensors model file ({error}). "
+            "Retina Curator reads only its own safetensors format and never unpickles "
+            "checkpoints such as .pt files, which can run code when opened."
+        ) from error
+    try:
+        header = json.loads(raw_header["__metadata__"][_METADATA_KEY])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(
+            f"Loading model {path} failed: it is a safetensors file but not a Retina "
+            "Curator model (no model description). Train one with the 'train' command."
+        ) from error
+    if header.get("format") != FORMAT_NAME or header.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"Loading model {path} failed: format {header.get('format')!r} version "
+            f"{header.get('format_version')!r} is not supported; expected {FORMAT_NAME!r} "
+            f"version {FORMAT_VERSION}."
+        )
+    return header, tensors
+
+
+def _check_weights(
+    path: Path, autoencoder: ConvAutoencoder, weights: dict[str, torch.Tensor]
+) -> None:
+    expected = autoencoder.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(
+            f"Loading model {path} failed: layers missing {missing or 'none'}, "
+            f"unexpected {unexpected or 'none'}. The file does not match its architecture."
+        )
+    for key, tensor in expected.items():
+        if weights[key].shape != tensor.shape:
+            raise ModelFileError(
+                f"Loading model {path} failed: layer {key!r} has shape "
+                f"{tuple(weights[key].shape)} in the file but the architecture expects "
+                f"{tuple(tensor.shape)}."
+            )

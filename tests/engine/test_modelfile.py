@@ -1,0 +1,82 @@
+"""Tests of saving and safely loading model files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
+from engine.scoring import reconstruction_errors
+
+
+def test_round_trip_keeps_weights_and_calibration(
+    tmp_path: Path, tiny_model: ReferenceModel, retina_arrays: np.ndarray
+) -> None:
+    path = tmp_path / "model.safetensors"
+    save_model(tiny_model, path)
+
+    loaded = load_model(path)
+
+    assert loaded.fingerprint == tiny_model.fingerprint
+    assert loaded.threshold == tiny_model.threshold
+    assert loaded.framing == tiny_model.framing
+    assert loaded.training["fingerprint"] == tiny_model.training["fingerprint"]
+    np.testing.assert_array_equal(
+        loaded.calibration.clean_scores, tiny_model.calibration.clean_scores
+    )
+    np.testing.assert_allclose(
+        reconstruction_errors(loaded, retina_arrays[:16]),
+        reconstruction_errors(tiny_model, retina_arrays[:16]),
+    )
+
+
+def test_pickle_payload_never_runs(
+    tmp_path: Path, data_root: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cases = data_root.parent / "cases" / "models"
+    path = Path(shutil.copy(cases / "ckpt_malicious.pt", tmp_path / "model.pt"))
+
+    with pytest.raises(ModelFileError, match="never unpickles"):
+        load_model(path)
+
+    output = capfd.readouterr()
+    assert "CASEFILES_PICKLE_PAYLOAD_EXECUTED" not in output.out + output.err
+
+
+def test_shape_mismatch_names_layer_and_shapes(
+    tmp_path: Path, tiny_model: ReferenceModel
+) -> None:
+    path = tmp_path / "model.safetensors"
+    save_model(tiny_model, path)
+    tensors = load_file(str(path))
+    with path.open("rb") as stream:
+        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    tensors["autoencoder.to_latent.bias"] = torch.zeros(5)
+    save_file(tensors, str(path), metadata=header["__metadata__"])
+
+    with pytest.raises(ModelFileError) as raised:
+        load_model(path)
+
+    message = str(raised.value)
+    assert "'to_latent.bias'" in message
+    assert "(5,)" in message
+    assert "(64,)" in message
+
+
+def test_foreign_safetensors_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "other.safetensors"
+    save_file({"weight": torch.zeros(3)}, str(path))
+
+    with pytest.raises(ModelFileError, match="not a Retina Curator model"):
+        load_model(path)
+
+
+def test_missing_file_message(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_model(tmp_path / "absent.safetensors")
