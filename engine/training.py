@@ -1,0 +1,190 @@
+"""Training and calibration of a reference model from known-good images."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from engine.autoencoder import AutoencoderConfig, ConvAutoencoder
+from engine.calibration import DEFAULT_TARGET_FRR, Calibration, calibrate
+from engine.framing import Framing
+from engine.modelfile import ReferenceModel
+from engine.scoring import reconstruction_errors, to_tensor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Settings of one training run; all of them are recorded in the model file."""
+
+    epochs: int = 80
+    latent_size: int = 64
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    seed: int = 0
+    target_frr: float = DEFAULT_TARGET_FRR
+    # Share of the good images held out, never trained on, to set the threshold.
+    calibration_fraction: float = 0.3
+    input_size: int = 28
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """Progress after one epoch; losses are mean squared errors per pixel."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    validation_loss: float
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Framed (n, size, size, 3) uint8 images and a description of their origin."""
+
+    images: np.ndarray
+    description: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(np.ascontiguousarray(self.images).tobytes()).hexdigest()
+
+
+class TrainingCancelled(Exception):
+    """Raised by `train_model` when its cancel event is set between batches."""
+
+
+def load_retinamnist(root: Path, framing: Framing) -> TrainingData:
+    """Read the RetinaMNIST train and val splits from a local medmnist root folder.
+
+    `root` must contain `retinamnist.npz` (the 28 px release); nothing is downloaded.
+    Raises FileNotFoundError with the expected path when it is missing.
+    """
+    from medmnist import RetinaMNIST  # deferred: the import takes seconds
+
+    expected = Path(root) / "retinamnist.npz"
+    if not expected.is_file():
+        raise FileNotFoundError(f"RetinaMNIST not found: expected {expected}")
+    splits = [RetinaMNIST(split=s, root=str(root), download=False, size=28).imgs
+              for s in ("train", "val")]
+    images = np.concatenate(splits)
+    description = f"RetinaMNIST 28 px train+val ({len(images)} images) from {expected.name}"
+    return TrainingData(frame_arrays(images, framing), description)
+
+
+def frame_arrays(images: np.ndarray, framing: Framing) -> np.ndarray:
+    """Apply `framing` to (n, h, w, 3) uint8 arrays, as scoring does to files."""
+    return np.stack([framing.apply(Image.fromarray(image, "RGB")) for image in images])
+
+
+def train_model(
+    data: TrainingData,
+    framing: Framing,
+    options: TrainingOptions = TrainingOptions(),
+    progress: Callable[[EpochReport], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> ReferenceModel:
+    """Train an autoencoder on `data`, then calibrate it on a held-out split.
+
+    The same seed, data and options give the same weights. `progress` is called
+    after every epoch; setting `cancel` stops the run between batches with
+    TrainingCancelled. Raises ValueError when too few images remain for either split.
+    """
+    started = time.perf_counter()
+    torch.manual_seed(options.seed)
+    order = np.random.default_rng(options.seed).permutation(len(data.images))
+    n_calibration = round(len(order) * options.calibration_fraction)
+    if n_calibration < 20 or len(order) - n_calibration < 20:
+        raise ValueError(
+            f"{len(order)} images are too few: training and calibration each need 20"
+        )
+    calibration_images = data.images[order[:n_calibration]]
+    train_images = to_tensor(data.images[order[n_calibration:]])
+
+    config = AutoencoderConfig(options.input_size, options.latent_size)
+    autoencoder = ConvAutoencoder(config)
+    # Calibrated for real once training has finished.
+    placeholder = Calibration(options.target_frr, float("inf"), np.zeros(0))
+    model = ReferenceModel(autoencoder, framing, placeholder)
+    optimizer = torch.optim.Adam(autoencoder.parameters(), lr=options.learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, options.epochs)
+    generator = torch.Generator().manual_seed(options.seed)
+
+    for epoch in range(1, options.epochs + 1):
+        train_loss = _train_epoch(autoencoder, optimizer, train_images, options, generator, cancel)
+        schedule.step()
+        validation_loss = float(reconstruction_errors(model, calibration_images).mean())
+        logger.debug("epoch %d: train %.5f, validation %.5f", epoch, train_loss, validation_loss)
+        if progress:
+            progress(EpochReport(epoch, options.epochs, train_loss, validation_loss))
+
+    model.calibration = calibrate(
+        reconstruction_errors(model, calibration_images), options.target_frr
+    )
+    elapsed = time.perf_counter() - started
+    model.training = {
+        "data": data.description,
+        "fingerprint": data.fingerprint,
+        "n_train": len(train_images),
+        "n_calibration": int(n_calibration),
+        "seed": options.seed,
+        "epochs": options.epochs,
+        "batch_size": options.batch_size,
+        "learning_rate": options.learning_rate,
+        "seconds": round(elapsed, 1),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    logger.info("trained model in %.1f s, threshold %.6g", elapsed, model.threshold)
+    return model
+
+
+def _train_epoch(
+    autoencoder: ConvAutoencoder,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    options: TrainingOptions,
+    generator: torch.Generator,
+    cancel: threading.Event | None,
+) -> float:
+    autoencoder.train()
+    loss_function = nn.MSELoss()
+    total = 0.0
+    order = torch.randperm(len(images), generator=generator)
+    for start in range(0, len(images), options.batch_size):
+        if cancel is not None and cancel.is_set():
+            raise TrainingCancelled("training was cancelled")
+        batch = _augment(images[order[start : start + options.batch_size]], generator)
+        optimizer.zero_grad()
+        loss = loss_function(autoencoder(batch), batch)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(batch)
+    autoencoder.eval()
+    return total / len(images)
+
+
+def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror, rotate by quarter turns and rescale the brightness of a batch.
+
+    Left and right eyes are mirror images, cameras frame the fundus at any
+    rotation, and exposure differs between cameras; none of these changes what a
+    good image is.
+    """
+    flip = torch.rand(len(batch), generator=generator) < 0.5
+    batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
+    quarter_turns = int(torch.randint(0, 4, (1,), generator=generator))
+    batch = torch.rot90(batch, quarter_turns, dims=(2, 3))
+    gain = 1.0 + 0.3 * (torch.rand(len(batch), 1, 1, 1, generator=generator) - 0.5)
+    return (batch * gain).clamp(0.0, 1.0)

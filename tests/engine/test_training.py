@@ -1,0 +1,60 @@
+"""Tests of training: determinism, cancellation and input checks."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from engine.framing import Framing
+from engine.training import (
+    EpochReport,
+    TrainingCancelled,
+    TrainingData,
+    TrainingOptions,
+    train_model,
+)
+
+
+def test_same_seed_same_weights(retina_arrays: np.ndarray) -> None:
+    data = TrainingData(retina_arrays[:100], "100 retina images")
+    options = TrainingOptions(epochs=2, seed=7)
+
+    first = train_model(data, Framing(), options)
+    second = train_model(data, Framing(), options)
+
+    for key, tensor in first.autoencoder.state_dict().items():
+        assert torch.equal(tensor, second.autoencoder.state_dict()[key]), key
+    assert first.threshold == second.threshold
+
+
+def test_progress_reports_every_epoch(retina_arrays: np.ndarray) -> None:
+    reports: list[EpochReport] = []
+    data = TrainingData(retina_arrays[:100], "100 retina images")
+
+    model = train_model(data, Framing(), TrainingOptions(epochs=3), progress=reports.append)
+
+    assert [report.epoch for report in reports] == [1, 2, 3]
+    assert all(report.train_loss > 0 for report in reports)
+    assert model.training["n_train"] + model.training["n_calibration"] == 100
+    assert model.calibration.clean_scores.size == model.training["n_calibration"]
+
+
+def test_cancel_stops_training(retina_arrays: np.ndarray) -> None:
+    cancel = threading.Event()
+    data = TrainingData(retina_arrays[:100], "100 retina images")
+
+    def cancel_after_first(report: EpochReport) -> None:
+        cancel.set()
+
+    with pytest.raises(TrainingCancelled):
+        train_model(data, Framing(), TrainingOptions(epochs=50), cancel_after_first, cancel)
+
+
+def test_too_few_images_rejected(retina_arrays: np.ndarray) -> None:
+    data = TrainingData(retina_arrays[:30], "30 retina images")
+
+    with pytest.raises(ValueError, match="too few"):
+        train_model(data, Framing(), TrainingOptions(epochs=1))
