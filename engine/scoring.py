@@ -1,0 +1,150 @@
+"""Reconstruction-error scoring of arrays, single images and whole folders."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.images import LoadedImage, Status, list_images, load_image
+from engine.modelfile import ReferenceModel
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class ScoredFile:
+    """One file of a scored folder.
+
+    `score` is the mean squared reconstruction error over pixels and channels, with
+    pixel values in [0, 1]; it is None, and `flagged` is None, unless `status` is OK.
+    `thumbnail` is an (h, w, 3) uint8 array when one was requested.
+    """
+
+    path: Path
+    relative_path: str
+    status: Status
+    detail: str
+    score: float | None
+    flagged: bool | None
+    thumbnail: np.ndarray | None
+    width: int
+    height: int
+    format: str
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """The model's view of one image, for display.
+
+    `reconstruction` is an (size, size, 3) uint8 array and `error_map` an
+    (size, size) float32 array of squared errors averaged over channels.
+    """
+
+    model_input: np.ndarray
+    reconstruction: np.ndarray
+    error_map: np.ndarray
+    score: float
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """Turn (n, size, size, 3) uint8 images into a (n, 3, size, size) float tensor."""
+    return torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def reconstruction_errors(
+    model: ReferenceModel, images: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """Return the score of each of (n, size, size, 3) uint8 images as an (n,) array."""
+    errors = []
+    model.autoencoder.eval()
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            batch = to_tensor(images[start : start + batch_size])
+            output = model.autoencoder(batch)
+            errors.append(((output - batch) ** 2).mean(dim=(1, 2, 3)).numpy())
+    return np.concatenate(errors).astype(np.float64) if errors else np.zeros(0)
+
+
+def reconstruct(model: ReferenceModel, model_input: np.ndarray) -> Reconstruction:
+    """Return the reconstruction and per-pixel error map of one framed image."""
+    model.autoencoder.eval()
+    with torch.inference_mode():
+        batch = to_tensor(model_input[np.newaxis])
+        output = model.autoencoder(batch)
+        squared = ((output - batch) ** 2)[0]
+    image = (output[0].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+    error_map = squared.mean(dim=0).numpy().astype(np.float32)
+    return Reconstruction(model_input, image, error_map, float(squared.mean()))
+
+
+def score_files(
+    model: ReferenceModel,
+    root: Path,
+    paths: list[Path],
+    threshold: float | None = None,
+    thumbnail_size: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[ScoredFile]:
+    """Score `paths` in batches and yield one ScoredFile per path, in order.
+
+    Files are decoded on a thread pool while the previous batch runs through the
+    model. Stop iterating to cancel: no work continues after the generator is
+    closed. `threshold` defaults to the model's calibrated threshold.
+    """
+    threshold = model.threshold if threshold is None else threshold
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+        def load(path: Path) -> LoadedImage:
+            return load_image(path, model.framing, thumbnail_size)
+
+        batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+        pending = pool.map(load, batches[0]) if batches else iter(())
+        for index in range(len(batches)):
+            loaded = list(pending)
+            if index + 1 < len(batches):
+                pending = pool.map(load, batches[index + 1])
+            yield from _score_batch(model, root, loaded, threshold)
+    elapsed = time.perf_counter() - started
+    logger.info("scored %d files under %s in %.1f s", len(paths), root, elapsed)
+
+
+def score_folder(
+    model: ReferenceModel,
+    folder: Path,
+    threshold: float | None = None,
+    thumbnail_size: int | None = None,
+) -> Iterator[ScoredFile]:
+    """Score every image file under `folder`, recursively; see `score_files`."""
+    return score_files(model, folder, list_images(folder), threshold, thumbnail_size)
+
+
+def _score_batch(
+    model: ReferenceModel, root: Path, loaded: list[LoadedImage], threshold: float
+) -> Iterator[ScoredFile]:
+    inputs = [item.model_input for item in loaded if item.model_input is not None]
+    scores = iter(reconstruction_errors(model, np.stack(inputs)) if inputs else ())
+    for item in loaded:
+        score = None if item.model_input is None else float(next(scores))
+        if item.status is not Status.OK:
+            logger.warning("skipped %s: %s (%s)", item.path, item.status, item.detail)
+        yield ScoredFile(
+            path=item.path,
+            relative_path=item.path.relative_to(root).as_posix(),
+            status=item.status,
+            detail=item.detail,
+            score=score,
+            flagged=None if score is None else score > threshold,
+            thumbnail=item.thumbnail,
+            width=item.width,
+            height=item.height,
+            format=item.format,
+        )
