@@ -1,0 +1,116 @@
+"""Tests of the headless command line on real folders and files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.cli import EXIT_BAD_MODEL, EXIT_FAILED, EXIT_OK, SCORE_COLUMNS, main
+from engine.modelfile import ReferenceModel, save_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def small_folder(tmp_path: Path, data_root: Path) -> Path:
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    with np.load(data_root / "medmnist" / "retinamnist.npz") as arrays:
+        Image.fromarray(arrays["test_images"][0]).save(folder / "retina.png")
+    source = next((data_root / "blood" / "pbc" / "eosinophil").glob("*.jpg"))
+    shutil.copy(source, folder / "sub" / "cell.jpg")
+    (folder / "zero.png").write_bytes(b"")
+    return folder
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_score_writes_one_row_per_file(
+    tmp_path: Path, small_folder: Path, default_model: ReferenceModel
+) -> None:
+    out = tmp_path / "scores.csv"
+
+    code = main(["score", str(small_folder), "--csv", str(out)])
+
+    rows = {row["path"]: row for row in read_rows(out)}
+    assert code == EXIT_OK
+    assert tuple(read_rows(out)[0]) == SCORE_COLUMNS
+    assert set(rows) == {"retina.png", "sub/cell.jpg", "zero.png"}
+    assert rows["sub/cell.jpg"]["flagged"] == "true"
+    assert rows["retina.png"]["flagged"] == "false"
+    assert rows["zero.png"]["status"] == "empty file"
+    assert rows["zero.png"]["score"] == ""
+    assert float(rows["retina.png"]["threshold"]) == pytest.approx(default_model.threshold)
+    assert rows["retina.png"]["model"].endswith(default_model.fingerprint)
+
+
+def test_score_threshold_option(tmp_path: Path, small_folder: Path) -> None:
+    out = tmp_path / "scores.csv"
+
+    main(["score", str(small_folder), "--csv", str(out), "--threshold", "10"])
+
+    assert [row["flagged"] for row in read_rows(out)] == ["false", "false", ""]
+
+
+def test_score_missing_folder_fails(tmp_path: Path) -> None:
+    code = main(["score", str(tmp_path / "absent"), "--csv", str(tmp_path / "out.csv")])
+
+    assert code == EXIT_FAILED
+
+
+def test_unsafe_model_exits_nonzero(tmp_path: Path, small_folder: Path, data_root: Path) -> None:
+    model = Path(shutil.copy(data_root.parent / "cases" / "models" / "ckpt_malicious.pt",
+                             tmp_path / "model.pt"))
+
+    result = subprocess.run(
+        [sys.executable, "main.py", "score", str(small_folder), "--csv",
+         str(tmp_path / "out.csv"), "--model", str(model)],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=120,
+    )
+
+    assert result.returncode == EXIT_BAD_MODEL
+    assert "not a safetensors model file" in result.stderr
+    assert "CASEFILES_PICKLE_PAYLOAD_EXECUTED" not in result.stdout + result.stderr
+
+
+def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
+    out = tmp_path / "model.safetensors"
+
+    code = main(["train", "--medmnist-root", str(data_root / "medmnist"),
+                 "--out", str(out), "--epochs", "1"])
+
+    assert code == EXIT_OK
+    assert out.is_file()
+
+
+def test_train_missing_root_fails(tmp_path: Path) -> None:
+    code = main(["train", "--medmnist-root", str(tmp_path), "--out", str(tmp_path / "m")])
+
+    assert code == EXIT_FAILED
+
+
+def test_evaluate_json(tmp_path: Path, data_root: Path, tiny_model: ReferenceModel) -> None:
+    model_path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model, model_path)
+    out = tmp_path / "evaluation.json"
+
+    code = main(["evaluate", "--data-root", str(data_root), "--model", str(model_path),
+                 "--json", str(out)])
+
+    sources = {row["source"]: row for row in json.loads(out.read_text())["sources"]}
+    assert code == EXIT_OK
+    assert sources["RetinaMNIST test"]["n"] == 400
+    assert sources["PBC blood cells 28 px"]["n"] == 800
+    assert set(sources["BCCD blood smears"]) >= {"n", "flagged_fraction", "auroc"}
+    assert sources["PBC blood cells 28 px"]["auroc"] > 0.9
