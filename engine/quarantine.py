@@ -1,0 +1,413 @@
+"""Move rejected files out of a reviewed folder without overwriting or losing any byte."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
+
+# Errors from os.link that mean a hard link is impossible here, so the file is copied
+# instead: EXDEV across file systems, EPERM or ENOTSUP on file systems without hard
+# links (FAT, exFAT, some FUSE mounts), EMLINK when the source has too many links.
+_COPY_INSTEAD_ERRNOS = frozenset(
+    {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+)
+
+_CHUNK_BYTES = 1 << 20
+
+# A name with this many taken variants means something is wrong with the destination.
+_MAX_SUFFIX = 9999
+
+# O_NOFOLLOW makes opening a name that was swapped for a link fail. Windows has no such flag.
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def default_quarantine_dir(folder: Path) -> Path:
+    """Return the sibling folder `<folder name>_rejected` beside `folder`.
+
+    A relative `folder` is made absolute first. Raises ValueError for a file system
+    root, which has no name to derive the sibling from.
+    """
+    absolute = Path(os.path.abspath(folder))
+    if not absolute.name:
+        raise ValueError(
+            f"{folder} is a file system root, so it has no sibling folder. "
+            "Choose a quarantine folder explicitly."
+        )
+    return absolute.with_name(f"{absolute.name}_rejected")
+
+
+@dataclass(frozen=True)
+class MoveOutcome:
+    """Result of moving one file.
+
+    `destination` is where the file is now, or None when `error` (a sentence for the
+    user) explains why it stayed at `source`.
+    """
+
+    relative_path: str
+    source: Path
+    destination: Path | None
+    error: str | None
+
+
+class _MoveError(Exception):
+    """A problem with one file. The message is the reason shown to the user."""
+
+
+@dataclass
+class _ExistingNames:
+    """Case-folded names known to exist in each destination folder, listed once per batch."""
+
+    by_folder: dict[Path, set[str]] = field(default_factory=dict)
+
+    def names_in(self, folder: Path) -> set[str]:
+        if folder not in self.by_folder:
+            self.by_folder[folder] = {_fold(name) for name in os.listdir(folder)}
+        return self.by_folder[folder]
+
+
+def move_files(folder: Path, relative_paths: list[str], destination: Path) -> Iterator[MoveOutcome]:
+    """Move each `folder/relative_path` to `destination/relative_path`, yielding one outcome each.
+
+    Parent folders are created under `destination`. An existing name is never
+    overwritten: the file gets the first free name `name (1).ext`, `name (2).ext`, ...,
+    compared case-folded so that the result is also safe on case-insensitive file
+    systems. Within one file system a move is a hard link plus unlink of the source.
+    Across file systems the file is copied, synced and verified by size and SHA-256
+    before the source is removed. A link is moved as a link and its target is never
+    touched. Paths that leave `folder` (absolute, `..`, or through a linked folder)
+    are rejected.
+
+    Never raises for a problem with one file: the outcome's `error` is a message of
+    the form "Moving <relative path> failed: <reason>." and the source stays in
+    place. Each file is finished before its outcome is yielded, so a caller cancels
+    safely by stopping the iteration.
+    """
+    existing = _ExistingNames()
+    moved = failed = 0
+    try:
+        for relative_path in relative_paths:
+            outcome = _move_one(folder, relative_path, destination, existing)
+            if outcome.error is None:
+                moved += 1
+            else:
+                failed += 1
+            yield outcome
+    finally:
+        remaining = len(relative_paths) - moved - failed
+        logger.info(
+            "Moved %d files from %s to %s: %d failed, %d not attempted",
+            moved,
+            folder,
+            destination,
+            failed,
+            remaining,
+        )
+
+
+def _move_one(
+    folder: Path, relative_path: str, destination: Path, existing: _ExistingNames
+) -> MoveOutcome:
+    source = folder / relative_path
+    try:
+        parts = _checked_parts(relative_path)
+        source_stat = _inspect_source(folder, parts)
+        target_folder = _make_folders(destination, parts[:-1])
+        target = _claim(source, source_stat, target_folder, parts[-1], existing)
+    except _MoveError as error:
+        reason = str(error)
+    except OSError as error:
+        reason = _describe(error)
+        if error.errno == errno.ENOSPC:
+            reason = (
+                f"no space left in {destination}. Free some space there "
+                "or choose another quarantine folder"
+            )
+    else:
+        logger.debug("Moved %s to %s", source, target)
+        return MoveOutcome(relative_path, source, target, None)
+
+    message = f"Moving {relative_path} failed: {reason}."
+    logger.warning("%s", message)
+    return MoveOutcome(relative_path, source, None, message)
+
+
+def _checked_parts(relative_path: str) -> tuple[str, ...]:
+    path = PurePath(relative_path)
+    if path.is_absolute() or path.drive or path.root:
+        raise _MoveError("the path is absolute, but it must be relative to the reviewed folder")
+    if ".." in path.parts:
+        raise _MoveError("the path leaves the reviewed folder through '..'")
+    if not path.parts:
+        raise _MoveError("the path is empty")
+    if "\x00" in relative_path:
+        # The operating system ends a path at a NUL byte, so os functions raise
+        # ValueError for one.
+        raise _MoveError("the path contains a NUL character")
+    return path.parts
+
+
+def _inspect_source(folder: Path, parts: tuple[str, ...]) -> os.stat_result:
+    """Return the lstat of the source after checking that no parent folder is a link.
+
+    NOTE: this check and the move look the path up separately, so a folder that
+    another process swaps for a link in between is not detected.
+    """
+    current = folder
+    try:
+        for part in parts[:-1]:
+            current = current / part
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                raise _MoveError(f"{part} is a link to a folder, and such links are not followed")
+        source_stat = os.lstat(current / parts[-1])
+    except FileNotFoundError:
+        raise _MoveError(
+            "the file was not found (moved or deleted since the folder was read)"
+        ) from None
+
+    mode = source_stat.st_mode
+    if stat.S_ISDIR(mode):
+        raise _MoveError("it is a folder, and only files are moved")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise _MoveError("it is neither a regular file nor a link")
+    return source_stat
+
+
+def _make_folders(destination: Path, parts: tuple[str, ...]) -> Path:
+    """Create `destination/parts...` and return it, rejecting a part that is a link or a file."""
+    destination.mkdir(parents=True, exist_ok=True)
+    current = destination
+    for part in parts:
+        current = current / part
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(current)
+        # A linked folder inside the destination could lead the write anywhere.
+        if not stat.S_ISDIR(os.lstat(current).st_mode):
+            raise _MoveError(f"{current} exists in the destination and is not a folder")
+    return current
+
+
+def _claim(
+    source: Path,
+    source_stat: os.stat_result,
+    target_folder: Path,
+    name: str,
+    existing: _ExistingNames,
+) -> Path:
+    """Move `source` into `target_folder` under the first free variant of `name`."""
+    names = existing.names_in(target_folder)
+    for candidate in _candidate_names(name):
+        folded = _fold(candidate)
+        if folded in names:
+            continue
+        target = target_folder / candidate
+        try:
+            _move_to(source, source_stat, target)
+        except FileExistsError:
+            # Another process created the name since the listing, or the file
+            # system folds names differently than casefold(). The next variant is tried.
+            names.add(folded)
+            continue
+        names.add(folded)
+        return target
+    raise _MoveError(
+        f"{name} and its numbered variants up to ({_MAX_SUFFIX}) all exist in {target_folder}"
+    )
+
+
+def _candidate_names(name: str) -> Iterator[str]:
+    yield name
+    path = PurePath(name)
+    for number in range(1, _MAX_SUFFIX + 1):
+        yield f"{path.stem} ({number}){path.suffix}"
+
+
+def _fold(name: str) -> str:
+    # NFC first, so that composed and decomposed spellings of a name count as one
+    # name, as they do on macOS file systems.
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _move_to(source: Path, source_stat: os.stat_result, target: Path) -> None:
+    """Give the file the new name `target`, or raise FileExistsError if that name exists.
+
+    os.link claims the name atomically and fails on an existing name, unlike
+    os.rename, which replaces an existing file on POSIX.
+    """
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except NotImplementedError:
+        # Platforms that cannot hard-link a link itself get the copy path.
+        _copy_then_remove(source, source_stat, target)
+        return
+    except OSError as error:
+        if error.errno not in _COPY_INSTEAD_ERRNOS:
+            raise
+        logger.debug(
+            "Cannot hard-link %s to %s (%s), so copying it", source, target, error.strerror
+        )
+        _copy_then_remove(source, source_stat, target)
+        return
+    _remove_source(source, target)
+
+
+def _remove_source(source: Path, target: Path) -> None:
+    """Unlink `source` now that `target` contains the same data, removing `target` on failure."""
+    try:
+        os.unlink(source)
+    except FileNotFoundError:
+        # Another process removed the source name meanwhile, so the data now lives
+        # only under `target`, which must stay.
+        logger.warning(
+            "%s vanished during the move, so the file is kept only at %s", source, target
+        )
+    except OSError:
+        # The source is still in place, so dropping the new name loses nothing and
+        # avoids leaving the file in two places.
+        _discard(target)
+        raise
+
+
+def _copy_then_remove(source: Path, source_stat: os.stat_result, target: Path) -> None:
+    if stat.S_ISLNK(source_stat.st_mode):
+        _copy_link(source, target)
+    else:
+        _copy_file(source, source_stat, target)
+    try:
+        _fsync_folder(target.parent)
+    except OSError:
+        _discard(target)
+        raise
+    _remove_source(source, target)
+    try:
+        _fsync_folder(source.parent)
+    except OSError as error:
+        # The file is already moved and verified. At worst a crash brings the source
+        # name back as a second copy, so the move itself has not failed.
+        logger.warning("Could not sync %s after removing %s: %s", source.parent, source, error)
+
+
+def _copy_link(source: Path, target: Path) -> None:
+    """Create `target` as a link with the same text as `source`, never reading its target."""
+    link_text = os.readlink(source)
+    os.symlink(link_text, target)
+    try:
+        shutil.copystat(source, target, follow_symlinks=False)
+        if os.readlink(target) != link_text:
+            raise _MoveError(f"the copied link {target} does not match the original")
+    except BaseException:
+        _discard(target)
+        raise
+
+
+def _copy_file(source: Path, source_stat: os.stat_result, target: Path) -> None:
+    """Copy a regular file to the new name `target`, sync it and verify it.
+
+    The mode and times of `source` are copied too. On any error, including an
+    interruption, the partial `target` is removed and the error is raised.
+    """
+    with open(os.open(source, os.O_RDONLY | _O_NOFOLLOW), "rb") as reader:
+        opened = os.fstat(reader.fileno())
+        if (opened.st_dev, opened.st_ino) != (source_stat.st_dev, source_stat.st_ino):
+            raise _MoveError("the file was replaced while it was being moved")
+        try:
+            size, digest = _write_new_file(reader, source, target)
+            _check_unchanged(os.fstat(reader.fileno()), source_stat, size)
+            _verify_copy(target, size, digest)
+        except FileExistsError:
+            # Only the exclusive creation raises this, so the name belongs to
+            # another file and nothing of this move is there to remove.
+            raise
+        except BaseException:
+            _discard(target)
+            raise
+
+
+def _write_new_file(reader: BinaryIO, source: Path, target: Path) -> tuple[int, str]:
+    """Create `target` exclusively, fill it from `reader` and return the size and SHA-256."""
+    with open(target, "xb") as writer:
+        size, digest = _copy_stream(reader, writer)
+        shutil.copystat(source, target)
+        # One fsync after copystat makes both the bytes and the copied mode and
+        # times durable.
+        os.fsync(writer.fileno())
+    return size, digest
+
+
+def _copy_stream(reader: BinaryIO, writer: BinaryIO) -> tuple[int, str]:
+    """Copy all bytes and return their count and SHA-256 as read from the source."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := reader.read(_CHUNK_BYTES):
+        digest.update(chunk)
+        writer.write(chunk)
+        size += len(chunk)
+    # Buffered bytes written later would reset the modification time set by copystat.
+    writer.flush()
+    return size, digest.hexdigest()
+
+
+def _check_unchanged(after: os.stat_result, before: os.stat_result, copied: int) -> None:
+    if after.st_size != copied or after.st_mtime_ns != before.st_mtime_ns:
+        raise _MoveError(
+            "the file changed while it was being copied. Try again when nothing writes to it"
+        )
+
+
+def _verify_copy(target: Path, size: int, digest: str) -> None:
+    """Raise unless `target` has `size` bytes with SHA-256 `digest`.
+
+    NOTE: the read-back may be served from the page cache, so this proves what the
+    file system accepted, not what the medium will return after a power loss.
+    """
+    written = os.stat(target).st_size
+    if written != size:
+        raise _MoveError(f"the copy at {target} has {written} bytes instead of {size}")
+    check = hashlib.sha256()
+    with open(target, "rb") as copy:
+        while chunk := copy.read(_CHUNK_BYTES):
+            check.update(chunk)
+    if check.hexdigest() != digest:
+        raise _MoveError(f"the copy at {target} differs from the original (SHA-256 mismatch)")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the creation or removal of a name in `folder` durable."""
+    if os.name == "nt":
+        # Windows cannot open a folder to fsync it.
+        return
+    descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _discard(target: Path) -> None:
+    """Remove a name this module created, logging instead of raising if that fails."""
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        logger.warning("Could not remove the unfinished copy %s: %s", target, error)
+
+
+def _describe(error: OSError) -> str:
+    reason = error.strerror or str(error)
+    reason = reason[:1].lower() + reason[1:]
+    if error.filename:
+        return f"{reason} ({error.filename})"
+    return reason
