@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from engine import evaluation
 from engine.calibration import DEFAULT_TARGET_FRR
 from engine.framing import Framing
 from engine.images import list_images
+from engine.modelcard import write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
 from engine.resources import DEFAULT_MODEL_PATH
 from engine.scoring import score_files
@@ -71,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-root", type=Path, required=True,
                           help="folder with medmnist/, blood/, fundus/ and other/")
     evaluate.add_argument("--json", type=Path, help="also write the results to this file")
+    evaluate.add_argument("--card", action="store_true",
+                          help="also write the results into the model card beside the model")
     add_model_option(evaluate)
     return parser
 
@@ -89,7 +93,9 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command and return the process exit code."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(arguments)
+    args.command_line = "python main.py " + shlex.join(arguments)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "train":
         return run_train(args)
@@ -119,7 +125,9 @@ def run_train(args: argparse.Namespace) -> int:
             bar.update(1)
 
         model = train_model(data, framing, options, progress=report)
+    model.training["command"] = args.command_line
     save_model(model, args.out)
+    write_card(model, args.out, args.command_line)
     print(f"Saved {args.out}: threshold {model.threshold:.6g}, "
           f"trained in {model.training['seconds']} s")
     return EXIT_OK
@@ -173,4 +181,7 @@ def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
             "sources": [result.to_dict() for result in results],
         }
         args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    if args.card:
+        command = model.training.get("command", "unknown")
+        write_card(model, args.model, command, results, args.command_line)
     return EXIT_OK

@@ -93,6 +93,8 @@ def save_model(model: ReferenceModel, path: Path) -> None:
     os.close(handle)
     try:
         save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(header)})
+        # mkstemp creates the file private to its owner; a model is meant to be shared.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,96 @@
+"""Model cards: a Markdown description written next to every model file."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from engine.evaluation import SourceResult, format_table
+from engine.modelfile import ReferenceModel
+
+logger = logging.getLogger(__name__)
+
+
+def card_path(model_path: Path) -> Path:
+    """Return the card's path: the model file's with the suffix `.md`."""
+    return model_path.with_suffix(".md")
+
+
+def evaluation_path(model_path: Path) -> Path:
+    """Return where the card's evaluation results are kept as JSON."""
+    return model_path.with_suffix(".evaluation.json")
+
+
+def write_card(
+    model: ReferenceModel,
+    model_path: Path,
+    train_command: str,
+    results: list[SourceResult] | None = None,
+    evaluate_command: str = "",
+) -> Path:
+    """Write the Markdown card of the model saved at `model_path` and return its path.
+
+    With `results`, the card gets the evaluation table and the results are also
+    written as JSON beside it, so tests can check that the model reproduces them.
+    """
+    training = model.training
+    calibration = model.calibration
+    lines = [
+        f"# Model card: {model_path.name}",
+        "",
+        "A convolutional autoencoder that reconstructs images like its training data;",
+        "images it reconstructs poorly are flagged as not belonging.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| fingerprint | `{model.fingerprint}` |",
+        f"| training data | {training.get('data', 'unknown')} |",
+        f"| training data SHA-256 | `{training.get('fingerprint', 'unknown')}` |",
+        f"| images trained on / held out for calibration | "
+        f"{training.get('n_train', '?')} / {training.get('n_calibration', '?')} |",
+        f"| seed, epochs | {training.get('seed', '?')}, {training.get('epochs', '?')} |",
+        f"| training time | {training.get('seconds', '?')} s |",
+        f"| architecture | {_describe(model.autoencoder.config.to_dict())} |",
+        f"| framing | {_describe(model.framing.to_dict())} |",
+        f"| threshold | {calibration.threshold:.6g} (mean squared error, pixels in [0, 1]) |",
+        f"| target false-reject rate | {100 * calibration.target_frr:g} % of clean images |",
+        f"| created | {training.get('created', 'unknown')} |",
+        "",
+        "## How it was made",
+        "",
+        "```sh",
+        train_command,
+        "```",
+    ]
+    if results is not None:
+        lines += [
+            "",
+            "## Evaluation",
+            "",
+            "Share of each source flagged at the threshold above, and the AUROC of",
+            "RetinaMNIST test against the source (1.0 separates them perfectly):",
+            "",
+            "```sh",
+            evaluate_command,
+            "```",
+            "",
+            format_table(results),
+        ]
+        payload: dict[str, Any] = {
+            "fingerprint": model.fingerprint,
+            "threshold": calibration.threshold,
+            "sources": [result.to_dict() for result in results],
+        }
+        evaluation_path(model_path).write_text(
+            json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    path = card_path(model_path)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    logger.info("wrote model card %s", path)
+    return path
+
+
+def _describe(values: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in values.items())
