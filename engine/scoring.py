@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +93,7 @@ def score_files(
     threshold: float | None = None,
     thumbnail_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-) -> Iterator[ScoredFile]:
+) -> Generator[ScoredFile, None, None]:
     """Score `paths` in batches and yield one ScoredFile per path, in order.
 
     Files are decoded on a thread pool while the previous batch runs through the
@@ -122,7 +122,7 @@ def score_folder(
     folder: Path,
     threshold: float | None = None,
     thumbnail_size: int | None = None,
-) -> Iterator[ScoredFile]:
+) -> Generator[ScoredFile, None, None]:
     """Score every image file under `folder`, recursively; see `score_files`."""
     return score_files(model, folder, list_images(folder), threshold, thumbnail_size)
 
@@ -135,7 +135,7 @@ def _score_batch(
     for item in loaded:
         score = None if item.model_input is None else float(next(scores))
         if item.status is not Status.OK:
-            logger.warning("skipped %s: %s (%s)", item.path, item.status, item.detail)
+            logger.warning("skipped %s: %s", item.path, item.detail or item.status)
         yield ScoredFile(
             path=item.path,
             relative_path=item.path.relative_to(root).as_posix(),
