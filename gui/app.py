@@ -1,0 +1,184 @@
+"""Command-line entry point of the Retina Curator window."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Slot
+from PySide6.QtGui import QPixmapCache
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from engine.modelfile import ModelFileError, ReferenceModel, load_model
+from engine.resources import DEFAULT_MODEL_PATH, DEMO_DIR, demo_working_copy
+from gui.main_window import APP_NAME, MainWindow
+from gui.thumbnails import PIXMAP_CACHE_KB
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # scoring failed or the screenshot could not be written
+EXIT_USAGE = 2  # invalid arguments, a model that cannot load, a missing folder
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of the window's command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="retina-curator",
+        description="Score the images of a folder with a reference model and review "
+                    "the ones it flags as not belonging there.",
+    )
+    parser.add_argument("folder", nargs="?", type=Path, metavar="FOLDER",
+                        help="folder to open and score at start")
+    parser.add_argument("--demo", action="store_true",
+                        help="open a working copy of the bundled demo folder "
+                             f"({DEMO_DIR.name}), made in the user's data folder")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, metavar="FILE",
+                        help="reference model file (.safetensors) to score with "
+                             "(default: %(default)s)")
+    parser.add_argument("--screenshot", type=Path, metavar="PATH",
+                        help="once scoring has finished, save a PNG of the whole window "
+                             "to PATH and exit")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="WARNING",
+                        help="lowest level of log messages written to stderr "
+                             "(default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the window until it is closed and return the process exit code.
+
+    With --screenshot the window exits by itself: 0 once the PNG is written, 1 if
+    scoring or writing fails, 2 if the model or folder cannot be opened.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.demo and args.folder is not None:
+        parser.error("give either FOLDER or --demo, not both")
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication([sys.argv[0]])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    QPixmapCache.setCacheLimit(PIXMAP_CACHE_KB)
+    folder: Path | None = _demo_folder() if args.demo else args.folder
+
+    if args.screenshot is not None:
+        sys.excepthook = _exit_on_unhandled_error
+        return _run_screenshot(app, args.model, folder, args.screenshot)
+    sys.excepthook = _log_unhandled_error
+    return _run_interactive(app, args.model, folder)
+
+
+def _demo_folder() -> Path:
+    """Return the user's working copy of the demo folder, made on first use."""
+    location = QStandardPaths.StandardLocation.AppLocalDataLocation
+    return demo_working_copy(Path(QStandardPaths.writableLocation(location)) / "demo")
+
+
+def _log_unhandled_error(
+    kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    # PySide reports an exception raised in a slot or a virtual override here and
+    # then carries on, so the window stays usable after a bug.
+    logger.critical("unhandled error", exc_info=(kind, error, trace))
+
+
+def _exit_on_unhandled_error(
+    kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    # A screenshot run has no user to notice a broken window, so it stops at once.
+    _log_unhandled_error(kind, error, trace)
+    print(f"Taking the screenshot failed: unhandled {kind.__name__}: {error}", file=sys.stderr)
+    QApplication.exit(EXIT_FAILED)
+
+
+def _run_interactive(app: QApplication, model_path: Path, folder: Path | None) -> int:
+    window = MainWindow(QSettings())
+    window.show()
+    model = _load_model_or_message(model_path)
+    if isinstance(model, str):
+        box = QMessageBox(QMessageBox.Icon.Critical, "Loading model failed", model,
+                          QMessageBox.StandardButton.Ok, window)
+        box.open()
+    else:
+        window.set_model(model)
+        if folder is not None:
+            window.open_folder(folder)
+    code = app.exec()
+    window.deleteLater()
+    return code
+
+
+def _run_screenshot(app: QApplication, model_path: Path, folder: Path | None,
+                    output: Path) -> int:
+    model = _load_model_or_message(model_path)
+    if isinstance(model, str):
+        print(model, file=sys.stderr)
+        return EXIT_USAGE
+    if folder is not None and not folder.is_dir():
+        print(f"Opening folder failed: {folder} is not a folder.", file=sys.stderr)
+        return EXIT_USAGE
+
+    window = MainWindow(settings=None)
+    window.set_model(model)
+    window.show()
+    screenshot = _Screenshot(window, output)
+    if folder is None:
+        QTimer.singleShot(0, screenshot.save_and_exit)
+    elif not window.open_folder(folder):
+        return EXIT_USAGE
+    code = app.exec()
+    window.close()
+    window.deleteLater()
+    return code
+
+
+def _load_model_or_message(path: Path) -> ReferenceModel | str:
+    """Return the loaded model, or the ModelFileError message if loading failed."""
+    try:
+        return load_model(path)
+    except ModelFileError as error:
+        logger.error("%s", error)
+        return str(error)
+
+
+class _Screenshot(QObject):
+    """Saves a PNG of the window once scoring ends, then stops the event loop."""
+
+    def __init__(self, window: MainWindow, output: Path) -> None:
+        super().__init__(window)
+        self._window = window
+        self._output = output
+        window.scoring_finished.connect(self._on_window_scoring_finished)
+        window.scoring_failed.connect(self._on_window_scoring_failed)
+
+    def save_and_exit(self) -> None:
+        """Save the PNG and exit the event loop with 0, or with 1 if saving fails."""
+        if self._window.grab().save(str(self._output), "PNG"):
+            logger.info("saved a screenshot of the window to %s", self._output)
+            QApplication.exit(EXIT_OK)
+            return
+        print(f"Saving the screenshot to {self._output} failed: check that the folder "
+              "exists and is writable.", file=sys.stderr)
+        QApplication.exit(EXIT_FAILED)
+
+    @Slot()
+    def _on_window_scoring_finished(self) -> None:
+        # Deferred so the layout changes that the last results caused are done first.
+        QTimer.singleShot(0, self.save_and_exit)
+
+    @Slot(str)
+    def _on_window_scoring_failed(self, message: str) -> None:
+        print(message, file=sys.stderr)
+        QApplication.exit(EXIT_FAILED)

@@ -1,0 +1,107 @@
+"""Background scoring of a folder, appended to the gallery model batch by batch."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
+
+from engine.modelfile import ReferenceModel
+from gui.gallery_model import GalleryItem, GalleryModel
+from gui.workers import ScoringWorker
+
+logger = logging.getLogger(__name__)
+
+
+class FolderScanner(QObject):
+    """Runs one ScoringWorker at a time and appends its results to the gallery.
+
+    Starting a scan detaches the previous one: it is cancelled, and the signals it
+    still emits are ignored, so its results never mix with the new folder's.
+
+    Signals:
+        progressed(int, int): files scored and total files of the running scan.
+        scan_finished(float): every file was scored, in this many seconds.
+        scan_failed(str): the scan stopped on an error, described by the message.
+        scan_cancelled(): the scan stopped early at a cancel request.
+    """
+
+    progressed = Signal(int, int)
+    scan_finished = Signal(float)
+    scan_failed = Signal(str)
+    scan_cancelled = Signal()
+
+    def __init__(
+        self, pool: QThreadPool, gallery_model: GalleryModel, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._pool = pool
+        self._gallery_model = gallery_model
+        self._worker: ScoringWorker | None = None
+        self._folder: Path | None = None
+        self._started = 0.0
+
+    def is_running(self) -> bool:
+        return self._worker is not None
+
+    def start(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int) -> None:
+        """Clear the gallery and start scoring the images under `folder` into it."""
+        self.detach()
+        self._gallery_model.clear()
+        worker = ScoringWorker(model, folder, thumbnail_pixels)
+        worker.signals.items_produced.connect(self._on_worker_items_produced)
+        worker.signals.progressed.connect(self._on_worker_progressed)
+        worker.signals.finished.connect(self._on_worker_finished)
+        worker.signals.failed.connect(self._on_worker_failed)
+        worker.signals.cancelled.connect(self._on_worker_cancelled)
+        self._worker = worker
+        self._folder = folder
+        self._started = time.perf_counter()
+        logger.info("scoring %s with model %s", folder, model.name)
+        self._pool.start(worker)
+
+    def cancel(self) -> None:
+        """Ask the running scan to stop after the file in progress, then emit scan_cancelled."""
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def detach(self) -> None:
+        """Cancel the running scan without waiting for it and ignore its remaining signals."""
+        self.cancel()
+        self._worker = None
+
+    def _is_current(self) -> bool:
+        return self._worker is not None and self.sender() is self._worker.signals
+
+    @Slot(list)
+    def _on_worker_items_produced(self, items: list[GalleryItem]) -> None:
+        if self._is_current():
+            self._gallery_model.append_items(items)
+
+    @Slot(int, int)
+    def _on_worker_progressed(self, done: int, total: int) -> None:
+        if self._is_current():
+            self.progressed.emit(done, total)
+
+    @Slot()
+    def _on_worker_finished(self) -> None:
+        if self._is_current():
+            self._worker = None
+            elapsed = time.perf_counter() - self._started
+            logger.debug("%s: %d gallery items in %.1f s",
+                         self._folder, self._gallery_model.rowCount(), elapsed)
+            self.scan_finished.emit(elapsed)
+
+    @Slot(str)
+    def _on_worker_failed(self, message: str) -> None:
+        if self._is_current():
+            self._worker = None
+            self.scan_failed.emit(message)
+
+    @Slot()
+    def _on_worker_cancelled(self) -> None:
+        if self._is_current():
+            self._worker = None
+            self.scan_cancelled.emit()

@@ -1,0 +1,123 @@
+"""Status bar of the main window: job progress, gallery counts and the active model."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+
+from engine.modelfile import ReferenceModel
+from gui.gallery_model import GalleryCounts, format_score
+
+logger = logging.getLogger(__name__)
+
+
+def describe_counts(counts: GalleryCounts) -> str:
+    """Return "N images · F flagged · K kept · U unreadable" for `counts`."""
+    noun = "image" if counts.total == 1 else "images"
+    return (
+        f"{counts.total} {noun} · {counts.flagged} flagged · "
+        f"{counts.kept} kept · {counts.unreadable} unreadable"
+    )
+
+
+def describe_model(model: ReferenceModel | None) -> str:
+    """Return the model's name, threshold and calibrated clean reject rate."""
+    if model is None:
+        return "No model loaded: scoring is disabled"
+    clean_rate = 100.0 * model.calibration.clean_rejected_fraction(model.threshold)
+    return (
+        f"Model: {model.name} · threshold {format_score(model.threshold)} "
+        f"(flags {clean_rate:.1f} % of clean images)"
+    )
+
+
+def _separator() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.VLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
+
+
+class MainStatusBar(QStatusBar):
+    """Status bar with a progress bar and Cancel button shown while a job runs.
+
+    Signals:
+        cancel_requested(): the user pressed Cancel.
+    """
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._build_ui()
+        self._connect_signals()
+        self.hide_progress()
+        self.set_model(None)
+        self.set_counts(GalleryCounts(0, 0, 0, 0))
+
+    def _build_ui(self) -> None:
+        self._progress_bar = QProgressBar()
+        self._progress_bar.setMaximumWidth(240)
+        self._progress_bar.setTextVisible(True)
+        self._cancel_button = QPushButton("Cancel")
+        self._cancel_button.setToolTip("Stop the running job after the current file")
+        self._counts_label = QLabel()
+        self._model_label = QLabel()
+        self.addWidget(self._progress_bar)
+        self.addWidget(self._cancel_button)
+        self.addPermanentWidget(self._counts_label)
+        self.addPermanentWidget(_separator())
+        self.addPermanentWidget(self._model_label)
+
+    def _connect_signals(self) -> None:
+        self._cancel_button.clicked.connect(self._on_cancel_button_clicked)
+
+    @property
+    def counts_text(self) -> str:
+        return self._counts_label.text()
+
+    @property
+    def model_text(self) -> str:
+        return self._model_label.text()
+
+    def is_progress_visible(self) -> bool:
+        return not self._progress_bar.isHidden()
+
+    def show_progress(self, verb: str, done: int, total: int) -> None:
+        """Show "<verb> done / total" in the progress bar, with the Cancel button."""
+        self._progress_bar.setMaximum(max(total, 1))
+        self._progress_bar.setValue(done)
+        self._progress_bar.setFormat(f"{verb} {done} / {total}" if total else f"{verb}…")
+        self._progress_bar.show()
+        self._cancel_button.show()
+
+    def hide_progress(self) -> None:
+        """Hide the progress bar and the Cancel button, and make Cancel usable again."""
+        self._progress_bar.hide()
+        self._cancel_button.hide()
+        self._cancel_button.setEnabled(True)
+        self._cancel_button.setText("Cancel")
+
+    def set_counts(self, counts: GalleryCounts) -> None:
+        self._counts_label.setText(describe_counts(counts))
+
+    def set_model(self, model: ReferenceModel | None) -> None:
+        """Show the name and threshold of `model`, with its calibration in the tooltip."""
+        self._model_label.setText(describe_model(model))
+        if model is None:
+            self._model_label.setToolTip("Open a model file to score images.")
+            return
+        self._model_label.setToolTip(
+            f"{model.path or model.name}\n"
+            f"Threshold {model.threshold:.6g}, calibrated on "
+            f"{model.calibration.clean_scores.size} clean images the model did not train on\n"
+            f"Fingerprint {model.fingerprint}"
+        )
+
+    @Slot()
+    def _on_cancel_button_clicked(self) -> None:
+        self._cancel_button.setEnabled(False)
+        self._cancel_button.setText("Cancelling…")
+        self.cancel_requested.emit()

@@ -1,0 +1,210 @@
+"""Background jobs on a QThreadPool that deliver their results to the GUI in batches."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Signal
+
+from engine.images import list_images
+from engine.modelfile import ReferenceModel
+from engine.quarantine import MoveOutcome, move_files
+from engine.scoring import ScoredFile, score_files
+from gui.gallery_model import GalleryItem
+from gui.thumbnails import encode_thumbnail
+
+logger = logging.getLogger(__name__)
+
+# A batch is sent when it has this many items or is this old, whichever comes
+# first, so the GUI gets a few updates per second and never one event per file.
+BATCH_SIZE = 64
+BATCH_INTERVAL_S = 0.1
+
+# Nice value of worker threads on Linux (0 is normal, 19 the lowest priority), so
+# that on a busy machine the GUI thread still gets the CPU to paint.
+_WORKER_NICE = 10
+
+
+class WorkerSignals(QObject):
+    """Signals of a BatchWorker, emitted from its pool thread.
+
+    The object lives in the thread that created the worker, so connected slots of
+    GUI objects run in the GUI thread.
+
+    Signals:
+        items_produced(list): the items produced since the previous batch.
+        progressed(int, int): items done and total items; the total is 0 until known.
+        finished(): the job ran to its end.
+        failed(str): the job raised an exception, described by the message.
+        cancelled(): the job stopped early because cancel() was called.
+    """
+
+    items_produced = Signal(list)
+    progressed = Signal(int, int)
+    finished = Signal()
+    failed = Signal(str)
+    cancelled = Signal()
+
+
+class BatchWorker(QRunnable):
+    """A job that produces items one by one and can be cancelled between items.
+
+    Subclasses implement `_produce()`, a generator that may call `_set_total()`
+    once the item count is known. Exactly one of `finished`, `failed` or
+    `cancelled` is emitted at the end, always after the last `items_produced`.
+    """
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.signals = WorkerSignals()
+        self._action = action
+        self._cancel_requested = threading.Event()
+        self._total = 0
+
+    @property
+    def action(self) -> str:
+        """What the job does, as used in messages: "Scoring /data/batch7"."""
+        return self._action
+
+    def cancel(self) -> None:
+        """Ask the job to stop after the item in progress. Safe to call from any thread."""
+        self._cancel_requested.set()
+
+    def is_cancel_requested(self) -> bool:
+        return self._cancel_requested.is_set()
+
+    def run(self) -> None:
+        _lower_thread_priority()
+        started = time.perf_counter()
+        logger.debug("%s started", self._action)
+        try:
+            completed = self._emit_batches()
+        except Exception as error:
+            # Any failure of the job, expected or a bug, must reach the window.
+            logger.exception("%s failed", self._action)
+            self.signals.failed.emit(f"{self._action} failed: {error}")
+            return
+        elapsed = time.perf_counter() - started
+        if completed:
+            logger.debug("%s finished in %.1f s", self._action, elapsed)
+            self.signals.finished.emit()
+        else:
+            logger.info("%s cancelled after %.1f s", self._action, elapsed)
+            self.signals.cancelled.emit()
+
+    def _produce(self) -> Generator[Any, None, None]:
+        raise NotImplementedError
+
+    def _set_total(self, total: int) -> None:
+        self._total = total
+        self.signals.progressed.emit(0, total)
+
+    def _emit_batches(self) -> bool:
+        """Run the job and return True if it ran to its end, False if cancelled."""
+        batch: list[Any] = []
+        done = 0
+        completed = False
+        last_sent = time.monotonic()
+        try:
+            with contextlib.closing(self._produce()) as items:
+                for item in items:
+                    batch.append(item)
+                    done += 1
+                    now = time.monotonic()
+                    if len(batch) >= BATCH_SIZE or now - last_sent >= BATCH_INTERVAL_S:
+                        self._send(batch, done)
+                        batch = []
+                        last_sent = now
+                    if self._cancel_requested.is_set():
+                        break
+                else:
+                    completed = True
+        finally:
+            # Items in hand are delivered even after a cancel or an error, because
+            # they may describe work already done, such as moved files.
+            self._send(batch, done)
+        return completed
+
+    def _send(self, batch: list[Any], done: int) -> None:
+        if batch:
+            self.signals.items_produced.emit(batch)
+        self.signals.progressed.emit(done, max(self._total, done))
+
+
+def _lower_thread_priority() -> None:
+    """Give the calling pool thread, and the threads it starts, less CPU than the GUI.
+
+    On Linux a nice value set with a thread id applies to that thread alone and is
+    inherited by threads it creates, such as the engine's decode threads. Other
+    systems keep the default priority.
+    """
+    if sys.platform != "linux":
+        return
+    thread_id = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, thread_id) < _WORKER_NICE:
+            os.setpriority(os.PRIO_PROCESS, thread_id, _WORKER_NICE)
+    except OSError as error:
+        logger.debug("lowering the priority of worker thread %d failed: %s", thread_id, error)
+
+
+class ScoringWorker(BatchWorker):
+    """Lists the images under a folder and scores them into GalleryItem objects.
+
+    Thumbnails are encoded as JPEG in the pool thread so the GUI thread only
+    decodes the ones it paints.
+    """
+
+    def __init__(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int) -> None:
+        super().__init__(f"Scoring {folder}")
+        self._model = model
+        self._folder = folder
+        self._thumbnail_pixels = thumbnail_pixels
+
+    def _produce(self) -> Generator[GalleryItem, None, None]:
+        paths = list_images(self._folder)
+        self._set_total(len(paths))
+        records = score_files(
+            self._model, self._folder, paths, thumbnail_size=self._thumbnail_pixels
+        )
+        with contextlib.closing(records):
+            for record in records:
+                yield _gallery_item(record)
+
+
+def _gallery_item(record: ScoredFile) -> GalleryItem:
+    encoded = None
+    if record.thumbnail is not None:
+        try:
+            encoded = encode_thumbnail(record.thumbnail)
+        except RuntimeError as error:
+            logger.warning("no thumbnail for %s: %s", record.path, error)
+    # The array is dropped because the encoded copy is all the gallery keeps.
+    return GalleryItem.create(replace(record, thumbnail=None), encoded)
+
+
+class MoveWorker(BatchWorker):
+    """Moves files out of a folder with engine.quarantine, producing MoveOutcome objects.
+
+    A cancel takes effect between files, so no file is left half moved.
+    """
+
+    def __init__(self, folder: Path, relative_paths: list[str], destination: Path) -> None:
+        super().__init__(f"Moving files from {folder} to {destination}")
+        self._folder = folder
+        self._relative_paths = list(relative_paths)
+        self._destination = destination
+
+    def _produce(self) -> Generator[MoveOutcome, None, None]:
+        self._set_total(len(self._relative_paths))
+        # Closing this generator closes move_files too, because `yield from` forwards it.
+        yield from move_files(self._folder, self._relative_paths, self._destination)

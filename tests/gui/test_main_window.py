@@ -1,0 +1,214 @@
+"""Tests of the main window on real images scored by the shipped model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QPushButton
+from pytestqt.qtbot import QtBot
+
+from engine.modelfile import ReferenceModel
+from engine.quarantine import default_quarantine_dir
+from gui.gallery_model import FilterMode, GalleryCounts, GalleryRole, SortKey
+from gui.main_window import APP_NAME, MainWindow
+
+SCORING_TIMEOUT_MS = 120_000
+
+
+def sha256_inventory(folder: Path) -> dict[str, str]:
+    """Map each file's path relative to `folder` to the SHA-256 of its bytes."""
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def gallery_paths(window: MainWindow) -> list[str]:
+    """Relative paths of the gallery's rows in the order shown."""
+    proxy = window.proxy_model
+    return [proxy.index(row, 0).data(GalleryRole.RELATIVE_PATH) for row in range(proxy.rowCount())]
+
+
+def open_and_wait(qtbot: QtBot, window: MainWindow, folder: Path) -> None:
+    with qtbot.waitSignal(window.scoring_finished, timeout=SCORING_TIMEOUT_MS):
+        assert window.open_folder(folder)
+
+
+@pytest.fixture
+def scored_window(qtbot: QtBot, window: MainWindow, mixed_folder: Path) -> MainWindow:
+    """The window after scoring the mixed folder."""
+    open_and_wait(qtbot, window, mixed_folder)
+    return window
+
+
+def test_window_initial_state(window: MainWindow, default_model: ReferenceModel) -> None:
+    assert window.windowTitle() == APP_NAME
+    assert window.folder is None
+    assert window.proxy_model.rowCount() == 0
+    assert window.open_action.isEnabled()
+    assert not window.move_action.isEnabled()
+    assert not window.is_busy()
+    assert not window.status_bar.is_progress_visible()
+    assert window.status_bar.counts_text == "0 images · 0 flagged · 0 kept · 0 unreadable"
+    assert window.status_bar.model_text.startswith(f"Model: {default_model.name} · threshold ")
+    assert window.filter_combo.currentText() == FilterMode.ALL.value
+    assert window.sort_combo.currentText() == SortKey.SCORE.value
+
+
+def test_window_without_model_disables_scoring(window: MainWindow, mixed_folder: Path) -> None:
+    window.set_model(None)
+    assert not window.open_action.isEnabled()
+    assert window.status_bar.model_text == "No model loaded: scoring is disabled"
+    assert not window.open_folder(mixed_folder)
+    assert window.folder is None
+
+
+def test_open_folder_flags_blood_not_retina(scored_window: MainWindow, mixed_folder: Path) -> None:
+    paths = gallery_paths(scored_window)
+    blood = sorted(p.relative_to(mixed_folder).as_posix()
+                   for p in (mixed_folder / "incoming").glob("*.jpg"))
+    retina = sorted(p.name for p in mixed_folder.glob("retina_*.png"))
+
+    assert scored_window.folder == mixed_folder.resolve()
+    assert str(mixed_folder.resolve()) in scored_window.windowTitle()
+    assert sorted(paths[: len(blood)]) == blood
+    assert sorted(paths[len(blood) : -1]) == retina
+    assert paths[-1] == "empty.png"
+
+    proxy = scored_window.proxy_model
+    flags = {proxy.index(row, 0).data(GalleryRole.RELATIVE_PATH):
+             proxy.index(row, 0).data(GalleryRole.FLAGGED) for row in range(proxy.rowCount())}
+    assert {path: flags[path] for path in blood} == dict.fromkeys(blood, True)
+    assert {path: flags[path] for path in retina} == dict.fromkeys(retina, False)
+    assert flags["empty.png"] is None
+
+
+def test_scored_window_counts_and_status(scored_window: MainWindow, mixed_folder: Path) -> None:
+    counts = scored_window.gallery_model.counts()
+    assert counts == GalleryCounts(total=19, flagged=6, kept=12, unreadable=1)
+    assert scored_window.status_bar.counts_text == (
+        "19 images · 6 flagged · 12 kept · 1 unreadable"
+    )
+    assert not scored_window.status_bar.is_progress_visible()
+    assert not scored_window.is_busy()
+    assert scored_window.move_action.isEnabled()
+
+
+@pytest.mark.parametrize(
+    ("mode", "rows"),
+    [(FilterMode.FLAGGED, 6), (FilterMode.KEPT, 12), (FilterMode.UNREADABLE, 1),
+     (FilterMode.ALL, 19)],
+)
+def test_filter_combo_filters_gallery(scored_window: MainWindow, mode: FilterMode,
+                                      rows: int) -> None:
+    scored_window.filter_combo.setCurrentText(mode.value)
+    assert scored_window.proxy_model.filter_mode is mode
+    assert scored_window.proxy_model.rowCount() == rows
+    flags = {scored_window.proxy_model.index(row, 0).data(GalleryRole.FLAGGED)
+             for row in range(rows)}
+    expected = {FilterMode.FLAGGED: {True}, FilterMode.KEPT: {False},
+                FilterMode.UNREADABLE: {None}, FilterMode.ALL: {True, False, None}}[mode]
+    assert flags == expected
+
+
+def test_sort_combo_orders_by_name(scored_window: MainWindow) -> None:
+    scored_window.sort_combo.setCurrentText(SortKey.NAME.value)
+    paths = gallery_paths(scored_window)
+    assert paths == sorted(paths, key=str.casefold)
+
+
+def test_move_flagged_out_moves_blood(
+    qtbot: QtBot, scored_window: MainWindow, mixed_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = sha256_inventory(mixed_folder)
+    blood = {path for path in before if path.startswith("incoming/")}
+    destination = default_quarantine_dir(mixed_folder.resolve())
+    questions: list[str] = []
+
+    def answer_yes(_parent: object, _title: str, text: str, *_args: object) -> int:
+        questions.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer_yes)
+    with qtbot.waitSignal(scored_window.move_finished, timeout=SCORING_TIMEOUT_MS) as finished:
+        scored_window.move_action.trigger()
+
+    assert finished.args == [6, 0]
+    assert len(questions) == 1
+    assert "Move 6 flagged images" in questions[0]
+    assert str(destination) in questions[0]
+    assert sha256_inventory(destination) == {path: before[path] for path in blood}
+    assert sha256_inventory(mixed_folder) == {
+        path: digest for path, digest in before.items() if path not in blood
+    }
+    assert scored_window.gallery_model.counts() == GalleryCounts(13, 0, 12, 1)
+    assert not any(path.startswith("incoming/") for path in gallery_paths(scored_window))
+    assert not scored_window.move_action.isEnabled()
+
+
+def test_move_declined_moves_nothing(
+    scored_window: MainWindow, mixed_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = sha256_inventory(mixed_folder)
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *_args: QMessageBox.StandardButton.Cancel)
+    scored_window.move_action.trigger()
+    assert not scored_window.is_busy()
+    assert sha256_inventory(mixed_folder) == before
+    assert not default_quarantine_dir(mixed_folder.resolve()).exists()
+    assert scored_window.gallery_model.counts().flagged == 6
+
+
+def test_close_during_scoring_waits(
+    qtbot: QtBot, window: MainWindow, large_folder: Path
+) -> None:
+    before = sha256_inventory(large_folder)
+    with qtbot.waitSignal(window.gallery_model.rowsInserted, timeout=SCORING_TIMEOUT_MS):
+        window.open_folder(large_folder)
+    assert window.is_busy()
+
+    window.close()
+
+    assert window.running_job_count() == 0
+    assert not window.is_busy()
+    assert window.gallery_model.rowCount() < len(before)
+    assert sha256_inventory(large_folder) == before
+
+
+def test_cancel_button_stops_scoring(
+    qtbot: QtBot, window: MainWindow, large_folder: Path
+) -> None:
+    with qtbot.waitSignal(window.gallery_model.rowsInserted, timeout=SCORING_TIMEOUT_MS):
+        window.open_folder(large_folder)
+    cancel_button = window.status_bar.findChild(QPushButton)
+    assert cancel_button.isVisible()
+
+    with qtbot.waitSignal(window.scoring_cancelled, timeout=SCORING_TIMEOUT_MS):
+        qtbot.mouseClick(cancel_button, Qt.MouseButton.LeftButton)
+
+    qtbot.waitUntil(lambda: window.running_job_count() == 0, timeout=SCORING_TIMEOUT_MS)
+    assert not window.status_bar.is_progress_visible()
+    assert 0 < window.gallery_model.rowCount() < len(list(large_folder.iterdir()))
+
+
+def test_reopen_during_scoring_drops_old_scan(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, mixed_folder: Path
+) -> None:
+    window.open_folder(large_folder)
+    open_and_wait(qtbot, window, mixed_folder)
+    qtbot.waitUntil(lambda: window.running_job_count() == 0, timeout=SCORING_TIMEOUT_MS)
+    assert window.folder == mixed_folder.resolve()
+    assert window.gallery_model.counts().total == 19
+    assert set(gallery_paths(window)) == set(sha256_inventory(mixed_folder))
+
+
+def test_open_missing_folder_shows_error(window: MainWindow, tmp_path: Path) -> None:
+    missing = tmp_path / "does-not-exist"
+    assert not window.open_folder(missing)
+    assert window.folder is None
+    boxes = [box for box in window.findChildren(QMessageBox) if box.isVisible()]
+    assert len(boxes) == 1
+    assert f"{missing} is not a folder." in boxes[0].text()

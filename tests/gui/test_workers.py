@@ -1,0 +1,202 @@
+"""Tests of the batch workers: batching, progress, cancellation and failures."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QThreadPool, Slot
+from pytestqt.qtbot import QtBot
+
+from engine.modelfile import ReferenceModel
+from gui.gallery_model import GalleryItem
+from gui.workers import BATCH_SIZE, BatchWorker, MoveWorker, ScoringWorker
+
+TIMEOUT_MS = 60_000
+
+
+class CountingWorker(BatchWorker):
+    """Yields 0, 1, 2, … without end, so only a cancel stops it.
+
+    After the first full batch it waits for `resume` to be set, so the test can
+    cancel it at a known point instead of racing a flood of batches.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("Counting")
+        self.resume = threading.Event()
+
+    def _produce(self) -> Iterator[int]:
+        self._set_total(0)
+        for number in itertools.count():
+            if number == BATCH_SIZE:
+                self.resume.wait(TIMEOUT_MS / 1000)
+            yield number
+
+
+class FailingWorker(BatchWorker):
+    """Yields three items, then raises."""
+
+    def __init__(self) -> None:
+        super().__init__("Counting to three")
+
+    def _produce(self) -> Iterator[int]:
+        yield from range(3)
+        raise OSError("disk vanished")
+
+
+class Recorder(QObject):
+    """Collects what a worker emits, in the GUI thread as the window does.
+
+    Its slots run in emission order, so once `ending` is set every batch before
+    it has been recorded. A test that waits on the worker's own signals does not
+    get that order, because pytest-qt receives them in the worker thread.
+    """
+
+    def __init__(self, worker: BatchWorker) -> None:
+        super().__init__()
+        self.batches: list[list[object]] = []
+        self.progress: list[tuple[int, int]] = []
+        self.ending: list[str] = []
+        worker.signals.items_produced.connect(self._on_worker_items_produced)
+        worker.signals.progressed.connect(self._on_worker_progressed)
+        worker.signals.finished.connect(self._on_worker_finished)
+        worker.signals.cancelled.connect(self._on_worker_cancelled)
+        worker.signals.failed.connect(self._on_worker_failed)
+
+    @property
+    def items(self) -> list[object]:
+        return [item for batch in self.batches for item in batch]
+
+    def wait_for_end(self, qtbot: QtBot) -> str:
+        """Wait until the worker's last signal arrives and return its description."""
+        qtbot.waitUntil(lambda: bool(self.ending), timeout=TIMEOUT_MS)
+        assert len(self.ending) == 1
+        return self.ending[0]
+
+    @Slot(list)
+    def _on_worker_items_produced(self, batch: list[object]) -> None:
+        assert QThread.currentThread() is QCoreApplication.instance().thread()
+        self.batches.append(batch)
+
+    @Slot(int, int)
+    def _on_worker_progressed(self, done: int, total: int) -> None:
+        self.progress.append((done, total))
+
+    @Slot()
+    def _on_worker_finished(self) -> None:
+        self.ending.append("finished")
+
+    @Slot()
+    def _on_worker_cancelled(self) -> None:
+        self.ending.append("cancelled")
+
+    @Slot(str)
+    def _on_worker_failed(self, message: str) -> None:
+        self.ending.append(f"failed: {message}")
+
+
+@pytest.fixture
+def pool() -> Iterator[QThreadPool]:
+    thread_pool = QThreadPool()
+    yield thread_pool
+    assert thread_pool.waitForDone(TIMEOUT_MS)
+
+
+def sha256_inventory(folder: Path) -> dict[str, str]:
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def test_scoring_worker_scores_folder(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, mixed_folder: Path
+) -> None:
+    worker = ScoringWorker(default_model, mixed_folder, thumbnail_pixels=64)
+    recorder = Recorder(worker)
+    pool.start(worker)
+    assert recorder.wait_for_end(qtbot) == "finished"
+
+    items = recorder.items
+    total = len(list(mixed_folder.rglob("*.*")))
+    assert len(items) == total
+    assert all(isinstance(item, GalleryItem) for item in items)
+    assert all(len(batch) <= BATCH_SIZE for batch in recorder.batches)
+    assert recorder.progress[0] == (0, total)
+    assert recorder.progress[-1] == (total, total)
+    assert all(item.record.thumbnail is None for item in items)
+    readable = [item for item in items if item.record.score is not None]
+    assert len(readable) == total - 1
+    assert all(item.thumbnail and item.thumbnail.startswith(b"\xff\xd8") for item in readable)
+
+
+def test_cancel_stops_endless_worker(qtbot: QtBot, pool: QThreadPool) -> None:
+    worker = CountingWorker()
+    recorder = Recorder(worker)
+    with qtbot.waitSignal(worker.signals.items_produced, timeout=TIMEOUT_MS):
+        pool.start(worker)
+    worker.cancel()
+    worker.resume.set()
+    assert recorder.wait_for_end(qtbot) == "cancelled"
+
+    # The cancel lands just before or just after item BATCH_SIZE is produced, and
+    # every produced item reaches the GUI in order before `cancelled`.
+    produced = len(recorder.items)
+    assert produced in (BATCH_SIZE, BATCH_SIZE + 1)
+    assert recorder.items == list(range(produced))
+    assert recorder.progress[-1] == (produced, produced)
+
+
+def test_failure_reaches_failed_signal(qtbot: QtBot, pool: QThreadPool) -> None:
+    worker = FailingWorker()
+    recorder = Recorder(worker)
+    pool.start(worker)
+    assert recorder.wait_for_end(qtbot) == "failed: Counting to three failed: disk vanished"
+    assert recorder.items == [0, 1, 2]
+
+
+def test_move_worker_moves_files(qtbot: QtBot, pool: QThreadPool, mixed_folder: Path) -> None:
+    before = sha256_inventory(mixed_folder)
+    destination = mixed_folder.parent / "rejected"
+    chosen = sorted(path for path in before if path.startswith("incoming/"))
+    worker = MoveWorker(mixed_folder, [*chosen, "gone.png"], destination)
+    recorder = Recorder(worker)
+    pool.start(worker)
+    assert recorder.wait_for_end(qtbot) == "finished"
+
+    outcomes = recorder.items
+    assert [outcome.relative_path for outcome in outcomes] == [*chosen, "gone.png"]
+    assert all(outcome.error is None for outcome in outcomes[:-1])
+    assert outcomes[-1].error is not None
+    assert "gone.png" in outcomes[-1].error
+    moved = sha256_inventory(destination)
+    assert moved == {path: before[path] for path in chosen}
+    remaining = sha256_inventory(mixed_folder)
+    assert remaining == {path: digest for path, digest in before.items() if path not in chosen}
+
+
+class PriorityWorker(BatchWorker):
+    """Yields the nice value of the thread it runs in."""
+
+    def __init__(self) -> None:
+        super().__init__("Reading the thread priority")
+
+    def _produce(self) -> Iterator[int]:
+        yield os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux-only")
+def test_worker_thread_runs_niced(qtbot: QtBot, pool: QThreadPool) -> None:
+    worker = PriorityWorker()
+    recorder = Recorder(worker)
+    pool.start(worker)
+    assert recorder.wait_for_end(qtbot) == "finished"
+    assert recorder.items[0] >= 10
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 10
