@@ -1,0 +1,404 @@
+"""Per-folder review state: cached scores, curator overrides, thresholds and locations.
+
+The state is stored in the folder's SQLite review database (see engine.reviewdb for
+where that file lives). Opening a store also recovers any move batch that a killed
+process left unfinished (see engine.journal).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.decisions import Decision, DecisionSource, decision_source, model_decision
+from engine.images import Status
+from engine.reviewdb import ReviewDatabase, utc_now
+from engine.scoring import ScoredFile
+
+logger = logging.getLogger(__name__)
+
+# A file whose mtime is this close to the moment its identity was read may change
+# again within the same timestamp tick without a visible change, so its cached score
+# is not trusted. Two seconds is the mtime resolution of FAT, the coarsest of the
+# common file systems.
+RACY_WINDOW_NS = 2_000_000_000
+
+# Statuses that depend on the moment of reading, not on the file's content, so they
+# are never cached: the next scan reads the file again.
+_TRANSIENT_STATUSES = frozenset({Status.MISSING, Status.UNREADABLE})
+
+
+class Location(enum.StrEnum):
+    """Current place of a reviewed file."""
+
+    FOLDER = "folder"
+    QUARANTINE = "quarantine"
+    # Not found in the folder at the last scan, and not moved by Retina Curator.
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """Size and modification time of a file, and when they were read (all from os.stat)."""
+
+    size: int
+    mtime_ns: int
+    checked_ns: int
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """The review state of one file, with its score under one model.
+
+    `score` is None when the file has no cached score under that model for its
+    current size and modification time, or when it could not be read.
+    `moved_to` is the absolute path in quarantine when `location` is QUARANTINE.
+    """
+
+    relative_path: str
+    size: int
+    mtime_ns: int
+    status: Status
+    detail: str
+    width: int
+    height: int
+    format: str
+    sha256: str | None
+    score: float | None
+    override: Decision | None
+    override_time: str | None
+    location: Location
+    moved_to: Path | None
+
+    def model_decision(self, threshold: float) -> Decision | None:
+        """Return the model's decision, or None for a readable file not scored yet."""
+        if self.status is not Status.OK:
+            return Decision.REJECT
+        if self.score is None:
+            return None
+        return model_decision(self.score, threshold)
+
+    def final_decision(self, threshold: float) -> Decision | None:
+        """Return the override when there is one, else the model's decision."""
+        return self.override or self.model_decision(threshold)
+
+    @property
+    def decision_source(self) -> DecisionSource:
+        return decision_source(self.override)
+
+
+def read_identity(path: Path) -> FileIdentity:
+    """Stat `path`, following links as image intake does. Raises OSError."""
+    checked_ns = time.time_ns()
+    stat = os.stat(path)
+    return FileIdentity(stat.st_size, stat.st_mtime_ns, checked_ns)
+
+
+_RECORD_QUERY = """
+SELECT f.*, s.score AS score, s.size AS scored_size, s.mtime_ns AS scored_mtime_ns,
+       s.checked_ns AS checked_ns, s.model_fingerprint AS scored_by
+FROM files AS f
+LEFT JOIN scores AS s ON s.relative_path = f.relative_path AND s.model_fingerprint = ?
+"""
+
+
+class ReviewStore:
+    """The review state of one folder, read from and written to its review database.
+
+    All methods may be called from any thread. Relative paths use forward slashes,
+    as in ScoredFile.relative_path.
+    """
+
+    def __init__(self, database: ReviewDatabase) -> None:
+        self.database = database
+        self.folder = database.folder
+        self.recovered: list[str] = []
+
+    @classmethod
+    def open(cls, folder: Path) -> ReviewStore:
+        """Open the review of `folder` and recover any interrupted move batch.
+
+        `recovered` lists messages for the user: a summary of each recovered
+        batch, then one line per file whose place recovery settled. Raises
+        ReviewStoreError if the database cannot be opened.
+        """
+        # Imported here because engine.journal builds on this module.
+        from engine.journal import recover_batches
+
+        store = cls(ReviewDatabase.open(folder))
+        store.recovered = recover_batches(store)
+        return store
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file of this review."""
+        return self.database.path
+
+    def close(self) -> None:
+        self.database.close()
+
+    def __enter__(self) -> ReviewStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- records -----------------------------------------------------------------
+
+    def records(self, model_fingerprint: str = "") -> list[FileRecord]:
+        """Return every file of the review, sorted by relative path.
+
+        A record's score is the one cached under `model_fingerprint` for the
+        file's stored size and modification time.
+        """
+        rows = self.database.query(_RECORD_QUERY + " ORDER BY f.relative_path",
+                                   (model_fingerprint,))
+        return [_record(row) for row in rows]
+
+    def record(self, relative_path: str, model_fingerprint: str = "") -> FileRecord | None:
+        rows = self.database.query(_RECORD_QUERY + " WHERE f.relative_path = ?",
+                                   (model_fingerprint, relative_path))
+        return _record(rows[0]) if rows else None
+
+    def relative_paths_to_reject(self, model_fingerprint: str, threshold: float) -> list[str]:
+        """Return the files in the folder whose final decision is reject, sorted."""
+        return [
+            record.relative_path
+            for record in self.records(model_fingerprint)
+            if record.location is Location.FOLDER
+            and record.final_decision(threshold) is Decision.REJECT
+        ]
+
+    # --- score cache -------------------------------------------------------------
+
+    def cached(
+        self, model_fingerprint: str, paths: Sequence[Path], threshold: float
+    ) -> tuple[list[ScoredFile], list[Path]]:
+        """Split `paths` into cached results and files that must be scored.
+
+        A file is cached when its current size and mtime_ns equal those stored
+        with its score under `model_fingerprint`, and that mtime was not within
+        RACY_WINDOW_NS of the moment they were read. Cached results have no thumbnail,
+        and `flagged` is computed with `threshold`.
+        """
+        hits, misses, _ = self.lookup(model_fingerprint, paths, threshold)
+        return hits, misses
+
+    def lookup(
+        self, model_fingerprint: str, paths: Sequence[Path], threshold: float
+    ) -> tuple[list[ScoredFile], list[Path], dict[str, FileIdentity]]:
+        """Do what `cached` does, and also return the identity of each miss read now."""
+        rows = {
+            row["relative_path"]: row
+            for row in self.database.query(_RECORD_QUERY, (model_fingerprint,))
+        }
+        hits: list[ScoredFile] = []
+        misses: list[Path] = []
+        identities: dict[str, FileIdentity] = {}
+        for path in paths:
+            relative_path = self.relative_path(path)
+            try:
+                identity = read_identity(path)
+            except OSError:
+                misses.append(path)
+                continue
+            row = rows.get(relative_path)
+            if row is not None and _is_fresh(row, identity):
+                hits.append(_scored_file(self.folder, row, threshold))
+            else:
+                misses.append(path)
+                identities[relative_path] = identity
+        logger.debug("Cache of %s under model %s: %d hits, %d misses",
+                     self.folder, model_fingerprint, len(hits), len(misses))
+        return hits, misses, identities
+
+    def save_scores(
+        self,
+        model_fingerprint: str,
+        results: Iterable[ScoredFile],
+        identities: dict[str, FileIdentity] | None = None,
+    ) -> int:
+        """Store the intake result and score of each file and return how many were cached.
+
+        `identities` gives the size and mtime_ns read before a file was decoded; a
+        file without one is stat-ed now, and skipped if that fails. Results with a
+        transient status (missing, unreadable) update the file's status but are not
+        cached, so the next scan reads those files again.
+        """
+        identities = identities or {}
+        cached = 0
+        with self.database.transaction() as connection:
+            for item in results:
+                identity = identities.get(item.relative_path)
+                if identity is None:
+                    try:
+                        identity = read_identity(item.path)
+                    except OSError:
+                        continue
+                connection.execute(_UPSERT_FILE, _file_values(item, identity))
+                if item.status in _TRANSIENT_STATUSES:
+                    continue
+                connection.execute(
+                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
+                    (item.relative_path, model_fingerprint, identity.size,
+                     identity.mtime_ns, identity.checked_ns, item.score),
+                )
+                cached += 1
+        return cached
+
+    def save_sha256(self, relative_path: str, identity: FileIdentity, sha256: str) -> None:
+        """Store the SHA-256 of a file's content, valid while its size and mtime_ns match."""
+        with self.database.transaction() as connection:
+            connection.execute(
+                "UPDATE files SET sha256 = ? WHERE relative_path = ? AND size = ? "
+                "AND mtime_ns = ?",
+                (sha256, relative_path, identity.size, identity.mtime_ns),
+            )
+
+    def mark_listed(self, relative_paths: Iterable[str]) -> None:
+        """Record that exactly `relative_paths` were found in the folder by a scan.
+
+        Files found are in the folder, even one that was moved out before and
+        whose name has been taken again. Files not found and not moved out are
+        marked missing, and keep their overrides in case they come back.
+        """
+        with self.database.transaction() as connection:
+            connection.execute("CREATE TEMP TABLE IF NOT EXISTS listed (relative_path TEXT)")
+            connection.execute("DELETE FROM temp.listed")
+            connection.executemany("INSERT INTO temp.listed VALUES (?)",
+                                   ((path,) for path in relative_paths))
+            connection.execute(
+                "UPDATE files SET location = 'folder', moved_to = NULL "
+                "WHERE location != 'folder' AND relative_path IN temp.listed"
+            )
+            connection.execute(
+                "UPDATE files SET location = 'missing' "
+                "WHERE location = 'folder' AND relative_path NOT IN temp.listed"
+            )
+            connection.execute("DELETE FROM temp.listed")
+
+    # --- curator decisions -------------------------------------------------------
+
+    def set_override(self, relative_paths: Iterable[str], decision: Decision | None) -> None:
+        """Set the curator's decision on files, or clear it with None.
+
+        Raises ValueError, changing nothing, if a path is not in the review.
+        """
+        paths = list(relative_paths)
+        stamp = None if decision is None else utc_now()
+        value = None if decision is None else decision.value
+        with self.database.transaction() as connection:
+            for relative_path in paths:
+                changed = connection.execute(
+                    "UPDATE files SET override = ?, override_time = ? WHERE relative_path = ?",
+                    (value, stamp, relative_path),
+                ).rowcount
+                if not changed:
+                    raise ValueError(
+                        f"Setting the decision failed: {relative_path} is not in the review "
+                        f"of {self.folder}. Score the folder first."
+                    )
+        logger.debug("Set the decision of %d files to %s", len(paths), value)
+
+    def threshold_choice(self, model_fingerprint: str) -> float | None:
+        """Return the threshold chosen for this folder and model, or None for calibrated."""
+        rows = self.database.query(
+            "SELECT threshold FROM thresholds WHERE model_fingerprint = ?", (model_fingerprint,)
+        )
+        return float(rows[0]["threshold"]) if rows else None
+
+    def set_threshold_choice(self, model_fingerprint: str, threshold: float | None) -> None:
+        """Choose the threshold for this folder and model; None returns to the calibrated one."""
+        with self.database.transaction() as connection:
+            if threshold is None:
+                connection.execute("DELETE FROM thresholds WHERE model_fingerprint = ?",
+                                   (model_fingerprint,))
+            else:
+                connection.execute("INSERT OR REPLACE INTO thresholds VALUES (?, ?)",
+                                   (model_fingerprint, float(threshold)))
+
+    def threshold_for(self, model_fingerprint: str, calibrated: float) -> float:
+        """Return the folder's chosen threshold for the model, else `calibrated`."""
+        choice = self.threshold_choice(model_fingerprint)
+        return calibrated if choice is None else choice
+
+    def relative_path(self, path: Path) -> str:
+        """Return the relative path of `path` under the folder, with forward slashes."""
+        return Path(os.path.abspath(path)).relative_to(self.folder).as_posix()
+
+
+_UPSERT_FILE = """
+INSERT INTO files (relative_path, size, mtime_ns, status, detail, width, height, format,
+                   location)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'folder')
+ON CONFLICT (relative_path) DO UPDATE SET
+    sha256 = CASE WHEN size = excluded.size AND mtime_ns = excluded.mtime_ns
+                  THEN sha256 END,
+    size = excluded.size, mtime_ns = excluded.mtime_ns, status = excluded.status,
+    detail = excluded.detail, width = excluded.width, height = excluded.height,
+    format = excluded.format, location = 'folder', moved_to = NULL
+"""
+
+
+def _file_values(item: ScoredFile, identity: FileIdentity) -> tuple[object, ...]:
+    return (item.relative_path, identity.size, identity.mtime_ns, item.status.value,
+            item.detail, item.width, item.height, item.format)
+
+
+def _is_fresh(row: sqlite3.Row, identity: FileIdentity) -> bool:
+    if row["scored_by"] is None:
+        return False
+    stored = (row["size"], row["mtime_ns"], row["scored_size"], row["scored_mtime_ns"])
+    # Only an mtime near the moment of reading can repeat after a later change; an
+    # mtime far in the future (a skewed camera clock) cannot, so it stays trusted.
+    racy = abs(row["scored_mtime_ns"] - row["checked_ns"]) <= RACY_WINDOW_NS
+    return stored == (identity.size, identity.mtime_ns) * 2 and not racy
+
+
+def _cached_score(row: sqlite3.Row) -> float | None:
+    scored = row["scored_by"] is not None and (row["scored_size"], row["scored_mtime_ns"]) == (
+        row["size"], row["mtime_ns"])
+    return None if not scored or row["score"] is None else float(row["score"])
+
+
+def _record(row: sqlite3.Row) -> FileRecord:
+    override = row["override"]
+    moved_to = row["moved_to"]
+    return FileRecord(
+        relative_path=row["relative_path"],
+        size=row["size"],
+        mtime_ns=row["mtime_ns"],
+        status=Status(row["status"]),
+        detail=row["detail"],
+        width=row["width"],
+        height=row["height"],
+        format=row["format"],
+        sha256=row["sha256"],
+        score=_cached_score(row),
+        override=None if override is None else Decision(override),
+        override_time=row["override_time"],
+        location=Location(row["location"]),
+        moved_to=None if moved_to is None else Path(moved_to),
+    )
+
+
+def _scored_file(folder: Path, row: sqlite3.Row, threshold: float) -> ScoredFile:
+    score = _cached_score(row)
+    return ScoredFile(
+        path=folder / row["relative_path"],
+        relative_path=row["relative_path"],
+        status=Status(row["status"]),
+        detail=row["detail"],
+        score=score,
+        flagged=None if score is None else score > threshold,
+        thumbnail=None,
+        width=row["width"],
+        height=row["height"],
+        format=row["format"],
+    )

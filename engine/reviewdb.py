@@ -1,0 +1,285 @@
+"""The SQLite file that stores one folder's review state and move journal.
+
+The database lives in `<folder>/.retina-curator/review.sqlite`, so it travels with
+the folder, and `list_images` skips it because the folder name starts with a dot.
+When that file cannot be created or written (a read-only folder or medium), the
+database is `$XDG_DATA_HOME/retina-curator/reviews/<key>.sqlite` instead, where
+`XDG_DATA_HOME` defaults to `~/.local/share` and `<key>` is the SHA-256 of the
+folder's resolved absolute path. A database that already exists in either place is
+used before a new one is created, so a review never splits between the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DB_FOLDER_NAME = ".retina-curator"
+DB_FILE_NAME = "review.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE files (
+    relative_path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    format TEXT NOT NULL DEFAULT '',
+    sha256 TEXT,
+    override TEXT CHECK (override IN ('keep', 'reject')),
+    override_time TEXT,
+    location TEXT NOT NULL DEFAULT 'folder'
+        CHECK (location IN ('folder', 'quarantine', 'missing')),
+    moved_to TEXT
+);
+CREATE TABLE scores (
+    relative_path TEXT NOT NULL,
+    model_fingerprint TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    checked_ns INTEGER NOT NULL,
+    score REAL,
+    PRIMARY KEY (relative_path, model_fingerprint)
+);
+CREATE TABLE thresholds (
+    model_fingerprint TEXT PRIMARY KEY,
+    threshold REAL NOT NULL
+);
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'undoing', 'undone')),
+    started_ns INTEGER NOT NULL,
+    undo_started_ns INTEGER,
+    finished TEXT,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE batch_files (
+    batch_id INTEGER NOT NULL REFERENCES batches (id),
+    position INTEGER NOT NULL,
+    relative_path TEXT NOT NULL,
+    source TEXT NOT NULL,
+    planned TEXT NOT NULL,
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    state TEXT NOT NULL
+        CHECK (state IN ('planned', 'moved', 'failed', 'skipped', 'returned')),
+    moved_to TEXT,
+    error TEXT,
+    PRIMARY KEY (batch_id, position)
+);
+"""
+
+
+class ReviewStoreError(Exception):
+    """The review database cannot be used. The message explains why and what to do."""
+
+
+def utc_now() -> str:
+    """Return the current time as ISO 8601 UTC with seconds, such as 2025-01-31T12:00:00Z."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def fallback_database_path(folder: Path) -> Path:
+    """Return the database path outside `folder`, used when the folder is not writable."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    key = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()
+    return Path(data_home) / "retina-curator" / "reviews" / f"{key}.sqlite"
+
+
+class ReviewDatabase:
+    """An open review database, safe to share between threads.
+
+    Every statement runs under one lock, so the GUI thread and a worker thread can
+    use the same object. `folder` is the reviewed folder, resolved and absolute.
+    """
+
+    def __init__(self, folder: Path, path: Path, connection: sqlite3.Connection) -> None:
+        self.folder = folder
+        self.path = path
+        self._connection = connection
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, folder: Path) -> ReviewDatabase:
+        """Open or create the database of `folder`; see the module docstring for where.
+
+        Raises ReviewStoreError if `folder` is not a folder, or if no database can
+        be opened in either place.
+        """
+        try:
+            resolved = folder.resolve(strict=True)
+        except OSError as error:
+            raise ReviewStoreError(
+                f"Opening the review of {folder} failed: {error.strerror or error}. "
+                "Check that the folder exists."
+            ) from None
+        if not resolved.is_dir():
+            raise ReviewStoreError(
+                f"Opening the review of {folder} failed: it is not a folder. Choose a folder."
+            )
+        local = resolved / DB_FOLDER_NAME / DB_FILE_NAME
+        fallback = fallback_database_path(resolved)
+        candidates = [fallback] if fallback.exists() and not local.exists() else [local, fallback]
+        problems: list[str] = []
+        for path in candidates:
+            try:
+                return cls(resolved, path, _connect(path))
+            except (OSError, sqlite3.OperationalError) as error:
+                logger.warning("Cannot use the review database %s: %s", path, error)
+                problems.append(f"{path}: {error}")
+        raise ReviewStoreError(
+            f"Opening the review of {folder} failed: {'; '.join(problems)}. "
+            "Make the folder or the data folder writable."
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    @contextlib.contextmanager
+    def transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """Run the statements of the block in one write transaction.
+
+        With `durable`, the commit is synced to disk before the block returns, so
+        the data survives a power loss. Other commits survive a killed process but
+        may be lost in a power loss.
+        """
+        with self._lock:
+            connection = self._connection
+            if durable:
+                connection.execute("PRAGMA synchronous = FULL")
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.rollback()
+                    raise
+                connection.commit()
+            finally:
+                if durable:
+                    connection.execute("PRAGMA synchronous = NORMAL")
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run one read statement and return all its rows."""
+        with self._lock:
+            return self._connection.execute(sql, parameters).fetchall()
+
+    @contextlib.contextmanager
+    def batch_lock(self) -> Iterator[None]:
+        """Own the folder's batch lock during the block, so one process at a time moves files.
+
+        Raises ReviewStoreError at once if another process owns the lock.
+        """
+        with self.path.with_suffix(".lock").open("a+b") as handle:
+            if not _try_lock(handle.fileno()):
+                raise ReviewStoreError(
+                    f"Another Retina Curator process is moving files of {self.folder}. "
+                    "Wait until it has finished, then try again."
+                )
+            try:
+                yield
+            finally:
+                _unlock(handle.fileno())
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(
+        path, timeout=30.0, isolation_level=None, check_same_thread=False
+    )
+    try:
+        connection.row_factory = sqlite3.Row
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            # Network file systems cannot share the WAL index, so SQLite keeps a
+            # rollback journal there, which is slower but just as safe.
+            logger.info("SQLite journal mode of %s is %s, not wal", path, mode)
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        _check_schema(connection, path)
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        if isinstance(error, sqlite3.OperationalError):
+            raise
+        raise ReviewStoreError(
+            f"Opening the review database {path} failed: {error}. "
+            "Move the file aside to start a new review of the folder."
+        ) from None
+    except BaseException:
+        connection.close()
+        raise
+    logger.debug("Opened the review database %s", path)
+    return connection
+
+
+def _check_schema(connection: sqlite3.Connection, path: Path) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        exists = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if not exists:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            logger.info("Created the review database %s", path)
+        else:
+            version = connection.execute("SELECT version FROM schema_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise ReviewStoreError(
+                    f"Opening the review database {path} failed: it has schema version "
+                    f"{version}, but this Retina Curator reads version {SCHEMA_VERSION}. "
+                    "Open the folder with the release that created the database."
+                )
+    except BaseException:
+        connection.rollback()
+        raise
+    connection.commit()
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(descriptor: int) -> bool:
+        try:
+            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(descriptor: int) -> None:
+        msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(descriptor: int) -> bool:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(descriptor: int) -> None:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)

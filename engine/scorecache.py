@@ -1,0 +1,90 @@
+"""Folder scoring through the review store's cache: only new or changed files are scored."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from engine.images import Status, list_images, load_image
+from engine.modelfile import ReferenceModel
+from engine.review import ReviewStore
+from engine.scoring import DEFAULT_BATCH_SIZE, ScoredFile, score_files
+
+logger = logging.getLogger(__name__)
+
+# New scores are written to the review database in groups of this many files, so a
+# cancelled or killed scan keeps most of its work without one commit per file.
+SAVE_EVERY = 256
+
+
+def score_with_cache(
+    store: ReviewStore,
+    model: ReferenceModel,
+    threshold: float | None = None,
+    thumbnail_size: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    paths: list[Path] | None = None,
+) -> Generator[ScoredFile, None, None]:
+    """Score every image under the store's folder, reading unchanged files from the cache.
+
+    Yields the cached results first, then the newly scored ones, each group in path
+    order. `threshold` sets `flagged` and defaults to the folder's chosen threshold
+    for the model, else the model's calibrated one. New results are saved every
+    SAVE_EVERY files and when the generator ends or is closed, so a cancelled scan
+    keeps what it scored. The scan also updates which files are in the folder.
+    `paths` is the folder's listing by list_images, for a caller that has it already.
+    """
+    fingerprint = model.fingerprint
+    if threshold is None:
+        threshold = store.threshold_for(fingerprint, model.threshold)
+    if paths is None:
+        paths = list_images(store.folder)
+    store.mark_listed(store.relative_path(path) for path in paths)
+    hits, misses, identities = store.lookup(fingerprint, paths, threshold)
+    logger.info("%s: %d files cached, %d to score with model %s",
+                store.folder, len(hits), len(misses), fingerprint)
+
+    if thumbnail_size:
+        yield from _with_thumbnails(hits, model, thumbnail_size, batch_size)
+    else:
+        yield from hits
+
+    pending: list[ScoredFile] = []
+    results = score_files(model, store.folder, misses, threshold, thumbnail_size, batch_size)
+    try:
+        for item in results:
+            pending.append(item)
+            if len(pending) >= SAVE_EVERY:
+                store.save_scores(fingerprint, pending, identities)
+                pending = []
+            yield item
+    finally:
+        results.close()
+        store.save_scores(fingerprint, pending, identities)
+
+
+def _with_thumbnails(
+    hits: list[ScoredFile], model: ReferenceModel, thumbnail_size: int, batch_size: int
+) -> Iterator[ScoredFile]:
+    """Yield `hits` with thumbnails decoded again, on two threads, one batch ahead.
+
+    NOTE: thumbnails are not cached, so a re-opened folder is decoded again for
+    them, although no file goes through the model.
+    """
+    def thumbnail(item: ScoredFile) -> ScoredFile:
+        if item.status is not Status.OK:
+            return item
+        loaded = load_image(item.path, model.framing, thumbnail_size)
+        return replace(item, thumbnail=loaded.thumbnail)
+
+    batches = [hits[i : i + batch_size] for i in range(0, len(hits), batch_size)]
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnail") as pool:
+        pending = pool.map(thumbnail, batches[0]) if batches else iter(())
+        for index in range(len(batches)):
+            done = list(pending)
+            if index + 1 < len(batches):
+                pending = pool.map(thumbnail, batches[index + 1])
+            yield from done

@@ -1,0 +1,411 @@
+"""Tests of the per-folder review state: score cache, overrides, thresholds and locations."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from review_files import backdate, copy_blood_jpgs, write_retina_pngs
+
+from engine.decisions import Decision, DecisionSource
+from engine.images import Status, list_images
+from engine.modelfile import ReferenceModel
+from engine.review import Location, ReviewStore
+from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewStoreError
+from engine.scorecache import score_with_cache
+
+
+class ModelCounter:
+    """Counts the images that go through the autoencoder's forward pass."""
+
+    def __init__(self) -> None:
+        self.images = 0
+
+    def __call__(self, module: torch.nn.Module, inputs: tuple[torch.Tensor, ...],
+                 output: torch.Tensor) -> None:
+        self.images += inputs[0].shape[0]
+
+
+@pytest.fixture
+def counter(default_model: ReferenceModel) -> Iterator[ModelCounter]:
+    counting = ModelCounter()
+    handle = default_model.autoencoder.register_forward_hook(counting)
+    yield counting
+    handle.remove()
+
+
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """1000 RetinaMNIST PNGs, written once for the module and copied by each test."""
+    folder = tmp_path_factory.mktemp("big") / "batch"
+    write_retina_pngs(data_root, folder, 1000)
+    return folder
+
+
+@pytest.fixture
+def thousand(tmp_path: Path, big_folder: Path) -> Path:
+    folder = tmp_path / "thousand"
+    folder.mkdir()
+    for path in big_folder.iterdir():
+        shutil.copyfile(path, folder / path.name)
+    backdate(folder)
+    return folder
+
+
+@pytest.fixture
+def mixed(tmp_path: Path, data_root: Path) -> Path:
+    """Ten retina PNGs in retina/, five blood-cell JPEGs in blood/ and an empty file."""
+    folder = tmp_path / "mixed"
+    write_retina_pngs(data_root, folder / "retina", 10)
+    copy_blood_jpgs(data_root, folder / "blood", 5)
+    (folder / "empty.png").write_bytes(b"")
+    backdate(folder)
+    return folder
+
+
+def scan(folder: Path, model: ReferenceModel) -> dict[str, float | None]:
+    """Score `folder` through a freshly opened store, as a restarted program would."""
+    with ReviewStore.open(folder) as store:
+        return {item.relative_path: item.score for item in score_with_cache(store, model)}
+
+
+def other_threshold(model: ReferenceModel) -> ReferenceModel:
+    """The same weights with another threshold, which gives another fingerprint."""
+    calibration = dataclasses.replace(model.calibration, threshold=model.threshold * 2)
+    return dataclasses.replace(model, calibration=calibration)
+
+
+# --- score cache -----------------------------------------------------------------
+
+
+def test_reopen_rescores_nothing(
+    thousand: Path, default_model: ReferenceModel, counter: ModelCounter
+) -> None:
+    first = scan(thousand, default_model)
+    scored_first = counter.images
+    second = scan(thousand, default_model)
+
+    assert len(first) == 1000
+    assert scored_first == 1000
+    assert counter.images == 1000
+    assert second == first
+
+
+def test_changed_and_added_rescored(
+    thousand: Path, data_root: Path, default_model: ReferenceModel, counter: ModelCounter
+) -> None:
+    scan(thousand, default_model)
+    with np.load(data_root / "medmnist" / "retinamnist.npz") as arrays:
+        Image.fromarray(arrays["test_images"][0]).save(thousand / "r0005.png")
+        Image.fromarray(arrays["test_images"][1]).save(thousand / "added.png")
+    half_an_hour_ago = time.time() - 1800
+    for name in ("r0005.png", "added.png"):
+        os.utime(thousand / name, (half_an_hour_ago, half_an_hour_ago))
+    with ReviewStore.open(thousand) as store:
+        hits, misses = store.cached(default_model.fingerprint, list_images(thousand), 0.01)
+    before = counter.images
+
+    results = scan(thousand, default_model)
+
+    assert sorted(path.name for path in misses) == ["added.png", "r0005.png"]
+    assert len(hits) == 999
+    assert counter.images - before == 2
+    assert len(results) == 1001
+
+
+def test_mtime_change_alone_rescores(
+    mixed: Path, default_model: ReferenceModel, counter: ModelCounter
+) -> None:
+    scan(mixed, default_model)
+    os.utime(mixed / "retina" / "r0003.png", (1_000_000_000, 1_000_000_000))
+    before = counter.images
+
+    scan(mixed, default_model)
+
+    assert counter.images - before == 1
+
+
+def test_other_model_rescored(
+    mixed: Path, default_model: ReferenceModel, counter: ModelCounter
+) -> None:
+    scan(mixed, default_model)
+    before = counter.images
+
+    scan(mixed, other_threshold(default_model))
+    after_other = counter.images
+    scan(mixed, default_model)
+
+    # The empty file never reaches the model, so 15 of 16 files are scored.
+    assert after_other - before == 15
+    assert counter.images == after_other
+
+
+def test_fresh_file_not_trusted(
+    tmp_path: Path, data_root: Path, default_model: ReferenceModel, counter: ModelCounter
+) -> None:
+    # Written just now, so within the two-second window of its own mtime.
+    folder = tmp_path / "fresh"
+    write_retina_pngs(data_root, folder, 3)
+    scan(folder, default_model)
+    before = counter.images
+
+    scan(folder, default_model)
+
+    assert counter.images - before == 3
+
+
+def test_future_mtime_trusted(
+    mixed: Path, default_model: ReferenceModel, counter: ModelCounter
+) -> None:
+    # A camera clock a day ahead: the mtime is far from any moment of reading.
+    tomorrow = time.time() + 86400
+    os.utime(mixed / "retina" / "r0000.png", (tomorrow, tomorrow))
+    scan(mixed, default_model)
+    before = counter.images
+
+    scan(mixed, default_model)
+
+    assert counter.images == before
+
+
+def test_cached_results_match_scored(mixed: Path, default_model: ReferenceModel) -> None:
+    with ReviewStore.open(mixed) as store:
+        scored = {item.relative_path: item for item in score_with_cache(store, default_model)}
+    with ReviewStore.open(mixed) as store:
+        cached = {item.relative_path: item for item in score_with_cache(store, default_model)}
+
+    assert cached.keys() == scored.keys()
+    for relative_path, item in scored.items():
+        again = cached[relative_path]
+        assert again.score == item.score
+        assert again.flagged == item.flagged
+        assert again.status == item.status
+        assert (again.width, again.height, again.format) == (item.width, item.height, item.format)
+        assert again.path == item.path
+    assert cached["empty.png"].status is Status.EMPTY
+
+
+def test_cached_results_get_thumbnails(mixed: Path, default_model: ReferenceModel) -> None:
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        results = list(score_with_cache(store, default_model, thumbnail_size=16))
+
+    by_path = {item.relative_path: item for item in results}
+    thumbnail = by_path["retina/r0000.png"].thumbnail
+    assert thumbnail is not None
+    assert thumbnail.shape == (16, 16, 3)
+    assert by_path["empty.png"].thumbnail is None
+
+
+def test_cancelled_scan_keeps_scores(
+    thousand: Path, default_model: ReferenceModel, counter: ModelCounter
+) -> None:
+    with ReviewStore.open(thousand) as store:
+        results = score_with_cache(store, default_model, batch_size=16)
+        yielded = [next(results) for _ in range(40)]
+        results.close()
+
+    with ReviewStore.open(thousand) as store:
+        hits, misses = store.cached(default_model.fingerprint, list_images(thousand), 0.01)
+
+    assert {item.relative_path for item in yielded} <= {item.relative_path for item in hits}
+    assert len(hits) + len(misses) == 1000
+
+
+def test_threshold_sets_flagged(mixed: Path, default_model: ReferenceModel) -> None:
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        strict = list(score_with_cache(store, default_model, threshold=0.0))
+        store.set_threshold_choice(default_model.fingerprint, 1.0)
+        lenient = list(score_with_cache(store, default_model))
+
+    assert all(item.flagged for item in strict if item.score is not None)
+    assert not any(item.flagged for item in lenient)
+
+
+# --- overrides and decisions -----------------------------------------------------
+
+
+def test_override_persists_and_wins(
+    mixed: Path, default_model: ReferenceModel, counter: ModelCounter
+) -> None:
+    scan(mixed, default_model)
+    blood = "blood/" + sorted(os.listdir(mixed / "blood"))[0]
+    with ReviewStore.open(mixed) as store:
+        store.set_override(["retina/r0001.png"], Decision.REJECT)
+        store.set_override([blood], Decision.KEEP)
+    # Rescoring every file, under another model, must not touch the overrides.
+    scan(mixed, other_threshold(default_model))
+    os.utime(mixed / "retina" / "r0001.png", (1_000_000_000, 1_000_000_000))
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        records = {record.relative_path: record
+                   for record in store.records(default_model.fingerprint)}
+    rejected = records["retina/r0001.png"]
+    kept = records[blood]
+    for threshold in (0.0, default_model.threshold, 1e9):
+        assert rejected.final_decision(threshold) is Decision.REJECT
+        assert kept.final_decision(threshold) is Decision.KEEP
+    assert rejected.model_decision(1e9) is Decision.KEEP
+    assert kept.model_decision(0.0) is Decision.REJECT
+    assert rejected.decision_source is DecisionSource.CURATOR
+    assert rejected.override_time is not None
+    assert records["retina/r0002.png"].decision_source is DecisionSource.MODEL
+
+
+def test_override_cleared(mixed: Path, default_model: ReferenceModel) -> None:
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        store.set_override(["retina/r0001.png"], Decision.REJECT)
+        store.set_override(["retina/r0001.png"], None)
+        record = store.record("retina/r0001.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.override is None
+    assert record.override_time is None
+    assert record.final_decision(1e9) is Decision.KEEP
+
+
+def test_override_unknown_path_changes_nothing(
+    mixed: Path, default_model: ReferenceModel
+) -> None:
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        with pytest.raises(ValueError, match=r"absent\.png is not in the review"):
+            store.set_override(["retina/r0001.png", "absent.png"], Decision.REJECT)
+        record = store.record("retina/r0001.png")
+
+    assert record is not None
+    assert record.override is None
+
+
+def test_rejects_include_unreadable_and_overrides(
+    mixed: Path, default_model: ReferenceModel
+) -> None:
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        store.set_override(["retina/r0004.png"], Decision.REJECT)
+        rejects = store.relative_paths_to_reject(default_model.fingerprint, 1e9)
+
+    # Nothing scores above 1e9, so only the curator and the unreadable file reject.
+    assert rejects == ["empty.png", "retina/r0004.png"]
+
+
+def test_unscored_file_has_no_decision(mixed: Path, default_model: ReferenceModel) -> None:
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        record = store.record("retina/r0000.png", "another-fingerprint")
+
+    assert record is not None
+    assert record.score is None
+    assert record.model_decision(1.0) is None
+
+
+def test_threshold_choice_persists(mixed: Path, default_model: ReferenceModel) -> None:
+    fingerprint = default_model.fingerprint
+    with ReviewStore.open(mixed) as store:
+        store.set_threshold_choice(fingerprint, 0.02)
+    with ReviewStore.open(mixed) as store:
+        chosen = store.threshold_choice(fingerprint)
+        store.set_threshold_choice(fingerprint, None)
+        calibrated = store.threshold_for(fingerprint, default_model.threshold)
+
+    assert chosen == 0.02
+    assert calibrated == default_model.threshold
+
+
+# --- locations -------------------------------------------------------------------
+
+
+def test_vanished_file_marked_missing(mixed: Path, default_model: ReferenceModel) -> None:
+    scan(mixed, default_model)
+    with ReviewStore.open(mixed) as store:
+        store.set_override(["retina/r0002.png"], Decision.KEEP)
+    removed_bytes = (mixed / "retina" / "r0002.png").read_bytes()
+    (mixed / "retina" / "r0002.png").unlink()
+
+    scan(mixed, default_model)
+    with ReviewStore.open(mixed) as store:
+        missing = store.record("retina/r0002.png")
+    (mixed / "retina" / "r0002.png").write_bytes(removed_bytes)
+    scan(mixed, default_model)
+    with ReviewStore.open(mixed) as store:
+        back = store.record("retina/r0002.png")
+
+    assert missing is not None and missing.location is Location.MISSING
+    assert back is not None and back.location is Location.FOLDER
+    assert back.override is Decision.KEEP
+
+
+# --- database file ---------------------------------------------------------------
+
+
+def test_database_inside_folder_is_hidden(mixed: Path, default_model: ReferenceModel) -> None:
+    with ReviewStore.open(mixed) as store:
+        path = store.path
+        listed = list_images(mixed)
+
+    assert path == mixed.resolve() / DB_FOLDER_NAME / DB_FILE_NAME
+    assert path.is_file()
+    assert all(DB_FOLDER_NAME not in item.parts for item in listed)
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+
+
+def test_unwritable_folder_uses_data_home(
+    mixed: Path, tmp_path: Path, default_model: ReferenceModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file where the database folder would go makes the folder unusable for it,
+    # without relying on permissions, which root ignores.
+    (mixed / DB_FOLDER_NAME).write_bytes(b"")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    key = hashlib.sha256(str(mixed.resolve()).encode()).hexdigest()
+
+    first = scan(mixed, default_model)
+    with ReviewStore.open(mixed) as store:
+        path = store.path
+        hits, _ = store.cached(default_model.fingerprint, list_images(mixed), 0.01)
+
+    assert path == tmp_path / "data-home" / "retina-curator" / "reviews" / f"{key}.sqlite"
+    assert len(hits) == len(first)
+
+
+def test_damaged_database_rejected(mixed: Path) -> None:
+    (mixed / DB_FOLDER_NAME).mkdir()
+    (mixed / DB_FOLDER_NAME / DB_FILE_NAME).write_bytes(b"not a database" * 100)
+
+    with pytest.raises(ReviewStoreError, match="Move the file aside"):
+        ReviewStore.open(mixed)
+
+
+def test_newer_schema_rejected(mixed: Path) -> None:
+    with ReviewStore.open(mixed) as store:
+        path = store.path
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE schema_version SET version = 99")
+
+    with pytest.raises(ReviewStoreError, match="schema version 99"):
+        ReviewStore.open(mixed)
+
+
+def test_missing_folder_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ReviewStoreError, match="Check that the folder exists"):
+        ReviewStore.open(tmp_path / "absent")
