@@ -117,6 +117,36 @@ def move_files(folder: Path, relative_paths: list[str], destination: Path) -> It
         )
 
 
+def move_file(source: Path, root: Path, relative_path: str) -> MoveOutcome:
+    """Move the file `source` to exactly `root/relative_path`, never overwriting.
+
+    Unlike move_files, an existing name is not replaced by a numbered variant: the
+    move fails and the source stays in place. Parent folders are created under
+    `root`, and a parent that is a link is rejected. The move itself works as in
+    move_files (hard link plus unlink, or a verified copy across file systems).
+    Never raises for a problem with the file: the outcome's `error` describes what failed.
+    """
+    target = root / relative_path
+    try:
+        parts = _checked_parts(relative_path)
+        source_stat = _inspect_source(source.parent, (source.name,))
+        target_folder = _make_folders(root, parts[:-1])
+        _move_to(source, source_stat, target_folder / parts[-1])
+    except FileExistsError:
+        reason = f"{target} exists already, and it is never overwritten"
+    except _MoveError as error:
+        reason = str(error)
+    except OSError as error:
+        reason = _describe(error)
+    else:
+        logger.debug("Moved %s to %s", source, target)
+        return MoveOutcome(relative_path, source, target, None)
+
+    message = f"Moving {source} to {target} failed: {reason}."
+    logger.warning("%s", message)
+    return MoveOutcome(relative_path, source, None, message)
+
+
 def _move_one(
     folder: Path, relative_path: str, destination: Path, existing: _ExistingNames
 ) -> MoveOutcome:

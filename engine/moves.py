@@ -1,0 +1,241 @@
+"""Move files into quarantine as one journaled batch, and undo batches, latest first.
+
+Before a batch moves its first file, the batch and every planned (source,
+destination) pair are committed and synced to the review database (see
+engine.journal). Each finished move is recorded as it happens, and the batch is
+marked complete at the end, so undo works across restarts. Undo moves the files of
+a batch back to their original paths and never overwrites a file that has taken an
+original name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.journal import (
+    BatchState,
+    EntryState,
+    batch_row,
+    close_batch,
+    finish_undo,
+    last_undoable_batch,
+    set_entry,
+    set_location,
+    settle_planned_entry,
+)
+from engine.quarantine import MoveOutcome, move_file, move_files
+from engine.recovery import FolderIndex
+from engine.review import Location, ReviewStore
+from engine.reviewdb import utc_now
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    """Result of moving one file back from quarantine.
+
+    `destination` is the original path when the file is back there, or None when
+    `error` (a sentence for the user) explains why it stayed at `source`.
+    """
+
+    relative_path: str
+    source: Path
+    destination: Path | None
+    error: str | None
+
+
+def move_batch(
+    store: ReviewStore, relative_paths: Sequence[str], destination: Path
+) -> Generator[MoveOutcome, None, None]:
+    """Move files of the store's folder into `destination` as one journaled batch.
+
+    Yields one MoveOutcome per file, like engine.quarantine.move_files. Stop
+    iterating to cancel between files: the batch is then complete with the rest
+    skipped. Raises ValueError at once if `destination` is the folder or inside
+    it, and ReviewStoreError on the first iteration if another process is moving
+    files of the same folder.
+    """
+    target = Path(os.path.abspath(destination))
+    resolved = target.resolve()
+    if resolved == store.folder or resolved.is_relative_to(store.folder):
+        raise ValueError(
+            f"Moving files failed: the quarantine folder {destination} is inside the "
+            f"reviewed folder {store.folder}. Choose a folder outside it."
+        )
+    return _run_batch(store, list(relative_paths), target)
+
+
+def _run_batch(
+    store: ReviewStore, relative_paths: list[str], destination: Path
+) -> Generator[MoveOutcome, None, None]:
+    if not relative_paths:
+        return
+    with store.database.batch_lock():
+        batch_id = _plan(store, relative_paths, destination)
+        done = 0
+        try:
+            for outcome in move_files(store.folder, relative_paths, destination):
+                _record_move(store, batch_id, done, outcome)
+                done += 1
+                yield outcome
+        finally:
+            _finish_batch(store, batch_id, done)
+
+
+def _plan(store: ReviewStore, relative_paths: list[str], destination: Path) -> int:
+    """Write the batch and every planned pair to the journal and sync it to disk."""
+    rows = []
+    for position, relative_path in enumerate(relative_paths):
+        source = store.folder / relative_path
+        try:
+            stat = os.lstat(source)
+            identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            # move_files reports the problem; the entry is planned all the same.
+            identity = (0, 0, -1, 0)
+        rows.append((position, relative_path, str(source),
+                     str(destination / relative_path), *identity))
+    with store.database.transaction(durable=True) as connection:
+        cursor = connection.execute(
+            "INSERT INTO batches (created, destination, state, started_ns) VALUES (?, ?, ?, ?)",
+            (utc_now(), str(destination), BatchState.RUNNING.value, time.time_ns()),
+        )
+        batch_id = cursor.lastrowid
+        assert batch_id is not None
+        connection.executemany(
+            "INSERT INTO batch_files (batch_id, position, relative_path, source, planned, "
+            "device, inode, size, mtime_ns, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned')",
+            [(batch_id, *row) for row in rows],
+        )
+    logger.info("Journaled move batch %d: %d files from %s to %s",
+                batch_id, len(rows), store.folder, destination)
+    return batch_id
+
+
+def _record_move(store: ReviewStore, batch_id: int, position: int, outcome: MoveOutcome) -> None:
+    with store.database.transaction() as connection:
+        if outcome.destination is None:
+            set_entry(connection, batch_id, position, EntryState.FAILED, None, outcome.error)
+            return
+        set_entry(connection, batch_id, position, EntryState.MOVED, outcome.destination, None)
+        set_location(connection, outcome.relative_path, Location.QUARANTINE,
+                     outcome.destination)
+
+
+def _finish_batch(store: ReviewStore, batch_id: int, done: int) -> None:
+    """Settle the entry that may have been in flight, skip the rest and mark the batch complete.
+
+    Runs when the batch ends, is cancelled or is left by an exception, so a move
+    cut short between its link and its unlink still leaves the file in one place.
+    If settling fails, the batch stays running and is recovered on the next open.
+    """
+    entries = store.database.query(
+        "SELECT * FROM batch_files WHERE batch_id = ? AND position >= ? ORDER BY position",
+        (batch_id, done),
+    )
+    started_ns = batch_row(store, batch_id)["started_ns"]
+    try:
+        with store.database.transaction() as connection:
+            if entries:
+                settle_planned_entry(connection, entries[0], started_ns, FolderIndex())
+            connection.execute(
+                "UPDATE batch_files SET state = 'skipped' "
+                "WHERE batch_id = ? AND state = 'planned'",
+                (batch_id,),
+            )
+            close_batch(connection, batch_id, BatchState.COMPLETE,
+                        "cancelled before every file was moved" if entries else "")
+    except OSError as error:
+        logger.error("Finishing move batch %d failed: %s. It is recovered when the folder "
+                     "is opened again.", batch_id, error)
+        return
+    logger.info("Move batch %d ended after %d of %d files", batch_id, done,
+                done + len(entries))
+
+
+def undo_last_batch(store: ReviewStore) -> Generator[UndoOutcome, None, None]:
+    """Move the files of `last_undoable_batch` back; yields nothing if there is none."""
+    batch = last_undoable_batch(store)
+    if batch is None:
+        return _nothing_to_undo()
+    return undo_batch(store, batch.id)
+
+
+def _nothing_to_undo() -> Generator[UndoOutcome, None, None]:
+    yield from ()
+
+
+def undo_batch(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None, None]:
+    """Move every file of the batch that is still in quarantine back to its original path.
+
+    Yields one UndoOutcome per file. A file whose original path is taken stays in
+    quarantine with an error. The batch is undone when no file of it remains in
+    quarantine; otherwise it stays complete, so the next undo retries it. Stop
+    iterating to cancel between files. Raises ReviewStoreError on the first
+    iteration if another process is moving files of the same folder, and ValueError
+    if there is no batch `batch_id`.
+    """
+    if not store.database.query("SELECT id FROM batches WHERE id = ?", (batch_id,)):
+        raise ValueError(f"Undo failed: there is no move batch {batch_id} in the review "
+                         f"of {store.folder}.")
+    return _run_undo(store, batch_id)
+
+
+def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None, None]:
+    with store.database.batch_lock():
+        with store.database.transaction(durable=True) as connection:
+            connection.execute(
+                "UPDATE batches SET state = 'undoing', undo_started_ns = ? WHERE id = ?",
+                (time.time_ns(), batch_id),
+            )
+        entries = store.database.query(
+            "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' "
+            "ORDER BY position DESC", (batch_id,),
+        )
+        logger.info("Undoing move batch %d: %d files", batch_id, len(entries))
+        try:
+            for entry in entries:
+                yield _return_one(store, entry)
+        finally:
+            for message in finish_undo(store, batch_id):
+                logger.warning("%s", message)
+
+
+def _return_one(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
+    relative_path = entry["relative_path"]
+    current = Path(entry["moved_to"])
+    original = Path(entry["source"])
+    if os.path.lexists(original):
+        message = (
+            f"Undoing the move of {relative_path} failed: {original} exists now, and it is "
+            f"never overwritten, so the file stays at {current}. Rename or move the file "
+            "that took the name, then undo again."
+        )
+        logger.warning("%s", message)
+        _note_entry_error(store, entry, message)
+        return UndoOutcome(relative_path, current, None, message)
+
+    outcome = move_file(current, store.folder, relative_path)
+    if outcome.error is not None:
+        _note_entry_error(store, entry, outcome.error)
+        return UndoOutcome(relative_path, current, None, outcome.error)
+    with store.database.transaction() as connection:
+        set_entry(connection, entry["batch_id"], entry["position"], EntryState.RETURNED,
+                  None, None)
+        set_location(connection, relative_path, Location.FOLDER, None)
+    return UndoOutcome(relative_path, current, original, None)
+
+
+def _note_entry_error(store: ReviewStore, entry: sqlite3.Row, message: str) -> None:
+    with store.database.transaction() as connection:
+        connection.execute(
+            "UPDATE batch_files SET error = ? WHERE batch_id = ? AND position = ?",
+            (message, entry["batch_id"], entry["position"]),
+        )

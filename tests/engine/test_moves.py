@@ -1,0 +1,421 @@
+"""Tests of journaled moves into quarantine, undo, and recovery after a killed process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from review_files import (
+    backdate,
+    copy_blood_jpgs,
+    inventory,
+    inventory_by_path,
+    write_retina_pngs,
+)
+
+from engine.decisions import Decision
+from engine.journal import BatchState, batches
+from engine.modelfile import ReferenceModel
+from engine.moves import move_batch, undo_batch, undo_last_batch
+from engine.review import Location, ReviewStore
+from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewDatabase, ReviewStoreError
+from engine.scorecache import score_with_cache
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def folder(tmp_path: Path, data_root: Path) -> Path:
+    """Twelve retina PNGs in two folders, six blood-cell JPEGs and an empty file."""
+    root = tmp_path / "batch"
+    write_retina_pngs(data_root, root / "retina", 6, prefix="a")
+    write_retina_pngs(data_root, root / "retina" / "deep", 6, prefix="b")
+    copy_blood_jpgs(data_root, root / "blood", 6)
+    (root / "empty.png").write_bytes(b"")
+    backdate(root)
+    return root
+
+
+@pytest.fixture
+def store(folder: Path, default_model: ReferenceModel) -> Iterator[ReviewStore]:
+    """The folder's review, scored with the default model."""
+    with ReviewStore.open(folder) as opened:
+        for _ in score_with_cache(opened, default_model):
+            pass
+        yield opened
+
+
+@pytest.fixture
+def other_device() -> Iterator[Path]:
+    """A folder on another file system than the temporary folder, under /dev/shm."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == Path(tempfile.gettempdir()).stat().st_dev:
+        pytest.skip("needs /dev/shm on another file system than the temporary folder")
+    folder = Path(tempfile.mkdtemp(dir=shm))
+    yield folder
+    shutil.rmtree(folder)
+
+
+def rejects(store: ReviewStore, model: ReferenceModel) -> list[str]:
+    return store.relative_paths_to_reject(model.fingerprint, model.threshold)
+
+
+# --- moves and undo --------------------------------------------------------------
+
+
+def test_move_rejects_keeps_every_byte(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    before = inventory(folder)
+    planned = rejects(store, default_model)
+
+    outcomes = list(move_batch(store, planned, quarantine))
+
+    records = {record.relative_path: record for record in store.records()}
+    assert len(planned) >= 7
+    assert "empty.png" in planned
+    assert [outcome.error for outcome in outcomes] == [None] * len(planned)
+    assert inventory(folder, quarantine) == before
+    assert sorted(inventory_by_path(quarantine)) == planned
+    for relative_path in planned:
+        assert records[relative_path].location is Location.QUARANTINE
+        assert records[relative_path].moved_to == quarantine / relative_path
+    [batch] = batches(store)
+    assert batch.state is BatchState.COMPLETE
+    assert batch.in_quarantine == len(planned)
+
+
+def test_undo_restores_original_paths(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    before = inventory_by_path(folder)
+    list(move_batch(store, rejects(store, default_model), tmp_path / "quarantine"))
+
+    outcomes = list(undo_last_batch(store))
+
+    assert outcomes
+    assert [outcome.error for outcome in outcomes] == [None] * len(outcomes)
+    assert inventory_by_path(folder) == before
+    assert inventory_by_path(tmp_path / "quarantine") == {}
+    assert all(record.location is Location.FOLDER for record in store.records())
+    assert batches(store)[0].state is BatchState.UNDONE
+    assert list(undo_last_batch(store)) == []
+
+
+def test_undo_after_restart(
+    folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    before = inventory_by_path(folder)
+    with ReviewStore.open(folder) as first:
+        for _ in score_with_cache(first, default_model):
+            pass
+        list(move_batch(first, rejects(first, default_model), tmp_path / "quarantine"))
+
+    with ReviewStore.open(folder) as second:
+        outcomes = list(undo_last_batch(second))
+
+    assert outcomes
+    assert inventory_by_path(folder) == before
+
+
+def test_undo_latest_batch_first(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    first, second = ["retina/a0000.png", "retina/a0001.png"], ["retina/deep/b0000.png"]
+    list(move_batch(store, first, quarantine))
+    list(move_batch(store, second, quarantine))
+
+    undone_second = [outcome.relative_path for outcome in undo_last_batch(store)]
+    undone_first = sorted(outcome.relative_path for outcome in undo_last_batch(store))
+
+    assert undone_second == second
+    assert undone_first == first
+    assert [batch.state for batch in batches(store)] == [BatchState.UNDONE] * 2
+
+
+def test_undo_never_overwrites(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    moved = ["retina/a0000.png", "retina/a0001.png"]
+    list(move_batch(store, moved, quarantine))
+    (folder / "retina" / "a0000.png").write_bytes(b"a new file took the name")
+    original = (quarantine / "retina" / "a0000.png").read_bytes()
+
+    outcomes = {outcome.relative_path: outcome for outcome in undo_last_batch(store)}
+    stuck_batch = batches(store)[0]
+    (folder / "retina" / "a0000.png").rename(tmp_path / "newcomer.png")
+    retried = list(undo_last_batch(store))
+
+    error = outcomes["retina/a0000.png"].error
+    assert error is not None and "exists now" in error
+    assert outcomes["retina/a0001.png"].error is None
+    assert stuck_batch.state is BatchState.COMPLETE
+    assert stuck_batch.in_quarantine == 1
+    assert (tmp_path / "newcomer.png").read_bytes() == b"a new file took the name"
+    assert [outcome.error for outcome in retried] == [None]
+    assert (folder / "retina" / "a0000.png").read_bytes() == original
+
+
+def test_numbered_name_undone_to_original(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    (quarantine / "retina").mkdir(parents=True)
+    (quarantine / "retina" / "a0002.png").write_bytes(b"rejected in an earlier review")
+    content = (folder / "retina" / "a0002.png").read_bytes()
+
+    [moved] = list(move_batch(store, ["retina/a0002.png"], quarantine))
+    list(undo_last_batch(store))
+
+    assert moved.destination == quarantine / "retina" / "a0002 (1).png"
+    assert (folder / "retina" / "a0002.png").read_bytes() == content
+    assert (quarantine / "retina" / "a0002.png").read_bytes() == b"rejected in an earlier review"
+
+
+def test_cancelled_batch_skips_the_rest(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    before = inventory_by_path(folder)
+    planned = rejects(store, default_model)
+    outcomes = move_batch(store, planned, tmp_path / "quarantine")
+    done = [next(outcomes) for _ in range(3)]
+    outcomes.close()
+
+    [batch] = batches(store)
+    undone = list(undo_last_batch(store))
+
+    assert batch.state is BatchState.COMPLETE
+    assert batch.in_quarantine == 3
+    assert sorted(outcome.relative_path for outcome in undone) == sorted(
+        outcome.relative_path for outcome in done)
+    assert inventory_by_path(folder) == before
+
+
+def test_destination_inside_folder_rejected(store: ReviewStore, folder: Path) -> None:
+    with pytest.raises(ValueError, match="inside the reviewed folder"):
+        move_batch(store, ["empty.png"], folder / "rejected")
+
+
+def test_undo_unknown_batch_rejected(store: ReviewStore) -> None:
+    with pytest.raises(ValueError, match="no move batch 42"):
+        undo_batch(store, 42)
+
+
+def test_second_process_cannot_move(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    # flock locks belong to an open file, so a second open conflicts like a second process.
+    other = ReviewDatabase.open(folder)
+    with other.batch_lock(), pytest.raises(ReviewStoreError, match="Another Retina Curator"):
+        list(move_batch(store, ["empty.png"], tmp_path / "quarantine"))
+    other.close()
+
+
+def test_running_batch_left_alone_while_locked(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    outcomes = move_batch(store, rejects(store, default_model), tmp_path / "quarantine")
+    next(outcomes)
+
+    with ReviewStore.open(folder) as second:
+        running = batches(second)[0].state
+        recovered = second.recovered
+    outcomes.close()
+
+    assert running is BatchState.RUNNING
+    assert recovered == []
+    assert batches(store)[0].state is BatchState.COMPLETE
+
+
+def test_override_kept_after_move_and_undo(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    store.set_override(["retina/a0003.png"], Decision.REJECT)
+    list(move_batch(store, rejects(store, default_model), tmp_path / "quarantine"))
+    list(undo_last_batch(store))
+
+    record = store.record("retina/a0003.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.override is Decision.REJECT
+    assert record.location is Location.FOLDER
+    assert record.score is not None
+
+
+# --- recovery after SIGKILL ------------------------------------------------------
+
+# Each program runs a real command in a child process and patches one function of
+# the engine so that the child kills itself with SIGKILL at an exact point of the
+# third move. The test hook lives only here, in the child's own code.
+_KILL_PROGRAMS = {
+    # Between the hard link and the unlink: the file has both names.
+    "after link": ("engine.quarantine", "_remove_source", "kill"),
+    # After the move, before the journal records it.
+    "before record": ("engine.moves", "_record_move", "kill"),
+    # In the middle of a cross-device copy: a partial file at the destination.
+    "mid copy": ("engine.quarantine", "_copy_stream", "partial"),
+    # After a verified cross-device copy, before the source is removed.
+    "after copy": ("engine.quarantine", "_remove_source", "kill"),
+}
+_CROSS_DEVICE = {"mid copy", "after copy"}
+
+_CHILD = textwrap.dedent("""
+    import importlib, os, signal, sys
+    module_name, function_name, mode, kill_at = sys.argv[1:5]
+    module = importlib.import_module(module_name)
+    original = getattr(module, function_name)
+    calls = 0
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def patched(*args, **kwargs):
+        global calls
+        calls += 1
+        if calls == int(kill_at):
+            if mode == "partial":
+                reader, writer = args
+                writer.write(reader.read(1000))
+                writer.flush()
+            die()
+        return original(*args, **kwargs)
+
+    setattr(module, function_name, patched)
+    from engine.cli import main
+    sys.exit(main(sys.argv[5:]))
+""")
+
+
+def run_killed(point: str, command: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a command of the CLI in a child that kills itself at the third call at `point`."""
+    module, function, mode = _KILL_PROGRAMS[point]
+    return subprocess.run(
+        [sys.executable, "-c", _CHILD, module, function, mode, "3", *command],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+# What recovery reports for the third file, which was in flight at the kill, and how
+# many files of the move batch are in quarantine afterwards.
+_SETTLED = {
+    "after link": ("was finished", 3),
+    "before record": ("had been moved", 3),
+    "mid copy": ("was rolled back", 2),
+    "after copy": ("was finished", 3),
+}
+
+
+def check_crash_state(point: str, before: dict[str, str], *roots: Path) -> None:
+    """Assert that the kill left the state it was meant to, and lost no file."""
+    expected = Counter(before.values())
+    found = inventory(*roots)
+    extra = found - expected
+    assert not expected - found
+    if point in ("after link", "after copy"):
+        # One file under two names: hard links of one inode, or a complete copy.
+        assert sum(extra.values()) == 1
+        assert set(extra) <= set(expected)
+    elif point == "mid copy":
+        # A partial copy whose bytes match no input file.
+        assert sum(extra.values()) == 1
+        assert not set(extra) & set(expected)
+    else:
+        assert not extra
+
+
+def journal_states(folder: Path) -> list[str]:
+    """The entry states of the first batch, read without opening (and recovering) the review."""
+    with sqlite3.connect(folder / DB_FOLDER_NAME / DB_FILE_NAME) as connection:
+        rows = connection.execute(
+            "SELECT state FROM batch_files WHERE batch_id = 1 ORDER BY position"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+@pytest.mark.parametrize("point", list(_KILL_PROGRAMS))
+def test_killed_move_recovered(
+    point: str, folder: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if point in _CROSS_DEVICE:
+        quarantine = request.getfixturevalue("other_device") / "quarantine"
+    else:
+        quarantine = tmp_path / "quarantine"
+    before = inventory_by_path(folder)
+
+    # A threshold of 0 rejects every readable file, so the batch has 19 files.
+    killed = run_killed(point, ["move-rejects", str(folder), "--to", str(quarantine),
+                                "--threshold", "0"])
+    check_crash_state(point, before, folder, quarantine)
+    states_at_kill = journal_states(folder)
+    with ReviewStore.open(folder) as store:
+        recovered = store.recovered
+        [batch] = batches(store)
+        records = {record.relative_path: record for record in store.records()}
+        in_quarantine = inventory_by_path(quarantine)
+        files_after = inventory(folder, quarantine)
+        undone = list(undo_last_batch(store))
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert states_at_kill == ["moved", "moved"] + ["planned"] * 17
+    message, moved = _SETTLED[point]
+    assert f"was interrupted: {moved} of 19 files are in quarantine" in recovered[0]
+    assert message in recovered[1]
+    assert batch.state is BatchState.COMPLETE
+    # Every input file exists exactly once, byte-identical.
+    assert files_after == Counter(before.values())
+    assert batch.in_quarantine == len(in_quarantine)
+    for relative_path in in_quarantine:
+        assert records[relative_path].location is Location.QUARANTINE
+    assert [outcome.error for outcome in undone] == [None] * len(undone)
+    assert inventory_by_path(folder) == before
+    assert inventory_by_path(quarantine) == {}
+
+
+@pytest.mark.parametrize("point", ["after link", "mid copy", "after copy"])
+def test_killed_undo_recovered(
+    point: str, folder: Path, tmp_path: Path, default_model: ReferenceModel,
+    request: pytest.FixtureRequest,
+) -> None:
+    if point in _CROSS_DEVICE:
+        quarantine = request.getfixturevalue("other_device") / "quarantine"
+    else:
+        quarantine = tmp_path / "quarantine"
+    before = inventory_by_path(folder)
+    with ReviewStore.open(folder) as store:
+        store.set_threshold_choice(default_model.fingerprint, 0.0)
+        for _ in score_with_cache(store, default_model):
+            pass
+        everything = store.relative_paths_to_reject(default_model.fingerprint, 0.0)
+        list(move_batch(store, everything, quarantine))
+
+    killed = run_killed(point, ["undo", str(folder)])
+    check_crash_state(point, before, folder, quarantine)
+    with ReviewStore.open(folder) as store:
+        recovered = store.recovered
+        files_after = inventory(folder, quarantine)
+        undone = list(undo_last_batch(store))
+        final_state = batches(store)[0].state
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert "undo of move batch 1 was interrupted" in recovered[0]
+    assert _SETTLED[point][0] in recovered[1]
+    assert recovered[1].startswith("The undo of")
+    assert files_after == Counter(before.values())
+    assert [outcome.error for outcome in undone] == [None] * len(undone)
+    assert final_state is BatchState.UNDONE
+    assert inventory_by_path(folder) == before
+
