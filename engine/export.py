@@ -1,0 +1,307 @@
+"""Export of the cleaned set: kept files copied or hard-linked, with a CSV and JSON manifest.
+
+Files whose final decision is keep and that are in the folder are copied to the
+destination under their relative paths. Rejected files, and files moved to
+quarantine, are not copied but are listed in the manifest too, with their
+decision, so the manifest records every decision of the review. The export covers
+the files of the last scan of the folder, so score it first (score_with_cache).
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Generator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from engine.decisions import Decision
+from engine.manifest import (
+    MANIFEST_COLUMNS,
+    file_sha256,
+    free_manifest_paths,
+    hash_file,
+    review_row,
+)
+from engine.review import FileRecord, Location, ReviewStore, read_identity
+from engine.reviewdb import utc_now
+
+logger = logging.getLogger(__name__)
+
+_CHUNK_BYTES = 1 << 20
+
+# os.link errors after which the file is copied instead: EXDEV across file systems,
+# EPERM or ENOTSUP where the file system has no hard links, EMLINK at the link limit.
+_COPY_INSTEAD_ERRNOS = frozenset(
+    {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+)
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """Result for one file of the review.
+
+    `destination` is the exported file, or None when the file was not copied:
+    because its final decision is reject, because it is not in the folder, or
+    because of `error` (a sentence for the user).
+    """
+
+    relative_path: str
+    final_decision: Decision | None
+    destination: Path | None
+    linked: bool
+    error: str | None
+
+
+@dataclass
+class ExportSummary:
+    """Counts and messages of one export; `manifest_csv` and `manifest_json` once written."""
+
+    destination: Path
+    exported: int = 0
+    linked: int = 0
+    already_present: int = 0
+    not_copied: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    manifest_csv: Path | None = None
+    manifest_json: Path | None = None
+    cancelled: bool = False
+
+
+class CleanedSetExport:
+    """One export of the store's folder to `destination`; `run()` does the work.
+
+    `link` hard-links files where the destination is on the same file system and
+    copies them elsewhere, with a note in the summary. `merge` allows a non-empty
+    destination, in which an existing name is never overwritten: a byte-identical
+    file there counts as already present, and any other file is an error for that
+    file. The constructor raises ValueError for an unusable destination and for
+    files in the folder that are not scored under `model_fingerprint`.
+    """
+
+    def __init__(self, store: ReviewStore, destination: Path, model_fingerprint: str,
+                 threshold: float, *, model_name: str = "", merge: bool = False,
+                 link: bool = False) -> None:
+        self.store = store
+        self.destination = Path(os.path.abspath(destination))
+        self.model_fingerprint = model_fingerprint
+        self.model_name = model_name
+        self.threshold = threshold
+        self.merge = merge
+        self.link = link
+        self.records = store.records(model_fingerprint)
+        self.summary = ExportSummary(self.destination)
+        self._rows: list[dict[str, str]] = []
+        self._check_scored()
+        self._check_destination()
+
+    @property
+    def total(self) -> int:
+        """The number of files `run()` yields, one per record of the review."""
+        return len(self.records)
+
+    def run(self) -> Generator[ExportedFile, None, None]:
+        """Export file by file, yielding one ExportedFile per record.
+
+        Stop iterating to cancel between files. The manifests are written when
+        the run ends or is cancelled; a cancelled run's JSON manifest has
+        "complete": false and lists only the files handled.
+        """
+        self.destination.mkdir(parents=True, exist_ok=True)
+        handled = 0
+        try:
+            for record in self.records:
+                yield self._export_one(record)
+                handled += 1
+        finally:
+            self.summary.cancelled = handled < len(self.records)
+            self._write_manifests()
+            logger.info("Exported %d files of %s to %s: %d not copied, %d failed",
+                        self.summary.exported, self.store.folder, self.destination,
+                        self.summary.not_copied, self.summary.failed)
+
+    def _check_scored(self) -> None:
+        unscored = [record.relative_path for record in self.records
+                    if record.location is Location.FOLDER
+                    and record.final_decision(self.threshold) is None]
+        if unscored:
+            raise ValueError(
+                f"Exporting failed: {len(unscored)} files of {self.store.folder} are not "
+                f"scored with model {self.model_fingerprint} (first: {unscored[0]}). "
+                "Score the folder with that model first."
+            )
+
+    def _check_destination(self) -> None:
+        resolved = self.destination.resolve()
+        folder = self.store.folder
+        if resolved == folder or resolved.is_relative_to(folder):
+            raise ValueError(f"Exporting failed: the destination {self.destination} is inside "
+                             f"the reviewed folder {folder}. Choose a folder outside it.")
+        if self.destination.exists() and not self.destination.is_dir():
+            raise ValueError(f"Exporting failed: {self.destination} is a file, not a folder. "
+                             "Choose a folder.")
+        if self.destination.is_dir() and any(self.destination.iterdir()) and not self.merge:
+            raise ValueError(
+                f"Exporting failed: {self.destination} is not empty. Choose an empty folder, "
+                "or merge into it (existing files are never overwritten)."
+            )
+
+    def _export_one(self, record: FileRecord) -> ExportedFile:
+        decision = record.final_decision(self.threshold)
+        target: Path | None = None
+        linked = False
+        error: str | None = None
+        sha256: str | None = None
+        if record.location is Location.FOLDER and decision is Decision.KEEP:
+            try:
+                target, linked, sha256 = self._place(record)
+            except _ExportError as problem:
+                error = f"Exporting {record.relative_path} failed: {problem}."
+            except OSError as problem:
+                error = (f"Exporting {record.relative_path} failed: "
+                         f"{problem.strerror or problem}.")
+        else:
+            sha256 = file_sha256(self.store, record)
+        self._count(target, linked, error)
+        row = review_row(record, self.threshold, self.model_fingerprint, sha256)
+        row.update(exported=str(target is not None).lower(), error=error or "")
+        self._rows.append(row)
+        return ExportedFile(record.relative_path, decision, target, linked, error)
+
+    def _count(self, target: Path | None, linked: bool, error: str | None) -> None:
+        if error is not None:
+            logger.warning("%s", error)
+            self.summary.failed += 1
+            self.summary.errors.append(error)
+        elif target is None:
+            self.summary.not_copied += 1
+        else:
+            self.summary.exported += 1
+            self.summary.linked += int(linked)
+
+    def _place(self, record: FileRecord) -> tuple[Path, bool, str]:
+        """Copy or link one kept file and return its path, whether linked, and its SHA-256."""
+        source = self.store.folder / record.relative_path
+        identity = read_identity(source)
+        if (identity.size, identity.mtime_ns) != (record.size, record.mtime_ns):
+            raise _ExportError("it changed since it was scored. Score the folder again")
+        target = _make_parents(self.destination, record.relative_path)
+        if os.path.lexists(target):
+            return target, False, self._check_present(source, target)
+        if self.link and self._try_link(source, target):
+            return target, True, hash_file(target)
+        return target, False, _copy_new(source, target, identity.size)
+
+    def _check_present(self, source: Path, target: Path) -> str:
+        digest = hash_file(source)
+        if target.is_file() and not target.is_symlink() and hash_file(target) == digest:
+            self.summary.already_present += 1
+            return digest
+        raise _ExportError(f"{target} exists already with other content, and it is "
+                           "never overwritten")
+
+    def _try_link(self, source: Path, target: Path) -> bool:
+        try:
+            os.link(source, target)
+        except OSError as error:
+            if error.errno not in _COPY_INSTEAD_ERRNOS:
+                raise
+            note = (f"Hard links from {self.store.folder} to {self.destination} failed "
+                    f"({error.strerror}), so files were copied instead.")
+            if note not in self.summary.notes:
+                logger.info("%s", note)
+                self.summary.notes.append(note)
+            if error.errno == errno.EXDEV:
+                self.link = False
+            return False
+        return True
+
+    def _write_manifests(self) -> None:
+        csv_path, json_path = free_manifest_paths(self.destination)
+        with csv_path.open("x", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, MANIFEST_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self._rows)
+        payload = {
+            "format": "retina-curator-export-manifest",
+            "version": 1,
+            "created": utc_now(),
+            "folder": str(self.store.folder),
+            "destination": str(self.destination),
+            "model": {"name": self.model_name, "fingerprint": self.model_fingerprint},
+            "threshold": self.threshold,
+            "complete": not self.summary.cancelled,
+            "summary": {key: value for key, value in asdict(self.summary).items()
+                        if isinstance(value, int | list)},
+            "files": self._rows,
+        }
+        with json_path.open("x", encoding="utf-8") as stream:
+            json.dump(payload, stream, indent=2, ensure_ascii=False)
+            stream.write("\n")
+        self.summary.manifest_csv = csv_path
+        self.summary.manifest_json = json_path
+
+
+class _ExportError(Exception):
+    """A problem with one file; the message is the reason shown to the user."""
+
+
+def _make_parents(destination: Path, relative_path: str) -> Path:
+    """Create the parent folders of `destination/relative_path` and return that path.
+
+    A parent that exists as a link or a file is rejected, so that a merge never
+    writes outside the destination.
+    """
+    current = destination
+    *folders, name = relative_path.split("/")
+    for part in folders:
+        current = current / part
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if current.is_symlink() or not current.is_dir():
+                raise _ExportError(f"{current} exists and is not a folder") from None
+    return current / name
+
+
+def _copy_new(source: Path, target: Path, expected_size: int) -> str:
+    """Copy `source` to the new file `target` with its times and mode, and return the SHA-256.
+
+    The target is created exclusively, synced, and removed again on any failure.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with source.open("rb") as reader, target.open("xb") as writer:
+        try:
+            while chunk := reader.read(_CHUNK_BYTES):
+                digest.update(chunk)
+                writer.write(chunk)
+                size += len(chunk)
+            writer.flush()
+            if size != expected_size:
+                raise _ExportError("it changed while it was copied. Score the folder again")
+            shutil.copystat(source, target)
+            os.fsync(writer.fileno())
+        except BaseException:
+            writer.close()
+            target.unlink(missing_ok=True)
+            raise
+    return digest.hexdigest()
+
+
+def export_cleaned_set(store: ReviewStore, destination: Path, model_fingerprint: str,
+                       threshold: float, *, model_name: str = "", merge: bool = False,
+                       link: bool = False) -> ExportSummary:
+    """Run a whole CleanedSetExport without progress and return its summary."""
+    export = CleanedSetExport(store, destination, model_fingerprint, threshold,
+                              model_name=model_name, merge=merge, link=link)
+    for _ in export.run():
+        pass
+    return export.summary

@@ -1,0 +1,112 @@
+"""Manifest rows that record one file's review: checksum, score, threshold and decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from engine.review import FileRecord, Location, ReviewStore, read_identity
+from engine.reviewdb import utc_now
+
+logger = logging.getLogger(__name__)
+
+# Columns shared by the export manifest and the CSV of the `score` command. Scores
+# and thresholds are raw reconstruction errors, and times are ISO 8601 UTC.
+REVIEW_COLUMNS = (
+    "path",  # relative to the reviewed folder, with forward slashes
+    "status",  # intake status, "ok" for a readable image
+    "detail",  # why a file is not "ok"
+    "sha256",  # of the file's content, empty if it cannot be read
+    "size",  # in bytes
+    "score",  # empty when the file could not be read
+    "threshold",
+    "model_fingerprint",
+    "model_decision",  # keep or reject; a file that cannot be read is rejected
+    "final_decision",  # the curator's override when there is one, else the model's
+    "decision_source",  # model or curator
+    "override_time",  # when the curator decided, empty for the model
+    "location",  # folder, quarantine or missing
+    "time",  # when the row was written
+)
+
+# The export manifest adds whether the file was copied and, if it failed, why.
+MANIFEST_COLUMNS = (*REVIEW_COLUMNS, "exported", "error")
+
+_CHUNK_BYTES = 1 << 20
+
+# A destination with this many manifests means something is wrong with it.
+_MAX_MANIFESTS = 9999
+
+
+def review_row(record: FileRecord, threshold: float, model_fingerprint: str,
+               sha256: str | None) -> dict[str, str]:
+    """Return the REVIEW_COLUMNS of one file as text, with `sha256` from file_sha256."""
+    model_decision = record.model_decision(threshold)
+    final_decision = record.final_decision(threshold)
+    return {
+        "path": record.relative_path,
+        "status": record.status.value,
+        "detail": record.detail,
+        "sha256": sha256 or "",
+        "size": str(record.size),
+        "score": "" if record.score is None else f"{record.score:.8g}",
+        "threshold": f"{threshold:.8g}",
+        "model_fingerprint": model_fingerprint,
+        "model_decision": "" if model_decision is None else model_decision.value,
+        "final_decision": "" if final_decision is None else final_decision.value,
+        "decision_source": record.decision_source.value,
+        "override_time": record.override_time or "",
+        "location": record.location.value,
+        "time": utc_now(),
+    }
+
+
+def file_sha256(store: ReviewStore, record: FileRecord) -> str | None:
+    """Return the SHA-256 of the file where it is now, or None if it cannot be read.
+
+    The digest of a file in the folder is cached in the review while the file's
+    size and mtime_ns stay the same.
+    """
+    if record.location is Location.QUARANTINE and record.moved_to is not None:
+        try:
+            return hash_file(record.moved_to)
+        except OSError as error:
+            logger.warning("Cannot read %s: %s", record.moved_to, error)
+            return None
+    if record.location is not Location.FOLDER:
+        return None
+    if record.sha256:
+        return record.sha256
+    path = store.folder / record.relative_path
+    try:
+        before = read_identity(path)
+        digest = hash_file(path)
+        after = read_identity(path)
+    except OSError as error:
+        logger.warning("Cannot read %s: %s", path, error)
+        return None
+    if (before.size, before.mtime_ns) == (after.size, after.mtime_ns) == (
+            record.size, record.mtime_ns):
+        store.save_sha256(record.relative_path, before, digest)
+    return digest
+
+
+def hash_file(path: Path) -> str:
+    """Return the SHA-256 of a file's content as hex. Raises OSError."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def free_manifest_paths(destination: Path) -> tuple[Path, Path]:
+    """Return the first pair `manifest.csv`/`.json`, `manifest (1).csv`/`.json`, ... not taken."""
+    for number in range(_MAX_MANIFESTS + 1):
+        stem = "manifest" if number == 0 else f"manifest ({number})"
+        pair = (destination / f"{stem}.csv", destination / f"{stem}.json")
+        if not any(os.path.lexists(path) for path in pair):
+            return pair
+    raise FileExistsError(f"{destination} has {_MAX_MANIFESTS} manifests already")

@@ -1,0 +1,281 @@
+"""Tests of exporting the cleaned set with its CSV and JSON manifests."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from review_files import (
+    backdate,
+    copy_blood_jpgs,
+    inventory_by_path,
+    sha256_of,
+    write_retina_pngs,
+)
+
+from engine.decisions import Decision
+from engine.export import CleanedSetExport, export_cleaned_set
+from engine.manifest import MANIFEST_COLUMNS
+from engine.modelfile import ReferenceModel
+from engine.moves import move_batch
+from engine.review import ReviewStore
+from engine.scorecache import score_with_cache
+
+
+@pytest.fixture
+def folder(tmp_path: Path, data_root: Path) -> Path:
+    """Eight retina PNGs (two in a subfolder), four blood-cell JPEGs and an empty file."""
+    root = tmp_path / "batch"
+    write_retina_pngs(data_root, root, 6)
+    write_retina_pngs(data_root, root / "sub", 2, prefix="s")
+    copy_blood_jpgs(data_root, root / "blood", 4)
+    (root / "empty.png").write_bytes(b"")
+    backdate(root)
+    return root
+
+
+@pytest.fixture
+def store(folder: Path, default_model: ReferenceModel) -> Iterator[ReviewStore]:
+    with ReviewStore.open(folder) as opened:
+        for _ in score_with_cache(opened, default_model):
+            pass
+        yield opened
+
+
+def export(store: ReviewStore, model: ReferenceModel, destination: Path,
+           **options: bool) -> CleanedSetExport:
+    job = CleanedSetExport(store, destination, model.fingerprint, model.threshold,
+                           model_name=model.name, **options)
+    for _ in job.run():
+        pass
+    return job
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as stream:
+        return {row["path"]: row for row in csv.DictReader(stream)}
+
+
+def kept_paths(store: ReviewStore, model: ReferenceModel) -> list[str]:
+    return [record.relative_path for record in store.records(model.fingerprint)
+            if record.final_decision(model.threshold) is Decision.KEEP]
+
+
+def test_export_copies_kept_files(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    source_before = inventory_by_path(folder)
+    destination = tmp_path / "clean"
+
+    summary = export(store, default_model, destination).summary
+
+    kept = kept_paths(store, default_model)
+    exported = inventory_by_path(destination)
+    del exported["manifest.csv"], exported["manifest.json"]
+    assert len(kept) >= 7
+    assert "sub/s0000.png" in kept
+    assert sorted(exported) == kept
+    assert all(exported[path] == source_before[path] for path in kept)
+    assert inventory_by_path(folder) == source_before
+    assert summary.exported == len(kept)
+    assert summary.not_copied == len(source_before) - len(kept)
+    assert summary.failed == 0
+    assert summary.manifest_csv == destination / "manifest.csv"
+
+
+def test_manifest_matches_exported_files(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    destination = tmp_path / "clean"
+    export(store, default_model, destination)
+
+    rows = read_csv(destination / "manifest.csv")
+    with (destination / "manifest.json").open(encoding="utf-8") as stream:
+        document = json.load(stream)
+
+    with (destination / "manifest.csv").open(encoding="utf-8") as stream:
+        assert stream.readline().strip() == ",".join(MANIFEST_COLUMNS)
+    assert set(rows) == set(inventory_by_path(folder))
+    assert document["files"] == list(rows.values())
+    assert document["complete"] is True
+    assert document["model"]["fingerprint"] == default_model.fingerprint
+    for path, row in rows.items():
+        assert row["sha256"] == sha256_of(folder / path)
+        assert row["size"] == str((folder / path).stat().st_size)
+        assert row["threshold"] == f"{default_model.threshold:.8g}"
+        assert row["model_fingerprint"] == default_model.fingerprint
+        assert row["decision_source"] == "model"
+        assert row["time"].endswith("Z")
+        if row["final_decision"] == "keep":
+            assert row["exported"] == "true"
+            assert sha256_of(destination / path) == row["sha256"]
+        else:
+            assert row["exported"] == "false"
+            assert not (destination / path).exists()
+    blood = [row for path, row in rows.items() if path.startswith("blood/")]
+    assert {row["model_decision"] for row in blood} == {"reject"}
+    assert float(blood[0]["score"]) > default_model.threshold
+    assert rows["empty.png"]["status"] == "empty file"
+    assert rows["empty.png"]["final_decision"] == "reject"
+
+
+def test_overrides_decide_the_export(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    retina = next(path for path in kept_paths(store, default_model) if path.startswith("r"))
+    blood = next(record.relative_path for record in store.records()
+                 if record.relative_path.startswith("blood/"))
+    store.set_override([retina], Decision.REJECT)
+    store.set_override([blood], Decision.KEEP)
+    destination = tmp_path / "clean"
+
+    export(store, default_model, destination)
+
+    rows = read_csv(destination / "manifest.csv")
+    assert (destination / blood).is_file()
+    assert not (destination / retina).exists()
+    assert rows[blood]["model_decision"] == "reject"
+    assert rows[blood]["final_decision"] == "keep"
+    assert rows[blood]["decision_source"] == "curator"
+    assert rows[blood]["override_time"].endswith("Z")
+    assert rows[retina]["final_decision"] == "reject"
+
+
+def test_quarantined_files_listed_not_copied(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    rejected = store.relative_paths_to_reject(default_model.fingerprint, default_model.threshold)
+    contents = {path: sha256_of(folder / path) for path in rejected}
+    list(move_batch(store, rejected, tmp_path / "quarantine"))
+    destination = tmp_path / "clean"
+
+    export(store, default_model, destination)
+
+    rows = read_csv(destination / "manifest.csv")
+    for path in rejected:
+        assert rows[path]["location"] == "quarantine"
+        assert rows[path]["exported"] == "false"
+        assert rows[path]["sha256"] == contents[path]
+
+
+def test_non_empty_destination_rejected(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    destination = tmp_path / "clean"
+    destination.mkdir()
+    (destination / "notes.txt").write_text("already here")
+
+    with pytest.raises(ValueError, match="is not empty"):
+        CleanedSetExport(store, destination, default_model.fingerprint, default_model.threshold)
+
+    assert os.listdir(destination) == ["notes.txt"]
+
+
+def test_destination_inside_folder_rejected(
+    store: ReviewStore, folder: Path, default_model: ReferenceModel
+) -> None:
+    with pytest.raises(ValueError, match="inside the reviewed folder"):
+        CleanedSetExport(store, folder / "clean", default_model.fingerprint, 0.01)
+
+
+def test_unscored_model_rejected(store: ReviewStore, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not scored with model"):
+        CleanedSetExport(store, tmp_path / "clean", "another-fingerprint", 0.01)
+
+
+def test_merge_never_overwrites(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    kept = kept_paths(store, default_model)
+    destination = tmp_path / "clean"
+    (destination / "sub").mkdir(parents=True)
+    shutil.copy(folder / kept[0], destination / kept[0])
+    (destination / "sub" / "s0001.png").write_bytes(b"another image")
+    (destination / "manifest.csv").write_text("an earlier manifest")
+
+    summary = export(store, default_model, destination, merge=True).summary
+
+    rows = read_csv(destination / "manifest (1).csv")
+    assert "sub/s0001.png" in kept
+    assert (destination / "sub" / "s0001.png").read_bytes() == b"another image"
+    assert (destination / "manifest.csv").read_text() == "an earlier manifest"
+    assert summary.failed == 1
+    assert "sub/s0001.png" in summary.errors[0]
+    assert "never overwritten" in summary.errors[0]
+    assert rows["sub/s0001.png"]["exported"] == "false"
+    assert summary.already_present == 1
+    assert rows[kept[0]]["exported"] == "true"
+    assert summary.exported == len(kept) - 1
+    assert summary.manifest_json == destination / "manifest (1).json"
+
+
+def test_link_makes_hard_links(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    destination = tmp_path / "clean"
+
+    summary = export(store, default_model, destination, link=True).summary
+
+    kept = kept_paths(store, default_model)
+    assert summary.linked == len(kept)
+    for path in kept:
+        assert (destination / path).stat().st_ino == (folder / path).stat().st_ino
+
+
+def test_link_across_devices_copies(
+    store: ReviewStore, folder: Path, default_model: ReferenceModel
+) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == folder.stat().st_dev:
+        pytest.skip("needs /dev/shm on another file system than the temporary folder")
+    destination = Path(tempfile.mkdtemp(dir=shm)) / "clean"
+    try:
+        summary = export(store, default_model, destination, link=True).summary
+        kept = kept_paths(store, default_model)
+        copied = inventory_by_path(destination)
+    finally:
+        shutil.rmtree(destination.parent)
+
+    assert summary.linked == 0
+    assert summary.exported == len(kept)
+    assert "copied instead" in summary.notes[0]
+    assert all(copied[path] == sha256_of(folder / path) for path in kept)
+
+
+def test_changed_file_not_exported(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    changed = kept_paths(store, default_model)[0]
+    with (folder / changed).open("ab") as stream:
+        stream.write(b"appended after scoring")
+
+    summary = export_cleaned_set(store, tmp_path / "clean", default_model.fingerprint,
+                                 default_model.threshold)
+
+    assert summary.failed == 1
+    assert "changed since it was scored" in summary.errors[0]
+    assert not (tmp_path / "clean" / changed).exists()
+
+
+def test_cancelled_export_marked_incomplete(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    destination = tmp_path / "clean"
+    job = CleanedSetExport(store, destination, default_model.fingerprint,
+                           default_model.threshold)
+    files = job.run()
+    next(files)
+    files.close()
+
+    with (destination / "manifest.json").open(encoding="utf-8") as stream:
+        document = json.load(stream)
+
+    assert job.summary.cancelled
+    assert document["complete"] is False
+    assert len(document["files"]) == 1
