@@ -1,4 +1,4 @@
-"""Headless command line: train, score and evaluate without a window."""
+"""Headless command line: train, score, evaluate, move rejects, undo and export."""
 
 from __future__ import annotations
 
@@ -15,18 +15,29 @@ from tqdm import tqdm
 
 from engine import evaluation
 from engine.calibration import DEFAULT_TARGET_FRR
+from engine.export import CleanedSetExport
 from engine.framing import Framing
 from engine.images import list_images
+from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
+from engine.moves import move_batch, undo_last_batch
+from engine.quarantine import default_quarantine_dir
 from engine.resources import DEFAULT_MODEL_PATH
-from engine.scoring import score_files
+from engine.review import Location, ReviewStore
+from engine.reviewdb import ReviewStoreError
+from engine.scorecache import score_with_cache
 from engine.training import EpochReport, TrainingOptions, load_retinamnist, train_model
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("train", "score", "evaluate")
-SCORE_COLUMNS = ("path", "status", "detail", "score", "flagged", "threshold", "model")
+COMMANDS = ("train", "score", "evaluate", "move-rejects", "undo", "export")
+# The first seven columns are the original ones; the rest are the manifest's columns.
+SCORE_COLUMNS = (
+    "path", "status", "detail", "score", "flagged", "threshold", "model",
+    *(column for column in REVIEW_COLUMNS
+      if column not in {"path", "status", "detail", "score", "threshold"}),
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -65,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--csv", type=Path, required=True, help="CSV file to write")
     add_model_option(score)
     score.add_argument("--threshold", type=float,
-                       help="flag scores above this value (default: the model's calibrated one)")
+                       help="flag scores above this value, for this output only "
+                            "(default: the folder's chosen threshold, else the model's "
+                            "calibrated one)")
 
     evaluate = commands.add_parser(
         "evaluate", parents=[common], help="measure detection on a data folder"
@@ -76,7 +89,66 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--card", action="store_true",
                           help="also write the results into the model card beside the model")
     add_model_option(evaluate)
+    add_review_commands(commands, common)
     return parser
+
+
+def add_review_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Add move-rejects, undo and export, which work on a folder's review state."""
+    move = commands.add_parser(
+        "move-rejects", parents=[common],
+        help="move every file whose final decision is reject into a quarantine folder",
+    )
+    move.add_argument("folder", type=Path, help="reviewed folder")
+    move.add_argument("--to", type=Path, dest="destination",
+                      help="quarantine folder (default: <folder>_rejected beside the folder)")
+    add_model_option(move)
+    add_threshold_choice(move)
+
+    undo = commands.add_parser(
+        "undo", parents=[common], help="move the files of the last move batch back"
+    )
+    undo.add_argument("folder", type=Path, help="reviewed folder")
+
+    export = commands.add_parser(
+        "export", parents=[common],
+        help="copy the kept files to a folder, with manifest.csv and manifest.json",
+    )
+    export.add_argument("folder", type=Path, help="reviewed folder")
+    export.add_argument("--to", type=Path, dest="destination", required=True,
+                        help="destination folder; it must be empty unless --merge is given")
+    export.add_argument("--merge", action="store_true",
+                        help="export into a non-empty folder; existing files are never "
+                             "overwritten")
+    export.add_argument("--link", action="store_true",
+                        help="hard-link instead of copying where the destination is on the "
+                             "same file system")
+    add_model_option(export)
+    add_threshold_choice(export)
+
+
+def add_threshold_choice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threshold", type=parse_threshold_choice,
+        help="flag scores above this value and keep it as the folder's threshold for the "
+             "model, or 'calibrated' for the model's calibrated threshold (default: the "
+             "folder's chosen threshold, else the calibrated one)",
+    )
+
+
+def parse_threshold_choice(text: str) -> float | str:
+    """Return a threshold value, or the word "calibrated"."""
+    if text == "calibrated":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid threshold {text!r}: pass a number or 'calibrated'"
+        ) from None
 
 
 def add_log_level(parser: argparse.ArgumentParser) -> None:
@@ -99,14 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "train":
         return run_train(args)
+    if args.command == "undo":
+        return run_undo(args)
     try:
         model = load_model(args.model)
     except ModelFileError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_MODEL
-    if args.command == "score":
-        return run_score(args, model)
-    return run_evaluate(args, model)
+    runners = {"score": run_score, "evaluate": run_evaluate,
+               "move-rejects": run_move_rejects, "export": run_export}
+    return runners[args.command](args, model)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -134,30 +208,53 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
-    folder: Path = args.folder
-    if not folder.is_dir():
-        print(f"Scoring failed: {folder} is not a folder.", file=sys.stderr)
+    store = open_review(args.folder, "Scoring")
+    if store is None:
         return EXIT_FAILED
-    try:
-        paths = list_images(folder)
-    except OSError as error:
-        print(f"Scoring failed: cannot list {folder}: {error.strerror}.", file=sys.stderr)
-        return EXIT_FAILED
-    threshold = model.threshold if args.threshold is None else args.threshold
-    model_label = f"{model.name}:{model.fingerprint}"
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    with args.csv.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(SCORE_COLUMNS)
-        results = score_files(model, folder, paths, threshold)
-        for item in tqdm(results, total=len(paths), unit="image", file=sys.stderr):
-            writer.writerow((
-                item.relative_path, item.status.value, item.detail,
-                "" if item.score is None else f"{item.score:.8g}",
-                "" if item.flagged is None else str(item.flagged).lower(),
-                f"{threshold:.8g}", model_label,
-            ))
+    with store:
+        fingerprint = model.fingerprint
+        threshold = args.threshold
+        if threshold is None:
+            threshold = store.threshold_for(fingerprint, model.threshold)
+        scan(store, model, threshold)
+        model_label = f"{model.name}:{fingerprint}"
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        with args.csv.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, SCORE_COLUMNS)
+            writer.writeheader()
+            for record in store.records(fingerprint):
+                if record.location is not Location.FOLDER:
+                    continue
+                row = review_row(record, threshold, fingerprint, file_sha256(store, record))
+                flagged = None if record.score is None else record.score > threshold
+                row.update(flagged="" if flagged is None else str(flagged).lower(),
+                           model=model_label)
+                writer.writerow(row)
     return EXIT_OK
+
+
+def open_review(folder: Path, action: str) -> ReviewStore | None:
+    """Open the review of `folder`, printing recovery messages, or print why it failed."""
+    if not folder.is_dir():
+        print(f"{action} failed: {folder} is not a folder. Pass an existing folder.",
+              file=sys.stderr)
+        return None
+    try:
+        store = ReviewStore.open(folder)
+    except ReviewStoreError as error:
+        print(error, file=sys.stderr)
+        return None
+    for message in store.recovered:
+        print(message, file=sys.stderr)
+    return store
+
+
+def scan(store: ReviewStore, model: ReferenceModel, threshold: float) -> None:
+    """Score the store's folder through the cache, with a progress bar on stderr."""
+    paths = list_images(store.folder)
+    results = score_with_cache(store, model, threshold, paths=paths)
+    for _ in tqdm(results, total=len(paths), unit="image", file=sys.stderr):
+        pass
 
 
 def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
@@ -185,3 +282,95 @@ def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
         command = model.training.get("command", "unknown")
         write_card(model, args.model, command, results, args.command_line)
     return EXIT_OK
+
+
+def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
+    store = open_review(args.folder, "Moving rejects")
+    if store is None:
+        return EXIT_FAILED
+    with store:
+        threshold = review_threshold(store, model, args.threshold)
+        scan(store, model, threshold)
+        rejects = store.relative_paths_to_reject(model.fingerprint, threshold)
+        if not rejects:
+            print(f"No file of {store.folder} has the final decision reject.")
+            return EXIT_OK
+        try:
+            destination = args.destination or default_quarantine_dir(store.folder)
+            outcomes = list(tqdm(move_batch(store, rejects, destination), total=len(rejects),
+                                 unit="file", file=sys.stderr))
+        except (ValueError, ReviewStoreError) as error:
+            print(error, file=sys.stderr)
+            return EXIT_FAILED
+    errors = [outcome.error for outcome in outcomes if outcome.error]
+    for message in errors:
+        print(message, file=sys.stderr)
+    print(f"Moved {len(outcomes) - len(errors)} of {len(outcomes)} rejected files "
+          f"to {destination}.")
+    return report_failures(errors, "stayed in the folder")
+
+
+def run_undo(args: argparse.Namespace) -> int:
+    store = open_review(args.folder, "Undo")
+    if store is None:
+        return EXIT_FAILED
+    with store:
+        try:
+            outcomes = list(undo_last_batch(store))
+        except ReviewStoreError as error:
+            print(error, file=sys.stderr)
+            return EXIT_FAILED
+    if not outcomes:
+        print(f"Nothing to undo: no files of {store.folder} are in quarantine.")
+        return EXIT_OK
+    errors = [outcome.error for outcome in outcomes if outcome.error]
+    for message in errors:
+        print(message, file=sys.stderr)
+    print(f"Moved {len(outcomes) - len(errors)} of {len(outcomes)} files back "
+          f"into {store.folder}.")
+    return report_failures(errors, "stayed in quarantine")
+
+
+def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
+    store = open_review(args.folder, "Exporting")
+    if store is None:
+        return EXIT_FAILED
+    with store:
+        threshold = review_threshold(store, model, args.threshold)
+        scan(store, model, threshold)
+        try:
+            export = CleanedSetExport(store, args.destination, model.fingerprint, threshold,
+                                      model_name=model.name, merge=args.merge, link=args.link)
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return EXIT_FAILED
+        for _ in tqdm(export.run(), total=export.total, unit="file", file=sys.stderr):
+            pass
+    summary = export.summary
+    for message in summary.errors:
+        print(message, file=sys.stderr)
+    for note in summary.notes:
+        print(note)
+    print(f"Exported {summary.exported} files to {summary.destination} "
+          f"({summary.linked} hard-linked, {summary.already_present} already there). "
+          f"{summary.not_copied} files are listed in {summary.manifest_csv} but not copied.")
+    return report_failures(summary.errors, "were not exported")
+
+
+def review_threshold(store: ReviewStore, model: ReferenceModel,
+                     choice: float | str | None) -> float:
+    """Store a --threshold choice for the folder and model, and return the threshold in use."""
+    if choice == "calibrated":
+        store.set_threshold_choice(model.fingerprint, None)
+    elif isinstance(choice, float):
+        store.set_threshold_choice(model.fingerprint, choice)
+    return store.threshold_for(model.fingerprint, model.threshold)
+
+
+def report_failures(errors: list[str], consequence: str) -> int:
+    """Print how many files failed, if any, and return the exit code."""
+    if not errors:
+        return EXIT_OK
+    print(f"{len(errors)} files failed and {consequence}; the reasons are listed above.",
+          file=sys.stderr)
+    return EXIT_FAILED

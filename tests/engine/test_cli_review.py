@@ -1,0 +1,182 @@
+"""End-to-end tests of the review sub-commands: score, move-rejects, undo and export."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from review_files import backdate, inventory, inventory_by_path, sha256_of
+
+from engine.cli import EXIT_BAD_MODEL, EXIT_FAILED, EXIT_OK, SCORE_COLUMNS, main
+from engine.modelfile import ReferenceModel
+from engine.resources import DEMO_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A copy of the bundled demo folder: retina photos mixed with blood-cell images."""
+    folder = tmp_path / "demo"
+    shutil.copytree(DEMO_DIR, folder)
+    (folder / "empty.png").write_bytes(b"")
+    backdate(folder)
+    return folder
+
+
+def read_rows(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as stream:
+        return {row["path"]: row for row in csv.DictReader(stream)}
+
+
+def test_score_writes_manifest_columns(
+    demo: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    out = tmp_path / "scores.csv"
+
+    code = main(["score", str(demo), "--csv", str(out)])
+
+    rows = read_rows(out)
+    with out.open(encoding="utf-8") as stream:
+        header = stream.readline().strip().split(",")
+    assert code == EXIT_OK
+    assert header == list(SCORE_COLUMNS)
+    assert header[:7] == ["path", "status", "detail", "score", "flagged", "threshold", "model"]
+    assert {"sha256", "model_decision", "final_decision", "decision_source"} <= set(header)
+    for path, row in rows.items():
+        assert row["sha256"] == sha256_of(demo / path)
+        assert row["model_fingerprint"] == default_model.fingerprint
+        assert row["decision_source"] == "model"
+    flagged = [row for row in rows.values() if row["flagged"] == "true"]
+    assert flagged
+    assert {row["final_decision"] for row in flagged} == {"reject"}
+    assert rows["empty.png"]["final_decision"] == "reject"
+
+
+def test_move_rejects_then_undo(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = inventory_by_path(demo)
+    quarantine = tmp_path / "demo_rejected"
+    scores = tmp_path / "scores.csv"
+    main(["score", str(demo), "--csv", str(scores)])
+    expected = sorted(path for path, row in read_rows(scores).items()
+                      if row["final_decision"] == "reject")
+
+    moved_code = main(["move-rejects", str(demo)])
+    moved_output = capsys.readouterr().out
+    moved = inventory_by_path(quarantine)
+    undo_code = main(["undo", str(demo)])
+    undo_output = capsys.readouterr().out
+    again_code = main(["undo", str(demo)])
+    again_output = capsys.readouterr().out
+
+    assert moved_code == EXIT_OK
+    assert f"Moved {len(expected)} of {len(expected)} rejected files" in moved_output
+    assert sorted(moved) == expected
+    assert undo_code == EXIT_OK
+    assert f"Moved {len(expected)} of {len(expected)} files back" in undo_output
+    assert inventory_by_path(demo) == before
+    assert again_code == EXIT_OK
+    assert "Nothing to undo" in again_output
+
+
+def test_move_rejects_entry_point(demo: Path, tmp_path: Path) -> None:
+    before = inventory(demo)
+
+    result = subprocess.run(
+        [sys.executable, "main.py", "move-rejects", str(demo), "--to", str(tmp_path / "out")],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=300,
+    )
+
+    assert result.returncode == EXIT_OK, result.stderr
+    assert "rejected files to" in result.stdout
+    assert inventory(demo, tmp_path / "out") == before
+
+
+def test_move_failure_exits_one(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    quarantine.mkdir()
+    # A file where the new_batch folder would go makes each move into it fail.
+    blocker = quarantine / "new_batch"
+    blocker.write_bytes(b"not a folder")
+    before = inventory(demo) + Counter({sha256_of(blocker): 1})
+
+    code = main(["move-rejects", str(demo), "--to", str(quarantine)])
+
+    errors = capsys.readouterr().err
+    assert code == EXIT_FAILED
+    assert "exists in the destination and is not a folder" in errors
+    assert "files failed and stayed in the folder" in errors
+    assert inventory(demo, quarantine) == before
+
+
+def test_threshold_choice_shared_by_commands(demo: Path, tmp_path: Path) -> None:
+    # Nothing scores above 1, so only the empty file is rejected and moved.
+    code = main(["move-rejects", str(demo), "--to", str(tmp_path / "q"), "--threshold", "1"])
+    main(["export", str(demo), "--to", str(tmp_path / "clean")])
+
+    rows = read_rows(tmp_path / "clean" / "manifest.csv")
+    assert code == EXIT_OK
+    assert sorted(inventory_by_path(tmp_path / "q")) == ["empty.png"]
+    assert {row["threshold"] for row in rows.values()} == {"1"}
+    assert rows["empty.png"]["location"] == "quarantine"
+
+
+def test_threshold_option_rejects_text(demo: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["move-rejects", str(demo), "--threshold", "high"])
+
+
+def test_export_end_to_end(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    destination = tmp_path / "clean"
+    source_before = inventory_by_path(demo)
+
+    code = main(["export", str(demo), "--to", str(destination), "--link"])
+    output = capsys.readouterr().out
+    rows = read_rows(destination / "manifest.csv")
+    non_empty_code = main(["export", str(demo), "--to", str(destination)])
+    non_empty_errors = capsys.readouterr().err
+    merged = main(["export", str(demo), "--to", str(destination), "--merge"])
+    merged_output = capsys.readouterr().out
+
+    kept = [path for path, row in rows.items() if row["final_decision"] == "keep"]
+    assert code == EXIT_OK
+    assert f"Exported {len(kept)} files" in output
+    assert f"({len(kept)} hard-linked" in output
+    assert inventory_by_path(demo) == source_before
+    for path in kept:
+        assert (destination / path).stat().st_ino == (demo / path).stat().st_ino
+        assert rows[path]["sha256"] == sha256_of(destination / path)
+    assert non_empty_code == EXIT_FAILED
+    assert "is not empty" in non_empty_errors
+    assert merged == EXIT_OK
+    assert f"{len(kept)} already there" in merged_output
+    assert (destination / "manifest (1).csv").is_file()
+
+
+def test_bad_model_exits_two(demo: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"not a model")
+
+    move = main(["move-rejects", str(demo), "--model", str(model)])
+    export = main(["export", str(demo), "--to", str(tmp_path / "clean"), "--model", str(model)])
+
+    assert move == EXIT_BAD_MODEL
+    assert export == EXIT_BAD_MODEL
+
+
+def test_missing_folder_exits_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["undo", str(tmp_path / "absent")])
+
+    assert code == EXIT_FAILED
+    assert "is not a folder" in capsys.readouterr().err
