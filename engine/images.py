@@ -7,6 +7,9 @@ import errno
 import io
 import logging
 import os
+import re
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +42,15 @@ _CODEC_SIGNATURES = (
     (b"", 4, b"ftypmif1", "HEIF"),
     (b"\x00\x00\x00\x0cjP  ", 0, b"", "JPEG 2000"),
 )
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Files that start like one of these images but cannot be opened are damaged.
+_IMAGE_SIGNATURES = (
+    _PNG_SIGNATURE, b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM",
+)
+# The chunk checksums of a failed PNG are checked in this much of the file.
+_MAX_CHUNK_SCAN_BYTES = 1 << 20
 
 
 class Status(enum.StrEnum):
@@ -115,12 +127,11 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
     except PermissionError:
         return LoadedImage(path, Status.UNREADABLE, "permission denied")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        return LoadedImage(path, Status.TOO_LARGE, f"refused: {error}")
+        # Raised by Image.open before any pixel buffer exists; the warning arrives
+        # as an exception only when warnings are turned into errors.
+        return LoadedImage(path, Status.TOO_LARGE, _bomb_detail(path, error))
     except UnidentifiedImageError:
-        codec = _missing_codec(path)
-        if codec:
-            return LoadedImage(path, Status.UNSUPPORTED, f"{codec} (codec missing)")
-        return LoadedImage(path, Status.NOT_IMAGE, "not a recognised image format")
+        return _unidentified(path)
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
         if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EIO):
             return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
@@ -133,9 +144,8 @@ def _decode(
     width, height = image.size
     image_format = image.format or ""
     if width * height > MAX_PIXELS:
-        megapixels = width * height / 1e6
         return LoadedImage(
-            path, Status.TOO_LARGE, f"too large ({megapixels:.0f} Mpx)",
+            path, Status.TOO_LARGE, _too_large_detail(width * height, (width, height)),
             width=width, height=height, format=image_format,
         )
 
@@ -202,6 +212,62 @@ def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
         except (ImageCms.PyCMSError, OSError) as error:
             logger.warning("CMYK ICC profile ignored: %s", error)
     return image.convert("RGB")
+
+
+def _too_large_detail(pixels: int, size: tuple[int, int] | None) -> str:
+    declared = f", declared {size[0]}×{size[1]}" if size else ""
+    return f"too large ({pixels / 1e6:.0f} Mpx{declared}); the limit is {MAX_PIXELS / 1e6:.0f} Mpx"
+
+
+def _bomb_detail(path: Path, error: Exception) -> str:
+    size = _png_size(path)
+    if size:
+        return _too_large_detail(size[0] * size[1], size)
+    match = re.search(r"\((\d+) pixels\)", str(error))
+    return _too_large_detail(int(match.group(1)), None) if match else f"too large: {error}"
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(24)
+    except OSError:
+        return None
+    if head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+def _unidentified(path: Path) -> LoadedImage:
+    codec = _missing_codec(path)
+    if codec:
+        return LoadedImage(path, Status.UNSUPPORTED, f"{codec} (codec missing)")
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(_MAX_CHUNK_SCAN_BYTES)
+    except OSError as error:
+        return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
+    if data.startswith(_PNG_SIGNATURE) and _png_has_bad_crc(data):
+        return LoadedImage(path, Status.DAMAGED, "damaged (bad chunk checksum)")
+    if any(data.startswith(signature) for signature in _IMAGE_SIGNATURES):
+        return LoadedImage(path, Status.DAMAGED, "damaged: the image header cannot be read")
+    return LoadedImage(path, Status.NOT_IMAGE, "not a recognised image format")
+
+
+def _png_has_bad_crc(data: bytes) -> bool:
+    """Return True when a complete chunk in `data` fails its CRC-32 check."""
+    offset = len(_PNG_SIGNATURE)
+    while offset + 12 <= len(data):
+        length = struct.unpack(">I", data[offset : offset + 4])[0]
+        end = offset + 8 + length
+        if end + 4 > len(data):
+            return False
+        expected = struct.unpack(">I", data[end : end + 4])[0]
+        if zlib.crc32(data[offset + 4 : end]) != expected:
+            return True
+        offset = end + 4
+    return False
 
 
 def _missing_codec(path: Path) -> str:
