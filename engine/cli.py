@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
+import os
 import shlex
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -19,7 +23,7 @@ from engine.export import CleanedSetExport
 from engine.framing import Framing
 from engine.images import list_images
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
-from engine.modelcard import write_card
+from engine.modelcard import card_path, write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
 from engine.moves import move_batch, undo_last_batch
 from engine.quarantine import default_quarantine_dir
@@ -61,19 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder that contains retinamnist.npz (nothing is downloaded)")
     train.add_argument("--out", type=Path, required=True, help="model file to write")
     defaults = TrainingOptions()
-    train.add_argument("--epochs", type=int, default=defaults.epochs,
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing model file and model card")
+    train.add_argument("--epochs", type=positive_int, default=defaults.epochs,
                        help="passes over the training images (default %(default)s)")
-    train.add_argument("--latent", type=int, default=defaults.latent_size,
+    train.add_argument("--latent", type=positive_int, default=defaults.latent_size,
                        help="width of the autoencoder bottleneck (default %(default)s)")
     train.add_argument("--seed", type=int, default=defaults.seed,
                        help="random seed; the same seed gives the same model")
-    train.add_argument("--target-frr", type=float, default=DEFAULT_TARGET_FRR,
+    train.add_argument("--target-frr", type=rate, default=DEFAULT_TARGET_FRR,
                        help="share of clean images the threshold may flag "
                             "(default %(default)s)")
 
     score = commands.add_parser("score", parents=[common], help="score a folder into a CSV file")
     score.add_argument("folder", type=Path, help="folder of images, read recursively")
-    score.add_argument("--csv", type=Path, required=True, help="CSV file to write")
+    score.add_argument("--csv", type=Path, required=True,
+                       help="CSV file to write, outside the folder")
+    score.add_argument("--overwrite", action="store_true",
+                       help="replace the CSV file if it exists")
     add_model_option(score)
     score.add_argument("--threshold", type=float,
                        help="flag scores above this value, for this output only "
@@ -91,6 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_option(evaluate)
     add_review_commands(commands, common)
     return parser
+
+
+def positive_int(text: str) -> int:
+    """Parse a whole number of at least 1 for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}: pass a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {value}: pass 1 or more")
+    return value
+
+
+def rate(text: str) -> float:
+    """Parse a rate strictly between 0 and 1 for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid rate {text!r}: pass a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"invalid rate {value}: pass a value between 0 and 1")
+    return value
 
 
 def add_review_commands(
@@ -184,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    problem = _train_output_problem(args.out, args.overwrite)
+    if problem:
+        print(f"Training failed: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     framing = Framing()
     options = TrainingOptions(
         epochs=args.epochs, latent_size=args.latent, seed=args.seed, target_frr=args.target_frr,
@@ -207,7 +242,34 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _train_output_problem(out: Path, overwrite: bool) -> str:
+    """Return why `out` cannot take a new model and its card, or an empty string."""
+    if out.suffix != ".safetensors":
+        return f"{out} must end in .safetensors, the model file format."
+    for path in (out, card_path(out)):
+        if path.is_dir():
+            return f"{path} is a folder. Pass a file path."
+        if path.exists() and not overwrite:
+            return f"{path} exists. Pass --overwrite to replace it, or another path."
+    return ""
+
+
+def _csv_output_problem(csv_path: Path, folder: Path, overwrite: bool) -> str:
+    """Return why the score CSV cannot be written to `csv_path`, or an empty string."""
+    if csv_path.resolve().is_relative_to(folder.resolve()):
+        return f"{csv_path} is inside the scored folder. Write the CSV elsewhere."
+    if csv_path.is_dir():
+        return f"{csv_path} is a folder. Pass a file path."
+    if csv_path.exists() and not overwrite:
+        return f"{csv_path} exists. Pass --overwrite to replace it, or another path."
+    return ""
+
+
 def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
+    problem = _csv_output_problem(args.csv, args.folder, args.overwrite)
+    if problem:
+        print(f"Scoring failed: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     store = open_review(args.folder, "Scoring")
     if store is None:
         return EXIT_FAILED
@@ -216,10 +278,12 @@ def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
         threshold = args.threshold
         if threshold is None:
             threshold = store.threshold_for(fingerprint, model.threshold)
-        scan(store, model, threshold)
+        if not scan(store, model, threshold, "Scoring"):
+            return EXIT_FAILED
         model_label = f"{model.name}:{fingerprint}"
         args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with args.csv.open("w", newline="", encoding="utf-8") as stream:
+        # File names that are not valid UTF-8 are written with backslash escapes.
+        with atomic_text_file(args.csv, errors="backslashreplace") as stream:
             writer = csv.DictWriter(stream, SCORE_COLUMNS)
             writer.writeheader()
             for record in store.records(fingerprint):
@@ -233,11 +297,27 @@ def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def atomic_text_file(path: Path, errors: str = "strict") -> Iterator[TextIO]:
+    """Write a UTF-8 text file beside `path` and move it into place only when complete."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8", errors=errors) as stream:
+            yield stream
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def open_review(folder: Path, action: str) -> ReviewStore | None:
     """Open the review of `folder`, printing recovery messages, or print why it failed."""
+    if not folder.exists():
+        print(f"{action} failed: {folder} not found. Pass an existing folder.", file=sys.stderr)
+        return None
     if not folder.is_dir():
-        print(f"{action} failed: {folder} is not a folder. Pass an existing folder.",
-              file=sys.stderr)
+        print(f"{action} failed: {folder} is not a folder. Pass a folder.", file=sys.stderr)
         return None
     try:
         store = ReviewStore.open(folder)
@@ -249,12 +329,21 @@ def open_review(folder: Path, action: str) -> ReviewStore | None:
     return store
 
 
-def scan(store: ReviewStore, model: ReferenceModel, threshold: float) -> None:
-    """Score the store's folder through the cache, with a progress bar on stderr."""
-    paths = list_images(store.folder)
+def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: str) -> bool:
+    """Score the store's folder through the cache, with a progress bar on stderr.
+
+    Returns False, after printing why, when the folder cannot be listed.
+    """
+    try:
+        paths = list_images(store.folder)
+    except OSError as error:
+        print(f"{action} failed: cannot list {store.folder}: {error.strerror or error}. "
+              "Check the folder's permissions.", file=sys.stderr)
+        return False
     results = score_with_cache(store, model, threshold, paths=paths)
     for _ in tqdm(results, total=len(paths), unit="image", file=sys.stderr):
         pass
+    return True
 
 
 def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
@@ -290,7 +379,8 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
         return EXIT_FAILED
     with store:
         threshold = review_threshold(store, model, args.threshold)
-        scan(store, model, threshold)
+        if not scan(store, model, threshold, "Moving rejects"):
+            return EXIT_FAILED
         rejects = store.relative_paths_to_reject(model.fingerprint, threshold)
         if not rejects:
             print(f"No file of {store.folder} has the final decision reject.")
@@ -337,7 +427,8 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
         return EXIT_FAILED
     with store:
         threshold = review_threshold(store, model, args.threshold)
-        scan(store, model, threshold)
+        if not scan(store, model, threshold, "Exporting"):
+            return EXIT_FAILED
         try:
             export = CleanedSetExport(store, args.destination, model.fingerprint, threshold,
                                       model_name=model.name, merge=args.merge, link=args.link)

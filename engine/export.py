@@ -225,7 +225,8 @@ class CleanedSetExport:
 
     def _write_manifests(self) -> None:
         csv_path, json_path = free_manifest_paths(self.destination)
-        with csv_path.open("x", newline="", encoding="utf-8") as stream:
+        # File names that are not valid UTF-8 are written with backslash escapes.
+        with csv_path.open("x", newline="", encoding="utf-8", errors="backslashreplace") as stream:
             writer = csv.DictWriter(stream, MANIFEST_COLUMNS)
             writer.writeheader()
             writer.writerows(self._rows)
@@ -242,7 +243,7 @@ class CleanedSetExport:
                         if isinstance(value, int | list)},
             "files": self._rows,
         }
-        with json_path.open("x", encoding="utf-8") as stream:
+        with json_path.open("x", encoding="utf-8", errors="backslashreplace") as stream:
             json.dump(payload, stream, indent=2, ensure_ascii=False)
             stream.write("\n")
         self.summary.manifest_csv = csv_path

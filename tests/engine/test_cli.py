@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -89,13 +90,16 @@ def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
 
     code = main(["train", "--medmnist-root", str(data_root / "medmnist"),
                  "--out", str(out), "--epochs", "1"])
+    card = out.with_suffix(".md")
 
     assert code == EXIT_OK
     assert out.is_file()
+    assert card.read_text().startswith("# Model card: model.safetensors")
 
 
 def test_train_missing_root_fails(tmp_path: Path) -> None:
-    code = main(["train", "--medmnist-root", str(tmp_path), "--out", str(tmp_path / "m")])
+    code = main(["train", "--medmnist-root", str(tmp_path), "--out",
+                 str(tmp_path / "m.safetensors")])
 
     assert code == EXIT_FAILED
 
@@ -114,3 +118,72 @@ def test_evaluate_json(tmp_path: Path, data_root: Path, tiny_model: ReferenceMod
     assert sources["PBC blood cells 28 px"]["n"] == 800
     assert set(sources["BCCD blood smears"]) >= {"n", "flagged_fraction", "auroc"}
     assert sources["PBC blood cells 28 px"]["auroc"] > 0.9
+
+
+def test_score_refuses_csv_inside_folder(small_folder: Path) -> None:
+    image = small_folder / "retina.png"
+    before = image.read_bytes()
+
+    code = main(["score", str(small_folder), "--csv", str(image)])
+
+    assert code == EXIT_FAILED
+    assert image.read_bytes() == before
+
+
+def test_score_keeps_existing_csv(tmp_path: Path, small_folder: Path) -> None:
+    out = tmp_path / "scores.csv"
+    out.write_text("earlier results\n")
+
+    refused = main(["score", str(small_folder), "--csv", str(out)])
+    assert out.read_text() == "earlier results\n"
+    replaced = main(["score", str(small_folder), "--csv", str(out), "--overwrite"])
+
+    assert refused == EXIT_FAILED
+    assert replaced == EXIT_OK
+    assert out.read_text().startswith("path,")
+
+
+def test_score_skips_non_utf8_name(
+    tmp_path: Path, small_folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    odd = os.fsencode(small_folder) + b"/bad\xff.png"
+    with open(odd, "wb") as stream:
+        stream.write((small_folder / "retina.png").read_bytes())
+    out = tmp_path / "scores.csv"
+
+    code = main(["score", str(small_folder), "--csv", str(out)])
+
+    assert code == EXIT_OK
+    assert len(read_rows(out)) == 3
+    assert "not valid UTF-8" in caplog.text
+    assert Path(os.fsdecode(odd)).read_bytes() == (small_folder / "retina.png").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--target-frr", "0"],  # rate outside (0, 1)
+        ["--epochs", "0"],  # nothing to train
+        ["--latent", "-3"],  # impossible bottleneck
+    ],
+)
+def test_train_rejects_bad_options_at_once(tmp_path: Path, arguments: list[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["train", "--medmnist-root", str(tmp_path), "--out",
+              str(tmp_path / "m.safetensors"), *arguments])
+
+    assert raised.value.code == 2
+
+
+def test_train_never_overwrites(tmp_path: Path, data_root: Path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("my notes")
+    root = str(data_root / "medmnist")
+
+    wrong_suffix = main(["train", "--medmnist-root", root, "--out", str(notes)])
+    card_taken = main(["train", "--medmnist-root", root, "--out",
+                       str(tmp_path / "notes.safetensors")])
+
+    assert wrong_suffix == EXIT_FAILED
+    assert card_taken == EXIT_FAILED
+    assert notes.read_text() == "my notes"

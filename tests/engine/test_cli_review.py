@@ -179,4 +179,4 @@ def test_missing_folder_exits_one(tmp_path: Path, capsys: pytest.CaptureFixture[
     code = main(["undo", str(tmp_path / "absent")])
 
     assert code == EXIT_FAILED
-    assert "is not a folder" in capsys.readouterr().err
+    assert "absent not found" in capsys.readouterr().err
