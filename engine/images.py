@@ -88,17 +88,51 @@ class LoadedImage:
 def list_images(folder: Path) -> list[Path]:
     """List the files with an image suffix under `folder`, recursively and sorted.
 
-    Hidden files and folders are left out, and links to folders are not followed,
-    so that a scan never leaves the folder or visits a file twice.
+    Hidden files and folders are left out, and so are names that are not valid
+    UTF-8, each with a warning. Links to folders are not followed, and
+    a link to a file inside `folder` is left out because its target is listed
+    already, so a scan never leaves the folder or visits a file twice. Raises
+    OSError when `folder` itself cannot be listed; a subfolder that cannot be
+    listed is skipped with a warning.
     """
+    os.listdir(folder)  # raises PermissionError or FileNotFoundError for the root
+    root = folder.resolve()
     found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+
+    def skip_subfolder(error: OSError) -> None:
+        logger.warning("skipped folder %s: %s", error.filename, error.strerror or error)
+
+    for directory, subfolders, files in os.walk(folder, onerror=skip_subfolder):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(Path(root, name))
+            path = Path(directory, name)
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if not _is_utf8(name):
+                # NOTE: the review database stores names as UTF-8 text, so such a
+                # file is left out of the scan with a warning rather than listed.
+                logger.warning("skipped %s: the file name is not valid UTF-8; rename the file",
+                               path)
+                continue
+            if path.is_symlink() and _points_inside(path, root):
+                logger.debug("left out %s: it links to a file inside the folder", path)
+                continue
+            found.append(path)
     found.sort()
     return found
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _points_inside(link: Path, root: Path) -> bool:
+    target = link.resolve()
+    return target.exists() and target.is_relative_to(root)
 
 
 def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -> LoadedImage:
@@ -111,6 +145,8 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
     try:
         size = path.stat().st_size
     except FileNotFoundError:
+        if path.is_symlink():
+            return LoadedImage(path, Status.UNREADABLE, "broken symbolic link")
         return LoadedImage(path, Status.MISSING, "the file was removed or renamed")
     except PermissionError:
         return LoadedImage(path, Status.UNREADABLE, "permission denied")

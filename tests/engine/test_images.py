@@ -133,3 +133,25 @@ def test_real_blood_jpeg_loads(tmp_path: Path, data_root: Path) -> None:
 
     assert loaded.status is Status.OK
     assert loaded.format == "JPEG"
+
+
+def test_list_images_symlinks(tmp_path: Path) -> None:
+    pixel = np.zeros((2, 2, 3), dtype=np.uint8)
+    outside = write_png(tmp_path / "outside.png", pixel)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    inside = write_png(folder / "real.png", pixel)
+    (folder / "to_inside.png").symlink_to(inside)
+    (folder / "to_outside.png").symlink_to(outside)
+    (folder / "broken.png").symlink_to(tmp_path / "absent.png")
+
+    found = [path.name for path in list_images(folder)]
+
+    assert found == ["broken.png", "real.png", "to_outside.png"]
+    assert load_image(folder / "broken.png", FRAMING).status is Status.UNREADABLE
+    assert load_image(folder / "broken.png", FRAMING).detail == "broken symbolic link"
+
+
+def test_list_images_missing_folder_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        list_images(tmp_path / "absent")
