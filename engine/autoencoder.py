@@ -39,11 +39,19 @@ class AutoencoderConfig:
         name = values.get("name", "conv_autoencoder")
         if name != "conv_autoencoder":
             raise ValueError(f"unknown architecture {name!r}; expected 'conv_autoencoder'")
-        return cls(
+        config = cls(
             input_size=int(values["input_size"]),
             latent_size=int(values["latent_size"]),
             channels=tuple(int(c) for c in values["channels"]),
         )
+        # Bounds that keep a hand-edited file from allocating unbounded memory.
+        if not 8 <= config.input_size <= 512:
+            raise ValueError(f"input size {config.input_size} is outside 8–512 pixels")
+        if not 1 <= config.latent_size <= 4096:
+            raise ValueError(f"latent size {config.latent_size} is outside 1–4096")
+        if not 1 <= len(config.channels) <= 6 or not all(1 <= c <= 1024 for c in config.channels):
+            raise ValueError(f"channels {list(config.channels)} must be 1–6 layers of 1–1024")
+        return config
 
 
 class ConvAutoencoder(nn.Module):

@@ -42,7 +42,20 @@ class Framing:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Framing:
-        return cls(**values)
+        """Build a framing from `to_dict` output; raises ValueError for invalid values."""
+        framing = cls(
+            size=_strict_int(values["size"]),
+            crop_dark_margins=bool(values["crop_dark_margins"]),
+            margin_level=_strict_int(values["margin_level"]),
+            margin_fraction=float(values["margin_fraction"]),
+        )
+        if not 8 <= framing.size <= 512:
+            raise ValueError(f"framing size {framing.size} is outside 8–512 pixels")
+        if not 0 <= framing.margin_level <= 255:
+            raise ValueError(f"margin level {framing.margin_level} is outside 0–255")
+        if not 0.0 <= framing.margin_fraction < 1.0:
+            raise ValueError(f"margin fraction {framing.margin_fraction} is outside [0, 1)")
+        return framing
 
     def apply(self, image: Image.Image) -> np.ndarray:
         """Return the (size, size, 3) uint8 model input for an RGB image."""
@@ -75,6 +88,12 @@ class Framing:
         right = min(width, int(np.ceil((cols[-1] + 1) / scale)))
         bottom = min(height, int(np.ceil((rows[-1] + 1) / scale)))
         return (left, top, right, bottom)
+
+
+def _strict_int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
 
 
 def _pad_to_square(image: Image.Image) -> Image.Image:

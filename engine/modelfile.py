@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -118,9 +119,10 @@ def load_model(path: Path) -> ReferenceModel:
         threshold = float(header["calibration"]["threshold"])
         target_frr = float(header["calibration"]["target_frr"])
         clean_scores = tensors.pop(_CLEAN_SCORES_KEY).numpy().astype(np.float64)
+        _check_calibration(config, framing, threshold, target_frr)
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(
-            f"Loading model {path} failed: its description is incomplete ({error}). "
+            f"Loading model {path} failed: its description is incomplete or invalid ({error}). "
             "Retrain the model or choose another file."
         ) from error
 
@@ -171,6 +173,19 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
             f"version {FORMAT_VERSION}."
         )
     return header, tensors
+
+
+def _check_calibration(
+    config: AutoencoderConfig, framing: Framing, threshold: float, target_frr: float
+) -> None:
+    if framing.size != config.input_size:
+        raise ValueError(
+            f"framing size {framing.size} differs from input size {config.input_size}"
+        )
+    if not math.isfinite(threshold) or threshold < 0:
+        raise ValueError(f"threshold {threshold} is not a finite number of at least 0")
+    if not 0.0 < target_frr < 1.0:
+        raise ValueError(f"target false-reject rate {target_frr} is outside (0, 1)")
 
 
 def _check_weights(

@@ -80,3 +80,37 @@ def test_foreign_safetensors_rejected(tmp_path: Path) -> None:
 def test_missing_file_message(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="does not exist"):
         load_model(tmp_path / "absent.safetensors")
+
+
+def rewrite_description(path: Path, change: dict[str, dict[str, object]]) -> None:
+    """Rewrite the JSON description of the model file at `path` with `change` merged."""
+    tensors = load_file(str(path))
+    with path.open("rb") as stream:
+        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    description = json.loads(header["__metadata__"]["retina_curator"])
+    for section, values in change.items():
+        description[section].update(values)
+    save_file(tensors, str(path), metadata={"retina_curator": json.dumps(description)})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"framing": {"size": 32}},  # framing differs from the network input
+        {"framing": {"size": "28"}},  # number written as text
+        {"framing": {"size": 0}},  # nothing to resize to
+        {"architecture": {"channels": [200000, 200000, 200000]}},  # terabytes of weights
+        {"calibration": {"threshold": float("nan")}},  # flags nothing
+        {"calibration": {"threshold": -1.0}},  # flags everything
+        {"calibration": {"target_frr": 5}},  # not a rate
+    ],
+)
+def test_invalid_description_rejected(
+    tmp_path: Path, tiny_model: ReferenceModel, change: dict[str, dict[str, object]]
+) -> None:
+    path = tmp_path / "model.safetensors"
+    save_model(tiny_model, path)
+    rewrite_description(path, change)
+
+    with pytest.raises(ModelFileError, match="incomplete or invalid"):
+        load_model(path)
