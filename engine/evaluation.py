@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,10 @@ class SourceResult:
     """Scores of one source against the calibrated threshold.
 
     `auroc` is the probability that an image of this source scores higher than a
-    RetinaMNIST test image (ties count half): 1.0 separates perfectly, 0.5 not at
-    all. `skipped` counts files that could not be read.
+    RetinaMNIST test image (ties count half), NaN for RetinaMNIST test itself. For
+    a non-retina source 1.0 is best; for a retina source 0.5 is best, because the
+    model should not tell it apart from RetinaMNIST. `skipped` counts files that
+    could not be read.
     """
 
     source: Source
@@ -105,7 +108,7 @@ class SourceResult:
             "n": int(self.scores.size),
             "flagged": self.flagged,
             "flagged_fraction": round(self.flagged_fraction, 6),
-            "auroc": round(self.auroc, 6),
+            "auroc": None if math.isnan(self.auroc) else round(self.auroc, 6),
             "target": self.source.target,
             "meets_target": self.meets_target,
             "skipped": self.skipped,
@@ -151,7 +154,9 @@ def evaluate(
         if scores is None:
             logger.info("source %s not present under %s; left out", source.name, data_root)
             continue
-        yield SourceResult(source, scores, model.threshold, auroc(reference, scores), skipped)
+        # The reference against itself would read 0.5, which means nothing.
+        separation = float("nan") if source is REFERENCE else auroc(reference, scores)
+        yield SourceResult(source, scores, model.threshold, separation, skipped)
 
 
 def _source_scores(
@@ -189,9 +194,10 @@ def format_table(results: list[SourceResult]) -> str:
     ]
     for result in results:
         mark = "" if not result.source.target else (" ✓" if result.meets_target else " ✗")
+        separation = "–" if math.isnan(result.auroc) else f"{result.auroc:.4f}"
         lines.append(
             f"| {result.source.name} | {result.source.role} | {result.scores.size} | "
             f"{result.flagged} | {100 * result.flagged_fraction:.1f} % | "
-            f"{result.source.target}{mark} | {result.auroc:.4f} |"
+            f"{result.source.target}{mark} | {separation} |"
         )
     return "\n".join(lines)
