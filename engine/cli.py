@@ -31,7 +31,16 @@ from engine.resources import DEFAULT_MODEL_PATH
 from engine.review import Location, ReviewStore
 from engine.reviewdb import ReviewStoreError
 from engine.scorecache import score_with_cache
-from engine.training import EpochReport, TrainingOptions, load_retinamnist, train_model
+from engine.training import (
+    MIN_SPLIT_IMAGES,
+    EpochReport,
+    TrainingData,
+    TrainingOptions,
+    load_folder,
+    load_retinamnist,
+    minimum_images,
+    train_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train", parents=[common], help="train and calibrate a reference model"
     )
-    train.add_argument("--medmnist-root", type=Path, required=True,
-                       help="folder that contains retinamnist.npz (nothing is downloaded)")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--medmnist-root", type=Path,
+                        help="folder that contains retinamnist.npz (nothing is downloaded)")
+    source.add_argument("--folder", type=Path,
+                        help="folder of known-good images of any kind, read recursively")
     train.add_argument("--out", type=Path, required=True, help="model file to write")
     defaults = TrainingOptions()
     train.add_argument("--overwrite", action="store_true",
@@ -223,10 +235,15 @@ def run_train(args: argparse.Namespace) -> int:
     options = TrainingOptions(
         epochs=args.epochs, latent_size=args.latent, seed=args.seed, target_frr=args.target_frr,
     )
-    try:
-        data = load_retinamnist(args.medmnist_root, framing)
-    except FileNotFoundError as error:
-        print(f"Training failed: {error}. Pass the folder that contains it.", file=sys.stderr)
+    data = _training_data(args, framing)
+    if data is None:
+        return EXIT_FAILED
+    minimum = minimum_images(options.calibration_fraction)
+    if len(data.images) < minimum:
+        print(f"Training failed: {data.description} are too few. A model needs at least "
+              f"{minimum} usable images, because {100 * options.calibration_fraction:g} % are "
+              f"held out to set the threshold and both parts need {MIN_SPLIT_IMAGES} or more.",
+              file=sys.stderr)
         return EXIT_FAILED
     with tqdm(total=options.epochs, unit="epoch", file=sys.stderr) as bar:
         def report(epoch: EpochReport) -> None:
@@ -240,6 +257,26 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"Saved {args.out}: threshold {model.threshold:.6g}, "
           f"trained in {model.training['seconds']} s")
     return EXIT_OK
+
+
+def _training_data(args: argparse.Namespace, framing: Framing) -> TrainingData | None:
+    """Read the training images the options name, or print why that failed."""
+    if args.medmnist_root is not None:
+        try:
+            return load_retinamnist(args.medmnist_root, framing)
+        except FileNotFoundError as error:
+            print(f"Training failed: {error}. Pass the folder that contains it.",
+                  file=sys.stderr)
+            return None
+    try:
+        data, skipped = load_folder(args.folder, framing)
+    except OSError as error:
+        print(f"Training failed: cannot list {args.folder}: {error.strerror or error}.",
+              file=sys.stderr)
+        return None
+    for item in skipped:
+        print(f"skipped {item.path}: {item.detail or item.status}", file=sys.stderr)
+    return data
 
 
 def _train_output_problem(out: Path, overwrite: bool) -> str:

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +20,17 @@ from torch import nn
 from engine.autoencoder import AutoencoderConfig, ConvAutoencoder
 from engine.calibration import DEFAULT_TARGET_FRR, Calibration, calibrate
 from engine.framing import Framing
+from engine.images import LoadedImage, list_images, load_image
 from engine.modelfile import ReferenceModel
 from engine.scoring import reconstruction_errors, to_tensor
 
 logger = logging.getLogger(__name__)
+
+
+# Fewest images in the training part and in the held-out calibration part. Below
+# this the autoencoder has too little to learn from and the threshold is set by
+# one or two images.
+MIN_SPLIT_IMAGES = 20
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,34 @@ def load_retinamnist(root: Path, framing: Framing) -> TrainingData:
     return TrainingData(frame_arrays(images, framing), description)
 
 
+def load_folder(folder: Path, framing: Framing) -> tuple[TrainingData, list[LoadedImage]]:
+    """Read every image under `folder` as training data, recursively.
+
+    Returns the usable images and the files that were skipped, each with its
+    status. Raises OSError when `folder` cannot be listed.
+    """
+    paths = list_images(folder)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+        loaded = list(pool.map(lambda path: load_image(path, framing, None), paths))
+    usable = [item.model_input for item in loaded if item.model_input is not None]
+    skipped = [item for item in loaded if item.model_input is None]
+    for item in skipped:
+        logger.warning("skipped %s: %s", item.path, item.detail or item.status)
+    shape = (0, framing.size, framing.size, 3)
+    images = np.stack(usable) if usable else np.zeros(shape, dtype=np.uint8)
+    description = f"{len(usable)} images from the folder {folder.name}"
+    return TrainingData(images, description), skipped
+
+
+def minimum_images(calibration_fraction: float) -> int:
+    """Return the fewest images that leave both splits their minimum size."""
+    total = MIN_SPLIT_IMAGES
+    while (round(total * calibration_fraction) < MIN_SPLIT_IMAGES
+           or total - round(total * calibration_fraction) < MIN_SPLIT_IMAGES):
+        total += 1
+    return total
+
+
 def frame_arrays(images: np.ndarray, framing: Framing) -> np.ndarray:
     """Apply `framing` to (n, h, w, 3) uint8 arrays, as scoring does to files."""
     return np.stack([framing.apply(Image.fromarray(image, "RGB")) for image in images])
@@ -106,9 +142,12 @@ def train_model(
     torch.manual_seed(options.seed)
     order = np.random.default_rng(options.seed).permutation(len(data.images))
     n_calibration = round(len(order) * options.calibration_fraction)
-    if n_calibration < 20 or len(order) - n_calibration < 20:
+    if len(order) < minimum_images(options.calibration_fraction):
         raise ValueError(
-            f"{len(order)} images are too few: training and calibration each need 20"
+            f"{len(order)} usable images are too few: training needs at least "
+            f"{minimum_images(options.calibration_fraction)}, because "
+            f"{100 * options.calibration_fraction:g} % are held out to set the threshold "
+            f"and both parts need {MIN_SPLIT_IMAGES} images or more"
         )
     calibration_images = data.images[order[:n_calibration]]
     train_images = to_tensor(data.images[order[n_calibration:]])
