@@ -1,0 +1,121 @@
+"""Tests of the threshold panel: slider and gallery in sync both ways, counts and reset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from pytestqt.qtbot import QtBot
+from window_helpers import open_and_wait
+
+from engine.modelfile import ReferenceModel
+from gui.gallery_model import GalleryModel
+from gui.gallery_proxy import FilterMode
+from gui.main_window import MainWindow
+from gui.threshold_panel import SLIDER_STEPS, ThresholdPanel
+
+
+@pytest.fixture
+def scored_window(qtbot: QtBot, window: MainWindow, mixed_folder: Path) -> MainWindow:
+    open_and_wait(qtbot, window, mixed_folder)
+    return window
+
+
+@pytest.fixture
+def panel(scored_window: MainWindow) -> ThresholdPanel:
+    return scored_window.threshold_panel
+
+
+def test_panel_initial_state(panel: ThresholdPanel, default_model: ReferenceModel) -> None:
+    assert panel.isEnabled()
+    assert panel.threshold == default_model.threshold
+    assert panel.spin_box.value() == pytest.approx(default_model.threshold, abs=1e-6)
+    assert not panel.reset_button.isEnabled()
+    rate = 100 * default_model.calibration.clean_rejected_fraction(default_model.threshold)
+    assert panel.clean_rate_label.text().startswith(f"rejects {rate:.1f} % of clean images")
+    assert panel.flagged_label.text() == "Flagged: <b>6</b> of 18 scored"
+    # Every scored file is in a histogram bar.
+    assert panel.histogram.bin_counts.sum() == 18
+
+
+def test_panel_without_model_disabled(qtbot: QtBot) -> None:
+    panel = ThresholdPanel(GalleryModel())
+    qtbot.addWidget(panel)
+    assert not panel.isEnabled()
+    assert panel.clean_rate_label.text() == "no model: clean reject rate unknown"
+
+
+def test_slider_sets_gallery_threshold(scored_window: MainWindow, panel: ThresholdPanel) -> None:
+    position = panel.slider.value() + 50
+    panel.slider.setValue(position)
+    expected = panel.scale.value(position / SLIDER_STEPS)
+    assert scored_window.gallery_model.threshold == pytest.approx(expected)
+    assert panel.spin_box.value() == pytest.approx(expected, abs=1e-6)
+    assert panel.reset_button.isEnabled()
+
+
+def test_slider_at_end_keeps_every_file(scored_window: MainWindow, panel: ThresholdPanel) -> None:
+    panel.slider.setValue(SLIDER_STEPS)
+    counts = scored_window.gallery_model.counts()
+    assert counts.flagged == 0
+    assert counts.kept == 18
+    scored_window.filter_combo.setCurrentText(FilterMode.FLAGGED.value)
+    assert scored_window.proxy_model.rowCount() == 0
+    assert panel.flagged_label.text() == "Flagged: <b>0</b> of 18 scored"
+
+
+def test_gallery_threshold_moves_slider(
+    scored_window: MainWindow, panel: ThresholdPanel, default_model: ReferenceModel
+) -> None:
+    threshold = 0.0123456
+    scored_window.gallery_model.set_threshold(threshold)
+    assert panel.slider.value() == round(panel.scale.position(threshold) * SLIDER_STEPS)
+    assert panel.spin_box.value() == pytest.approx(threshold, abs=1e-6)
+    # Moving the slider to show the value must not round the model's threshold.
+    assert scored_window.gallery_model.threshold == threshold
+    rate = 100 * default_model.calibration.clean_rejected_fraction(threshold)
+    assert panel.clean_rate_label.text().startswith(f"rejects {rate:.1f} %")
+
+
+def test_spin_box_sets_gallery_threshold(scored_window: MainWindow,
+                                         panel: ThresholdPanel) -> None:
+    panel.spin_box.setValue(0.02)
+    assert scored_window.gallery_model.threshold == pytest.approx(0.02)
+    assert panel.slider.value() == round(panel.scale.position(0.02) * SLIDER_STEPS)
+
+
+def test_reset_returns_to_calibrated(
+    qtbot: QtBot, scored_window: MainWindow, panel: ThresholdPanel, default_model: ReferenceModel
+) -> None:
+    scored_window.gallery_model.set_threshold(0.05)
+    assert scored_window.gallery_model.counts().flagged == 0
+    qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
+    assert scored_window.gallery_model.threshold == default_model.threshold
+    assert scored_window.gallery_model.counts().flagged == 6
+    assert not panel.reset_button.isEnabled()
+    assert not scored_window.window_actions.reset_threshold.isEnabled()
+
+
+def test_reset_action_returns_to_calibrated(
+    scored_window: MainWindow, default_model: ReferenceModel
+) -> None:
+    scored_window.gallery_model.set_threshold(0.05)
+    assert scored_window.window_actions.reset_threshold.isEnabled()
+    scored_window.window_actions.reset_threshold.trigger()
+    assert scored_window.gallery_model.threshold == default_model.threshold
+
+
+def test_histogram_click_sets_threshold(qtbot: QtBot, scored_window: MainWindow,
+                                        panel: ThresholdPanel) -> None:
+    histogram = panel.histogram
+    qtbot.mouseClick(histogram, Qt.MouseButton.LeftButton, pos=QPoint(histogram.width() - 3, 30))
+    # A click at the right end requests a threshold near the top of the axis.
+    assert scored_window.gallery_model.threshold > panel.scale.value(0.95)
+    assert scored_window.gallery_model.counts().flagged == 0
+
+
+def test_counts_follow_decisions(scored_window: MainWindow, panel: ThresholdPanel) -> None:
+    assert panel.decisions_label.text() == (
+        "Keep <b>12</b> · reject <b>7</b> · 0 decided by you"
+    )
