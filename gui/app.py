@@ -153,18 +153,28 @@ def _load_model_or_message(path: Path) -> ReferenceModel | str:
         return str(error)
 
 
+# A screenshot is taken at the latest this long after scoring ends, even if the
+# detail pane has not shown the current image's reconstruction by then.
+_DETAIL_WAIT_MS = 10_000
+
+
 class _Screenshot(QObject):
-    """Saves a PNG of the window once scoring ends, then stops the event loop."""
+    """Saves a PNG of the window once scoring ends and the detail pane is filled, then exits."""
 
     def __init__(self, window: MainWindow, output: Path) -> None:
         super().__init__(window)
         self._window = window
         self._output = output
+        self._saved = False
         window.scoring_finished.connect(self._on_window_scoring_finished)
         window.scoring_failed.connect(self._on_window_scoring_failed)
+        window.detail_pane.images_shown.connect(self._on_detail_pane_images_shown)
 
     def save_and_exit(self) -> None:
         """Save the PNG and exit the event loop with 0, or with 1 if saving fails."""
+        if self._saved:
+            return
+        self._saved = True
         if self._window.grab().save(str(self._output), "PNG"):
             logger.info("saved a screenshot of the window to %s", self._output)
             QApplication.exit(EXIT_OK)
@@ -175,8 +185,16 @@ class _Screenshot(QObject):
 
     @Slot()
     def _on_window_scoring_finished(self) -> None:
+        if self._window.detail_pane.is_loading:
+            QTimer.singleShot(_DETAIL_WAIT_MS, self.save_and_exit)
+            return
         # Deferred so the layout changes that the last results caused are done first.
         QTimer.singleShot(0, self.save_and_exit)
+
+    @Slot(str)
+    def _on_detail_pane_images_shown(self, _path: str) -> None:
+        if not self._window.is_busy():
+            QTimer.singleShot(0, self.save_and_exit)
 
     @Slot(str)
     def _on_window_scoring_failed(self, message: str) -> None:

@@ -1,4 +1,4 @@
-"""Qt list model of scored files, and the sort and filter proxy the gallery shows."""
+"""Qt list model of scored files with the model's flags and the curator's overrides."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import enum
 import itertools
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -16,11 +16,11 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
 
+from engine.decisions import Decision, final_decision
 from engine.scoring import ScoredFile
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,14 @@ class GalleryRole(enum.IntEnum):
     THUMBNAIL_KEY = enum.auto()  # str that identifies the thumbnail's content
     SCORE_SORT_KEY = enum.auto()  # float score, with -inf for an unreadable file
     TILE = enum.auto()  # Tile: everything a gallery tile shows, never None for a valid row
+    OVERRIDE = enum.auto()  # "keep" or "reject" when the curator decided, else None
+    DECISION = enum.auto()  # final decision, "keep" or "reject"
+
+
+# Roles whose values change with the threshold or an override. FLAGGED is the
+# proxy's filter role, so it is always named in dataChanged for these changes.
+DECISION_ROLES = [GalleryRole.FLAGGED, GalleryRole.OVERRIDE, GalleryRole.DECISION,
+                  GalleryRole.TILE]
 
 
 @dataclass(frozen=True)
@@ -62,19 +70,37 @@ class GalleryItem:
 
 
 class Tile(NamedTuple):
-    """A gallery item with its flag at the model's current threshold."""
+    """A gallery item with the model's flag, the curator's override and the final decision."""
 
     item: GalleryItem
     flagged: bool | None
+    override: Decision | None
+    decision: Decision
 
 
 class GalleryCounts(NamedTuple):
-    """Numbers of files in the gallery, where `total` = `flagged` + `kept` + `unreadable`."""
+    """Numbers of files in the gallery.
 
-    total: int
+    `flagged` counts readable files scored above the threshold, whatever the
+    curator decided. `kept` + `rejected` = `total` count final decisions, where an
+    unreadable file is rejected unless the curator keeps it. `overridden` counts
+    files with a curator's decision.
+    """
+
+    total: int = 0
+    flagged: int = 0
+    kept: int = 0
+    rejected: int = 0
+    unreadable: int = 0
+    overridden: int = 0
+
+
+class RejectionReasons(NamedTuple):
+    """Files to reject: flagged by the model, unreadable, and rejected by the curator."""
+
     flagged: int
-    kept: int
     unreadable: int
+    curator: int
 
 
 def format_score(score: float) -> str:
@@ -89,20 +115,31 @@ class GalleryModel(QAbstractListModel):
     """Scored files of one folder, flagged against an adjustable threshold.
 
     A file is flagged when its score is strictly greater than the threshold, the
-    same rule the engine applies.
+    same rule the engine applies. Its final decision is the curator's override
+    when there is one, else the model's decision (engine.decisions), so an override
+    survives threshold changes and rescans of the folder.
 
     Signals:
-        counts_changed(): the number of files, flagged or kept files changed.
+        counts_changed(): the number of files, flagged, kept, rejected or
+            overridden files changed.
+        threshold_changed(float): the threshold was set to a new value.
     """
 
     counts_changed = Signal()
+    threshold_changed = Signal(float)
 
     def __init__(self, threshold: float = math.inf, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[GalleryItem] = []
         self._flagged: list[bool | None] = []
+        self._row_overrides: list[Decision | None] = []
+        self._decisions: list[Decision] = []
+        self._rows_by_path: dict[str, int] = {}
+        # Overrides of the whole folder, also of files not listed yet, so a file
+        # that a scan delivers later gets its override at once.
+        self._overrides: dict[str, Decision] = {}
         self._threshold = threshold
-        self._counts = GalleryCounts(0, 0, 0, 0)
+        self._counts = GalleryCounts()
 
     # Qt model interface
 
@@ -112,17 +149,17 @@ class GalleryModel(QAbstractListModel):
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._items):
             return None
-        item = self._items[index.row()]
-        record = item.record
+        row = index.row()
+        record = self._items[row].record
         match role:
             case Qt.ItemDataRole.DisplayRole:
                 return record.path.name
             case Qt.ItemDataRole.ToolTipRole:
-                return self._tooltip(record)
+                return self._tooltip(row)
             case GalleryRole.SCORE:
                 return record.score
             case GalleryRole.FLAGGED:
-                return self._flagged[index.row()]
+                return self._flagged[row]
             case GalleryRole.STATUS:
                 return record.status.value
             case GalleryRole.RELATIVE_PATH:
@@ -130,13 +167,18 @@ class GalleryModel(QAbstractListModel):
             case GalleryRole.RECORD:
                 return record
             case GalleryRole.THUMBNAIL:
-                return item.thumbnail
+                return self._items[row].thumbnail
             case GalleryRole.THUMBNAIL_KEY:
-                return item.thumbnail_key
+                return self._items[row].thumbnail_key
             case GalleryRole.SCORE_SORT_KEY:
                 return -math.inf if record.score is None else record.score
             case GalleryRole.TILE:
-                return Tile(item, self._flagged[index.row()])
+                return self.tile(row)
+            case GalleryRole.OVERRIDE:
+                override = self._row_overrides[row]
+                return None if override is None else override.value
+            case GalleryRole.DECISION:
+                return self._decisions[row].value
         return None
 
     def roleNames(self) -> dict[int, QByteArray]:
@@ -144,7 +186,7 @@ class GalleryModel(QAbstractListModel):
         names.update({role.value: QByteArray(role.name.lower().encode()) for role in GalleryRole})
         return names
 
-    # Contents
+    # Threshold and overrides
 
     @property
     def threshold(self) -> float:
@@ -153,18 +195,55 @@ class GalleryModel(QAbstractListModel):
 
     def set_threshold(self, threshold: float) -> None:
         """Re-flag every file against `threshold` and report the rows that changed."""
+        if threshold == self._threshold:
+            return
         self._threshold = threshold
         flagged = [self._is_flagged(item.record) for item in self._items]
         changed = [row for row, value in enumerate(flagged) if value != self._flagged[row]]
         self._flagged = flagged
-        # One signal per run of changed rows, because the proxy re-checks the filter
-        # and sort position of every row in a signal's range through Python calls.
-        roles = [GalleryRole.FLAGGED, GalleryRole.TILE]
-        for first, last in _contiguous_runs(changed):
-            self.dataChanged.emit(self.index(first), self.index(last), roles)
-        if changed:
-            self._recount()
+        for row in changed:
+            self._decisions[row] = self._decide(row)
+        self._emit_rows_changed(changed)
         logger.debug("threshold set to %g, %d files changed flag", threshold, len(changed))
+        self.threshold_changed.emit(threshold)
+
+    def overrides(self) -> dict[str, Decision]:
+        """Return a copy of the curator's decisions, by relative path."""
+        return dict(self._overrides)
+
+    def set_overrides(self, overrides: Mapping[str, Decision]) -> None:
+        """Replace all of the curator's decisions, such as those read from a review."""
+        self._overrides = dict(overrides)
+        changed = []
+        for row, item in enumerate(self._items):
+            override = self._overrides.get(item.record.relative_path)
+            if override != self._row_overrides[row]:
+                self._row_overrides[row] = override
+                self._decisions[row] = self._decide(row)
+                changed.append(row)
+        self._emit_rows_changed(changed)
+
+    def set_override(self, relative_paths: Iterable[str], decision: Decision | None) -> int:
+        """Set the curator's decision on files, or clear it with None.
+
+        Returns the number of rows whose override changed. Paths without a row
+        keep the override for when their file is listed.
+        """
+        changed = []
+        for relative_path in relative_paths:
+            if decision is None:
+                self._overrides.pop(relative_path, None)
+            else:
+                self._overrides[relative_path] = decision
+            row = self._rows_by_path.get(relative_path)
+            if row is not None and self._row_overrides[row] != decision:
+                self._row_overrides[row] = decision
+                self._decisions[row] = self._decide(row)
+                changed.append(row)
+        self._emit_rows_changed(sorted(changed))
+        return len(changed)
+
+    # Contents
 
     def append_items(self, items: Sequence[GalleryItem]) -> None:
         """Append a batch of items with one row insertion."""
@@ -172,76 +251,146 @@ class GalleryModel(QAbstractListModel):
             return
         first = len(self._items)
         self.beginInsertRows(QModelIndex(), first, first + len(items) - 1)
-        self._items.extend(items)
-        self._flagged.extend(self._is_flagged(item.record) for item in items)
+        for row, item in enumerate(items, start=first):
+            relative_path = item.record.relative_path
+            self._items.append(item)
+            self._flagged.append(self._is_flagged(item.record))
+            self._row_overrides.append(self._overrides.get(relative_path))
+            self._decisions.append(self._decide(row))
+            self._rows_by_path[relative_path] = row
         self.endInsertRows()
         self._recount()
 
     def clear(self) -> None:
-        """Remove every item."""
+        """Remove every item. The curator's decisions stay until set_overrides()."""
         self.beginResetModel()
         self._items.clear()
         self._flagged.clear()
+        self._row_overrides.clear()
+        self._decisions.clear()
+        self._rows_by_path.clear()
         self.endResetModel()
         self._recount()
 
-    def remove_paths(self, relative_paths: Iterable[str]) -> int:
-        """Remove the items with these relative paths and return how many were removed."""
-        requested = set(relative_paths)
-        rows = [
-            row for row, item in enumerate(self._items)
-            if item.record.relative_path in requested
-        ]
+    def remove_paths(self, relative_paths: Iterable[str]) -> list[GalleryItem]:
+        """Remove the items with these relative paths and return them, in model order."""
+        rows = sorted(
+            row for path in set(relative_paths)
+            if (row := self._rows_by_path.get(path)) is not None
+        )
+        removed = [self._items[row] for row in rows]
         # Contiguous runs are removed from the end so earlier row numbers stay valid.
         for first, last in reversed(_contiguous_runs(rows)):
             self.beginRemoveRows(QModelIndex(), first, last)
-            del self._items[first : last + 1]
-            del self._flagged[first : last + 1]
+            for column in (self._items, self._flagged, self._row_overrides, self._decisions):
+                del column[first : last + 1]
             self.endRemoveRows()
         if rows:
+            self._rows_by_path = {
+                item.record.relative_path: row for row, item in enumerate(self._items)
+            }
             self._recount()
-        return len(rows)
+        return removed
 
     def item(self, row: int) -> GalleryItem:
         """Return the item at `row`. Raises IndexError outside 0..rowCount()-1."""
         return self._items[row]
 
+    def tile(self, row: int) -> Tile:
+        """Return what the tile at `row` shows. Raises IndexError outside the rows."""
+        return Tile(self._items[row], self._flagged[row], self._row_overrides[row],
+                    self._decisions[row])
+
+    def row_of(self, relative_path: str) -> int | None:
+        """Return the row of the file at `relative_path`, or None if it has none."""
+        return self._rows_by_path.get(relative_path)
+
+    def scores(self) -> list[float]:
+        """Return the scores of the readable files, in model order."""
+        return [item.record.score for item in self._items if item.record.score is not None]
+
     def flag_at(self, row: int) -> bool | None:
         """Return whether the file at `row` is flagged, or None if it has no score."""
         return self._flagged[row]
 
-    def flagged_paths(self) -> list[str]:
-        """Return the relative paths of the flagged files, in model order."""
+    def override_at(self, row: int) -> Decision | None:
+        return self._row_overrides[row]
+
+    def decision_at(self, row: int) -> Decision:
+        """Return the final decision on the file at `row`."""
+        return self._decisions[row]
+
+    def rejected_paths(self) -> list[str]:
+        """Return the relative paths of the files whose final decision is reject."""
         return [
             item.record.relative_path
-            for item, flagged in zip(self._items, self._flagged, strict=True)
-            if flagged
+            for item, decision in zip(self._items, self._decisions, strict=True)
+            if decision is Decision.REJECT
         ]
 
+    def rejection_reasons(self) -> RejectionReasons:
+        """Count the files whose final decision is reject by why they are rejected."""
+        curator = flagged = unreadable = 0
+        for row, decision in enumerate(self._decisions):
+            if decision is not Decision.REJECT:
+                continue
+            if self._row_overrides[row] is not None:
+                curator += 1
+            elif self._flagged[row] is None:
+                unreadable += 1
+            else:
+                flagged += 1
+        return RejectionReasons(flagged, unreadable, curator)
+
     def counts(self) -> GalleryCounts:
-        """Return the numbers of all, flagged, kept and unreadable files."""
+        """Return the numbers of files by flag and by final decision."""
         return self._counts
 
+    def _decide(self, row: int) -> Decision:
+        return final_decision(self._items[row].record.score, self._threshold,
+                              self._row_overrides[row])
+
+    def _emit_rows_changed(self, rows: list[int]) -> None:
+        # One signal per run of changed rows, because the proxy re-checks the filter
+        # and sort position of every row in a signal's range through Python calls.
+        for first, last in _contiguous_runs(rows):
+            self.dataChanged.emit(self.index(first), self.index(last), DECISION_ROLES)
+        if rows:
+            self._recount()
+
     def _recount(self) -> None:
-        # Two list.count() calls run in C, so recounting after each batch stays cheap.
-        flagged = self._flagged.count(True)
-        kept = self._flagged.count(False)
-        unreadable = len(self._flagged) - flagged - kept
-        self._counts = GalleryCounts(len(self._items), flagged, kept, unreadable)
+        # list.count() runs in C, so recounting after each batch stays cheap.
+        total = len(self._items)
+        rejected = self._decisions.count(Decision.REJECT)
+        self._counts = GalleryCounts(
+            total=total,
+            flagged=self._flagged.count(True),
+            kept=total - rejected,
+            rejected=rejected,
+            unreadable=self._flagged.count(None),
+            overridden=total - self._row_overrides.count(None),
+        )
         self.counts_changed.emit()
 
     def _is_flagged(self, record: ScoredFile) -> bool | None:
         return None if record.score is None else record.score > self._threshold
 
-    @staticmethod
-    def _tooltip(record: ScoredFile) -> str:
+    def _tooltip(self, row: int) -> str:
+        record = self._items[row].record
         lines = [record.relative_path]
         if record.score is not None:
             lines.append(f"{record.width} × {record.height} {record.format}")
             lines.append(f"Score {format_score(record.score)}")
         else:
             lines.append(describe_status(record))
+        lines.append(describe_decision(self._decisions[row], self._row_overrides[row]))
         return "\n".join(lines)
+
+
+def describe_decision(decision: Decision, override: Decision | None) -> str:
+    """Return "Keep (your decision)" or "Reject (model's decision)" and the like."""
+    source = "the model's decision" if override is None else "your decision"
+    return f"{decision.value.capitalize()} ({source})"
 
 
 def describe_status(record: ScoredFile) -> str:
@@ -263,77 +412,3 @@ def _contiguous_runs(rows: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((row, row))
     return runs
-
-
-class SortKey(enum.StrEnum):
-    """Gallery order. The value is the text shown to the user."""
-
-    SCORE = "Score"  # highest score first, unreadable files last
-    NAME = "Name"  # relative path, case-insensitive
-
-
-class FilterMode(enum.StrEnum):
-    """Gallery filter. The value is the text shown to the user."""
-
-    ALL = "All"
-    FLAGGED = "Flagged"
-    KEPT = "Kept"
-    UNREADABLE = "Unreadable"
-
-
-class GalleryProxyModel(QSortFilterProxyModel):
-    """Sort and filter proxy of a GalleryModel that re-sorts and re-filters as rows change.
-
-    Sorting compares role values in C++ (the score sort key or the relative path),
-    so that inserting thousands of rows calls no Python per comparison.
-    """
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._filter_mode = FilterMode.ALL
-        self._sort_key = SortKey.SCORE
-        self.setDynamicSortFilter(True)
-        # filterAcceptsRow() reads the flag, and naming its role here makes the proxy
-        # re-filter, without re-sorting, the rows of a threshold change.
-        self.setFilterRole(GalleryRole.FLAGGED)
-        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.set_sort_key(SortKey.SCORE)
-
-    @property
-    def filter_mode(self) -> FilterMode:
-        return self._filter_mode
-
-    @property
-    def sort_key(self) -> SortKey:
-        return self._sort_key
-
-    def set_sort_key(self, key: SortKey) -> None:
-        """Order rows by `key`."""
-        self._sort_key = key
-        if key is SortKey.SCORE:
-            self.setSortRole(GalleryRole.SCORE_SORT_KEY)
-            self.sort(0, Qt.SortOrder.DescendingOrder)
-        else:
-            self.setSortRole(GalleryRole.RELATIVE_PATH)
-            self.sort(0, Qt.SortOrder.AscendingOrder)
-
-    def set_filter_mode(self, mode: FilterMode) -> None:
-        """Show only the rows that `mode` selects."""
-        self.beginFilterChange()
-        self._filter_mode = mode
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
-        if self._filter_mode is FilterMode.ALL:
-            return True
-        source = self.sourceModel()
-        assert isinstance(source, GalleryModel)
-        flagged = source.flag_at(source_row)
-        match self._filter_mode:
-            case FilterMode.FLAGGED:
-                return flagged is True
-            case FilterMode.KEPT:
-                return flagged is False
-            case FilterMode.UNREADABLE:
-                return flagged is None
-        return True

@@ -1,223 +1,33 @@
-"""Virtualised thumbnail grid of the gallery and the delegate that paints its tiles."""
+"""Virtualised thumbnail grid of the gallery."""
 
 from __future__ import annotations
 
 import logging
 import math
 
-from PySide6.QtCore import (
-    QCoreApplication,
-    QModelIndex,
-    QPersistentModelIndex,
-    QPoint,
-    QRect,
-    QSize,
-    Qt,
-    QThread,
-)
-from PySide6.QtGui import (
-    QColor,
-    QFont,
-    QFontMetrics,
-    QPainter,
-    QPaintEvent,
-    QPalette,
-    QPen,
-    QPixmap,
-    QPixmapCache,
-)
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QListView,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
-    QWidget,
-)
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
+from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
-from engine.images import Status
-from gui.gallery_model import GalleryItem, GalleryRole, Tile, format_score
-from gui.thumbnails import thumbnail_pixmap
+from gui.tile_delegate import THUMBNAIL_SIDE, TileDelegate
 
 logger = logging.getLogger(__name__)
 
-ModelIndex = QModelIndex | QPersistentModelIndex
-
-# Side of the square that thumbnails are fitted into, in logical pixels.
-THUMBNAIL_SIDE = 128
-_PADDING = 6
 _SPACING = 8
-_BADGE_TEXT = "FLAGGED"
 
-FLAG_COLOUR = QColor("#c62828")
-_PLACEHOLDER_BACKGROUND = QColor("#8a8a8a")
-_PLACEHOLDER_TEXT = QColor("#f5f5f5")
-
-
-class TileDelegate(QStyledItemDelegate):
-    """Paints a tile: thumbnail, file name, score and a FLAGGED badge when flagged.
-
-    A file without a score (unreadable, damaged, not an image…) gets a grey
-    placeholder with its status text in place of the thumbnail.
-    """
-
-    def __init__(self, view: QListView) -> None:
-        super().__init__(view)
-        self._view = view
-        self._badge_font = QFont()
-        self._badge_font.setBold(True)
-        self._badge_font.setPointSizeF(max(6.5, self._badge_font.pointSizeF() * 0.75))
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
-        line_height = QFontMetrics(option.font).height()
-        return QSize(
-            THUMBNAIL_SIDE + 2 * _PADDING,
-            THUMBNAIL_SIDE + 2 * line_height + 3 * _PADDING,
-        )
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
-        # One role fetches everything, which saves five round trips through Qt per tile.
-        tile: Tile = index.data(GalleryRole.TILE)
-        painter.drawPixmap(option.rect.topLeft(), self._tile_pixmap(option, tile))
-        if option.state & QStyle.StateFlag.State_Selected:
-            self._paint_selection(painter, option)
-
-    def _tile_pixmap(self, option: QStyleOptionViewItem, tile: Tile) -> QPixmap:
-        """Return the tile as painted when not selected, from QPixmapCache if there.
-
-        Painting a tile takes about twenty Qt calls from Python, and new rows move
-        the visible tiles on every batch of a scan, so each tile is painted once.
-        """
-        ratio = self._view.devicePixelRatioF()
-        size = option.rect.size()
-        key = (f"tile:{tile.item.thumbnail_key}:{tile.flagged}:{size.width()}x"
-               f"{size.height()}@{ratio:g}:{option.palette.cacheKey()}")
-        cached: QPixmap | None = QPixmapCache.find(key)
-        if cached is not None:
-            return cached
-
-        assert QThread.currentThread() is QCoreApplication.instance().thread()
-        pixmap = QPixmap(math.ceil(size.width() * ratio), math.ceil(size.height() * ratio))
-        pixmap.setDevicePixelRatio(ratio)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        tile_painter = QPainter(pixmap)
-        self._render_tile(tile_painter, option, QRect(QPoint(0, 0), size), tile)
-        tile_painter.end()
-        QPixmapCache.insert(key, pixmap)
-        return pixmap
-
-    def _render_tile(
-        self, painter: QPainter, option: QStyleOptionViewItem, bounds: QRect, tile: Tile
-    ) -> None:
-        item = tile.item
-        rect = bounds.adjusted(1, 1, -1, -1)
-        image_rect = QRect(
-            rect.left() + (rect.width() - THUMBNAIL_SIDE) // 2,
-            rect.top() + _PADDING,
-            THUMBNAIL_SIDE,
-            THUMBNAIL_SIDE,
-        )
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        self._paint_background(painter, option, rect, tile.flagged is True)
-        if item.thumbnail:
-            self._paint_thumbnail(painter, image_rect, item)
-        else:
-            self._paint_placeholder(painter, image_rect, item.record.status.value)
-        if tile.flagged:
-            self._paint_badge(painter, image_rect)
-        text_rect = QRect(rect.left() + _PADDING, image_rect.bottom() + _PADDING,
-                          rect.width() - 2 * _PADDING, rect.bottom() - image_rect.bottom())
-        self._paint_labels(painter, option, text_rect, item, tile.flagged is True)
-
-    def _paint_background(
-        self, painter: QPainter, option: QStyleOptionViewItem, rect: QRect, flagged: bool
-    ) -> None:
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(option.palette.color(QPalette.ColorRole.AlternateBase))
-        painter.drawRoundedRect(rect, 4, 4)
-        if flagged:
-            painter.setPen(QPen(FLAG_COLOUR, 2))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 4, 4)
-
-    def _paint_selection(self, painter: QPainter, option: QStyleOptionViewItem) -> None:
-        highlight = option.palette.color(QPalette.ColorRole.Highlight)
-        tint = QColor(highlight)
-        tint.setAlpha(35)
-        rect = option.rect.adjusted(1, 1, -1, -1)
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(highlight, 3))
-        painter.setBrush(tint)
-        painter.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 4, 4)
-        painter.restore()
-
-    def _paint_thumbnail(self, painter: QPainter, target: QRect, item: GalleryItem) -> None:
-        assert item.thumbnail is not None
-        ratio = self._view.devicePixelRatioF()
-        pixmap = thumbnail_pixmap(item.thumbnail_key, item.thumbnail, ratio)
-        if pixmap.isNull():
-            painter.fillRect(target, _PLACEHOLDER_BACKGROUND)
-            return
-        # Small images (such as 28 px MedMNIST files) are scaled up to fill the tile.
-        scale = min(target.width() / pixmap.width(), target.height() / pixmap.height())
-        width = max(1, round(pixmap.width() * scale))
-        height = max(1, round(pixmap.height() * scale))
-        fitted = QRect(0, 0, width, height)
-        fitted.moveCenter(target.center())
-        painter.drawPixmap(fitted, pixmap)
-
-    def _paint_placeholder(self, painter: QPainter, target: QRect, status: str) -> None:
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(_PLACEHOLDER_BACKGROUND)
-        painter.drawRect(target)
-        painter.setPen(_PLACEHOLDER_TEXT)
-        text = status.capitalize() if status != Status.OK else "No thumbnail"
-        painter.drawText(target.adjusted(8, 8, -8, -8),
-                         Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
-
-    def _paint_badge(self, painter: QPainter, image_rect: QRect) -> None:
-        metrics = QFontMetrics(self._badge_font)
-        badge = QRect(0, 0, metrics.horizontalAdvance(_BADGE_TEXT) + 10, metrics.height() + 4)
-        badge.moveTopLeft(image_rect.topLeft() + QPoint(4, 4))
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(FLAG_COLOUR)
-        painter.drawRoundedRect(badge, 3, 3)
-        painter.setFont(self._badge_font)
-        painter.setPen(QColor("white"))
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, _BADGE_TEXT)
-
-    def _paint_labels(
-        self, painter: QPainter, option: QStyleOptionViewItem, rect: QRect,
-        item: GalleryItem, flagged: bool,
-    ) -> None:
-        metrics = QFontMetrics(option.font)
-        line_height = metrics.height()
-        name = metrics.elidedText(item.record.path.name, Qt.TextElideMode.ElideMiddle,
-                                  rect.width())
-        painter.setFont(option.font)
-        painter.setPen(option.palette.color(QPalette.ColorRole.Text))
-        painter.drawText(QRect(rect.left(), rect.top(), rect.width(), line_height),
-                         Qt.AlignmentFlag.AlignHCenter, name)
-
-        score = item.record.score
-        score_text = "not scored" if score is None else format_score(score)
-        score_font = QFont(option.font)
-        score_font.setBold(flagged)
-        painter.setFont(score_font)
-        if flagged:
-            painter.setPen(FLAG_COLOUR)
-        else:
-            painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(QRect(rect.left(), rect.top() + line_height, rect.width(), line_height),
-                         Qt.AlignmentFlag.AlignHCenter, score_text)
+# Range of the thumbnail size slider, in logical pixels. Below 112 px the
+# REJECTED BY YOU badge no longer fits at the default font size and is elided.
+# At 192 px the JPEG thumbnails of a 20 000-image folder take about 270 MB, an
+# estimate scaled from about 6 KB per thumbnail at 128 px.
+MIN_THUMBNAIL_SIDE = 112
+MAX_THUMBNAIL_SIDE = 192
 
 
 class GalleryView(QListView):
     """Grid of gallery tiles, of which only the visible ones are painted and decoded.
 
     Shows a placeholder text in place of the grid while its model is empty.
+    Extended selection: Shift and Ctrl with clicks or arrow keys select several tiles.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -237,9 +47,30 @@ class GalleryView(QListView):
         self.setAccessibleName("Gallery")
 
     @property
+    def thumbnail_side(self) -> int:
+        """Side of the square that thumbnails are fitted into, in logical pixels."""
+        return self._delegate.thumbnail_side
+
+    @property
     def thumbnail_pixels(self) -> int:
-        """Thumbnail side in device pixels at this widget's current scale factor."""
-        return math.ceil(THUMBNAIL_SIDE * self.devicePixelRatioF())
+        """Side to decode thumbnails at, in device pixels, for the current tile size.
+
+        Never below the default size, so tiles enlarged later stay sharp up to it.
+        """
+        side = max(THUMBNAIL_SIDE, self.thumbnail_side)
+        return math.ceil(side * self.devicePixelRatioF())
+
+    def set_thumbnail_side(self, side: int) -> None:
+        """Fit thumbnails into `side` × `side` logical pixels, clamped to the slider range."""
+        side = min(MAX_THUMBNAIL_SIDE, max(MIN_THUMBNAIL_SIDE, side))
+        if side == self._delegate.thumbnail_side:
+            return
+        self._delegate.set_thumbnail_side(side)
+        # Uniform item sizes are cached by the view until the next layout.
+        self.doItemsLayout()
+        current = self.currentIndex()
+        if current.isValid():
+            self.scrollTo(current)
 
     def set_placeholder_text(self, text: str) -> None:
         """Set the text shown while the model has no rows."""

@@ -1,30 +1,35 @@
-"""Main window: open a folder, score it in the background, review and move out rejects."""
+"""Main window: open a folder, score it in the background, review it and act on the decisions."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QThreadPool, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QStyle,
-    QToolBar,
-    QWidget,
+from PySide6.QtCore import (
+    QSettings,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+    Slot,
 )
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
 
 from engine.modelfile import ReferenceModel
-from engine.quarantine import default_quarantine_dir
-from gui.gallery_model import FilterMode, GalleryModel, GalleryProxyModel, SortKey
-from gui.gallery_view import GalleryView
-from gui.mover import FileMover
+from engine.reviewdb import ReviewStoreError
+from gui.actions import WindowActions
+from gui.dialogs import ShortcutDialog, show_report, show_warning
+from gui.file_commands import FileCommands
+from gui.file_jobs import FileJobs
+from gui.gallery_model import GalleryModel
+from gui.review_controller import ReviewController
+from gui.review_session import ReviewSession
 from gui.scanner import FolderScanner
-from gui.status_bar import MainStatusBar
+from gui.settings import WindowSettings
+from gui.window_layout import WindowLayout
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +40,9 @@ DEFAULT_SIZE = QSize(1200, 800)
 # stops within one batch of decodes, a move within one file copy.
 SHUTDOWN_TIMEOUT_MS = 30_000
 
-_SETTINGS_GEOMETRY = "window/geometry"
-_SETTINGS_LAST_FOLDER = "folders/last"
+# A dragged threshold is stored in the review this long after the last move.
+_THRESHOLD_SAVE_DELAY_MS = 500
 
-_NO_FOLDER_TEXT = "Open a folder of images to score it: File › Open Folder… (Ctrl+O), " \
-                  "or drop a folder here."
 _NO_MODEL_TEXT = "No model is loaded, so images cannot be scored. Start Retina Curator " \
                  "with --model and a valid model file."
 _SCORING_TEXT = "Listing and scoring images…"
@@ -47,29 +50,36 @@ _EMPTY_FOLDER_TEXT = "No image files were found in this folder."
 
 
 class MainWindow(QMainWindow):
-    """The Retina Curator window: a gallery of one folder's images sorted by score.
+    """The Retina Curator window: gallery, threshold panel, detail pane and file commands.
 
     Signals:
         scoring_finished(): every image of the open folder has been scored.
         scoring_failed(str): scoring stopped on an error, described by the message.
         scoring_cancelled(): scoring stopped early at the user's request.
         move_finished(int, int): a move ended with this many files moved and failed.
+        undo_finished(int, int): an undo ended with this many files moved back and failed.
+        export_finished(object): an export ended with this engine.export.ExportSummary.
     """
 
     scoring_finished = Signal()
     scoring_failed = Signal(str)
     scoring_cancelled = Signal()
     move_finished = Signal(int, int)
+    undo_finished = Signal(int, int)
+    export_finished = Signal(object)
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._settings = settings
+        self._settings = WindowSettings(settings)
         self._model: ReferenceModel | None = None
-        self._folder: Path | None = None
+        self._session: ReviewSession | None = None
         self._pool = QThreadPool(self)
         self.gallery_model = GalleryModel(parent=self)
         self._scanner = FolderScanner(self._pool, self.gallery_model, self)
-        self._mover = FileMover(self._pool, self.gallery_model, self)
+        self._jobs = FileJobs(self._pool, self.gallery_model, self)
+        self._threshold_timer = QTimer(self)
+        self._threshold_timer.setSingleShot(True)
+        self._threshold_timer.setInterval(_THRESHOLD_SAVE_DELAY_MS)
         self._build_ui()
         self._connect_signals()
         self._restore_settings()
@@ -81,78 +91,51 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.resize(DEFAULT_SIZE)
         self.setAcceptDrops(True)
-        self.proxy_model = GalleryProxyModel(self)
-        self.proxy_model.setSourceModel(self.gallery_model)
-        self.gallery_view = GalleryView(self)
-        self.gallery_view.setModel(self.proxy_model)
-        self.gallery_view.set_placeholder_text(_NO_FOLDER_TEXT)
-        self.setCentralWidget(self.gallery_view)
-        self.status_bar = MainStatusBar(self)
-        self.setStatusBar(self.status_bar)
-        self._build_actions()
-        self._build_menus()
-        self._build_toolbar()
-
-    def _build_actions(self) -> None:
-        style = self.style()
-        self.open_action = QAction(
-            style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "&Open Folder…", self
-        )
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.open_action.setStatusTip("Choose a folder and score every image in it")
-        self.move_action = QAction(
-            style.standardIcon(QStyle.StandardPixmap.SP_FileDialogToParent),
-            "&Move Flagged Out…", self,
-        )
-        self.move_action.setStatusTip(
-            "Move every flagged image to the quarantine folder beside the open folder"
-        )
-        self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(self.open_action)
-        file_menu.addAction(self.move_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-
-    def _build_toolbar(self) -> None:
-        toolbar = QToolBar("Main", self)
-        toolbar.setObjectName("main_toolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        toolbar.addAction(self.open_action)
-        toolbar.addAction(self.move_action)
-        toolbar.addSeparator()
-        self.filter_combo = QComboBox(toolbar)
-        self.filter_combo.addItems([mode.value for mode in FilterMode])
-        self.filter_combo.setToolTip("Which images the gallery shows")
-        self.sort_combo = QComboBox(toolbar)
-        self.sort_combo.addItems([key.value for key in SortKey])
-        self.sort_combo.setToolTip("Score: highest reconstruction error first")
-        for caption, combo in (("Show ", self.filter_combo), ("  Sort by ", self.sort_combo)):
-            label = QLabel(caption, toolbar)
-            label.setBuddy(combo)
-            toolbar.addWidget(label)
-            toolbar.addWidget(combo)
-        self.addToolBar(toolbar)
+        self.ui = WindowLayout(self, self.gallery_model, self._pool, self._settings)
+        self.proxy_model = self.ui.proxy_model
+        self.gallery_view = self.ui.gallery_view
+        self.threshold_panel = self.ui.threshold_panel
+        self.detail_pane = self.ui.detail_pane
+        self.status_bar = self.ui.status_bar
+        self.filter_combo = self.ui.filter_combo
+        self.sort_combo = self.ui.sort_combo
+        self.size_slider = self.ui.size_slider
+        self.window_actions = WindowActions(self, self.gallery_view)
+        self.ui.add_actions(self.window_actions)
+        self.controller = ReviewController(self.gallery_view, self.proxy_model,
+                                           self.gallery_model, self)
+        self.file_commands = FileCommands(self, self.gallery_model, self._jobs)
+        self.gallery_view.set_placeholder_text(self.ui.no_folder_text)
 
     def _connect_signals(self) -> None:
-        self.open_action.triggered.connect(self._on_open_action_triggered)
-        self.move_action.triggered.connect(self._on_move_action_triggered)
-        self.quit_action.triggered.connect(self.close)
-        self.filter_combo.currentTextChanged.connect(self._on_filter_combo_changed)
-        self.sort_combo.currentTextChanged.connect(self._on_sort_combo_changed)
+        actions = self.window_actions
+        actions.open_folder.triggered.connect(self._on_open_folder_triggered)
+        actions.recent_folder_requested.connect(self._on_actions_recent_folder_requested)
+        actions.clear_recent_requested.connect(self._on_actions_clear_recent_requested)
+        actions.quit.triggered.connect(self.close)
+        actions.shortcuts.triggered.connect(self.show_shortcuts)
+        self.controller.connect_actions(actions)
+        self.file_commands.connect_actions(actions)
+        self._connect_workers()
+
+    def _connect_workers(self) -> None:
         self.gallery_model.counts_changed.connect(self._on_gallery_counts_changed)
+        self.gallery_model.threshold_changed.connect(self._on_gallery_threshold_changed)
+        self._threshold_timer.timeout.connect(self._save_threshold)
+        self.controller.decision_applied.connect(self._on_controller_decision_applied)
+        self.controller.decision_failed.connect(self._on_controller_decision_failed)
         self.status_bar.cancel_requested.connect(self._on_status_bar_cancel_requested)
         self._scanner.progressed.connect(self._on_scanner_progressed)
         self._scanner.scan_finished.connect(self._on_scanner_scan_finished)
         self._scanner.scan_failed.connect(self._on_scanner_scan_failed)
         self._scanner.scan_cancelled.connect(self._on_scanner_scan_cancelled)
-        self._mover.progressed.connect(self._on_mover_progressed)
-        self._mover.move_ended.connect(self._on_mover_move_ended)
+        self._jobs.progressed.connect(self._on_jobs_progressed)
+        self._jobs.job_ended.connect(self._on_jobs_job_ended)
+        self.file_commands.undo_available.connect(self._on_file_commands_undo_available)
+        self.file_commands.rescan_requested.connect(self.rescan)
+        self.file_commands.move_finished.connect(self.move_finished)
+        self.file_commands.undo_finished.connect(self.undo_finished)
+        self.file_commands.export_finished.connect(self.export_finished)
 
     # Public interface
 
@@ -164,11 +147,16 @@ class MainWindow(QMainWindow):
     @property
     def folder(self) -> Path | None:
         """The open folder, or None before one is opened."""
-        return self._folder
+        return None if self._session is None else self._session.folder
+
+    @property
+    def session(self) -> ReviewSession | None:
+        """The review state of the open folder, or None before one is opened."""
+        return self._session
 
     def is_busy(self) -> bool:
-        """Return True while scoring or moving files runs."""
-        return self._scanner.is_running() or self._mover.is_running()
+        """Return True while scoring or a file job runs."""
+        return self._scanner.is_running() or self._jobs.is_running()
 
     def running_job_count(self) -> int:
         """Return the number of background jobs whose threads have not returned yet."""
@@ -178,66 +166,94 @@ class MainWindow(QMainWindow):
         """Use `model` for scoring and flagging. None disables scoring."""
         self._model = model
         self.status_bar.set_model(model)
+        self.threshold_panel.set_reference_model(model)
+        self.detail_pane.set_reference_model(model)
         if model is not None:
             self.gallery_model.set_threshold(model.threshold)
-        if self._folder is None:
-            self.gallery_view.set_placeholder_text(_NO_FOLDER_TEXT if model else _NO_MODEL_TEXT)
+        if self._session is None:
+            self.gallery_view.set_placeholder_text(self.ui.no_folder_text if model
+                                                   else _NO_MODEL_TEXT)
         self._update_actions()
 
-    def open_folder(self, folder: Path) -> bool:
-        """Show `folder` and start scoring it, or return False if that is not possible.
+    def open_folder(self, folder: Path | str) -> bool:
+        """Open the review of `folder` and score it, or return False if that is not possible.
 
-        A scan already running is cancelled. The reason for a refusal is shown in a
-        message box.
+        Cached scores show at once and only new or changed files are scored. A scan
+        already running is cancelled. The reason for a refusal is shown in a message box.
         """
         folder = Path(folder).expanduser().resolve()
-        if not folder.is_dir():
-            self._show_error("Opening folder failed", f"{folder} is not a folder.")
+        problem = self._open_problem(folder)
+        if problem:
+            self._show_error("Opening folder failed", problem)
             return False
-        if self._mover.is_running():
-            self._show_error("Opening folder failed",
-                             "Files are being moved. Wait until the move ends.")
+        assert self._model is not None
+        try:
+            session = ReviewSession.open(folder, self._model)
+            overrides, threshold = session.overrides(), session.threshold()
+        except (ReviewStoreError, sqlite3.Error) as error:
+            self._show_error("Opening folder failed", str(error))
             return False
-        if self._model is None:
-            self._show_error("Opening folder failed", _NO_MODEL_TEXT)
-            return False
-        self._folder = folder
+        self._switch_session(session)
+        self.gallery_model.set_overrides(overrides)
+        self.gallery_model.set_threshold(threshold)
         self.setWindowTitle(f"{folder} — {APP_NAME}")
-        if self._settings is not None:
-            self._settings.setValue(_SETTINGS_LAST_FOLDER, str(folder))
-        self.gallery_view.set_placeholder_text(_SCORING_TEXT)
-        self._scanner.start(self._model, folder, self.gallery_view.thumbnail_pixels)
-        self.status_bar.show_progress("Scoring", 0, 0)
-        self._update_actions()
+        self._settings.add_recent_folder(folder)
+        self.window_actions.set_recent_folders(self._settings.recent_folders())
+        if session.recovered:
+            show_report(self, "Interrupted Moves Recovered", "Retina Curator was stopped "
+                              "while moving files of this folder. Each file is now in "
+                              "exactly one place:", session.recovered)
+        self.rescan()
         return True
 
-    def move_flagged_out(self) -> None:
-        """Ask for confirmation, then move every flagged file to the quarantine folder."""
-        if self._folder is None or self.is_busy():
+    def rescan(self) -> None:
+        """Score the open folder again, reading unchanged files from the score cache."""
+        if self._session is None or self._model is None or self._jobs.is_running():
             return
-        relative_paths = self.gallery_model.flagged_paths()
-        if not relative_paths:
-            self.status_bar.showMessage("No flagged images to move.", 5000)
+        self.gallery_view.set_placeholder_text(_SCORING_TEXT)
+        self._scanner.start(self._model, self._session.folder,
+                            self.gallery_view.thumbnail_pixels, self._session.store)
+        self.status_bar.show_progress("Scoring", 0, 0)
+        self._update_actions()
+
+    def show_shortcuts(self) -> ShortcutDialog:
+        """Open the list of keyboard shortcuts without blocking and return it."""
+        dialog = ShortcutDialog(self.window_actions.shortcut_rows(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    # Opening folders
+
+    def _open_problem(self, folder: Path) -> str:
+        if not folder.is_dir():
+            return f"{folder} is not a folder."
+        if self._jobs.is_running():
+            return "Files are being moved or exported. Wait until that ends."
+        if self._model is None:
+            return _NO_MODEL_TEXT
+        return ""
+
+    def _switch_session(self, session: ReviewSession) -> None:
+        """Make `session` the open review, storing the threshold of the previous one."""
+        self._save_threshold()
+        # The previous store is not closed here: a cancelled scan may still save its
+        # last scores to it, and its connection closes once the worker lets go of it.
+        self._session = session
+        self._jobs.forget_moved_items()
+        self.controller.set_session(session)
+        self.file_commands.set_session(session)
+
+    @Slot()
+    def _save_threshold(self) -> None:
+        self._threshold_timer.stop()
+        if self._session is None:
             return
         try:
-            destination = default_quarantine_dir(self._folder)
-        except ValueError as error:
-            self._show_error("Moving flagged images failed", str(error))
-            return
-        count = len(relative_paths)
-        noun = "image" if count == 1 else "images"
-        answer = QMessageBox.question(
-            self, "Move Flagged Out",
-            f"Move {count} flagged {noun} out of\n{self._folder}\ninto\n{destination}?\n\n"
-            "Subfolders are kept, and no file is overwritten or deleted.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        self.status_bar.show_progress("Moving", 0, count)
-        self._mover.start(self._folder, relative_paths, destination)
-        self._update_actions()
+            self._session.save_threshold(self.gallery_model.threshold)
+        except (ReviewStoreError, sqlite3.Error) as error:
+            logger.error("Saving the threshold of %s failed: %s", self._session.folder, error)
+            self.status_bar.showMessage(f"Saving the threshold failed: {error}", 10_000)
 
     # Scoring
 
@@ -268,62 +284,79 @@ class MainWindow(QMainWindow):
 
     def _end_scoring(self) -> None:
         self.status_bar.hide_progress()
+        self.threshold_panel.refresh_histogram()
+        if self._session is not None:
+            try:
+                self._session.flush_pending()
+            except (ReviewStoreError, sqlite3.Error) as error:
+                self._show_error("Saving decisions failed", str(error))
         if self.gallery_model.rowCount() == 0:
             self.gallery_view.set_placeholder_text(_EMPTY_FOLDER_TEXT)
+        if not self.gallery_view.currentIndex().isValid() and self.proxy_model.rowCount():
+            self.gallery_view.setCurrentIndex(self.proxy_model.index(0, 0))
         self._update_actions()
 
-    # Moving flagged files out
+    # File jobs
 
-    @Slot(int, int)
-    def _on_mover_progressed(self, done: int, total: int) -> None:
-        self.status_bar.show_progress("Moving", done, total)
+    @Slot(str, int, int)
+    def _on_jobs_progressed(self, verb: str, done: int, total: int) -> None:
+        self.status_bar.show_progress(verb, done, total)
 
-    @Slot(int, list)
-    def _on_mover_move_ended(self, moved: int, errors: list[str]) -> None:
-        assert self._folder is not None
+    @Slot(object)
+    def _on_jobs_job_ended(self, _report: object) -> None:
         self.status_bar.hide_progress()
         self._update_actions()
-        destination = default_quarantine_dir(self._folder)
-        self.status_bar.showMessage(f"Moved {moved} files to {destination}.", 10_000)
-        if errors:
-            self._show_message(
-                "Move Flagged Out",
-                f"{len(errors)} files could not be moved and are still in {self._folder}. "
-                f"{moved} files were moved to {destination}.",
-                details="\n".join(errors),
-            )
-        self.move_finished.emit(moved, len(errors))
+
+    @Slot(str)
+    def _on_file_commands_undo_available(self, text: str) -> None:
+        self.window_actions.undo.setText(text or "&Undo Move")
+        self._update_actions()
 
     # Slots of widgets and actions
 
     @Slot()
-    def _on_open_action_triggered(self) -> None:
-        start = str(self._folder or self._last_folder() or Path.home())
+    def _on_open_folder_triggered(self) -> None:
+        start = str(self.folder or self._settings.last_folder() or Path.home())
         chosen = QFileDialog.getExistingDirectory(self, "Open Folder", start)
         if chosen:
             self.open_folder(Path(chosen))
 
+    @Slot(str)
+    def _on_actions_recent_folder_requested(self, folder: str) -> None:
+        if not Path(folder).is_dir():
+            self._settings.remove_recent_folder(folder)
+            self.window_actions.set_recent_folders(self._settings.recent_folders())
+        self.open_folder(Path(folder))
+
     @Slot()
-    def _on_move_action_triggered(self) -> None:
-        self.move_flagged_out()
+    def _on_actions_clear_recent_requested(self) -> None:
+        self._settings.clear_recent_folders()
+        self.window_actions.set_recent_folders([])
+
+    @Slot(int, str)
+    def _on_controller_decision_applied(self, count: int, decision: str) -> None:
+        noun = "image" if count == 1 else "images"
+        verb = {"keep": "Kept", "reject": "Rejected"}.get(decision, "Cleared the decision on")
+        self.status_bar.showMessage(f"{verb} {count} {noun}.", 4000)
 
     @Slot(str)
-    def _on_filter_combo_changed(self, text: str) -> None:
-        self.proxy_model.set_filter_mode(FilterMode(text))
-
-    @Slot(str)
-    def _on_sort_combo_changed(self, text: str) -> None:
-        self.proxy_model.set_sort_key(SortKey(text))
+    def _on_controller_decision_failed(self, message: str) -> None:
+        self._show_error("Saving the decision failed", message)
 
     @Slot()
     def _on_gallery_counts_changed(self) -> None:
         self.status_bar.set_counts(self.gallery_model.counts())
         self._update_actions()
 
+    @Slot(float)
+    def _on_gallery_threshold_changed(self, _threshold: float) -> None:
+        self._threshold_timer.start()
+        self._update_actions()
+
     @Slot()
     def _on_status_bar_cancel_requested(self) -> None:
         self._scanner.cancel()
-        self._mover.cancel()
+        self._jobs.cancel()
 
     # Window events
 
@@ -332,11 +365,15 @@ class MainWindow(QMainWindow):
         if self.is_busy():
             logger.info("cancelling background jobs because the window closes")
         self._scanner.detach()
-        self._mover.detach()
+        self._jobs.detach()
         if not self._pool.waitForDone(SHUTDOWN_TIMEOUT_MS):
             logger.error("background jobs still run %d s after the window closed",
                          SHUTDOWN_TIMEOUT_MS // 1000)
-        self._save_settings()
+        self._save_threshold()
+        if self._session is not None:
+            self._session.close()
+        self.ui.save()
+        self._settings.sync()
         super().closeEvent(event)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -360,38 +397,16 @@ class MainWindow(QMainWindow):
     # Helpers
 
     def _update_actions(self) -> None:
-        busy = self.is_busy()
-        self.open_action.setEnabled(self._model is not None and not self._mover.is_running())
-        has_flagged = self.gallery_model.counts().flagged > 0
-        self.move_action.setEnabled(self._folder is not None and not busy and has_flagged)
+        self.ui.update_actions(self.window_actions, has_model=self._model is not None,
+                               has_folder=self._session is not None,
+                               scanning=self._scanner.is_running(),
+                               file_job=self._jobs.is_running(),
+                               can_undo=self.file_commands.undo_batch is not None)
 
     def _show_error(self, title: str, message: str) -> None:
         logger.error("%s: %s", title, message)
-        self._show_message(title, message)
-
-    def _show_message(self, title: str, message: str, details: str = "") -> None:
-        """Show a warning without blocking, so a running job keeps updating the window."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message,
-                          QMessageBox.StandardButton.Ok, self)
-        if details:
-            box.setDetailedText(details)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-
-    def _last_folder(self) -> str | None:
-        if self._settings is None:
-            return None
-        value = self._settings.value(_SETTINGS_LAST_FOLDER)
-        return str(value) if value else None
+        show_warning(self, title, message)
 
     def _restore_settings(self) -> None:
-        if self._settings is None:
-            return
-        geometry = self._settings.value(_SETTINGS_GEOMETRY)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-
-    def _save_settings(self) -> None:
-        if self._settings is not None:
-            self._settings.setValue(_SETTINGS_GEOMETRY, self.saveGeometry())
-            self._settings.sync()
+        self.ui.restore()
+        self.window_actions.set_recent_folders(self._settings.recent_folders())

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from engine.modelfile import ReferenceModel
+from engine.review import ReviewStore
 from gui.gallery_model import GalleryItem, GalleryModel
 from gui.workers import ScoringWorker
 
@@ -46,11 +47,15 @@ class FolderScanner(QObject):
     def is_running(self) -> bool:
         return self._worker is not None
 
-    def start(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int) -> None:
-        """Clear the gallery and start scoring the images under `folder` into it."""
+    def start(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int,
+              store: ReviewStore | None = None) -> None:
+        """Clear the gallery and start scoring the images under `folder` into it.
+
+        With `store`, cached scores are used and new ones saved there.
+        """
         self.detach()
         self._gallery_model.clear()
-        worker = ScoringWorker(model, folder, thumbnail_pixels)
+        worker = ScoringWorker(model, folder, thumbnail_pixels, store)
         worker.signals.items_produced.connect(self._on_worker_items_produced)
         worker.signals.progressed.connect(self._on_worker_progressed)
         worker.signals.finished.connect(self._on_worker_finished)

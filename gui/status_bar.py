@@ -14,23 +14,20 @@ logger = logging.getLogger(__name__)
 
 
 def describe_counts(counts: GalleryCounts) -> str:
-    """Return "N images · F flagged · K kept · U unreadable" for `counts`."""
+    """Return "N images · K keep · R reject · F flagged · U unreadable · O by you"."""
     noun = "image" if counts.total == 1 else "images"
     return (
-        f"{counts.total} {noun} · {counts.flagged} flagged · "
-        f"{counts.kept} kept · {counts.unreadable} unreadable"
+        f"{counts.total} {noun} · {counts.kept} keep · {counts.rejected} reject · "
+        f"{counts.flagged} flagged · {counts.unreadable} unreadable · "
+        f"{counts.overridden} decided by you"
     )
 
 
 def describe_model(model: ReferenceModel | None) -> str:
-    """Return the model's name, threshold and calibrated clean reject rate."""
+    """Return the model's name and calibrated threshold."""
     if model is None:
         return "No model loaded: scoring is disabled"
-    clean_rate = 100.0 * model.calibration.clean_rejected_fraction(model.threshold)
-    return (
-        f"Model: {model.name} · threshold {format_score(model.threshold)} "
-        f"(flags {clean_rate:.1f} % of clean images)"
-    )
+    return f"Model: {model.name} · calibrated threshold {format_score(model.threshold)}"
 
 
 def _separator() -> QFrame:
@@ -55,7 +52,7 @@ class MainStatusBar(QStatusBar):
         self._connect_signals()
         self.hide_progress()
         self.set_model(None)
-        self.set_counts(GalleryCounts(0, 0, 0, 0))
+        self.set_counts(GalleryCounts())
 
     def _build_ui(self) -> None:
         self._progress_bar = QProgressBar()
@@ -102,6 +99,11 @@ class MainStatusBar(QStatusBar):
 
     def set_counts(self, counts: GalleryCounts) -> None:
         self._counts_label.setText(describe_counts(counts))
+        self._counts_label.setToolTip(
+            "keep and reject: final decisions, yours where you decided, else the model's\n"
+            "flagged: scored above the threshold\n"
+            "unreadable: files that could not be scored; they are rejected unless you keep them"
+        )
 
     def set_model(self, model: ReferenceModel | None) -> None:
         """Show the name and threshold of `model`, with its calibration in the tooltip."""
@@ -109,10 +111,12 @@ class MainStatusBar(QStatusBar):
         if model is None:
             self._model_label.setToolTip("Open a model file to score images.")
             return
+        clean_rate = 100.0 * model.calibration.clean_rejected_fraction(model.threshold)
         self._model_label.setToolTip(
             f"{model.path or model.name}\n"
-            f"Threshold {model.threshold:.6g}, calibrated on "
-            f"{model.calibration.clean_scores.size} clean images the model did not train on\n"
+            f"Threshold {model.threshold:.6g}, which flags {clean_rate:.1f} % of the "
+            f"{model.calibration.clean_scores.size} clean calibration images (images the "
+            f"model did not train on)\n"
             f"Fingerprint {model.fingerprint}"
         )
 

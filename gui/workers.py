@@ -15,9 +15,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
+from engine.export import CleanedSetExport, ExportedFile
 from engine.images import list_images
+from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
+from engine.moves import UndoOutcome, move_batch, undo_batch
 from engine.quarantine import MoveOutcome, move_files
+from engine.review import ReviewStore
+from engine.scorecache import score_with_cache
 from engine.scoring import ScoredFile, score_files
 from gui.gallery_model import GalleryItem
 from gui.thumbnails import encode_thumbnail
@@ -160,22 +165,30 @@ def _lower_thread_priority() -> None:
 class ScoringWorker(BatchWorker):
     """Lists the images under a folder and scores them into GalleryItem objects.
 
+    With a review store, unchanged files come from its score cache and new scores
+    are saved to it (engine.scorecache); without one, every file is scored.
     Thumbnails are encoded as JPEG in the pool thread so the GUI thread only
     decodes the ones it paints.
     """
 
-    def __init__(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int) -> None:
+    def __init__(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int,
+                 store: ReviewStore | None = None) -> None:
         super().__init__(f"Scoring {folder}")
         self._model = model
         self._folder = folder
         self._thumbnail_pixels = thumbnail_pixels
+        self._store = store
 
     def _produce(self) -> Generator[GalleryItem, None, None]:
         paths = list_images(self._folder)
         self._set_total(len(paths))
-        records = score_files(
-            self._model, self._folder, paths, thumbnail_size=self._thumbnail_pixels
-        )
+        if self._store is None:
+            records = score_files(self._model, self._folder, paths,
+                                  thumbnail_size=self._thumbnail_pixels)
+        else:
+            records = score_with_cache(self._store, self._model,
+                                       thumbnail_size=self._thumbnail_pixels, paths=paths)
+        # Closing the generator saves the scores a cancelled scan has so far.
         with contextlib.closing(records):
             for record in records:
                 yield _gallery_item(record)
@@ -193,18 +206,57 @@ def _gallery_item(record: ScoredFile) -> GalleryItem:
 
 
 class MoveWorker(BatchWorker):
-    """Moves files out of a folder with engine.quarantine, producing MoveOutcome objects.
+    """Moves files out of a folder, producing MoveOutcome objects.
 
-    A cancel takes effect between files, so no file is left half moved.
+    With a review store the files move as one journaled batch (engine.moves),
+    which undo can reverse also after a restart. Without one they move with
+    engine.quarantine alone. A cancel takes effect between files, so no file is
+    left half moved.
     """
 
-    def __init__(self, folder: Path, relative_paths: list[str], destination: Path) -> None:
+    def __init__(self, folder: Path, relative_paths: list[str], destination: Path,
+                 store: ReviewStore | None = None) -> None:
         super().__init__(f"Moving files from {folder} to {destination}")
         self._folder = folder
         self._relative_paths = list(relative_paths)
         self._destination = destination
+        self._store = store
 
     def _produce(self) -> Generator[MoveOutcome, None, None]:
         self._set_total(len(self._relative_paths))
-        # Closing this generator closes move_files too, because `yield from` forwards it.
-        yield from move_files(self._folder, self._relative_paths, self._destination)
+        # Closing this generator closes the engine's too, because `yield from` forwards it.
+        if self._store is None:
+            yield from move_files(self._folder, self._relative_paths, self._destination)
+        else:
+            yield from move_batch(self._store, self._relative_paths, self._destination)
+
+
+class UndoWorker(BatchWorker):
+    """Moves the files of the newest undoable batch back, producing UndoOutcome objects."""
+
+    def __init__(self, store: ReviewStore) -> None:
+        super().__init__(f"Undoing the last move out of {store.folder}")
+        self._store = store
+
+    def _produce(self) -> Generator[UndoOutcome, None, None]:
+        batch = last_undoable_batch(self._store)
+        if batch is None:
+            self._set_total(0)
+            return
+        self._set_total(batch.in_quarantine)
+        yield from undo_batch(self._store, batch.id)
+
+
+class ExportWorker(BatchWorker):
+    """Runs a prepared CleanedSetExport, producing one ExportedFile per reviewed file.
+
+    The export's `summary` is complete once the worker has ended.
+    """
+
+    def __init__(self, export: CleanedSetExport) -> None:
+        super().__init__(f"Exporting {export.store.folder} to {export.destination}")
+        self.export = export
+
+    def _produce(self) -> Generator[ExportedFile, None, None]:
+        self._set_total(self.export.total)
+        yield from self.export.run()

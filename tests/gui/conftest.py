@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
+from window_helpers import backdate
 
 from engine.modelfile import ReferenceModel
 from gui.main_window import MainWindow
@@ -45,11 +47,15 @@ def copy_blood_jpegs(data_root: Path, folder: Path) -> list[Path]:
 
 @pytest.fixture
 def mixed_folder(tmp_path: Path, data_root: Path) -> Path:
-    """A folder of retina PNGs, blood-cell JPEGs in a subfolder and one empty file."""
+    """A folder of retina PNGs, blood-cell JPEGs in a subfolder and one empty file.
+
+    The files are dated an hour back, so their scores are cached for a re-opened folder.
+    """
     folder = tmp_path / "batch"
     write_retina_pngs(data_root, folder, RETINA_COUNT)
     copy_blood_jpegs(data_root, folder / "incoming")
     (folder / "empty.png").write_bytes(b"")
+    backdate(folder)
     return folder
 
 
@@ -68,11 +74,23 @@ def settings(tmp_path: Path) -> QSettings:
 
 
 @pytest.fixture
-def window(qtbot: QtBot, default_model: ReferenceModel, settings: QSettings) -> MainWindow:
+def make_window(
+    qtbot: QtBot, default_model: ReferenceModel, settings: QSettings
+) -> Callable[[], MainWindow]:
+    """Make a new shown main window with the shipped model, as a restart of the app would."""
+
+    def make() -> MainWindow:
+        main_window = MainWindow(settings)
+        qtbot.addWidget(main_window)
+        main_window.set_model(default_model)
+        main_window.show()
+        qtbot.waitExposed(main_window)
+        return main_window
+
+    return make
+
+
+@pytest.fixture
+def window(make_window: Callable[[], MainWindow]) -> MainWindow:
     """A shown main window with the shipped model and no folder open."""
-    main_window = MainWindow(settings)
-    qtbot.addWidget(main_window)
-    main_window.set_model(default_model)
-    main_window.show()
-    qtbot.waitExposed(main_window)
-    return main_window
+    return make_window()

@@ -1,4 +1,4 @@
-"""Tests of the gallery list model, its sort and filter proxy, and score formatting."""
+"""Tests of the gallery list model: flags, overrides, final decisions, counts and formatting."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
+from engine.decisions import Decision
 from engine.images import Status
 from engine.scoring import ScoredFile
 from gui.gallery_model import (
-    FilterMode,
     GalleryCounts,
     GalleryItem,
     GalleryModel,
-    GalleryProxyModel,
     GalleryRole,
-    SortKey,
+    RejectionReasons,
     format_score,
 )
+from gui.gallery_proxy import FilterMode, GalleryProxyModel, SortKey
 
 THRESHOLD = 0.01
 
@@ -71,8 +71,9 @@ def proxy_paths(proxy: GalleryProxyModel) -> list[str]:
 def test_empty_model_initial_state(qtbot: QtBot) -> None:
     gallery = GalleryModel(THRESHOLD)
     assert gallery.rowCount() == 0
-    assert gallery.counts() == GalleryCounts(0, 0, 0, 0)
-    assert gallery.flagged_paths() == []
+    assert gallery.counts() == GalleryCounts()
+    assert gallery.rejected_paths() == []
+    assert gallery.overrides() == {}
 
 
 def test_append_inserts_batch_once(qtbot: QtBot) -> None:
@@ -103,16 +104,18 @@ def test_roles_of_scored_and_unreadable_rows(model: GalleryModel) -> None:
     assert "damaged or truncated" in unreadable.data(Qt.ItemDataRole.ToolTipRole)
 
 
-def test_counts_and_flagged_paths(model: GalleryModel) -> None:
-    assert model.counts() == GalleryCounts(total=5, flagged=2, kept=2, unreadable=1)
-    assert model.flagged_paths() == ["A.png", "d.png"]
+def test_counts_and_rejected_paths(model: GalleryModel) -> None:
+    assert model.counts() == GalleryCounts(total=5, flagged=2, kept=2, rejected=3, unreadable=1)
+    # The unreadable file is rejected too, as the engine decides.
+    assert model.rejected_paths() == ["A.png", "sub/c.png", "d.png"]
+    assert model.rejection_reasons() == RejectionReasons(flagged=2, unreadable=1, curator=0)
 
 
 def test_threshold_change_reflags_rows(qtbot: QtBot, model: GalleryModel) -> None:
     with qtbot.waitSignal(model.dataChanged, timeout=1000) as changed:
         model.set_threshold(0.001)
     assert GalleryRole.FLAGGED in changed.args[2]
-    assert model.counts() == GalleryCounts(total=5, flagged=4, kept=0, unreadable=1)
+    assert model.counts() == GalleryCounts(total=5, flagged=4, kept=0, rejected=5, unreadable=1)
     assert model.index(0).data(GalleryRole.FLAGGED) is True
 
 
@@ -123,17 +126,19 @@ def test_threshold_without_flag_change_is_silent(qtbot: QtBot, model: GalleryMod
 
 def test_remove_paths_removes_rows(model: GalleryModel) -> None:
     removed = model.remove_paths(["A.png", "sub/c.png", "e.png", "not-in-model.png"])
-    assert removed == 3
+    assert [item.record.relative_path for item in removed] == ["A.png", "sub/c.png", "e.png"]
     assert [model.index(row).data(GalleryRole.RELATIVE_PATH) for row in range(2)] == [
         "b.png", "d.png",
     ]
-    assert model.counts() == GalleryCounts(total=2, flagged=1, kept=1, unreadable=0)
+    assert model.counts() == GalleryCounts(total=2, flagged=1, kept=1, rejected=1)
+    assert model.row_of("d.png") == 1
+    assert model.row_of("A.png") is None
 
 
 def test_clear_removes_everything(model: GalleryModel) -> None:
     model.clear()
     assert model.rowCount() == 0
-    assert model.counts() == GalleryCounts(0, 0, 0, 0)
+    assert model.counts() == GalleryCounts()
 
 
 def test_rows_have_no_children(model: GalleryModel) -> None:
@@ -163,6 +168,8 @@ def test_proxy_keeps_order_for_new_rows(model: GalleryModel, proxy: GalleryProxy
         (FilterMode.ALL, {"A.png", "b.png", "sub/c.png", "d.png", "e.png"}),
         (FilterMode.FLAGGED, {"A.png", "d.png"}),
         (FilterMode.KEPT, {"b.png", "e.png"}),
+        (FilterMode.REJECTED, {"A.png", "d.png", "sub/c.png"}),
+        (FilterMode.OVERRIDDEN, set()),
         (FilterMode.UNREADABLE, {"sub/c.png"}),
     ],
 )
@@ -203,3 +210,86 @@ def test_threshold_change_signals_changed_rows(qtbot: QtBot, model: GalleryModel
     model.set_threshold(0.001)
     # Only b.png (row 0) and e.png (row 4) cross the new threshold.
     assert ranges == [(0, 0), (4, 4)]
+
+
+def test_threshold_change_emits_threshold_changed(qtbot: QtBot, model: GalleryModel) -> None:
+    with qtbot.waitSignal(model.threshold_changed, timeout=1000) as changed:
+        model.set_threshold(0.003)
+    assert changed.args == [0.003]
+    assert model.threshold == 0.003
+
+
+def test_same_threshold_is_silent(qtbot: QtBot, model: GalleryModel) -> None:
+    with qtbot.assertNotEmitted(model.threshold_changed):
+        model.set_threshold(THRESHOLD)
+
+
+def test_override_sets_final_decision(qtbot: QtBot, model: GalleryModel) -> None:
+    with qtbot.waitSignal(model.dataChanged, timeout=1000) as changed:
+        assert model.set_override(["A.png"], Decision.KEEP) == 1
+    # The proxy filters on FLAGGED, so that role must be named for the row to be re-filtered.
+    assert GalleryRole.FLAGGED in changed.args[2]
+    assert GalleryRole.DECISION in changed.args[2]
+    scored = model.index(1)
+    assert scored.data(GalleryRole.FLAGGED) is True
+    assert scored.data(GalleryRole.OVERRIDE) == "keep"
+    assert scored.data(GalleryRole.DECISION) == "keep"
+    assert model.tile(1).override is Decision.KEEP
+    assert "Keep (your decision)" in scored.data(Qt.ItemDataRole.ToolTipRole)
+    assert model.counts() == GalleryCounts(total=5, flagged=2, kept=3, rejected=2,
+                                           unreadable=1, overridden=1)
+
+
+def test_override_survives_threshold_changes(model: GalleryModel) -> None:
+    model.set_override(["A.png"], Decision.KEEP)
+    model.set_override(["b.png"], Decision.REJECT)
+    for threshold in (0.0, 0.001, 0.1, 1.0):
+        model.set_threshold(threshold)
+        assert model.decision_at(1) is Decision.KEEP, threshold
+        assert model.decision_at(0) is Decision.REJECT, threshold
+    assert model.flag_at(1) is False  # at 1.0 the model keeps A.png by itself
+    assert model.rejection_reasons() == RejectionReasons(flagged=0, unreadable=1, curator=1)
+
+
+def test_clear_override_restores_model_decision(model: GalleryModel) -> None:
+    model.set_override(["A.png", "b.png"], Decision.KEEP)
+    assert model.set_override(["A.png"], None) == 1
+    assert model.decision_at(1) is Decision.REJECT
+    assert model.override_at(1) is None
+    assert model.overrides() == {"b.png": Decision.KEEP}
+
+
+def test_override_of_unlisted_file_waits(model: GalleryModel) -> None:
+    assert model.set_override(["later.png"], Decision.REJECT) == 0
+    model.append_items([make_item("later.png", 0.0001)])
+    row = model.row_of("later.png")
+    assert row == 5
+    assert model.override_at(row) is Decision.REJECT
+    assert model.decision_at(row) is Decision.REJECT
+
+
+def test_overrides_survive_clear_and_rescan(model: GalleryModel) -> None:
+    model.set_override(["d.png"], Decision.KEEP)
+    model.clear()
+    model.append_items(ITEMS)
+    assert model.decision_at(model.row_of("d.png")) is Decision.KEEP
+
+
+def test_set_overrides_replaces_all(model: GalleryModel) -> None:
+    model.set_override(["A.png"], Decision.KEEP)
+    model.set_overrides({"sub/c.png": Decision.KEEP})
+    assert model.override_at(1) is None
+    # A curator may keep a file the model could not read.
+    assert model.decision_at(2) is Decision.KEEP
+    assert model.counts() == GalleryCounts(total=5, flagged=2, kept=3, rejected=2,
+                                           unreadable=1, overridden=1)
+
+
+def test_proxy_filter_follows_overrides(model: GalleryModel, proxy: GalleryProxyModel) -> None:
+    proxy.set_filter_mode(FilterMode.KEPT)
+    model.set_override(["b.png"], Decision.REJECT)
+    assert proxy_paths(proxy) == ["e.png"]
+    proxy.set_filter_mode(FilterMode.OVERRIDDEN)
+    assert proxy_paths(proxy) == ["b.png"]
+    model.set_override(["b.png"], None)
+    assert proxy_paths(proxy) == []

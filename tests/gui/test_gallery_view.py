@@ -12,10 +12,12 @@ import pytest
 from PySide6.QtGui import QColor, QImage, QPixmapCache
 from pytestqt.qtbot import QtBot
 
-from gui.gallery_model import FilterMode, GalleryRole
-from gui.gallery_view import FLAG_COLOUR, THUMBNAIL_SIDE, GalleryView
+from gui.gallery_model import GalleryRole
+from gui.gallery_proxy import FilterMode
+from gui.gallery_view import MAX_THUMBNAIL_SIDE, MIN_THUMBNAIL_SIDE, GalleryView
 from gui.main_window import MainWindow
 from gui.thumbnails import encode_thumbnail, thumbnail_pixmap
+from gui.tile_delegate import FLAG_COLOUR, THUMBNAIL_SIDE
 
 SCORING_TIMEOUT_MS = 120_000
 PLACEHOLDER_GREY = QColor("#8a8a8a")
@@ -47,7 +49,25 @@ def test_view_initial_state(view: GalleryView) -> None:
     assert view.model() is None
     assert view.uniformItemSizes()
     assert view.viewMode() is GalleryView.ViewMode.IconMode
+    assert view.selectionMode() is GalleryView.SelectionMode.ExtendedSelection
+    assert view.thumbnail_side == THUMBNAIL_SIDE
     assert view.thumbnail_pixels == round(THUMBNAIL_SIDE * view.devicePixelRatioF())
+
+
+@pytest.mark.parametrize(
+    ("requested", "side"),
+    [(160, 160), (10, MIN_THUMBNAIL_SIDE), (1000, MAX_THUMBNAIL_SIDE)],  # in range, clamped
+)
+def test_thumbnail_side_resizes_tiles(scored_window: MainWindow, requested: int,
+                                      side: int) -> None:
+    view = scored_window.gallery_view
+    first = scored_window.proxy_model.index(0, 0)
+    before = view.visualRect(first).width()
+    view.set_thumbnail_side(requested)
+    assert view.thumbnail_side == side
+    assert view.visualRect(first).width() - before == side - THUMBNAIL_SIDE
+    # Thumbnails are never decoded below the default size, so enlarged tiles stay sharp.
+    assert view.thumbnail_pixels >= round(THUMBNAIL_SIDE * view.devicePixelRatioF())
 
 
 def test_flagged_tiles_show_red_badge(scored_window: MainWindow) -> None:

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
+from window_helpers import (
+    SCORING_TIMEOUT_MS,
+    gallery_paths,
+    open_and_wait,
+    sha256_inventory,
+)
 
+from engine.decisions import Decision
 from engine.modelfile import ReferenceModel
 from engine.quarantine import default_quarantine_dir
-from gui.gallery_model import FilterMode, GalleryCounts, GalleryRole, SortKey
+from gui.gallery_model import GalleryCounts, GalleryRole
+from gui.gallery_proxy import FilterMode, SortKey
 from gui.main_window import APP_NAME, MainWindow
-
-SCORING_TIMEOUT_MS = 120_000
-
-
-def sha256_inventory(folder: Path) -> dict[str, str]:
-    """Map each file's path relative to `folder` to the SHA-256 of its bytes."""
-    return {
-        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*")) if path.is_file()
-    }
-
-
-def gallery_paths(window: MainWindow) -> list[str]:
-    """Relative paths of the gallery's rows in the order shown."""
-    proxy = window.proxy_model
-    return [proxy.index(row, 0).data(GalleryRole.RELATIVE_PATH) for row in range(proxy.rowCount())]
-
-
-def open_and_wait(qtbot: QtBot, window: MainWindow, folder: Path) -> None:
-    with qtbot.waitSignal(window.scoring_finished, timeout=SCORING_TIMEOUT_MS):
-        assert window.open_folder(folder)
 
 
 @pytest.fixture
@@ -48,19 +35,26 @@ def test_window_initial_state(window: MainWindow, default_model: ReferenceModel)
     assert window.windowTitle() == APP_NAME
     assert window.folder is None
     assert window.proxy_model.rowCount() == 0
-    assert window.open_action.isEnabled()
-    assert not window.move_action.isEnabled()
+    assert window.window_actions.open_folder.isEnabled()
+    assert not window.window_actions.move_rejects.isEnabled()
+    assert not window.window_actions.export.isEnabled()
+    assert not window.window_actions.undo.isEnabled()
+    assert not window.window_actions.keep.isEnabled()
     assert not window.is_busy()
     assert not window.status_bar.is_progress_visible()
-    assert window.status_bar.counts_text == "0 images · 0 flagged · 0 kept · 0 unreadable"
-    assert window.status_bar.model_text.startswith(f"Model: {default_model.name} · threshold ")
+    assert window.status_bar.counts_text == (
+        "0 images · 0 keep · 0 reject · 0 flagged · 0 unreadable · 0 decided by you"
+    )
+    assert window.status_bar.model_text.startswith(
+        f"Model: {default_model.name} · calibrated threshold "
+    )
     assert window.filter_combo.currentText() == FilterMode.ALL.value
     assert window.sort_combo.currentText() == SortKey.SCORE.value
 
 
 def test_window_without_model_disables_scoring(window: MainWindow, mixed_folder: Path) -> None:
     window.set_model(None)
-    assert not window.open_action.isEnabled()
+    assert not window.window_actions.open_folder.isEnabled()
     assert window.status_bar.model_text == "No model loaded: scoring is disabled"
     assert not window.open_folder(mixed_folder)
     assert window.folder is None
@@ -88,19 +82,21 @@ def test_open_folder_flags_blood_not_retina(scored_window: MainWindow, mixed_fol
 
 def test_scored_window_counts_and_status(scored_window: MainWindow, mixed_folder: Path) -> None:
     counts = scored_window.gallery_model.counts()
-    assert counts == GalleryCounts(total=19, flagged=6, kept=12, unreadable=1)
+    assert counts == GalleryCounts(total=19, flagged=6, kept=12, rejected=7, unreadable=1)
     assert scored_window.status_bar.counts_text == (
-        "19 images · 6 flagged · 12 kept · 1 unreadable"
+        "19 images · 12 keep · 7 reject · 6 flagged · 1 unreadable · 0 decided by you"
     )
     assert not scored_window.status_bar.is_progress_visible()
     assert not scored_window.is_busy()
-    assert scored_window.move_action.isEnabled()
+    assert scored_window.window_actions.move_rejects.isEnabled()
+    assert scored_window.window_actions.export.isEnabled()
+    assert scored_window.window_actions.keep.isEnabled()
 
 
 @pytest.mark.parametrize(
     ("mode", "rows"),
-    [(FilterMode.FLAGGED, 6), (FilterMode.KEPT, 12), (FilterMode.UNREADABLE, 1),
-     (FilterMode.ALL, 19)],
+    [(FilterMode.FLAGGED, 6), (FilterMode.KEPT, 12), (FilterMode.REJECTED, 7),
+     (FilterMode.OVERRIDDEN, 0), (FilterMode.UNREADABLE, 1), (FilterMode.ALL, 19)],
 )
 def test_filter_combo_filters_gallery(scored_window: MainWindow, mode: FilterMode,
                                       rows: int) -> None:
@@ -110,6 +106,7 @@ def test_filter_combo_filters_gallery(scored_window: MainWindow, mode: FilterMod
     flags = {scored_window.proxy_model.index(row, 0).data(GalleryRole.FLAGGED)
              for row in range(rows)}
     expected = {FilterMode.FLAGGED: {True}, FilterMode.KEPT: {False},
+                FilterMode.REJECTED: {True, None}, FilterMode.OVERRIDDEN: set(),
                 FilterMode.UNREADABLE: {None}, FilterMode.ALL: {True, False, None}}[mode]
     assert flags == expected
 
@@ -120,11 +117,11 @@ def test_sort_combo_orders_by_name(scored_window: MainWindow) -> None:
     assert paths == sorted(paths, key=str.casefold)
 
 
-def test_move_flagged_out_moves_blood(
+def test_move_rejects_out_moves_blood_and_empty(
     qtbot: QtBot, scored_window: MainWindow, mixed_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = sha256_inventory(mixed_folder)
-    blood = {path for path in before if path.startswith("incoming/")}
+    rejected = {path for path in before if path.startswith("incoming/")} | {"empty.png"}
     destination = default_quarantine_dir(mixed_folder.resolve())
     questions: list[str] = []
 
@@ -134,19 +131,22 @@ def test_move_flagged_out_moves_blood(
 
     monkeypatch.setattr(QMessageBox, "question", answer_yes)
     with qtbot.waitSignal(scored_window.move_finished, timeout=SCORING_TIMEOUT_MS) as finished:
-        scored_window.move_action.trigger()
+        scored_window.window_actions.move_rejects.trigger()
 
-    assert finished.args == [6, 0]
+    assert finished.args == [7, 0]
     assert len(questions) == 1
-    assert "Move 6 flagged images" in questions[0]
+    assert "Move 7 images out of" in questions[0]
+    assert "6 flagged by the model, 1 unreadable, 0 rejected by you" in questions[0]
     assert str(destination) in questions[0]
-    assert sha256_inventory(destination) == {path: before[path] for path in blood}
+    assert sha256_inventory(destination) == {path: before[path] for path in rejected}
     assert sha256_inventory(mixed_folder) == {
-        path: digest for path, digest in before.items() if path not in blood
+        path: digest for path, digest in before.items() if path not in rejected
     }
-    assert scored_window.gallery_model.counts() == GalleryCounts(13, 0, 12, 1)
-    assert not any(path.startswith("incoming/") for path in gallery_paths(scored_window))
-    assert not scored_window.move_action.isEnabled()
+    assert scored_window.gallery_model.counts() == GalleryCounts(12, 0, 12, 0, 0, 0)
+    assert set(gallery_paths(scored_window)) == set(before) - rejected
+    assert not scored_window.window_actions.move_rejects.isEnabled()
+    assert scored_window.window_actions.undo.isEnabled()
+    assert scored_window.window_actions.undo.text() == "Undo Move of 7 images"
 
 
 def test_move_declined_moves_nothing(
@@ -155,11 +155,12 @@ def test_move_declined_moves_nothing(
     before = sha256_inventory(mixed_folder)
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *_args: QMessageBox.StandardButton.Cancel)
-    scored_window.move_action.trigger()
+    scored_window.window_actions.move_rejects.trigger()
     assert not scored_window.is_busy()
     assert sha256_inventory(mixed_folder) == before
     assert not default_quarantine_dir(mixed_folder.resolve()).exists()
-    assert scored_window.gallery_model.counts().flagged == 6
+    assert scored_window.gallery_model.counts().rejected == 7
+    assert not scored_window.window_actions.undo.isEnabled()
 
 
 def test_close_during_scoring_waits(
@@ -191,7 +192,7 @@ def test_cancel_button_stops_scoring(
 
     qtbot.waitUntil(lambda: window.running_job_count() == 0, timeout=SCORING_TIMEOUT_MS)
     assert not window.status_bar.is_progress_visible()
-    assert 0 < window.gallery_model.rowCount() < len(list(large_folder.iterdir()))
+    assert 0 < window.gallery_model.rowCount() < len(list(large_folder.glob("*.png")))
 
 
 def test_reopen_during_scoring_drops_old_scan(
@@ -212,3 +213,47 @@ def test_open_missing_folder_shows_error(window: MainWindow, tmp_path: Path) -> 
     boxes = [box for box in window.findChildren(QMessageBox) if box.isVisible()]
     assert len(boxes) == 1
     assert f"{missing} is not a folder." in boxes[0].text()
+
+
+def test_drop_folder_opens_it(qtbot: QtBot, window: MainWindow, mixed_folder: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(mixed_folder))])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.scoring_finished, timeout=SCORING_TIMEOUT_MS):
+        window.dropEvent(drop)
+    assert window.folder == mixed_folder.resolve()
+
+
+def test_drop_file_ignored(window: MainWindow, mixed_folder: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(mixed_folder / "retina_0000.png"))])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    enter.ignore()
+    window.dragEnterEvent(enter)
+    assert not enter.isAccepted()
+
+
+def test_decision_during_scoring_stored(
+    qtbot: QtBot, window: MainWindow, large_folder: Path
+) -> None:
+    with qtbot.waitSignal(window.gallery_model.rowsInserted, timeout=SCORING_TIMEOUT_MS):
+        window.open_folder(large_folder)
+    first = window.gallery_model.item(0).record.relative_path
+    window.controller.advance = False
+    window.gallery_view.setCurrentIndex(
+        window.proxy_model.mapFromSource(window.gallery_model.index(0))
+    )
+    assert window.controller.decide(Decision.KEEP) == 1
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=SCORING_TIMEOUT_MS)
+
+    session = window.session
+    assert session is not None
+    record = session.store.record(first)
+    assert record is not None
+    assert record.override is Decision.KEEP

@@ -14,9 +14,19 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QThreadPool, Slot
 from pytestqt.qtbot import QtBot
 
+from engine.export import CleanedSetExport
+from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
+from engine.review import Location, ReviewStore
 from gui.gallery_model import GalleryItem
-from gui.workers import BATCH_SIZE, BatchWorker, MoveWorker, ScoringWorker
+from gui.workers import (
+    BATCH_SIZE,
+    BatchWorker,
+    ExportWorker,
+    MoveWorker,
+    ScoringWorker,
+    UndoWorker,
+)
 
 TIMEOUT_MS = 60_000
 
@@ -112,8 +122,23 @@ def pool() -> Iterator[QThreadPool]:
 def sha256_inventory(folder: Path) -> dict[str, str]:
     return {
         path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*")) if path.is_file()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and ".retina-curator" not in path.parts
     }
+
+
+@pytest.fixture
+def store(mixed_folder: Path) -> Iterator[ReviewStore]:
+    review = ReviewStore.open(mixed_folder)
+    yield review
+    review.close()
+
+
+def run_to_end(qtbot: QtBot, pool: QThreadPool, worker: BatchWorker) -> Recorder:
+    recorder = Recorder(worker)
+    pool.start(worker)
+    assert recorder.wait_for_end(qtbot) == "finished"
+    return recorder
 
 
 def test_scoring_worker_scores_folder(
@@ -200,3 +225,63 @@ def test_worker_thread_runs_niced(qtbot: QtBot, pool: QThreadPool) -> None:
     assert recorder.wait_for_end(qtbot) == "finished"
     assert recorder.items[0] >= 10
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 10
+
+
+def test_scoring_worker_fills_review_cache(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, mixed_folder: Path,
+    store: ReviewStore,
+) -> None:
+    first = run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store))
+    records = store.records(default_model.fingerprint)
+    assert len(records) == len(first.items) == 19
+    assert sum(record.score is not None for record in records) == 18
+
+    second = run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store))
+    scores = {item.record.relative_path: item.record.score for item in second.items}
+    assert scores == {item.record.relative_path: item.record.score for item in first.items}
+    # Cached files get their thumbnails decoded again.
+    assert all(item.thumbnail for item in second.items if item.record.score is not None)
+
+
+def test_journaled_move_and_undo_workers(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, mixed_folder: Path,
+    store: ReviewStore,
+) -> None:
+    run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store))
+    before = sha256_inventory(mixed_folder)
+    chosen = sorted(path for path in before if path.startswith("incoming/"))
+    destination = mixed_folder.parent / "rejected"
+
+    moved = run_to_end(qtbot, pool, MoveWorker(mixed_folder, chosen, destination, store))
+    assert all(outcome.error is None for outcome in moved.items)
+    batch = last_undoable_batch(store)
+    assert batch is not None
+    assert batch.in_quarantine == len(chosen)
+    assert store.record(chosen[0]).location is Location.QUARANTINE
+
+    undone = run_to_end(qtbot, pool, UndoWorker(store))
+    assert sorted(outcome.relative_path for outcome in undone.items) == chosen
+    assert undone.progress[0] == (0, len(chosen))
+    assert sha256_inventory(mixed_folder) == before
+    assert last_undoable_batch(store) is None
+
+
+def test_undo_worker_without_batch_finishes(
+    qtbot: QtBot, pool: QThreadPool, store: ReviewStore
+) -> None:
+    recorder = run_to_end(qtbot, pool, UndoWorker(store))
+    assert recorder.items == []
+
+
+def test_export_worker_reports_every_file(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, mixed_folder: Path,
+    store: ReviewStore, tmp_path: Path,
+) -> None:
+    run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store))
+    export = CleanedSetExport(store, tmp_path / "out", default_model.fingerprint,
+                              default_model.threshold)
+    worker = ExportWorker(export)
+    recorder = run_to_end(qtbot, pool, worker)
+    assert len(recorder.items) == export.total == 19
+    assert worker.export.summary.exported == 12
+    assert (tmp_path / "out" / "manifest.csv").is_file()

@@ -1,0 +1,262 @@
+"""Move Rejects Out, Undo and Export for the open folder: confirm, run in a worker, report."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox
+
+from engine.decisions import Decision
+from engine.export import CleanedSetExport, ExportSummary
+from engine.journal import Batch
+from engine.quarantine import default_quarantine_dir
+from engine.review import Location
+from engine.reviewdb import ReviewStoreError
+from gui.actions import WindowActions
+from gui.dialogs import ExportDialog, ExportOptions, ReportDialog
+from gui.file_jobs import FileJobs, JobKind, JobReport
+from gui.gallery_model import GalleryModel
+from gui.review_session import ReviewSession
+
+logger = logging.getLogger(__name__)
+
+_YES_CANCEL = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
+
+
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
+
+
+class FileCommands(QObject):
+    """The window's file commands on the open review, with their dialogs.
+
+    Signals:
+        move_finished(int, int): a move ended with this many files moved and failed.
+        undo_finished(int, int): an undo ended with this many files moved back and failed.
+        export_finished(object): an export ended with this engine.export.ExportSummary.
+        rescan_requested(): files came back that the gallery has no items for.
+        undo_available(str): the text of the undo command, "" when nothing can be undone.
+    """
+
+    move_finished = Signal(int, int)
+    undo_finished = Signal(int, int)
+    export_finished = Signal(object)
+    rescan_requested = Signal()
+    undo_available = Signal(str)
+
+    def __init__(self, window: QMainWindow, gallery_model: GalleryModel, jobs: FileJobs) -> None:
+        super().__init__(window)
+        self._window = window
+        self._gallery_model = gallery_model
+        self._jobs = jobs
+        self._session: ReviewSession | None = None
+        self._undo_batch: Batch | None = None
+        self.last_report: ReportDialog | None = None
+        jobs.job_ended.connect(self._on_jobs_job_ended)
+
+    def connect_actions(self, actions: WindowActions) -> None:
+        """Run Move Rejects Out, Export and Undo of the window here."""
+        actions.move_rejects.triggered.connect(self.move_rejects_out)
+        actions.export.triggered.connect(self.ask_and_export)
+        actions.undo.triggered.connect(self.undo_last_move)
+
+    def set_session(self, session: ReviewSession | None) -> None:
+        self._session = session
+        self.refresh_undo()
+
+    @property
+    def undo_batch(self) -> Batch | None:
+        """The batch that undo would move back, as of the last refresh."""
+        return self._undo_batch
+
+    def refresh_undo(self) -> None:
+        """Read the newest undoable batch from the journal and announce the undo text."""
+        batch = None if self._session is None else self._session.undoable_batch()
+        self._undo_batch = batch
+        text = "" if batch is None else f"Undo Move of {_images(batch.in_quarantine)}"
+        self.undo_available.emit(text)
+
+    # Move rejects out
+
+    def move_rejects_out(self) -> bool:
+        """Ask for confirmation, then move every file with the final decision reject.
+
+        Returns True if the move started.
+        """
+        session = self._session
+        if session is None or self._jobs.is_running():
+            return False
+        paths = self._gallery_model.rejected_paths()
+        if not paths:
+            self._window.statusBar().showMessage("No images to reject.", 5000)
+            return False
+        try:
+            destination = default_quarantine_dir(session.folder)
+        except ValueError as error:
+            self._show_report("Moving rejects out failed", str(error), [])
+            return False
+        if not self._confirm_move(session.folder, destination, len(paths)):
+            return False
+        self._flush_decisions(session)
+        self._jobs.start_move(session.store, paths, destination)
+        return True
+
+    def _confirm_move(self, folder: Path, destination: Path, count: int) -> bool:
+        reasons = self._gallery_model.rejection_reasons()
+        answer = QMessageBox.question(
+            self._window, "Move Rejects Out",
+            f"Move {_images(count)} out of\n{folder}\ninto\n{destination}?\n\n"
+            f"{reasons.flagged} flagged by the model, {reasons.unreadable} unreadable, "
+            f"{reasons.curator} rejected by you.\n"
+            "Subfolders are kept, no file is overwritten or deleted, and Edit › Undo moves "
+            "the files back.",
+            _YES_CANCEL, QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    # Undo
+
+    def undo_last_move(self) -> bool:
+        """Move the files of the newest undoable batch back. Returns True if the undo started."""
+        self.refresh_undo()
+        if self._session is None or self._undo_batch is None or self._jobs.is_running():
+            return False
+        self._jobs.start_undo(self._session.store)
+        return True
+
+    # Export
+
+    @Slot()
+    def ask_and_export(self) -> None:
+        """Ask for the export options, confirm, then export the kept images."""
+        self.export_cleaned_set()
+
+    def export_cleaned_set(self, options: ExportOptions | None = None) -> bool:
+        """Export the kept files with manifests, asking for `options` when None is given.
+
+        A confirmation with the counts and the destination comes first. Returns True
+        if the export started.
+        """
+        session = self._session
+        if session is None or self._jobs.is_running():
+            return False
+        self._flush_decisions(session)
+        if options is None:
+            options = self._ask_export_options(session)
+            if options is None:
+                return False
+        try:
+            export = CleanedSetExport(
+                session.store, options.destination, session.model.fingerprint,
+                self._gallery_model.threshold, model_name=session.model.name,
+                merge=options.merge, link=options.link)
+        except (ValueError, OSError, ReviewStoreError, sqlite3.Error) as error:
+            self._show_report("Exporting failed", str(error), [])
+            return False
+        if not self._confirm_export(export, options):
+            return False
+        self._jobs.start_export(export)
+        return True
+
+    def _ask_export_options(self, session: ReviewSession) -> ExportOptions | None:
+        counts = self._gallery_model.counts()
+        summary = (f"{_images(counts.kept)} of {session.folder} are kept and will be "
+                   f"exported. {_images(counts.rejected)} are rejected and stay behind. "
+                   "manifest.csv and manifest.json record every file and decision.")
+        dialog = ExportDialog(session.folder.parent, summary, self._window)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.options()
+
+    def _confirm_export(self, export: CleanedSetExport, options: ExportOptions) -> bool:
+        in_folder = [record for record in export.records if record.location is Location.FOLDER]
+        kept = sum(record.final_decision(export.threshold) is Decision.KEEP
+                   for record in in_folder)
+        method = "hard-link" if options.link else "copy"
+        merge = " It is not empty: files are added, and none is overwritten." if (
+            options.merge and options.destination.is_dir()
+            and any(options.destination.iterdir())) else ""
+        answer = QMessageBox.question(
+            self._window, "Export Cleaned Set",
+            f"{method.capitalize()} {_images(kept)} kept of {len(in_folder)} in\n"
+            f"{export.store.folder}\nto\n{export.destination}?{merge}\n\n"
+            f"{_images(len(in_folder) - kept)} rejected are not exported. The manifests list "
+            f"all {len(export.records)} files of the review with their decisions.",
+            _YES_CANCEL, QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    # Reports
+
+    @Slot(object)
+    def _on_jobs_job_ended(self, report: JobReport) -> None:
+        if report.kind is JobKind.MOVE:
+            self._report_move(report)
+            self.move_finished.emit(len(report.done), len(report.errors))
+        elif report.kind is JobKind.UNDO:
+            self._report_undo(report)
+            self.undo_finished.emit(len(report.done), len(report.errors))
+            if report.unknown_returns:
+                self.rescan_requested.emit()
+        else:
+            self._report_export(report)
+            self.export_finished.emit(report.export_summary)
+        self.refresh_undo()
+
+    def _report_move(self, report: JobReport) -> None:
+        moved = _images(len(report.done))
+        self._window.statusBar().showMessage(f"Moved {moved} to {report.destination}.", 10_000)
+        if report.errors:
+            self._show_report(
+                "Move Rejects Out",
+                f"{_images(len(report.errors))} could not be moved and are still in the "
+                f"folder. {moved} were moved to {report.destination}.", report.errors)
+
+    def _report_undo(self, report: JobReport) -> None:
+        back = _images(len(report.done))
+        self._window.statusBar().showMessage(f"Moved {back} back.", 10_000)
+        if report.errors:
+            self._show_report(
+                "Undo Move",
+                f"{_images(len(report.errors))} could not be moved back and stay in the "
+                f"quarantine folder. {back} were moved back.", report.errors)
+
+    def _report_export(self, report: JobReport) -> None:
+        summary = report.export_summary
+        if summary is None:
+            self._show_report("Export Cleaned Set", "Exporting failed.", report.errors)
+            return
+        failure = report.errors[-1:] if report.failed else []
+        self._show_report("Export Cleaned Set", describe_export(summary),
+                          [*summary.notes, *summary.errors, *failure])
+
+    def _show_report(self, title: str, summary: str, lines: list[str]) -> None:
+        """Show a report without blocking, replacing the previous one."""
+        if self.last_report is not None:
+            self.last_report.close()
+            self.last_report.deleteLater()
+        self.last_report = ReportDialog(title, summary, lines, self._window)
+        self.last_report.open()
+
+    def _flush_decisions(self, session: ReviewSession) -> None:
+        try:
+            session.flush_pending()
+        except (ReviewStoreError, sqlite3.Error) as error:
+            logger.error("Saving held-back decisions of %s failed: %s", session.folder, error)
+
+
+def describe_export(summary: ExportSummary) -> str:
+    """Return a paragraph with the counts and manifest paths of a finished export."""
+    state = "was cancelled" if summary.cancelled else "finished"
+    linked = f", {summary.linked} of them hard-linked" if summary.linked else ""
+    present = (f" {_images(summary.already_present)} were there already with the same "
+               "content." if summary.already_present else "")
+    manifests = ", ".join(str(path) for path in (summary.manifest_csv, summary.manifest_json)
+                          if path is not None)
+    return (f"The export to {summary.destination} {state}: {_images(summary.exported)} "
+            f"exported{linked}.{present} {_images(summary.not_copied)} not copied because "
+            f"they are rejected or not in the folder, {summary.failed} failed.\n\n"
+            f"Manifests: {manifests or 'not written'}")

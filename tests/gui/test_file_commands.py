@@ -1,0 +1,318 @@
+"""Tests of the review's persistence and file commands: restart, move, undo and export."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+from window_helpers import (
+    AGE_S,
+    JOB_TIMEOUT_MS,
+    SCORING_TIMEOUT_MS,
+    gallery_paths,
+    open_and_wait,
+    select_paths,
+    sha256_inventory,
+)
+
+from engine.decisions import Decision
+from engine.quarantine import default_quarantine_dir
+from gui.dialogs import ExportOptions, ReportDialog
+from gui.main_window import MainWindow
+
+BLOOD_KEPT = "incoming/"  # prefix of the blood-cell files, all flagged by the model
+
+
+@pytest.fixture
+def questions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Answer Yes to every confirmation and collect the questions asked."""
+    asked: list[str] = []
+
+    def answer_yes(_parent: object, _title: str, text: str, *_args: object) -> int:
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer_yes)
+    return asked
+
+
+def score_times(window: MainWindow) -> dict[str, int]:
+    """Map each file to when its cached score was taken, from the review database."""
+    session = window.session
+    assert session is not None
+    rows = session.store.database.query("SELECT relative_path, checked_ns FROM scores")
+    return {row["relative_path"]: row["checked_ns"] for row in rows}
+
+
+def decide(window: MainWindow, relative_path: str, decision: Decision) -> None:
+    select_paths(window, [relative_path])
+    window.controller.decide(decision)
+
+
+def move_rejects(qtbot: QtBot, window: MainWindow) -> list[int]:
+    """Move the rejects out and return the move_finished arguments."""
+    with qtbot.waitSignal(window.move_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert window.file_commands.move_rejects_out()
+    return list(finished.args)
+
+
+def first_blood(window: MainWindow) -> str:
+    return next(path for path in gallery_paths(window) if path.startswith(BLOOD_KEPT))
+
+
+# Persistence
+
+
+def test_decisions_survive_restart(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], mixed_folder: Path
+) -> None:
+    first = make_window()
+    open_and_wait(qtbot, first, mixed_folder)
+    blood = first_blood(first)
+    decide(first, blood, Decision.KEEP)
+    decide(first, "retina_0003.png", Decision.REJECT)
+    first.gallery_model.set_threshold(0.01)
+    first.close()
+
+    second = make_window()
+    open_and_wait(qtbot, second, mixed_folder)
+
+    assert second.gallery_model.overrides() == {blood: Decision.KEEP,
+                                                "retina_0003.png": Decision.REJECT}
+    assert second.gallery_model.threshold == 0.01
+    assert second.threshold_panel.spin_box.value() == pytest.approx(0.01)
+    counts = second.gallery_model.counts()
+    assert (counts.overridden, counts.rejected) == (2, 1 + 5 + 1)
+
+
+def test_reopen_rescores_only_changed_files(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], mixed_folder: Path, data_root: Path
+) -> None:
+    first = make_window()
+    open_and_wait(qtbot, first, mixed_folder)
+    before = score_times(first)
+    first.close()
+    changed = mixed_folder / "retina_0001.png"
+    Image.new("RGB", (28, 28), (200, 30, 30)).save(changed)
+    moment = os.stat(changed).st_mtime - AGE_S
+    os.utime(changed, (moment, moment))
+
+    second = make_window()
+    open_and_wait(qtbot, second, mixed_folder)
+    after = score_times(second)
+
+    assert set(after) == set(before)
+    rescored = {path for path in after if after[path] != before[path]}
+    assert rescored == {"retina_0001.png"}
+    assert second.gallery_model.counts().total == 19
+
+
+# Move rejects out, with per-file errors
+
+
+def test_move_lists_per_file_errors(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    vanished = first_blood(window)
+    (mixed_folder / vanished).unlink()
+
+    assert move_rejects(qtbot, window) == [6, 1]
+
+    report = window.file_commands.last_report
+    assert report is not None
+    assert report.summary.startswith("1 image could not be moved")
+    assert len(report.lines) == 1
+    assert vanished in report.lines[0]
+
+
+# Undo
+
+
+def test_undo_in_same_session_restores_gallery(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
+) -> None:
+    before = sha256_inventory(mixed_folder)
+    open_and_wait(qtbot, window, mixed_folder)
+    assert move_rejects(qtbot, window) == [7, 0]
+
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        window.window_actions.undo.trigger()
+
+    assert finished.args == [7, 0]
+    assert sha256_inventory(mixed_folder) == before
+    assert window.gallery_model.counts().total == 19
+    assert not window.is_busy()
+    assert not window.window_actions.undo.isEnabled()
+
+
+def test_undo_after_restart_restores_every_file(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], mixed_folder: Path,
+    questions: list[str],
+) -> None:
+    before = sha256_inventory(mixed_folder)
+    quarantine = default_quarantine_dir(mixed_folder.resolve())
+    first = make_window()
+    open_and_wait(qtbot, first, mixed_folder)
+    decide(first, "retina_0002.png", Decision.REJECT)
+    assert move_rejects(qtbot, first) == [8, 0]
+    assert len(sha256_inventory(quarantine)) == 8
+    first.close()
+
+    second = make_window()
+    open_and_wait(qtbot, second, mixed_folder)
+    assert second.gallery_model.counts().total == 11
+    assert second.window_actions.undo.isEnabled()
+    assert second.window_actions.undo.text() == "Undo Move of 8 images"
+    with qtbot.waitSignal(second.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        second.window_actions.undo.trigger()
+    qtbot.waitUntil(lambda: not second.is_busy(), timeout=SCORING_TIMEOUT_MS)
+
+    assert finished.args == [8, 0]
+    assert sha256_inventory(mixed_folder) == before
+    assert sha256_inventory(quarantine) == {}
+    # The files came back with their decisions, so moving out again moves the same 8.
+    assert second.gallery_model.counts().total == 19
+    assert second.gallery_model.overrides() == {"retina_0002.png": Decision.REJECT}
+    assert second.gallery_model.counts().rejected == 8
+
+
+# Export
+
+
+def read_manifest(destination: Path) -> list[dict[str, str]]:
+    with (destination / "manifest.csv").open(newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def export_and_wait(qtbot: QtBot, window: MainWindow, options: ExportOptions) -> object:
+    with qtbot.waitSignal(window.export_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert window.file_commands.export_cleaned_set(options)
+    return finished.args[0]
+
+
+def test_export_writes_matching_manifest(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    blood = first_blood(window)
+    decide(window, blood, Decision.KEEP)
+    decide(window, "retina_0004.png", Decision.REJECT)
+    destination = tmp_path / "cleaned"
+
+    summary = export_and_wait(qtbot, window, ExportOptions(destination))
+
+    assert len(questions) == 1
+    assert "Copy 12 images kept of 19" in questions[0]
+    assert str(destination) in questions[0]
+    rows = read_manifest(destination)
+    assert len(rows) == 19
+    exported = {row["path"]: row for row in rows if row["exported"] == "true"}
+    assert len(exported) == 12 == summary.exported
+    assert blood in exported
+    assert "retina_0004.png" not in exported
+    for relative_path, row in exported.items():
+        copy = destination / relative_path
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == row["sha256"], relative_path
+        source = mixed_folder / relative_path
+        assert hashlib.sha256(source.read_bytes()).hexdigest() == row["sha256"], relative_path
+    by_path = {row["path"]: row for row in rows}
+    assert by_path[blood]["decision_source"] == "curator"
+    assert by_path[blood]["final_decision"] == "keep"
+    assert by_path["retina_0004.png"]["final_decision"] == "reject"
+    assert by_path["empty.png"]["exported"] == "false"
+    payload = json.loads((destination / "manifest.json").read_text(encoding="utf-8"))
+    assert payload["complete"] is True
+    assert len(payload["files"]) == 19
+    report = window.file_commands.last_report
+    assert report is not None
+    assert "12 images exported" in report.summary
+
+
+def test_export_hard_links(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    destination = tmp_path / "linked"
+    summary = export_and_wait(qtbot, window, ExportOptions(destination, link=True))
+    assert summary.linked == summary.exported == 12
+    assert "Hard-link 12 images" in questions[0]
+    source = mixed_folder / "retina_0000.png"
+    assert os.stat(destination / "retina_0000.png").st_ino == os.stat(source).st_ino
+
+
+def test_export_into_non_empty_folder_needs_merge(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    destination = tmp_path / "existing"
+    destination.mkdir()
+    (destination / "notes.txt").write_text("kept by the curator")
+
+    assert not window.file_commands.export_cleaned_set(ExportOptions(destination))
+    report = window.file_commands.last_report
+    assert report is not None
+    assert "is not empty" in report.summary
+    assert sorted(path.name for path in destination.iterdir()) == ["notes.txt"]
+
+    summary = export_and_wait(qtbot, window, ExportOptions(destination, merge=True))
+    assert summary.exported == 12
+    assert "It is not empty" in questions[-1]
+    assert (destination / "notes.txt").read_text() == "kept by the curator"
+
+
+def test_export_declined_writes_nothing(
+    window: MainWindow, qtbot: QtBot, mixed_folder: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *_args: QMessageBox.StandardButton.Cancel)
+    destination = tmp_path / "never"
+    assert not window.file_commands.export_cleaned_set(ExportOptions(destination))
+    assert not destination.exists()
+    assert not window.is_busy()
+
+
+def test_interrupted_move_recovered_on_open(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], mixed_folder: Path,
+    questions: list[str],
+) -> None:
+    before = sha256_inventory(mixed_folder)
+    first = make_window()
+    open_and_wait(qtbot, first, mixed_folder)
+    assert move_rejects(qtbot, first) == [7, 0]
+    database = first.session.database_path
+    first.close()
+    # As if the process was killed after moving the files but before journaling
+    # all but the first move: the batch is still running, six entries only planned.
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE batches SET state = 'running'")
+        connection.execute("UPDATE batch_files SET state = 'planned', moved_to = NULL "
+                           "WHERE position > 0")
+    connection.close()
+
+    second = make_window()
+    open_and_wait(qtbot, second, mixed_folder)
+
+    reports = [dialog for dialog in second.findChildren(ReportDialog) if dialog.isVisible()]
+    assert len(reports) == 1
+    assert reports[0].windowTitle() == "Interrupted Moves Recovered"
+    assert reports[0].lines[0].startswith("Move batch 1 into")
+    assert "7 of 7 files are in quarantine" in reports[0].lines[0]
+    assert len(reports[0].lines) == 7
+    assert second.window_actions.undo.text() == "Undo Move of 7 images"
+    with qtbot.waitSignal(second.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        second.window_actions.undo.trigger()
+    qtbot.waitUntil(lambda: not second.is_busy(), timeout=SCORING_TIMEOUT_MS)
+    assert finished.args == [7, 0]
+    assert sha256_inventory(mixed_folder) == before
