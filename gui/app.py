@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="retina-curator",
         description="Score the images of a folder with a reference model and review "
                     "the ones it flags as not belonging there.",
+        epilog="Headless commands, which need no display: train, score, evaluate, "
+               "move-rejects, undo and export. Run 'python main.py COMMAND --help' "
+               "for the options of one.",
     )
     parser.add_argument("folder", nargs="?", type=Path, metavar="FOLDER",
                         help="folder to open and score at start")
