@@ -1,0 +1,402 @@
+"""The Train Reference Model dialog: options, training in the background, then a summary."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QThreadPool, Signal, Slot
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.framing import Framing
+from engine.images import LoadedImage
+from engine.modelcard import card_path, write_card
+from engine.modelfile import ReferenceModel, save_model
+from engine.training import MIN_SPLIT_IMAGES, EpochReport, TrainingData, minimum_images
+from gui.loss_plot import LossPlot
+from gui.training_options import (
+    MODEL_SUFFIX,
+    TrainingOptionsForm,
+    TrainingRequest,
+    default_models_folder,
+    output_taken,
+    unique_model_path,
+)
+from gui.training_progress import TrainingProgress
+from gui.training_summary import CalibrationSummary, SkippedFilesBox, format_duration
+from gui.training_worker import EngineJob, FolderReadingJob, TrainingJob
+
+logger = logging.getLogger(__name__)
+
+# Closing the dialog waits this long for a cancelled job. Training stops within
+# one batch, but reading a folder cannot stop part-way.
+SHUTDOWN_TIMEOUT_MS = 10_000
+
+_STEP_TITLES = ("Options", "Training", "Summary")
+
+
+class Step(enum.Enum):
+    """Stage of the dialog. Each stage shows its own page and buttons."""
+
+    OPTIONS = 0
+    READING = 1
+    TRAINING = 2
+    SUMMARY = 3
+    STOPPED = 4  # cancelled, failed, or too few images
+
+
+class TrainingDialog(QDialog):
+    """Trains a reference model on a folder of known-good images and saves it on request.
+
+    The options step takes the folder, the training settings and the model file.
+    The training step reads the folder and trains in a pool thread, with a live loss
+    curve. The summary step shows the threshold and saves the model with its card.
+    Closing the dialog cancels a running job and waits for it.
+
+    Signals:
+        model_trained(object): the saved ReferenceModel with `path` set, emitted just
+            before the dialog accepts.
+    """
+
+    model_trained = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None, settings: QSettings | None = None,
+                 models_folder: Path | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train Reference Model")
+        self._settings = settings
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._framing = Framing()
+        self._step = Step.OPTIONS
+        self._job: EngineJob | None = None
+        self._request: TrainingRequest | None = None
+        self._model: ReferenceModel | None = None
+        self._approved_output: Path | None = None
+        self._build_ui(models_folder or default_models_folder())
+        self._connect_signals()
+        self.options_form.restore(settings)
+        self._on_options_form_options_changed()
+        self._show_step(Step.OPTIONS)
+
+    def _build_ui(self, models_folder: Path) -> None:
+        self.step_label = QLabel(self)
+        self.options_form = TrainingOptionsForm(models_folder, self)
+        self.problem_label = QLabel(self)
+        self.problem_label.setWordWrap(True)
+        options_page = QWidget(self)
+        options_layout = QVBoxLayout(options_page)
+        options_layout.setContentsMargins(0, 0, 0, 0)
+        options_layout.addWidget(self.options_form, 1)
+        options_layout.addWidget(self.problem_label)
+
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(options_page)
+        self.pages.addWidget(self._build_run_page())
+
+        self.buttons = QDialogButtonBox(self)
+        role = QDialogButtonBox.ButtonRole
+        self.train_button = self.buttons.addButton("Train", role.AcceptRole)
+        self.save_button = self.buttons.addButton("Save and use", role.AcceptRole)
+        self.back_button = self.buttons.addButton("Back", role.ActionRole)
+        self.discard_button = self.buttons.addButton("Discard", role.RejectRole)
+        self.cancel_button = self.buttons.addButton("Cancel training", role.RejectRole)
+        self.close_button = self.buttons.addButton("Close", role.RejectRole)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.step_label)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.buttons)
+        self.resize(760, 440)
+
+    def _build_run_page(self) -> QWidget:
+        page = QWidget(self)
+        self.progress = TrainingProgress(page)
+        self.loss_plot = LossPlot(page)
+        loss_box = QGroupBox("Loss per epoch", page)
+        QVBoxLayout(loss_box).addWidget(self.loss_plot)
+        self.summary = CalibrationSummary(page)
+        self.skipped_box = SkippedFilesBox(page)
+
+        plots_row = QHBoxLayout()
+        plots_row.addWidget(loss_box, 5)
+        plots_row.addWidget(self.summary, 4)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.progress)
+        layout.addLayout(plots_row, 1)
+        layout.addWidget(self.skipped_box)
+        return page
+
+    def _connect_signals(self) -> None:
+        self.options_form.options_changed.connect(self._on_options_form_options_changed)
+        self.train_button.clicked.connect(self._on_train_button_clicked)
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.back_button.clicked.connect(self._on_back_button_clicked)
+        self.save_button.clicked.connect(self._on_save_button_clicked)
+        self.discard_button.clicked.connect(self.reject)
+        self.close_button.clicked.connect(self.reject)
+        self.summary.output_change_requested.connect(self._on_summary_output_change_requested)
+
+    # Public interface
+
+    @property
+    def step(self) -> Step:
+        return self._step
+
+    @property
+    def model(self) -> ReferenceModel | None:
+        """The model of the finished run, saved only once the user chose Save and use."""
+        return self._model
+
+    def is_running(self) -> bool:
+        """Return whether a folder is being read or a model trained."""
+        return self._job is not None
+
+    def done(self, result: int) -> None:
+        """Cancel a running job and wait for it, then close the dialog."""
+        self._shut_down_job()
+        super().done(result)
+
+    # Steps
+
+    def _show_step(self, step: Step) -> None:
+        self._step = step
+        self.pages.setCurrentIndex(0 if step is Step.OPTIONS else 1)
+        running = step in (Step.READING, Step.TRAINING)
+        self.train_button.setVisible(step is Step.OPTIONS)
+        self.close_button.setVisible(step in (Step.OPTIONS, Step.STOPPED))
+        self.cancel_button.setVisible(running)
+        self.cancel_button.setEnabled(running)
+        self.back_button.setVisible(step is Step.STOPPED)
+        self.save_button.setVisible(step is Step.SUMMARY)
+        self.discard_button.setVisible(step is Step.SUMMARY)
+        self.summary.setVisible(step is Step.SUMMARY)
+        self.skipped_box.setVisible(step in (Step.SUMMARY, Step.STOPPED)
+                                    and self.skipped_box.table.rowCount() > 0)
+        default = {Step.OPTIONS: self.train_button, Step.SUMMARY: self.save_button,
+                   Step.STOPPED: self.back_button}.get(step)
+        if default is not None:
+            default.setDefault(True)
+        self._update_step_label()
+
+    def _update_step_label(self) -> None:
+        current = {Step.OPTIONS: 0, Step.SUMMARY: 2}.get(self._step, 1)
+        dim = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+        parts = []
+        for index, title in enumerate(_STEP_TITLES):
+            text = f"{index + 1}&nbsp;&nbsp;{title}"
+            parts.append(f"<b>{text}</b>" if index == current
+                         else f"<span style='color:{dim}'>{text}</span>")
+        self.step_label.setText(f"<span style='color:{dim}'> &nbsp;›&nbsp; </span>".join(parts))
+
+    def _start_job(self, job: EngineJob, on_finished: Callable[[Any], None]) -> None:
+        job.signals.finished.connect(on_finished)
+        job.signals.epoch_finished.connect(self._on_job_epoch_finished)
+        job.signals.failed.connect(self._on_job_failed)
+        job.signals.cancelled.connect(self._on_job_cancelled)
+        self._job = job
+        self._pool.start(job)
+
+    def _is_current(self) -> bool:
+        return self._job is not None and self.sender() is self._job.signals
+
+    def _stop(self, message: str) -> None:
+        """End the run without a model and show why."""
+        self._job = None
+        self.progress.stop(message)
+        self._show_step(Step.STOPPED)
+
+    def _shut_down_job(self) -> None:
+        if self._job is None:
+            return
+        logger.info("cancelling %s because the dialog closes", self._job.action)
+        self._job.cancel()
+        self._job = None
+        self.progress.clock_timer.stop()
+        # NOTE: after the timeout the dialog closes anyway, and the thread pool's
+        # destructor waits for the job, so no thread outlives the dialog.
+        if not self._pool.waitForDone(SHUTDOWN_TIMEOUT_MS):
+            logger.warning("the training job still runs %d s after the dialog closed",
+                           SHUTDOWN_TIMEOUT_MS // 1000)
+
+    def _start_training(self, data: TrainingData) -> None:
+        assert self._request is not None
+        options = self._request.options
+        self.progress.start_epochs(
+            options.epochs, f"Training on {len(data.images)} images from {self._request.folder}…")
+        self._show_step(Step.TRAINING)
+        job = TrainingJob(data, self._framing, options, self._request.folder)
+        self._start_job(job, self._on_training_job_finished)
+
+    def _too_few_message(self, usable: int) -> str:
+        assert self._request is not None
+        fraction = self._request.options.calibration_fraction
+        minimum = minimum_images(fraction)
+        return (f"Training needs at least {minimum} usable images, but "
+                f"{self._request.folder} contains {usable}. {100 * fraction:g} % of the "
+                "images are held out, never trained on, to set the threshold, and both the "
+                f"training and the held-out part need at least {MIN_SPLIT_IMAGES} images. "
+                "Add images to the folder or choose another folder.")
+
+    def _save_path(self) -> Path:
+        """Return where to save: the chosen file, or a free name beside it if it was taken."""
+        assert self._request is not None
+        path = self._request.output
+        if output_taken(path) and path != self._approved_output:
+            free = unique_model_path(path.parent, path.stem)
+            logger.info("%s appeared during training; saving to %s instead", path, free)
+            return free
+        return path
+
+    # Slots
+
+    @Slot()
+    def _on_options_form_options_changed(self) -> None:
+        problem = self.options_form.problem()
+        self.problem_label.setText(problem)
+        self.train_button.setEnabled(not problem)
+
+    @Slot()
+    def _on_train_button_clicked(self) -> None:
+        # The folder may have gone since the form was last edited.
+        self._on_options_form_options_changed()
+        if self.options_form.problem():
+            return
+        request = self.options_form.request()
+        self._approved_output = None
+        if output_taken(request.output):
+            answer = QMessageBox.question(
+                self, "Replace Model?",
+                f"{request.output.name} or its model card already exists in "
+                f"{request.output.parent}. Replace them with the new model?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            self._approved_output = request.output
+        self.options_form.save(self._settings)
+        self._request = request
+        self._model = None
+        self.loss_plot.start(request.options.epochs)
+        self.skipped_box.set_files([], request.folder)
+        self.progress.show_busy(f"Reading images in {request.folder}…")
+        # The plots need more room than the options.
+        self.resize(max(self.width(), 960), max(self.height(), 680))
+        self._show_step(Step.READING)
+        logger.info("training requested: %s", request.command_text())
+        self._start_job(FolderReadingJob(request.folder, self._framing),
+                        self._on_reading_job_finished)
+
+    @Slot(object)
+    def _on_reading_job_finished(self, result: tuple[TrainingData, list[LoadedImage]]) -> None:
+        if not self._is_current() or self._request is None:
+            return
+        data, skipped = result
+        self.skipped_box.set_files(skipped, self._request.folder)
+        usable = len(data.images)
+        if usable < minimum_images(self._request.options.calibration_fraction):
+            logger.warning("not training on %s: %d usable images", self._request.folder, usable)
+            self._stop(self._too_few_message(usable))
+            return
+        self._start_training(data)
+
+    @Slot(object)
+    def _on_job_epoch_finished(self, report: EpochReport) -> None:
+        if not self._is_current():
+            return
+        self.loss_plot.add_epoch(report)
+        self.progress.add_epoch(report)
+
+    @Slot(object)
+    def _on_training_job_finished(self, model: ReferenceModel) -> None:
+        if not self._is_current() or self._request is None:
+            return
+        self._job = None
+        self._model = model
+        self.summary.show_model(model)
+        self.summary.show_output(self._save_path())
+        seconds = float(model.training.get("seconds", 0.0))
+        self.progress.finish(seconds, f"Training finished in {format_duration(seconds)}. Check "
+                             "the threshold, then save the model to use it, or discard it.")
+        self._show_step(Step.SUMMARY)
+
+    @Slot(str)
+    def _on_job_failed(self, message: str) -> None:
+        if self._is_current():
+            self._stop(f"{message} No model file was written.")
+
+    @Slot()
+    def _on_job_cancelled(self) -> None:
+        if self._is_current():
+            self._stop("Training cancelled. No model file was written.")
+
+    @Slot()
+    def _on_cancel_button_clicked(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.progress.set_status("Cancelling…")
+
+    @Slot()
+    def _on_back_button_clicked(self) -> None:
+        self._show_step(Step.OPTIONS)
+
+    @Slot()
+    def _on_summary_output_change_requested(self) -> None:
+        if self._request is None:
+            return
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, "Save Model As", str(self._save_path()),
+            f"Reference models (*{MODEL_SUFFIX})")
+        if not chosen:
+            return
+        path = Path(chosen)
+        # The file dialog confirms before returning an existing file. A name that is
+        # taken only once the suffix is added was never confirmed, so _save_path
+        # picks a free name instead.
+        confirmed = path.suffix == MODEL_SUFFIX
+        if not confirmed:
+            path = path.with_name(path.name + MODEL_SUFFIX)
+        self._approved_output = path if confirmed and output_taken(path) else None
+        self._request = replace(self._request, output=path)
+        self.summary.show_output(path)
+
+    @Slot()
+    def _on_save_button_clicked(self) -> None:
+        if self._model is None or self._request is None:
+            return
+        path = self._save_path()
+        command = self._request.command_text()
+        self._model.training["command"] = command
+        try:
+            save_model(self._model, path)
+        except OSError as error:
+            logger.error("saving model %s failed: %s", path, error)
+            QMessageBox.warning(self, "Save Model",
+                                f"Saving the model to {path} failed: {error.strerror or error}. "
+                                "Choose another file with Change… and save again.")
+            return
+        try:
+            write_card(self._model, path, command)
+        except OSError as error:
+            logger.error("writing the card of %s failed: %s", path, error)
+            QMessageBox.warning(self, "Save Model",
+                                f"The model was saved to {path}, but writing its card "
+                                f"{card_path(path)} failed: {error.strerror or error}.")
+        self.model_trained.emit(self._model)
+        self.accept()
