@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, SignalInstance, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar, QWidget
+from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar, QToolButton, QWidget
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +43,24 @@ class WindowActions(QObject):
     Signals:
         recent_folder_requested(str): a folder was chosen in File › Open Recent.
         clear_recent_requested(): File › Open Recent › Clear Menu was chosen.
+        recent_model_requested(str): a model file was chosen in Model › Open Recent Model.
+        clear_recent_models_requested(): Model › Open Recent Model › Clear Menu was chosen.
     """
 
     recent_folder_requested = Signal(str)
     clear_recent_requested = Signal()
+    recent_model_requested = Signal(str)
+    clear_recent_models_requested = Signal()
 
     def __init__(self, window: QWidget, gallery: QWidget) -> None:
         super().__init__(window)
         self._build_file_actions(window)
         self._build_review_actions(window)
         self._build_view_actions(window)
+        self._build_model_actions(window)
         self.recent_menu = QMenu("Open &Recent", window)
+        self.recent_models_menu = QMenu("Open &Recent Model", window)
+        self.model_menu = QMenu("&Model", window)
         for action in (self.next_image, self.previous_image, self.select_all):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             gallery.addAction(action)
@@ -104,10 +112,21 @@ class WindowActions(QObject):
         self.smaller_thumbnails = _action(window, "&Smaller Thumbnails", "Show smaller tiles in "
                                           "the gallery", QKeySequence.StandardKey.ZoomOut)
 
+    def _build_model_actions(self, window: QWidget) -> None:
+        self.open_model = _action(window, "&Open Model…", "Choose a model file to score "
+                                  "with; the open folder is scored again",
+                                  "Ctrl+Shift+O")
+        self.use_bundled_model = _action(window, "Use &Bundled Model", "Score with the "
+                                         "model that ships with Retina Curator")
+        self.train_model = _action(window, "&Train Reference Model…", "Train a model on a "
+                                   "folder of good images and score with it")
+        self.about_model = _action(window, "&About This Model…", "Show what the model was "
+                                   "trained on, its threshold, fingerprint and file")
+
     # Menus and toolbar
 
     def build_menus(self, menu_bar: QMenuBar, panel_toggles: list[QAction]) -> None:
-        """Fill `menu_bar` with the File, Edit, Review and View menus."""
+        """Fill `menu_bar` with the File, Edit, Review, Model and View menus."""
         file_menu = menu_bar.addMenu("&File")
         file_menu.addAction(self.open_folder)
         file_menu.addMenu(self.recent_menu)
@@ -130,6 +149,15 @@ class WindowActions(QObject):
         review_menu.insertSeparator(self.reset_threshold)
         review_menu.insertSeparator(self.shortcuts)
 
+        self.model_menu.addAction(self.open_model)
+        self.model_menu.addMenu(self.recent_models_menu)
+        self.model_menu.addAction(self.use_bundled_model)
+        self.model_menu.addSeparator()
+        self.model_menu.addAction(self.train_model)
+        self.model_menu.addSeparator()
+        self.model_menu.addAction(self.about_model)
+        menu_bar.addMenu(self.model_menu)
+
         view_menu = menu_bar.addMenu("&View")
         view_menu.addAction(self.larger_thumbnails)
         view_menu.addAction(self.smaller_thumbnails)
@@ -143,9 +171,16 @@ class WindowActions(QObject):
                 self.previous_image, self.advance, self.reset_threshold, self.shortcuts]
 
     def build_toolbar(self, toolbar: QToolBar) -> None:
-        """Add the file and review actions to `toolbar`."""
+        """Add the file, model and review actions to `toolbar`."""
         for action in (self.open_folder, self.move_rejects, self.export, self.undo):
             toolbar.addAction(action)
+        toolbar.addSeparator()
+        model_button = QToolButton(toolbar)
+        model_button.setText("Model")
+        model_button.setToolTip("Open, train or describe the model that scores the images")
+        model_button.setMenu(self.model_menu)
+        model_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        toolbar.addWidget(model_button)
         toolbar.addSeparator()
         for action in (self.keep, self.reject, self.clear_decision, self.previous_image,
                        self.next_image):
@@ -154,8 +189,8 @@ class WindowActions(QObject):
 
     def all_actions(self) -> list[QAction]:
         return [self.open_folder, self.move_rejects, self.export, self.undo, self.select_all,
-                *self.review_actions(), self.larger_thumbnails, self.smaller_thumbnails,
-                self.quit]
+                *self.review_actions(), self.open_model, self.larger_thumbnails,
+                self.smaller_thumbnails, self.quit]
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         """Return (keys, what they do) for every action with a shortcut, then the gallery keys."""
@@ -167,23 +202,17 @@ class WindowActions(QObject):
                 rows.append((keys, action.text().replace("&", "").removesuffix("…")))
         return [*rows, *GALLERY_KEYS]
 
-    # Recent folders
+    # Recent folders and models
 
     def set_recent_folders(self, folders: list[str]) -> None:
         """Rebuild File › Open Recent from `folders`, newest first."""
-        self.recent_menu.clear()
-        for number, folder in enumerate(folders, start=1):
-            action = self.recent_menu.addAction(f"&{number} {folder}")
-            action.setData(folder)
-            action.setStatusTip(folder)
-            action.setToolTip(folder)
-            action.triggered.connect(self._on_recent_action_triggered)
-        if folders:
-            self.recent_menu.addSeparator()
-        clear = self.recent_menu.addAction("&Clear Menu")
-        clear.setEnabled(bool(folders))
-        clear.triggered.connect(self._on_clear_recent_triggered)
-        self.recent_menu.setEnabled(bool(folders))
+        _fill_recent_menu(self.recent_menu, folders, self._on_recent_action_triggered,
+                          self.clear_recent_requested)
+
+    def set_recent_models(self, paths: list[str]) -> None:
+        """Rebuild Model › Open Recent Model from the model file `paths`, newest first."""
+        _fill_recent_menu(self.recent_models_menu, paths, self._on_recent_model_triggered,
+                          self.clear_recent_models_requested)
 
     @Slot()
     def _on_recent_action_triggered(self) -> None:
@@ -192,5 +221,25 @@ class WindowActions(QObject):
             self.recent_folder_requested.emit(str(action.data()))
 
     @Slot()
-    def _on_clear_recent_triggered(self) -> None:
-        self.clear_recent_requested.emit()
+    def _on_recent_model_triggered(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.recent_model_requested.emit(str(action.data()))
+
+
+def _fill_recent_menu(menu: QMenu, paths: list[str], on_chosen: Callable[[], None],
+                      clear_requested: SignalInstance) -> None:
+    """Rebuild `menu` with a numbered entry per path, then Clear Menu emitting `clear_requested`."""
+    menu.clear()
+    for number, path in enumerate(paths, start=1):
+        action = menu.addAction(f"&{number} {path}")
+        action.setData(path)
+        action.setStatusTip(path)
+        action.setToolTip(path)
+        action.triggered.connect(on_chosen)
+    if paths:
+        menu.addSeparator()
+    clear = menu.addAction("&Clear Menu")
+    clear.setEnabled(bool(paths))
+    clear.triggered.connect(clear_requested)
+    menu.setEnabled(bool(paths))

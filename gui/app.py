@@ -11,7 +11,7 @@ from types import TracebackType
 
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Slot
 from PySide6.QtGui import QPixmapCache
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from engine.modelfile import ModelFileError, ReferenceModel, load_model
 from engine.resources import DEFAULT_MODEL_PATH, DEMO_DIR, demo_working_copy
@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="open a working copy of the bundled demo folder "
                              f"({DEMO_DIR.name}), made in the user's data folder")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, metavar="FILE",
-                        help="reference model file (.safetensors) to score with "
-                             "(default: %(default)s)")
+    parser.add_argument("--model", type=Path, metavar="FILE",
+                        help="reference model file (.safetensors) to score with (default: "
+                             "the model used last in the window, else the bundled "
+                             f"{DEFAULT_MODEL_PATH.name}; with --screenshot, always the "
+                             "bundled one)")
     parser.add_argument("--screenshot", type=Path, metavar="PATH",
                         help="once scoring has finished, save a PNG of the whole window "
                              "to PATH and exit")
@@ -78,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.screenshot is not None:
         sys.excepthook = _exit_on_unhandled_error
-        return _run_screenshot(app, args.model, folder, args.screenshot)
+        return _run_screenshot(app, args.model or DEFAULT_MODEL_PATH, folder, args.screenshot)
     sys.excepthook = _log_unhandled_error
     return _run_interactive(app, args.model, folder)
 
@@ -106,18 +108,16 @@ def _exit_on_unhandled_error(
     QApplication.exit(EXIT_FAILED)
 
 
-def _run_interactive(app: QApplication, model_path: Path, folder: Path | None) -> int:
+def _run_interactive(app: QApplication, model_path: Path | None, folder: Path | None) -> int:
     window = MainWindow(QSettings())
     window.show()
-    model = _load_model_or_message(model_path)
-    if isinstance(model, str):
-        box = QMessageBox(QMessageBox.Icon.Critical, "Loading model failed", model,
-                          QMessageBox.StandardButton.Ok, window)
-        box.open()
+    # Each of these shows a message if no model could be loaded.
+    if model_path is None:
+        loaded = window.model_commands.restore_last_model()
     else:
-        window.set_model(model)
-        if folder is not None:
-            window.open_folder(folder)
+        loaded = window.model_commands.open_model_file(model_path)
+    if loaded and folder is not None:
+        window.open_folder(folder)
     code = app.exec()
     window.deleteLater()
     return code

@@ -164,6 +164,10 @@ class DetailPane(QWidget):
         return self.info_labels[field].text()
 
     def set_reference_model(self, model: ReferenceModel | None) -> None:
+        """Show the current image again as `model` reconstructs it."""
+        if model is not self._model:
+            # Forgetting the shown file makes show_index() request the new model's images.
+            self._path = None
         self._model = model
         self.legend.set_model(model)
         self.show_index(self._index)

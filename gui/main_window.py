@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QMainWindow, QWidget
 
 from engine.modelfile import ReferenceModel
 from engine.reviewdb import ReviewStoreError
@@ -24,7 +24,9 @@ from gui.actions import WindowActions
 from gui.dialogs import ShortcutDialog, show_report, show_warning
 from gui.file_commands import FileCommands
 from gui.file_jobs import FileJobs
+from gui.folder_commands import FolderCommands, dropped_folder
 from gui.gallery_model import GalleryModel
+from gui.model_commands import ModelCommands
 from gui.review_controller import ReviewController
 from gui.review_session import ReviewSession
 from gui.scanner import FolderScanner
@@ -43,8 +45,8 @@ SHUTDOWN_TIMEOUT_MS = 30_000
 # A dragged threshold is stored in the review this long after the last move.
 _THRESHOLD_SAVE_DELAY_MS = 500
 
-_NO_MODEL_TEXT = "No model is loaded, so images cannot be scored. Start Retina Curator " \
-                 "with --model and a valid model file."
+_NO_MODEL_TEXT = "No model is loaded, so images cannot be scored. Choose a model file " \
+                 "with Model › Open Model…."
 _SCORING_TEXT = "Listing and scoring images…"
 _EMPTY_FOLDER_TEXT = "No image files were found in this folder."
 
@@ -59,6 +61,7 @@ class MainWindow(QMainWindow):
         move_finished(int, int): a move ended with this many files moved and failed.
         undo_finished(int, int): an undo ended with this many files moved back and failed.
         export_finished(object): an export ended with this engine.export.ExportSummary.
+        model_changed(object): the window scores with this ReferenceModel now, or None.
     """
 
     scoring_finished = Signal()
@@ -67,6 +70,7 @@ class MainWindow(QMainWindow):
     move_finished = Signal(int, int)
     undo_finished = Signal(int, int)
     export_finished = Signal(object)
+    model_changed = Signal(object)
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,7 +86,7 @@ class MainWindow(QMainWindow):
         self._threshold_timer.setInterval(_THRESHOLD_SAVE_DELAY_MS)
         self._build_ui()
         self._connect_signals()
-        self._restore_settings()
+        self.ui.restore()
         self._update_actions()
 
     # Construction
@@ -105,17 +109,21 @@ class MainWindow(QMainWindow):
         self.controller = ReviewController(self.gallery_view, self.proxy_model,
                                            self.gallery_model, self)
         self.file_commands = FileCommands(self, self.gallery_model, self._jobs)
+        self.folder_commands = FolderCommands(self, self._settings)
+        self.model_commands = ModelCommands(self, self._settings, self._jobs)
         self.gallery_view.set_placeholder_text(self.ui.no_folder_text)
 
     def _connect_signals(self) -> None:
         actions = self.window_actions
-        actions.open_folder.triggered.connect(self._on_open_folder_triggered)
-        actions.recent_folder_requested.connect(self._on_actions_recent_folder_requested)
-        actions.clear_recent_requested.connect(self._on_actions_clear_recent_requested)
         actions.quit.triggered.connect(self.close)
         actions.shortcuts.triggered.connect(self.show_shortcuts)
         self.controller.connect_actions(actions)
         self.file_commands.connect_actions(actions)
+        self.folder_commands.connect_actions(actions)
+        self.folder_commands.folder_requested.connect(self.open_folder)
+        self.model_commands.connect_actions(actions)
+        self.model_commands.model_loaded.connect(self.set_model)
+        self.model_changed.connect(self.model_commands.remember_model)
         self._connect_workers()
 
     def _connect_workers(self) -> None:
@@ -163,17 +171,32 @@ class MainWindow(QMainWindow):
         return self._pool.activeThreadCount()
 
     def set_model(self, model: ReferenceModel | None) -> None:
-        """Use `model` for scoring and flagging. None disables scoring."""
+        """Use `model` for scoring and flagging. None disables scoring.
+
+        With a folder open, a running scan is cancelled and the folder scored again
+        through the score cache, so only files that `model` has not scored yet go
+        through it. The folder's threshold choice for `model` applies, else its
+        calibrated threshold, and the curator's decisions stay.
+        """
+        self._save_threshold()
         self._model = model
-        self.status_bar.set_model(model)
-        self.threshold_panel.set_reference_model(model)
-        self.detail_pane.set_reference_model(model)
+        self.ui.set_model(model)
+        session = self._session
         if model is not None:
-            self.gallery_model.set_threshold(model.threshold)
-        if self._session is None:
+            self.gallery_model.set_threshold(model.threshold if session is None
+                                             else session.use_model(model))
+        if session is None:
             self.gallery_view.set_placeholder_text(self.ui.no_folder_text if model
                                                    else _NO_MODEL_TEXT)
+        elif model is None:
+            self._scanner.detach()
+            self._end_scoring()
+        else:
+            # NOTE: rescan() does nothing while files are moved or exported, so
+            # ModelCommands does not switch models then.
+            self.rescan()
         self._update_actions()
+        self.model_changed.emit(model)
 
     def open_folder(self, folder: Path | str) -> bool:
         """Open the review of `folder` and score it, or return False if that is not possible.
@@ -197,8 +220,7 @@ class MainWindow(QMainWindow):
         self.gallery_model.set_overrides(overrides)
         self.gallery_model.set_threshold(threshold)
         self.setWindowTitle(f"{folder} — {APP_NAME}")
-        self._settings.add_recent_folder(folder)
-        self.window_actions.set_recent_folders(self._settings.recent_folders())
+        self.folder_commands.remember_folder(folder)
         if session.recovered:
             show_report(self, "Interrupted Moves Recovered", "Retina Curator was stopped "
                               "while moving files of this folder. Each file is now in "
@@ -314,25 +336,6 @@ class MainWindow(QMainWindow):
 
     # Slots of widgets and actions
 
-    @Slot()
-    def _on_open_folder_triggered(self) -> None:
-        start = str(self.folder or self._settings.last_folder() or Path.home())
-        chosen = QFileDialog.getExistingDirectory(self, "Open Folder", start)
-        if chosen:
-            self.open_folder(Path(chosen))
-
-    @Slot(str)
-    def _on_actions_recent_folder_requested(self, folder: str) -> None:
-        if not Path(folder).is_dir():
-            self._settings.remove_recent_folder(folder)
-            self.window_actions.set_recent_folders(self._settings.recent_folders())
-        self.open_folder(Path(folder))
-
-    @Slot()
-    def _on_actions_clear_recent_requested(self) -> None:
-        self._settings.clear_recent_folders()
-        self.window_actions.set_recent_folders([])
-
     @Slot(int, str)
     def _on_controller_decision_applied(self, count: int, decision: str) -> None:
         noun = "image" if count == 1 else "images"
@@ -377,22 +380,14 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self._dropped_folder(event) is not None:
+        if dropped_folder(event) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        folder = self._dropped_folder(event)
+        folder = dropped_folder(event)
         if folder is not None:
             event.acceptProposedAction()
             self.open_folder(folder)
-
-    @staticmethod
-    def _dropped_folder(event: QDragEnterEvent | QDropEvent) -> Path | None:
-        urls = event.mimeData().urls()
-        if len(urls) != 1 or not urls[0].isLocalFile():
-            return None
-        path = Path(urls[0].toLocalFile())
-        return path if path.is_dir() else None
 
     # Helpers
 
@@ -406,7 +401,3 @@ class MainWindow(QMainWindow):
     def _show_error(self, title: str, message: str) -> None:
         logger.error("%s: %s", title, message)
         show_warning(self, title, message)
-
-    def _restore_settings(self) -> None:
-        self.ui.restore()
-        self.window_actions.set_recent_folders(self._settings.recent_folders())

@@ -11,6 +11,7 @@ from engine.decisions import Decision
 from engine.journal import Batch, last_undoable_batch
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
+from engine.reviewdb import ReviewStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,23 @@ class ReviewSession:
 
     def close(self) -> None:
         self.store.close()
+
+    def use_model(self, model: ReferenceModel) -> float:
+        """Switch to the scores and threshold choice of `model` and return that threshold.
+
+        The threshold is the one chosen for this folder and `model`, else the
+        calibrated one. If reading it fails, the error is logged and the calibrated
+        one returned. The curator's decisions, also those held back for
+        flush_pending(), belong to files and not to a model, so they stay.
+        """
+        self.model = model
+        self._fingerprint = model.fingerprint
+        try:
+            return self.threshold()
+        except (ReviewStoreError, sqlite3.Error) as error:
+            logger.error("Reading the threshold of %s for model %s failed: %s", self.folder,
+                         model.name, error)
+            return model.threshold
 
     def overrides(self) -> dict[str, Decision]:
         """Return the curator's decisions by relative path, also on files moved out.

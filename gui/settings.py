@@ -1,4 +1,4 @@
-"""Window settings kept in QSettings: layout, thumbnail size, last and recent folders."""
+"""Window settings kept in QSettings: layout, thumbnail size, recent folders and models."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from gui.tile_delegate import THUMBNAIL_SIDE
 logger = logging.getLogger(__name__)
 
 MAX_RECENT_FOLDERS = 8
+MAX_RECENT_MODELS = 8
 
 _GEOMETRY = "window/geometry"
 _STATE = "window/state"
 _THUMBNAIL_SIDE = "gallery/thumbnail_side"
 _LAST_FOLDER = "folders/last"
 _RECENT_FOLDERS = "folders/recent"
+_LAST_MODEL = "models/last"
+_RECENT_MODELS = "models/recent"
 
 
 class WindowSettings:
@@ -28,6 +31,11 @@ class WindowSettings:
 
     def __init__(self, settings: QSettings | None) -> None:
         self._settings = settings
+
+    @property
+    def qsettings(self) -> QSettings | None:
+        """The QSettings underneath, for dialogs that keep their own settings."""
+        return self._settings
 
     def geometry(self) -> QByteArray | None:
         return self._bytes(_GEOMETRY)
@@ -53,32 +61,41 @@ class WindowSettings:
         self._set(_THUMBNAIL_SIDE, side)
 
     def last_folder(self) -> str | None:
-        if self._settings is None:
-            return None
-        value = self._settings.value(_LAST_FOLDER)
-        return str(value) if value else None
+        return self._text(_LAST_FOLDER)
 
     def recent_folders(self) -> list[str]:
         """Return the recently opened folders, newest first."""
-        if self._settings is None:
-            return []
-        value = self._settings.value(_RECENT_FOLDERS, [])
-        # An INI file returns a single-element list as a plain string.
-        folders = [value] if isinstance(value, str) else list(value or [])
-        return [str(folder) for folder in folders if folder][:MAX_RECENT_FOLDERS]
+        return self._paths(_RECENT_FOLDERS)[:MAX_RECENT_FOLDERS]
 
     def add_recent_folder(self, folder: Path) -> None:
         """Put `folder` first in the recent folders and make it the last folder."""
-        text = str(folder)
-        folders = [text, *(known for known in self.recent_folders() if known != text)]
-        self._set(_RECENT_FOLDERS, folders[:MAX_RECENT_FOLDERS])
-        self._set(_LAST_FOLDER, text)
+        self._put_first(_RECENT_FOLDERS, str(folder), MAX_RECENT_FOLDERS)
+        self._set(_LAST_FOLDER, str(folder))
 
     def remove_recent_folder(self, folder: str) -> None:
-        self._set(_RECENT_FOLDERS, [known for known in self.recent_folders() if known != folder])
+        self._remove(_RECENT_FOLDERS, folder)
 
     def clear_recent_folders(self) -> None:
         self._set(_RECENT_FOLDERS, [])
+
+    def last_model(self) -> str | None:
+        """Return the path of the model file used last, or None."""
+        return self._text(_LAST_MODEL)
+
+    def recent_models(self) -> list[str]:
+        """Return the paths of the recently used model files, newest first."""
+        return self._paths(_RECENT_MODELS)[:MAX_RECENT_MODELS]
+
+    def add_recent_model(self, path: Path) -> None:
+        """Put `path` first in the recent models and make it the model to start with."""
+        self._put_first(_RECENT_MODELS, str(path), MAX_RECENT_MODELS)
+        self._set(_LAST_MODEL, str(path))
+
+    def remove_recent_model(self, path: str) -> None:
+        self._remove(_RECENT_MODELS, path)
+
+    def clear_recent_models(self) -> None:
+        self._set(_RECENT_MODELS, [])
 
     def sync(self) -> None:
         if self._settings is not None:
@@ -89,6 +106,27 @@ class WindowSettings:
             return None
         value = self._settings.value(key)
         return value if isinstance(value, QByteArray) else None
+
+    def _text(self, key: str) -> str | None:
+        if self._settings is None:
+            return None
+        value = self._settings.value(key)
+        return str(value) if value else None
+
+    def _paths(self, key: str) -> list[str]:
+        if self._settings is None:
+            return []
+        value = self._settings.value(key, [])
+        # An INI file returns a single-element list as a plain string.
+        paths = [value] if isinstance(value, str) else list(value or [])
+        return [str(path) for path in paths if path]
+
+    def _put_first(self, key: str, path: str, limit: int) -> None:
+        paths = [path, *(known for known in self._paths(key) if known != path)]
+        self._set(key, paths[:limit])
+
+    def _remove(self, key: str, path: str) -> None:
+        self._set(key, [known for known in self._paths(key) if known != path])
 
     def _set(self, key: str, value: object) -> None:
         if self._settings is not None:

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QPushButton, QStatus
 
 from engine.modelfile import ReferenceModel
 from gui.gallery_model import GalleryCounts, format_score
+from gui.model_info import describe_model_facts
 
 logger = logging.getLogger(__name__)
 
@@ -106,19 +107,17 @@ class MainStatusBar(QStatusBar):
         )
 
     def set_model(self, model: ReferenceModel | None) -> None:
-        """Show the name and threshold of `model`, with its calibration in the tooltip."""
+        """Show the name and threshold of `model`, with its training and file in the tooltip."""
         self._model_label.setText(describe_model(model))
         if model is None:
-            self._model_label.setToolTip("Open a model file to score images.")
+            self._model_label.setToolTip("Open a model file to score images: Model › Open "
+                                         "Model…")
             return
-        clean_rate = 100.0 * model.calibration.clean_rejected_fraction(model.threshold)
-        self._model_label.setToolTip(
-            f"{model.path or model.name}\n"
-            f"Threshold {model.threshold:.6g}, which flags {clean_rate:.1f} % of the "
-            f"{model.calibration.clean_scores.size} clean calibration images (images the "
-            f"model did not train on)\n"
-            f"Fingerprint {model.fingerprint}"
-        )
+        self._model_label.setToolTip(describe_model_facts(model))
+
+    @property
+    def model_tooltip(self) -> str:
+        return self._model_label.toolTip()
 
     @Slot()
     def _on_cancel_button_clicked(self) -> None:

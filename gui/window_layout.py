@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.modelfile import ReferenceModel
 from gui.actions import WindowActions
 from gui.detail_pane import DetailPane
 from gui.gallery_model import GalleryModel
@@ -143,12 +144,22 @@ class WindowLayout(QObject):
         actions.smaller_thumbnails.triggered.connect(self.shrink_thumbnails)
         actions.reset_threshold.triggered.connect(self.threshold_panel.reset_to_calibrated)
 
+    def set_model(self, model: ReferenceModel | None) -> None:
+        """Show `model` in the status bar, the threshold panel and the detail pane."""
+        self.status_bar.set_model(model)
+        self.threshold_panel.set_reference_model(model)
+        self.detail_pane.set_reference_model(model)
+        title = "Threshold" if model is None else f"Threshold of model {model.name}"
+        self.threshold_dock.setWindowTitle(title)
+
     def update_actions(self, actions: WindowActions, *, has_model: bool, has_folder: bool,
                        scanning: bool, file_job: bool, can_undo: bool) -> None:
         """Enable each action that makes sense in the window's current state."""
         counts = self._gallery_model.counts()
         idle = not scanning and not file_job
         actions.open_folder.setEnabled(has_model and not file_job)
+        actions.open_model.setEnabled(not file_job)
+        actions.use_bundled_model.setEnabled(not file_job)
         actions.move_rejects.setEnabled(has_folder and idle and counts.rejected > 0)
         actions.export.setEnabled(has_folder and idle and counts.total > 0)
         actions.undo.setEnabled(has_folder and idle and can_undo)

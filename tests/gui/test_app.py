@@ -129,4 +129,4 @@ def test_parser_defaults() -> None:
     assert not arguments.demo
     assert arguments.screenshot is None
     assert arguments.log_level == "WARNING"
-    assert arguments.model.name == "retina_default.safetensors"
+    assert arguments.model is None

@@ -121,6 +121,26 @@ def test_same_error_scale_for_two_images(qtbot: QtBot, scored_window: MainWindow
     assert retina_top < 0.05 < blood_top
 
 
+def test_new_model_redraws_shown_image(qtbot: QtBot, scored_window: MainWindow,
+                                       mixed_folder: Path,
+                                       default_model: ReferenceModel) -> None:
+    pane = show(qtbot, scored_window, "retina_0005.png")
+    calibration = default_model.calibration
+    stricter = replace(default_model, calibration=Calibration(
+        calibration.target_frr, calibration.threshold / 4, calibration.clean_scores))
+
+    # The same file stays current, so only the change of model can redraw it.
+    with qtbot.waitSignal(pane.images_shown, timeout=IMAGE_TIMEOUT_MS):
+        pane.set_reference_model(stricter)
+
+    loaded = load_image(mixed_folder / "retina_0005.png", stricter.framing, None)
+    assert loaded.model_input is not None
+    error_map = reconstruct(stricter, loaded.model_input).error_map
+    assert pane.error_map_scale == full_scale(stricter)
+    assert np.array_equal(pixels(pane.error_box.pixmap().toImage()),
+                          colourise(error_map, full_scale(stricter)))
+
+
 def test_unreadable_file_shows_status(qtbot: QtBot, scored_window: MainWindow) -> None:
     pane = show(qtbot, scored_window, "empty.png")
     assert pane.info_text("Score") == "none"

@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 from window_helpers import open_and_wait
 
 from gui.main_window import MainWindow
-from gui.settings import MAX_RECENT_FOLDERS, WindowSettings
+from gui.settings import MAX_RECENT_FOLDERS, MAX_RECENT_MODELS, WindowSettings
 from gui.tile_delegate import THUMBNAIL_SIDE
 
 
@@ -22,6 +22,9 @@ def test_settings_without_store_keep_nothing() -> None:
     assert settings.last_folder() is None
     assert settings.thumbnail_side() == THUMBNAIL_SIDE
     assert settings.geometry() is None
+    settings.add_recent_model(Path("/models/a.safetensors"))
+    assert settings.recent_models() == []
+    assert settings.last_model() is None
 
 
 def test_recent_folders_newest_first(settings: QSettings) -> None:
@@ -39,6 +42,27 @@ def test_recent_folders_limited(settings: QSettings) -> None:
     for number in range(MAX_RECENT_FOLDERS + 3):
         window_settings.add_recent_folder(Path(f"/data/{number}"))
     assert len(window_settings.recent_folders()) == MAX_RECENT_FOLDERS
+
+
+def test_recent_models_newest_first(settings: QSettings) -> None:
+    window_settings = WindowSettings(settings)
+    for name in ("a", "b", "a"):
+        window_settings.add_recent_model(Path(f"/models/{name}.safetensors"))
+    assert window_settings.recent_models() == ["/models/a.safetensors", "/models/b.safetensors"]
+    assert window_settings.last_model() == "/models/a.safetensors"
+    window_settings.remove_recent_model("/models/a.safetensors")
+    assert window_settings.recent_models() == ["/models/b.safetensors"]
+    # The last model stays the one to start with, even when it leaves the menu.
+    assert window_settings.last_model() == "/models/a.safetensors"
+
+
+def test_recent_models_limited_and_apart(settings: QSettings) -> None:
+    window_settings = WindowSettings(settings)
+    window_settings.add_recent_folder(Path("/data/a"))
+    for number in range(MAX_RECENT_MODELS + 3):
+        window_settings.add_recent_model(Path(f"/models/{number}.safetensors"))
+    assert len(window_settings.recent_models()) == MAX_RECENT_MODELS
+    assert window_settings.recent_folders() == ["/data/a"]
 
 
 @pytest.mark.parametrize("stored", ["not a number", ""])  # a damaged settings file
