@@ -7,6 +7,7 @@ import contextlib
 import csv
 import json
 import logging
+import math
 import os
 import shlex
 import sys
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--overwrite", action="store_true",
                        help="replace the CSV file if it exists")
     add_model_option(score)
-    score.add_argument("--threshold", type=float,
+    score.add_argument("--threshold", type=threshold_value,
                        help="flag scores above this value, for this output only "
                             "(default: the folder's chosen threshold, else the model's "
                             "calibrated one)")
@@ -186,12 +187,22 @@ def parse_threshold_choice(text: str) -> float | str:
     """Return a threshold value, or the word "calibrated"."""
     if text == "calibrated":
         return text
+    return threshold_value(text)
+
+
+def threshold_value(text: str) -> float:
+    """Parse a finite threshold of at least 0 for argparse."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"invalid threshold {text!r}: pass a number or 'calibrated'"
         ) from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid threshold {text!r}: pass a finite number of at least 0"
+        )
+    return value
 
 
 def add_log_level(parser: argparse.ArgumentParser) -> None:
@@ -240,9 +251,11 @@ def run_train(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     minimum = minimum_images(options.calibration_fraction)
     if len(data.images) < minimum:
-        print(f"Training failed: {data.description} are too few. A model needs at least "
-              f"{minimum} usable images, because {100 * options.calibration_fraction:g} % are "
-              f"held out to set the threshold and both parts need {MIN_SPLIT_IMAGES} or more.",
+        source = args.folder if args.folder is not None else args.medmnist_root
+        print(f"Training failed: {source} holds {len(data.images)} usable images, and a model "
+              f"needs at least {minimum} usable images, because "
+              f"{100 * options.calibration_fraction:g} % are held out to set the threshold "
+              f"and both parts need {MIN_SPLIT_IMAGES} or more.",
               file=sys.stderr)
         return EXIT_FAILED
     with tqdm(total=options.epochs, unit="epoch", file=sys.stderr) as bar:
@@ -268,14 +281,17 @@ def _training_data(args: argparse.Namespace, framing: Framing) -> TrainingData |
             print(f"Training failed: {error}. Pass the folder that contains it.",
                   file=sys.stderr)
             return None
+    if args.folder.exists() and not args.folder.is_dir():
+        print(f"Training failed: {args.folder} is not a folder. Pass a folder of images.",
+              file=sys.stderr)
+        return None
     try:
-        data, skipped = load_folder(args.folder, framing)
+        # load_folder logs each skipped file with its status as a warning.
+        data, _ = load_folder(args.folder, framing)
     except OSError as error:
         print(f"Training failed: cannot list {args.folder}: {error.strerror or error}.",
               file=sys.stderr)
         return None
-    for item in skipped:
-        print(f"skipped {item.path}: {item.detail or item.status}", file=sys.stderr)
     return data
 
 

@@ -187,3 +187,11 @@ def test_train_never_overwrites(tmp_path: Path, data_root: Path) -> None:
     assert wrong_suffix == EXIT_FAILED
     assert card_taken == EXIT_FAILED
     assert notes.read_text() == "my notes"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])  # flags nothing, nothing, everything
+def test_threshold_must_be_finite(tmp_path: Path, small_folder: Path, value: str) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["score", str(small_folder), "--csv", str(tmp_path / "o.csv"), "--threshold", value])
+
+    assert raised.value.code == 2
