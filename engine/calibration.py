@@ -25,6 +25,16 @@ class Calibration:
     threshold: float
     clean_scores: np.ndarray
 
+    @property
+    def limited_by_sample(self) -> bool:
+        """True when too few clean scores exist for the target rate.
+
+        The threshold is then the largest clean score, and about 1 in n + 1 new clean
+        images score above it, more than the target rate.
+        """
+        size = self.clean_scores.size
+        return math.ceil((size + 1) * (1.0 - self.target_frr)) > size
+
     def clean_rejected_fraction(self, threshold: float) -> float:
         """Return the fraction of clean calibration images `threshold` would flag."""
         above = self.clean_scores.size - np.searchsorted(self.clean_scores, threshold, "right")

@@ -55,14 +55,13 @@ def write_card(
         f"| architecture | {_describe(model.autoencoder.config.to_dict())} |",
         f"| framing | {_describe(model.framing.to_dict())} |",
         f"| threshold | {calibration.threshold:.6g} (mean squared error, pixels in [0, 1]) |",
-        f"| target false-reject rate | {100 * calibration.target_frr:g} % of clean images |",
+        f"| target false-reject rate | {100 * calibration.target_frr:g} % of clean images"
+        f"{_sample_note(calibration.clean_scores.size) if calibration.limited_by_sample else ''} |",
         f"| created | {training.get('created', 'unknown')} |",
         "",
         "## How it was made",
         "",
-        "```sh",
-        train_command,
-        "```",
+        *_command_block(train_command),
     ]
     if results is not None:
         lines += [
@@ -91,6 +90,20 @@ def write_card(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     logger.info("wrote model card %s", path)
     return path
+
+
+def _sample_note(size: int) -> str:
+    return (
+        f"; {size} held-out images are too few for that rate, so the threshold is the "
+        f"largest held-out score and about 1 in {size + 1} new clean images exceed it"
+    )
+
+
+def _command_block(command: str) -> list[str]:
+    """Return a shell block for a command line, and plain text for anything else."""
+    if command.startswith("python "):
+        return ["```sh", command, "```"]
+    return [command]
 
 
 def _describe(values: dict[str, Any]) -> str:
