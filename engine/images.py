@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ BACKGROUND_RGB = (0, 0, 0)
 # Pillow's own decompression-bomb limit (about 89 Mpx) is the largest image decoded.
 # Larger files get the status "too large" and are never decoded.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+# Pillow warns on opening an image above its limit, which duplicates the refusal
+# load_image reports for every image above MAX_PIXELS; with warnings turned into
+# errors it would also turn that status into an exception.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".gif", ".webp",
