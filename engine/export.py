@@ -26,6 +26,7 @@ from engine.manifest import (
     file_sha256,
     free_manifest_paths,
     hash_file,
+    json_row,
     review_row,
 )
 from engine.review import FileRecord, Location, ReviewStore, read_identity
@@ -241,7 +242,7 @@ class CleanedSetExport:
             "complete": not self.summary.cancelled,
             "summary": {key: value for key, value in asdict(self.summary).items()
                         if isinstance(value, int | list)},
-            "files": self._rows,
+            "files": [json_row(row) for row in self._rows],
         }
         with json_path.open("x", encoding="utf-8", errors="backslashreplace") as stream:
             json.dump(payload, stream, indent=2, ensure_ascii=False)

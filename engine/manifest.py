@@ -110,3 +110,24 @@ def free_manifest_paths(destination: Path) -> tuple[Path, Path]:
         if not any(os.path.lexists(path) for path in pair):
             return pair
     raise FileExistsError(f"{destination} has {_MAX_MANIFESTS} manifests already")
+
+
+def json_row(row: dict[str, str]) -> dict[str, object]:
+    """Return a text row of MANIFEST_COLUMNS with JSON types: numbers, booleans and null.
+
+    Empty text becomes null; `size` an integer; `score` and `threshold` numbers;
+    `exported` a boolean. The other columns stay text.
+    """
+    typed: dict[str, object] = {}
+    for key, value in row.items():
+        if value == "":
+            typed[key] = None
+        elif key == "size":
+            typed[key] = int(value)
+        elif key in ("score", "threshold"):
+            typed[key] = float(value)
+        elif key == "exported":
+            typed[key] = value == "true"
+        else:
+            typed[key] = value
+    return typed

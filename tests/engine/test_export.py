@@ -21,7 +21,7 @@ from review_files import (
 
 from engine.decisions import Decision
 from engine.export import CleanedSetExport, export_cleaned_set
-from engine.manifest import MANIFEST_COLUMNS
+from engine.manifest import MANIFEST_COLUMNS, json_row
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch
 from engine.review import ReviewStore
@@ -102,7 +102,7 @@ def test_manifest_matches_exported_files(
     with (destination / "manifest.csv").open(encoding="utf-8") as stream:
         assert stream.readline().strip() == ",".join(MANIFEST_COLUMNS)
     assert set(rows) == set(inventory_by_path(folder))
-    assert document["files"] == list(rows.values())
+    assert document["files"] == [json_row(row) for row in rows.values()]
     assert document["complete"] is True
     assert document["model"]["fingerprint"] == default_model.fingerprint
     for path, row in rows.items():
@@ -279,3 +279,20 @@ def test_cancelled_export_marked_incomplete(
     assert job.summary.cancelled
     assert document["complete"] is False
     assert len(document["files"]) == 1
+
+
+def test_manifest_json_types(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    destination = tmp_path / "clean"
+    export(store, default_model, destination)
+
+    with (destination / "manifest.json").open(encoding="utf-8") as stream:
+        files = json.load(stream)["files"]
+
+    readable = [row for row in files if row["status"] == "ok"]
+    unreadable = [row for row in files if row["status"] != "ok"]
+    assert all(isinstance(row["size"], int) for row in files)
+    assert all(isinstance(row["score"], float) for row in readable)
+    assert all(row["score"] is None for row in unreadable)
+    assert all(isinstance(row["exported"], bool) for row in files)
