@@ -72,6 +72,10 @@ class GalleryView(QListView):
         if current.isValid():
             self.scrollTo(current)
 
+    def placeholder_text(self) -> str:
+        """Return the text shown while the model has no rows."""
+        return self._placeholder_text
+
     def set_placeholder_text(self, text: str) -> None:
         """Set the text shown while the model has no rows."""
         self._placeholder_text = text

@@ -49,6 +49,8 @@ _NO_MODEL_TEXT = "No model is loaded, so images cannot be scored. Choose a model
                  "with Model › Open Model…."
 _SCORING_TEXT = "Listing and scoring images…"
 _EMPTY_FOLDER_TEXT = "No image files were found in this folder."
+_NOTHING_SHOWN_TEXT = ("No image to show here. Choose Show: All to see every image left "
+                       "in the folder.")
 
 
 class MainWindow(QMainWindow):
@@ -312,8 +314,9 @@ class MainWindow(QMainWindow):
                 self._session.flush_pending()
             except (ReviewStoreError, sqlite3.Error) as error:
                 self._show_error("Saving decisions failed", str(error))
-        if self.gallery_model.rowCount() == 0:
-            self.gallery_view.set_placeholder_text(_EMPTY_FOLDER_TEXT)
+        self.gallery_view.set_placeholder_text(
+            _EMPTY_FOLDER_TEXT if self.gallery_model.rowCount() == 0 else _NOTHING_SHOWN_TEXT
+        )
         if not self.gallery_view.currentIndex().isValid() and self.proxy_model.rowCount():
             self.gallery_view.setCurrentIndex(self.proxy_model.index(0, 0))
         self._update_actions()

@@ -257,3 +257,14 @@ def test_decision_during_scoring_stored(
     record = session.store.record(first)
     assert record is not None
     assert record.override is Decision.KEEP
+
+
+def test_placeholder_when_filter_hides_all(qtbot: QtBot, window: MainWindow,
+                                           mixed_folder: Path) -> None:
+    window.filter_combo.setCurrentText(FilterMode.OVERRIDDEN.value)
+
+    open_and_wait(qtbot, window, mixed_folder)
+
+    assert window.proxy_model.rowCount() == 0
+    assert "Choose Show: All" in window.gallery_view.placeholder_text()
+    assert "scoring" not in window.gallery_view.placeholder_text()
