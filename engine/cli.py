@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from engine import evaluation
 from engine.calibration import DEFAULT_TARGET_FRR
@@ -223,6 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(arguments)
     args.command_line = "python main.py " + shlex.join(arguments)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    # Log lines go above the progress bar instead of being glued to its end.
+    with logging_redirect_tqdm():
+        return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the sub-command that `args` names and return the process exit code."""
     if args.command == "train":
         return run_train(args)
     if args.command == "undo":
