@@ -289,7 +289,11 @@ class MainWindow(QMainWindow):
     def _on_scanner_scan_finished(self, elapsed: float) -> None:
         self._end_scoring()
         total = self.gallery_model.rowCount()
-        self.status_bar.showMessage(f"Scored {total} files in {elapsed:.1f} s.", 10_000)
+        # Unchanged files come from the score cache, so "scored" would overstate the work.
+        self.status_bar.showMessage(
+            f"Finished {total} files in {elapsed:.1f} s; unchanged files used cached scores.",
+            10_000,
+        )
         self.scoring_finished.emit()
 
     @Slot(str)
