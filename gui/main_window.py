@@ -290,10 +290,7 @@ class MainWindow(QMainWindow):
         self._end_scoring()
         total = self.gallery_model.rowCount()
         # Unchanged files come from the score cache, so "scored" would overstate the work.
-        self.status_bar.showMessage(
-            f"Finished {total} files in {elapsed:.1f} s; unchanged files used cached scores.",
-            10_000,
-        )
+        self.status_bar.showMessage(f"Ready: {total} files in {elapsed:.1f} s.", 10_000)
         self.scoring_finished.emit()
 
     @Slot(str)
