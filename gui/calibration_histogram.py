@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.calibration import Calibration
 from gui.gallery_model import format_score
-from gui.histogram import LogScale
+from gui.histogram import LogScale, paint_ticks
 from gui.tile_delegate import FLAG_COLOUR
 
 logger = logging.getLogger(__name__)
@@ -110,16 +110,7 @@ class CalibrationHistogram(QWidget):
         painter.setPen(QPen(self._text_colour(), 1))
         painter.drawLine(plot.bottomLeft(), plot.bottomRight())
         baseline = plot.bottom() + 4 + metrics.ascent()
-        last_right = -math.inf
-        for tick in self._scale.ticks():
-            x = self._x(plot, tick)
-            painter.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 3))
-            label = f"{tick:g}"
-            width = metrics.horizontalAdvance(label)
-            left = min(max(0.0, x - width / 2), self.width() - width)
-            if left > last_right + 6:
-                painter.drawText(QPointF(left, baseline), label)
-                last_right = left + width
+        paint_ticks(painter, plot, self._scale, metrics, baseline, self.width())
         title = "mean squared error of each held-out clean image"
         painter.drawText(QPointF(plot.center().x() - metrics.horizontalAdvance(title) / 2,
                                  baseline + metrics.height()), title)

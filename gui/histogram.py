@@ -26,6 +26,21 @@ _TOP_MARGIN = 16
 _TICK_MANTISSAS = (1.0, 2.0, 5.0)
 
 
+def paint_ticks(painter: QPainter, plot: QRectF, scale: LogScale, metrics: QFontMetrics,
+                baseline: float, widget_width: int) -> None:
+    """Draw tick marks under `plot`, labelling only the ticks whose labels do not overlap."""
+    last_right = -math.inf
+    for tick in scale.ticks():
+        x = plot.left() + scale.position(tick) * plot.width()
+        painter.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 3))
+        label = f"{tick:g}"
+        width = metrics.horizontalAdvance(label)
+        left = min(max(0.0, x - width / 2), widget_width - width)
+        if left > last_right + 6:
+            painter.drawText(QPointF(left, baseline), label)
+            last_right = left + width
+
+
 @dataclass(frozen=True)
 class LogScale:
     """Maps scores in [`low`, `high`] to positions 0–1 on a logarithmic axis.
@@ -193,16 +208,8 @@ class ScoreHistogram(QWidget):
         metrics = QFontMetrics(self.font())
         painter.setPen(QPen(text_colour, 1))
         painter.drawLine(plot.bottomLeft(), plot.bottomRight())
-        last_right = -math.inf
-        for tick in self._scale.ticks():
-            x = self._x(plot, tick)
-            painter.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 3))
-            label = f"{tick:g}"
-            width = metrics.horizontalAdvance(label)
-            left = min(max(0.0, x - width / 2), self.width() - width)
-            if left > last_right + 6:
-                painter.drawText(QPointF(left, plot.bottom() + 3 + metrics.ascent()), label)
-                last_right = left + width
+        paint_ticks(painter, plot, self._scale, metrics, plot.bottom() + 3 + metrics.ascent(),
+                    self.width())
         self._paint_legend(painter, plot, metrics)
 
     def _paint_legend(self, painter: QPainter, plot: QRectF, metrics: QFontMetrics) -> None:
