@@ -193,7 +193,9 @@ def format_table(results: list[SourceResult]) -> str:
         "|---|---|---:|---:|---:|---|---:|",
     ]
     for result in results:
-        mark = "" if not result.source.target else (" ✓" if result.meets_target else " ✗")
+        mark = ""
+        if result.source.target:
+            mark = " ✓" if result.meets_target else " ✗"
         separation = "–" if math.isnan(result.auroc) else f"{result.auroc:.4f}"
         lines.append(
             f"| {result.source.name} | {result.source.role} | {result.scores.size} | "

@@ -76,9 +76,9 @@ class Status(enum.StrEnum):
 class LoadedImage:
     """One file after intake.
 
-    `model_input` is a (size, size, 3) uint8 array framed for the model and
-    `thumbnail` an (h, w, 3) uint8 array no larger than the requested side; both are
-    None unless `status` is OK. `detail` explains a status other than OK.
+    `model_input` is a (size, size, 3) uint8 array framed for the model.
+    `thumbnail` is an (h, w, 3) uint8 array no larger than the requested side. Both
+    are None unless `status` is OK. `detail` explains a status other than OK.
     """
 
     path: Path
@@ -144,9 +144,10 @@ def _points_inside(link: Path, root: Path) -> bool:
 def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -> LoadedImage:
     """Read `path` into a model input and a thumbnail, or into a status.
 
-    Never raises for a problem with the file itself: every such problem becomes a
-    status with a detail text. A JPEG is decoded at reduced scale when the targets
-    are small.
+    The errors that the OS and Pillow raise for a bad file (OSError, SyntaxError,
+    ValueError, EOFError, IndexError, decompression bombs, unidentified formats)
+    become a status with a detail text instead. A JPEG is decoded at reduced scale
+    when the targets are small.
     """
     try:
         size = path.stat().st_size

@@ -31,7 +31,7 @@ _CLEAN_SCORES_KEY = "calibration.clean_scores"
 
 
 class ModelFileError(Exception):
-    """A model file that cannot be used; the message says why and what to do."""
+    """A model file that cannot be used. The message states why and what to do next."""
 
 
 @dataclass
@@ -39,7 +39,7 @@ class ReferenceModel:
     """A trained autoencoder with everything needed to score images as it was trained.
 
     `training` describes the data (`data`, `fingerprint`, counts, `seed`, `epochs`,
-    `created`); `metrics` holds evaluation results; `fingerprint` identifies the
+    `created`); `metrics` contains evaluation results; `fingerprint` identifies the
     weights and calibration and keys cached scores.
     """
 
@@ -74,7 +74,27 @@ def save_model(model: ReferenceModel, path: Path) -> None:
         for key, value in model.autoencoder.state_dict().items()
     }
     tensors[_CLEAN_SCORES_KEY] = torch.from_numpy(model.calibration.clean_scores.copy())
-    header = {
+    header = _description(model)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(header)})
+        # mkstemp makes the file private to its owner, but a model is meant to be shared.
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    model.path = path
+    model.name = path.stem
+    logger.info("saved model %s (%s)", path, model.fingerprint)
+
+
+def _description(model: ReferenceModel) -> dict[str, Any]:
+    return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "architecture": model.autoencoder.config.to_dict(),
@@ -88,21 +108,6 @@ def save_model(model: ReferenceModel, path: Path) -> None:
         "training": model.training,
         "metrics": model.metrics,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(header)})
-        # mkstemp creates the file private to its owner; a model is meant to be shared.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    model.path = path
-    model.name = path.stem
-    logger.info("saved model %s (%s)", path, model.fingerprint)
 
 
 def load_model(path: Path) -> ReferenceModel:

@@ -33,10 +33,11 @@ _NUMBERED_NAME = re.compile(r"(?P<stem>.*) \((?P<number>\d+)\)(?P<suffix>\.[^.]*
 
 @dataclass(frozen=True)
 class Settled:
-    """Where a file is after settling: `location` is None when it was found nowhere.
+    """The place of one file after recovery settled it.
 
-    `message` describes for the user what recovery found or did, and is None when
-    the file simply stayed where it was.
+    `location` is None when the file was found nowhere. `message` describes for the
+    user what recovery found or did, and is None when the file simply stayed where
+    it was.
     """
 
     location: Path | None

@@ -355,7 +355,7 @@ def _is_fresh(row: sqlite3.Row, identity: FileIdentity) -> bool:
     if row["scored_by"] is None:
         return False
     stored = (row["size"], row["mtime_ns"], row["scored_size"], row["scored_mtime_ns"])
-    # Only an mtime near the moment of reading can repeat after a later change; an
+    # Only an mtime near the moment of reading can repeat after a later change. An
     # mtime far in the future (a skewed camera clock) cannot, so it stays trusted.
     racy = abs(row["scored_mtime_ns"] - row["checked_ns"]) <= RACY_WINDOW_NS
     return stored == (identity.size, identity.mtime_ns) * 2 and not racy

@@ -27,9 +27,9 @@ from engine.scoring import reconstruction_errors, to_tensor
 logger = logging.getLogger(__name__)
 
 
-# Fewest images in the training part and in the held-out calibration part. Below
-# this the autoencoder has too little to learn from and the threshold is set by
-# one or two images.
+# Minimum number of images in the training part and in the held-out calibration
+# part. Below this the autoencoder has too little to learn from and the threshold
+# is set by one or two images.
 MIN_SPLIT_IMAGES = 20
 
 
@@ -112,7 +112,7 @@ def load_folder(folder: Path, framing: Framing) -> tuple[TrainingData, list[Load
 
 
 def minimum_images(calibration_fraction: float) -> int:
-    """Return the fewest images that leave both splits their minimum size."""
+    """Return the minimum number of images that leaves both splits MIN_SPLIT_IMAGES."""
     total = MIN_SPLIT_IMAGES
     while (round(total * calibration_fraction) < MIN_SPLIT_IMAGES
            or total - round(total * calibration_fraction) < MIN_SPLIT_IMAGES):
@@ -218,7 +218,7 @@ def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror, rotate by quarter turns and rescale the brightness of a batch.
 
     Left and right eyes are mirror images, cameras frame the fundus at any
-    rotation, and exposure differs between cameras; none of these changes what a
+    rotation, and exposure differs between cameras. None of these changes what a
     good image is.
     """
     flip = torch.rand(len(batch), generator=generator) < 0.5
