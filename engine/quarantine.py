@@ -9,11 +9,12 @@ import logging
 import os
 import shutil
 import stat
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import BinaryIO
+
+from engine.names import MAX_SUFFIX, fold_name, numbered_names
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +26,6 @@ _COPY_INSTEAD_ERRNOS = frozenset(
 )
 
 _CHUNK_BYTES = 1 << 20
-
-# A name with this many taken variants means something is wrong with the destination.
-_MAX_SUFFIX = 9999
 
 # O_NOFOLLOW makes opening a name that was swapped for a link fail. Windows has no such flag.
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -74,7 +72,7 @@ class _ExistingNames:
 
     def names_in(self, folder: Path) -> set[str]:
         if folder not in self.by_folder:
-            self.by_folder[folder] = {_fold(name) for name in os.listdir(folder)}
+            self.by_folder[folder] = {fold_name(name) for name in os.listdir(folder)}
         return self.by_folder[folder]
 
 
@@ -238,8 +236,8 @@ def _claim(
 ) -> Path:
     """Move `source` into `target_folder` under the first free variant of `name`."""
     names = existing.names_in(target_folder)
-    for candidate in _candidate_names(name):
-        folded = _fold(candidate)
+    for candidate in numbered_names(name):
+        folded = fold_name(candidate)
         if folded in names:
             continue
         target = target_folder / candidate
@@ -253,21 +251,8 @@ def _claim(
         names.add(folded)
         return target
     raise _MoveError(
-        f"{name} and its numbered variants up to ({_MAX_SUFFIX}) all exist in {target_folder}"
+        f"{name} and its numbered variants up to ({MAX_SUFFIX}) all exist in {target_folder}"
     )
-
-
-def _candidate_names(name: str) -> Iterator[str]:
-    yield name
-    path = PurePath(name)
-    for number in range(1, _MAX_SUFFIX + 1):
-        yield f"{path.stem} ({number}){path.suffix}"
-
-
-def _fold(name: str) -> str:
-    # NFC first, so that composed and decomposed spellings of a name count as one
-    # name, as they do on macOS file systems.
-    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _move_to(source: Path, source_stat: os.stat_result, target: Path) -> None:

@@ -15,9 +15,10 @@ import os
 import re
 import sqlite3
 import stat
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.names import fold_name
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class FolderIndex:
         folder = planned.parent
         if folder not in self._by_folder:
             self._by_folder[folder] = _group_names(folder)
-        names = self._by_folder[folder].get(_fold(planned.name), set())
+        names = self._by_folder[folder].get(fold_name(planned.name), set())
         return [folder / name for name in sorted(names, key=lambda name: (len(name), name))]
 
 
@@ -186,17 +187,12 @@ def _group_names(folder: Path) -> dict[str, set[str]]:
         return {}
     groups: dict[str, set[str]] = {}
     for name in names:
-        groups.setdefault(_fold(name), set()).add(name)
+        groups.setdefault(fold_name(name), set()).add(name)
         match = _NUMBERED_NAME.fullmatch(name)
         if match:
             base = match["stem"] + (match["suffix"] or "")
-            groups.setdefault(_fold(base), set()).add(name)
+            groups.setdefault(fold_name(base), set()).add(name)
     return groups
-
-
-def _fold(name: str) -> str:
-    # The same comparison as engine.quarantine uses for collisions.
-    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _lstat(path: Path) -> os.stat_result | None:
