@@ -29,6 +29,7 @@ from engine.manifest import (
     json_row,
     review_row,
 )
+from engine.names import MAX_SUFFIX, fold_name, numbered_names
 from engine.review import FileRecord, Location, ReviewStore, read_identity
 from engine.reviewdb import utc_now
 
@@ -83,8 +84,12 @@ class CleanedSetExport:
     copies them elsewhere, with a note in the summary. `merge` allows a non-empty
     destination, in which an existing name is never overwritten: a byte-identical
     file there counts as already present, and any other file is an error for that
-    file. The constructor raises ValueError for an unusable destination and for
-    files in the folder that are not scored under `model_fingerprint`.
+    file. A file whose name differs only in case (compared case-folded) from a
+    name in the destination or exported before it gets the first free variant
+    `name (1).ext`, `name (2).ext`, ..., with a note in the summary, so that no
+    two files share a name on a case-insensitive file system. The constructor
+    raises ValueError for an unusable destination and for files in the folder
+    that are not scored under `model_fingerprint`.
     """
 
     def __init__(self, store: ReviewStore, destination: Path, model_fingerprint: str,
@@ -100,6 +105,7 @@ class CleanedSetExport:
         self.records = store.records(model_fingerprint)
         self.summary = ExportSummary(self.destination)
         self._rows: list[dict[str, str]] = []
+        self._names = _DestinationNames()
         self._check_scored()
         self._check_destination()
 
@@ -172,7 +178,9 @@ class CleanedSetExport:
             sha256 = file_sha256(self.store, record)
         self._count(target, linked, error)
         row = review_row(record, self.threshold, self.model_fingerprint, sha256)
-        row.update(exported=str(target is not None).lower(), error=error or "")
+        exported_as = "" if target is None else target.relative_to(self.destination).as_posix()
+        row.update(exported=str(target is not None).lower(), exported_as=exported_as,
+                   error=error or "")
         self._rows.append(row)
         return ExportedFile(record.relative_path, decision, target, linked, error)
 
@@ -193,12 +201,42 @@ class CleanedSetExport:
         identity = read_identity(source)
         if (identity.size, identity.mtime_ns) != (record.size, record.mtime_ns):
             raise _ExportError("it changed since it was scored. Score the folder again")
-        target = _make_parents(self.destination, record.relative_path)
-        if os.path.lexists(target):
-            return target, False, self._check_present(source, target)
+        requested = _make_parents(self.destination, record.relative_path)
+        names = self._names.names_in(requested.parent)
+        if requested.name in names.existing and fold_name(requested.name) not in names.claimed:
+            # The same name from an earlier export: merge checks that it is this file.
+            return requested, False, self._check_present(source, requested)
+        for candidate in numbered_names(requested.name):
+            if names.is_taken(candidate):
+                continue
+            target = requested.with_name(candidate)
+            try:
+                placed = self._claim(source, target, identity.size)
+            except FileExistsError:
+                # Another program took the name, or the file system folds names
+                # differently than casefold(): the next variant is tried.
+                names.claimed.add(fold_name(candidate))
+                continue
+            names.claimed.add(fold_name(candidate))
+            if target != requested:
+                self._note_renamed(record.relative_path, target)
+            return placed
+        raise _ExportError(f"{requested.name} and its numbered variants up to ({MAX_SUFFIX}) "
+                           f"all exist in {requested.parent}")
+
+    def _claim(self, source: Path, target: Path, size: int) -> tuple[Path, bool, str]:
+        """Link or copy `source` to the new name `target`. Raises FileExistsError if it is taken."""
         if self.link and self._try_link(source, target):
             return target, True, hash_file(target)
-        return target, False, _copy_new(source, target, identity.size)
+        return target, False, _copy_new(source, target, size)
+
+    def _note_renamed(self, relative_path: str, target: Path) -> None:
+        exported_as = target.relative_to(self.destination).as_posix()
+        note = (f"{relative_path} was exported as {exported_as}, because its name differs "
+                "only in case from a file exported before it, and a case-insensitive file "
+                "system would store both under one name.")
+        logger.info("%s", note)
+        self.summary.notes.append(note)
 
     def _check_present(self, source: Path, target: Path) -> str:
         digest = hash_file(source)
@@ -253,6 +291,39 @@ class CleanedSetExport:
 
 class _ExportError(Exception):
     """A problem with one file; the message is the reason shown to the user."""
+
+
+@dataclass
+class _FolderNames:
+    """Names in one destination folder: listed before the export, and taken by it.
+
+    `claimed` contains case-folded names, so two files whose names differ only in
+    case never get one name, on any file system.
+    """
+
+    existing: set[str]
+    existing_folded: set[str]
+    claimed: set[str] = field(default_factory=set)
+
+    def is_taken(self, name: str) -> bool:
+        folded = fold_name(name)
+        return folded in self.claimed or folded in self.existing_folded
+
+
+@dataclass
+class _DestinationNames:
+    """The _FolderNames of each destination folder, listed once per export."""
+
+    by_folder: dict[Path, _FolderNames] = field(default_factory=dict)
+
+    def names_in(self, folder: Path) -> _FolderNames:
+        # NOTE: folders are distinguished by their exact names, so on a case-insensitive
+        # file system "Sub/a.png" and "sub/a.png" meet in one folder, where the
+        # second fails as a name that exists with other content.
+        if folder not in self.by_folder:
+            names = set(os.listdir(folder))
+            self.by_folder[folder] = _FolderNames(names, {fold_name(name) for name in names})
+        return self.by_folder[folder]
 
 
 def _make_parents(destination: Path, relative_path: str) -> Path:

@@ -31,8 +31,10 @@ REVIEW_COLUMNS = (
     "time",  # when the row was written
 )
 
-# The export manifest adds whether the file was copied and, if it failed, why.
-MANIFEST_COLUMNS = (*REVIEW_COLUMNS, "exported", "error")
+# The export manifest adds whether the file was copied, its path in the destination
+# (which differs from `path` only when a name differing in case was exported
+# first) and, if the copy failed, why.
+MANIFEST_COLUMNS = (*REVIEW_COLUMNS, "exported", "exported_as", "error")
 
 _CHUNK_BYTES = 1 << 20
 
