@@ -100,6 +100,20 @@ def read_identity(path: Path) -> FileIdentity:
     return FileIdentity(stat.st_size, stat.st_mtime_ns, checked_ns)
 
 
+def _listed_identity(path: Path) -> FileIdentity:
+    """Stat `path` like read_identity, or the link itself when its target cannot be reached.
+
+    A broken link stays in the review this way, with its "unreadable" status, so
+    it can be moved out like any other file. Raises OSError when `path` itself is gone.
+    """
+    try:
+        return read_identity(path)
+    except OSError:
+        checked_ns = time.time_ns()
+        stat = os.lstat(path)
+        return FileIdentity(stat.st_size, stat.st_mtime_ns, checked_ns)
+
+
 _RECORD_QUERY = """
 SELECT f.*, s.score AS score, s.size AS scored_size, s.mtime_ns AS scored_mtime_ns,
        s.checked_ns AS checked_ns, s.model_fingerprint AS scored_by
@@ -204,7 +218,7 @@ class ReviewStore:
         for path in paths:
             relative_path = self.relative_path(path)
             try:
-                identity = read_identity(path)
+                identity = _listed_identity(path)
             except OSError:
                 misses.append(path)
                 continue
@@ -238,7 +252,7 @@ class ReviewStore:
                 identity = identities.get(item.relative_path)
                 if identity is None:
                     try:
-                        identity = read_identity(item.path)
+                        identity = _listed_identity(item.path)
                     except OSError:
                         continue
                 connection.execute(_UPSERT_FILE, _file_values(item, identity))
