@@ -1,8 +1,9 @@
-"""Shared fixtures: the real data folder and the default model."""
+"""Shared fixtures: the real data folder, the bad-input cases and the default model."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,37 @@ def data_root() -> Path:
 def default_model() -> ReferenceModel:
     """The reference model shipped in resources/."""
     return load_model(DEFAULT_MODEL_PATH)
+
+
+@pytest.fixture(scope="session")
+def cases_root(data_root: Path) -> Path:
+    """The folder of bad-input cases that sits beside the data folder."""
+    root = data_root.parent / "cases"
+    if not (root / "CASES.md").is_file():
+        pytest.fail(f"the cases folder {root} (beside the data folder) is missing")
+    return root
+
+
+@pytest.fixture
+def symlink_layout(tmp_path: Path, cases_root: Path) -> Path:
+    """The symlink case built with real links: `input/` beside `outside/` and `rejected/`.
+
+    The case folder stores each link as a text file with the link's target, because
+    copies of the case files may not keep links. The links are made here from that
+    text: to a file outside, to a file inside, to a missing file, to a folder
+    outside, and to the `rejected/` folder that the tests move rejects into.
+    """
+    source = cases_root / "layouts" / "symlinks"
+    root = tmp_path / "symlinks"
+    shutil.copytree(source / "outside", root / "outside")
+    (root / "rejected").mkdir()
+    folder = root / "input"
+    folder.mkdir()
+    for entry in sorted((source / "input").iterdir()):
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), folder / entry.name)
+        elif entry.stat().st_size < 64 and not entry.read_bytes().startswith(b"\x89PNG"):
+            os.symlink(entry.read_text(encoding="utf-8").strip(), folder / entry.name)
+        else:
+            shutil.copy2(entry, folder / entry.name)
+    return folder

@@ -23,15 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 WHOLE = Framing(crop_dark_margins=False)
 
 
-@pytest.fixture(scope="session")
-def cases_root(data_root: Path) -> Path:
-    """The folder of bad-input cases that sits beside the data folder."""
-    root = data_root.parent / "cases"
-    if not (root / "CASES.md").is_file():
-        pytest.fail(f"the cases folder {root} (beside the data folder) is missing")
-    return root
-
-
 CopyCase = Callable[[str], Path]
 
 
