@@ -21,7 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from engine import evaluation
 from engine.calibration import DEFAULT_TARGET_FRR
-from engine.export import CleanedSetExport
+from engine.export import CleanedSetExport, ExportError
 from engine.framing import Framing
 from engine.images import list_images
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
@@ -496,8 +496,14 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
         except ValueError as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED
-        for _ in tqdm(export.run(), total=export.total, unit="file", file=sys.stderr):
-            pass
+        try:
+            for _ in tqdm(export.run(), total=export.total, unit="file", file=sys.stderr):
+                pass
+        except ExportError as error:
+            for message in export.summary.errors:
+                print(message, file=sys.stderr)
+            print(f"Exporting failed: {error}", file=sys.stderr)
+            return EXIT_FAILED
     summary = export.summary
     for message in summary.errors:
         print(message, file=sys.stderr)

@@ -30,6 +30,7 @@ from engine.manifest import (
     review_row,
 )
 from engine.names import MAX_SUFFIX, fold_name, numbered_names
+from engine.quarantine import describe_os_error
 from engine.review import FileRecord, Location, ReviewStore, read_identity
 from engine.reviewdb import utc_now
 
@@ -119,9 +120,15 @@ class CleanedSetExport:
 
         Stop iterating to cancel between files. The manifests are written when
         the run ends or is cancelled; a cancelled run's JSON manifest has
-        "complete": false and lists only the files handled.
+        "complete": false and lists only the files handled. Raises ExportError
+        if the destination folder cannot be created or the manifests cannot be
+        written there.
         """
-        self.destination.mkdir(parents=True, exist_ok=True)
+        try:
+            self.destination.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ExportError(f"creating {self.destination} failed: "
+                              f"{describe_os_error(error)}.") from error
         handled = 0
         try:
             for record in self.records:
@@ -129,7 +136,11 @@ class CleanedSetExport:
                 handled += 1
         finally:
             self.summary.cancelled = handled < len(self.records)
-            self._write_manifests()
+            try:
+                self._write_manifests()
+            except OSError as error:
+                raise ExportError(f"writing the manifests to {self.destination} failed: "
+                                  f"{describe_os_error(error)}.") from error
             logger.info("Exported %d files of %s to %s: %d not copied, %d failed",
                         self.summary.exported, self.store.folder, self.destination,
                         self.summary.not_copied, self.summary.failed)
@@ -172,8 +183,7 @@ class CleanedSetExport:
             except _ExportError as problem:
                 error = f"Exporting {record.relative_path} failed: {problem}."
             except OSError as problem:
-                error = (f"Exporting {record.relative_path} failed: "
-                         f"{problem.strerror or problem}.")
+                error = f"Exporting {record.relative_path} failed: {describe_os_error(problem)}."
         else:
             sha256 = file_sha256(self.store, record)
         self._count(target, linked, error)
@@ -287,6 +297,10 @@ class CleanedSetExport:
             stream.write("\n")
         self.summary.manifest_csv = csv_path
         self.summary.manifest_json = json_path
+
+
+class ExportError(Exception):
+    """An error that stops a whole export. The message is the reason, lower-case."""
 
 
 class _ExportError(Exception):

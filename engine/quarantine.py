@@ -135,7 +135,7 @@ def move_file(source: Path, root: Path, relative_path: str) -> MoveOutcome:
     except _MoveError as error:
         reason = str(error)
     except OSError as error:
-        reason = _describe(error)
+        reason = describe_os_error(error)
     else:
         logger.debug("Moved %s to %s", source, target)
         return MoveOutcome(relative_path, source, target, None)
@@ -157,7 +157,7 @@ def _move_one(
     except _MoveError as error:
         reason = str(error)
     except OSError as error:
-        reason = _describe(error)
+        reason = describe_os_error(error)
         if error.errno == errno.ENOSPC:
             reason = (
                 f"no space left in {destination}. Free some space there "
@@ -420,9 +420,20 @@ def _discard(target: Path) -> None:
         logger.warning("Could not remove the unfinished copy %s: %s", target, error)
 
 
-def _describe(error: OSError) -> str:
+# Next steps for the user after errors that permissions and mounts cause.
+_ADVICE = {
+    errno.EACCES: "Check the permissions of that folder, or choose another folder",
+    errno.EPERM: "Check the permissions of that folder, or choose another folder",
+    errno.EROFS: "That file system is read-only. Remount it read-write, "
+    "or choose a folder on another disk",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """Return `error` as a lower-case reason with its path and, where known, what to do next."""
     reason = error.strerror or str(error)
     reason = reason[:1].lower() + reason[1:]
     if error.filename:
-        return f"{reason} ({error.filename})"
-    return reason
+        reason = f"{reason} ({error.filename})"
+    advice = _ADVICE.get(error.errno or 0)
+    return f"{reason}. {advice}" if advice else reason
