@@ -1,0 +1,255 @@
+"""File faults from permissions and read-only mounts, met for real by the command line.
+
+Root ignores permission bits, so as root each command runs in a child process as
+the unprivileged user curator-test (see fault_files). Every test compares SHA-256
+inventories before and after: each input file still exists, byte-identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fault_files import (
+    give_to_user,
+    make_read_only,
+    run_unprivileged,
+    sha256_inventory,
+    shared_temp_folder,
+    tmpfs,
+)
+from PIL import Image
+
+from engine.export import CleanedSetExport, ExportError
+from engine.modelfile import ReferenceModel
+from engine.quarantine import move_files
+from engine.review import ReviewStore
+from engine.scorecache import score_with_cache
+
+KEEP_ALL = "1"  # every score is a mean squared error in [0, 1]
+REJECT_ALL = "0"
+
+
+def fill_folder(folder: Path, data_root: Path) -> None:
+    """Write two retina PNGs and copy two blood-cell JPEGs into `folder`."""
+    folder.mkdir(parents=True)
+    with np.load(data_root / "medmnist" / "retinamnist.npz") as arrays:
+        for index in range(2):
+            Image.fromarray(arrays["test_images"][index]).save(folder / f"retina_{index}.png")
+    for index, source in enumerate(
+        sorted((data_root / "blood" / "pbc" / "neutrophil").glob("*.jpg"))[:2]
+    ):
+        shutil.copy(source, folder / f"cell_{index}.jpg")
+
+
+@pytest.fixture
+def base(data_root: Path) -> Iterator[Path]:
+    """A folder the unprivileged user owns, with `batch/` of four images and `home/`."""
+    with shared_temp_folder() as root:
+        fill_folder(root / "batch", data_root)
+        (root / "home").mkdir()
+        give_to_user(root)
+        yield root
+
+
+def cli(base: Path, *arguments: str) -> tuple[int, str]:
+    """Run main.py with `arguments` as the unprivileged user; return the code and stderr."""
+    result = run_unprivileged(["main.py", *arguments], home=base / "home")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr
+
+
+def failures(errors: str, action: str) -> list[str]:
+    """Return the per-file error lines that the command printed for `action`."""
+    lines = errors.splitlines()
+    return [
+        line
+        for line in lines
+        if line.startswith(f"{action} ") and not line.startswith(f"{action} failed:")
+    ]
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(key for key in sha256_inventory(root))
+
+
+# --- read-only source ------------------------------------------------------------
+
+
+def test_read_only_source_keeps_files(base: Path) -> None:
+    folder, quarantine = base / "batch", base / "rejected"
+    make_read_only(folder)
+    before = sha256_inventory(folder)
+
+    code, errors = cli(
+        base, "move-rejects", str(folder), "--to", str(quarantine), "--threshold", REJECT_ALL
+    )
+
+    assert code == 1
+    lines = failures(errors, "Moving")
+    assert len(lines) == 4
+    for line in lines:
+        assert "failed: permission denied" in line
+        assert line.endswith("Check the permissions of that folder, or choose another folder.")
+    assert sha256_inventory(folder) == before
+    # The hard link made before the unlink failed was removed again.
+    assert files_under(quarantine) == []
+
+
+def test_read_only_source_scored_and_exported(base: Path) -> None:
+    folder = base / "batch"
+    make_read_only(folder)
+    before = sha256_inventory(folder)
+
+    score_code, score_errors = cli(base, "score", str(folder), "--csv", str(base / "s.csv"))
+    export_code, export_errors = cli(
+        base, "export", str(folder), "--to", str(base / "clean"), "--threshold", KEEP_ALL
+    )
+
+    assert score_code == 0, score_errors
+    assert export_code == 0, export_errors
+    assert sha256_inventory(folder) == before
+    # The review database went to the data folder, not into the read-only folder.
+    assert not (folder / ".retina-curator").exists()
+    assert list((base / "home" / "data").rglob("*.sqlite"))
+    exported = sha256_inventory(base / "clean")
+    assert sorted(value for key, value in exported.items() if "manifest" not in key) == sorted(
+        before.values()
+    )
+
+
+# --- read-only destination -------------------------------------------------------
+
+
+def test_read_only_quarantine_keeps_files(base: Path) -> None:
+    folder, quarantine = base / "batch", base / "rejected"
+    quarantine.mkdir()
+    give_to_user(quarantine)
+    make_read_only(quarantine)
+    before = sha256_inventory(folder)
+
+    code, errors = cli(
+        base, "move-rejects", str(folder), "--to", str(quarantine), "--threshold", REJECT_ALL
+    )
+
+    assert code == 1
+    lines = failures(errors, "Moving")
+    assert len(lines) == 4
+    assert all("failed: permission denied" in line for line in lines)
+    assert sha256_inventory(folder) == before
+    assert files_under(quarantine) == []
+
+
+def test_read_only_export_destination(base: Path) -> None:
+    folder, destination = base / "batch", base / "clean"
+    destination.mkdir()
+    give_to_user(destination)
+    make_read_only(destination)
+    before = sha256_inventory(folder)
+
+    code, errors = cli(
+        base, "export", str(folder), "--to", str(destination), "--threshold", KEEP_ALL
+    )
+
+    assert code == 1
+    lines = failures(errors, "Exporting")
+    assert len(lines) == 4
+    assert all("failed: permission denied" in line for line in lines)
+    assert "Exporting failed: writing the manifests to" in errors
+    assert sha256_inventory(folder) == before
+    assert files_under(destination) == []
+
+
+def test_unwritable_export_parent(base: Path) -> None:
+    locked = base / "locked"
+    locked.mkdir()
+    give_to_user(locked)
+    make_read_only(locked)
+    before = sha256_inventory(base / "batch")
+
+    code, errors = cli(base, "export", str(base / "batch"), "--to", str(locked / "clean"))
+
+    assert code == 1
+    assert f"Exporting failed: creating {locked / 'clean'} failed: permission denied" in errors
+    assert sha256_inventory(base / "batch") == before
+
+
+# --- unreadable files and folders ------------------------------------------------
+
+
+def test_unreadable_file_listed_in_csv(base: Path) -> None:
+    folder = base / "batch"
+    os.chmod(folder / "retina_1.png", 0o000)
+    before = sha256_inventory(folder)
+    out = base / "scores.csv"
+
+    code, errors = cli(base, "score", str(folder), "--csv", str(out))
+
+    assert code == 0, errors
+    with out.open(newline="", encoding="utf-8") as stream:
+        rows = {row["path"]: row for row in csv.DictReader(stream)}
+    assert sorted(rows) == ["cell_0.jpg", "cell_1.jpg", "retina_0.png", "retina_1.png"]
+    assert rows["retina_1.png"]["status"] == "unreadable"
+    assert rows["retina_1.png"]["detail"] == "permission denied"
+    assert rows["retina_1.png"]["score"] == ""
+    assert rows["retina_0.png"]["status"] == "ok"
+    assert sha256_inventory(folder) == before
+
+
+def test_unreadable_folder_fails_score(base: Path) -> None:
+    folder = base / "batch"
+    os.chmod(folder, 0o300)  # may enter and write, but not list
+
+    code, errors = cli(base, "score", str(folder), "--csv", str(base / "scores.csv"))
+
+    assert code == 1
+    assert f"Scoring failed: cannot list {folder}: Permission denied." in errors
+    assert "Check the folder's permissions." in errors
+    assert not (base / "scores.csv").exists()
+
+
+# --- read-only mounts ------------------------------------------------------------
+
+
+def test_read_only_mount_as_quarantine(tmp_path: Path, data_root: Path) -> None:
+    folder = tmp_path / "batch"
+    fill_folder(folder, data_root)
+    before = sha256_inventory(folder)
+    names = sorted(path.name for path in folder.iterdir())
+
+    with tmpfs(tmp_path / "read_only", "1m", read_only=True) as mount:
+        outcomes = list(move_files(folder, names, mount / "rejected"))
+
+    assert [outcome.destination for outcome in outcomes] == [None] * 4
+    for outcome in outcomes:
+        assert outcome.error is not None
+        assert "read-only file system" in outcome.error
+        assert "Remount it read-write, or choose a folder on another disk" in outcome.error
+    assert sha256_inventory(folder) == before
+
+
+def test_read_only_mount_as_export(
+    tmp_path: Path, data_root: Path, default_model: ReferenceModel
+) -> None:
+    folder = tmp_path / "batch"
+    fill_folder(folder, data_root)
+    before = sha256_inventory(folder)
+
+    with (
+        tmpfs(tmp_path / "read_only", "1m", read_only=True) as mount,
+        ReviewStore.open(folder) as store,
+    ):
+        for _ in score_with_cache(store, default_model):
+            pass
+        export = CleanedSetExport(store, mount, default_model.fingerprint, 1.0, merge=True)
+        with pytest.raises(ExportError, match="read-only file system"):
+            list(export.run())
+
+    assert export.summary.failed == 4
+    assert all("read-only file system" in error for error in export.summary.errors)
+    assert sha256_inventory(folder) == before
