@@ -8,6 +8,7 @@ import logging
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from engine.decisions import Decision
+from engine.images import Status
 from gui.gallery_model import GalleryModel, GalleryRole
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class FilterMode(enum.StrEnum):
     KEPT = "Kept"  # final decision keep
     REJECTED = "Rejected"  # final decision reject, unreadable files included
     OVERRIDDEN = "Decided by you"
-    UNREADABLE = "Unreadable"
+    # Every file whose intake status is not ok: empty, damaged, too large, unreadable…
+    PROBLEMS = "Problems"
 
 
 class GalleryProxyModel(QSortFilterProxyModel):
@@ -89,6 +91,6 @@ class GalleryProxyModel(QSortFilterProxyModel):
                 return source.decision_at(source_row) is Decision.REJECT
             case FilterMode.OVERRIDDEN:
                 return source.override_at(source_row) is not None
-            case FilterMode.UNREADABLE:
-                return source.flag_at(source_row) is None
+            case FilterMode.PROBLEMS:
+                return source.item(source_row).record.status is not Status.OK
         return True

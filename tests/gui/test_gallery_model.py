@@ -170,7 +170,7 @@ def test_proxy_keeps_order_for_new_rows(model: GalleryModel, proxy: GalleryProxy
         (FilterMode.KEPT, {"b.png", "e.png"}),
         (FilterMode.REJECTED, {"A.png", "d.png", "sub/c.png"}),
         (FilterMode.OVERRIDDEN, set()),
-        (FilterMode.UNREADABLE, {"sub/c.png"}),
+        (FilterMode.PROBLEMS, {"sub/c.png"}),
     ],
 )
 def test_proxy_filter_modes(

@@ -96,7 +96,7 @@ def test_scored_window_counts_and_status(scored_window: MainWindow, mixed_folder
 @pytest.mark.parametrize(
     ("mode", "rows"),
     [(FilterMode.FLAGGED, 6), (FilterMode.KEPT, 12), (FilterMode.REJECTED, 7),
-     (FilterMode.OVERRIDDEN, 0), (FilterMode.UNREADABLE, 1), (FilterMode.ALL, 19)],
+     (FilterMode.OVERRIDDEN, 0), (FilterMode.PROBLEMS, 1), (FilterMode.ALL, 19)],
 )
 def test_filter_combo_filters_gallery(scored_window: MainWindow, mode: FilterMode,
                                       rows: int) -> None:
@@ -107,7 +107,7 @@ def test_filter_combo_filters_gallery(scored_window: MainWindow, mode: FilterMod
              for row in range(rows)}
     expected = {FilterMode.FLAGGED: {True}, FilterMode.KEPT: {False},
                 FilterMode.REJECTED: {True, None}, FilterMode.OVERRIDDEN: set(),
-                FilterMode.UNREADABLE: {None}, FilterMode.ALL: {True, False, None}}[mode]
+                FilterMode.PROBLEMS: {None}, FilterMode.ALL: {True, False, None}}[mode]
     assert flags == expected
 
 
