@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtCore import QCoreApplication, QRect, QSize, Qt, QThread
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -49,6 +49,8 @@ class ImageBox(QWidget):
 
     def set_image(self, image: QImage | None, smooth: bool = True) -> None:
         """Show `image`, converted to a pixmap here in the GUI thread. None clears the box."""
+        # QPixmap is not safe to create in another thread; workers hand over QImage.
+        assert QThread.currentThread() is QCoreApplication.instance().thread()
         self._pixmap = QPixmap() if image is None else QPixmap.fromImage(image)
         self._smooth = smooth
         self._text = ""
