@@ -114,3 +114,28 @@ def test_invalid_description_rejected(
 
     with pytest.raises(ModelFileError, match="incomplete or invalid"):
         load_model(path)
+
+
+def test_half_precision_weights_load_on_cpu(tmp_path: Path, tiny_model: ReferenceModel,
+                                            retina_arrays: np.ndarray) -> None:
+    # safetensors stores no device, so weights saved from a GPU load like any
+    # others; GPU training often saves them as float16, which must still load.
+    path = tmp_path / "model.safetensors"
+    save_model(tiny_model, path)
+    tensors = load_file(str(path))
+    with path.open("rb") as stream:
+        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    half = {key: value.half() if key.startswith("autoencoder.") else value
+            for key, value in tensors.items()}
+    save_file(half, str(path), metadata=header["__metadata__"])
+
+    loaded = load_model(path)
+
+    parameters = list(loaded.autoencoder.parameters())
+    assert {parameter.device.type for parameter in parameters} == {"cpu"}
+    assert {parameter.dtype for parameter in parameters} == {torch.float32}
+    np.testing.assert_allclose(
+        reconstruction_errors(loaded, retina_arrays[:16]),
+        reconstruction_errors(tiny_model, retina_arrays[:16]),
+        rtol=0.05,
+    )

@@ -11,7 +11,7 @@ from PIL import Image
 
 from engine.images import Status
 from engine.modelfile import ReferenceModel
-from engine.scoring import reconstruct, score_folder
+from engine.scoring import reconstruct, score_files, score_folder
 
 
 @pytest.fixture
@@ -80,3 +80,29 @@ def test_reconstruction_matches_score(default_model: ReferenceModel, data_root: 
     assert view.reconstruction.shape == (28, 28, 3)
     assert view.error_map.shape == (28, 28)
     assert view.score == pytest.approx(float(view.error_map.mean()), rel=1e-5)
+
+
+def test_files_vanishing_mid_scan(tmp_path: Path, default_model: ReferenceModel,
+                                  data_root: Path) -> None:
+    folder = tmp_path / "vanishing"
+    folder.mkdir()
+    with np.load(data_root / "medmnist" / "retinamnist.npz") as arrays:
+        for index, image in enumerate(arrays["test_images"][:300]):
+            Image.fromarray(image).save(folder / f"r{index:03d}.png")
+    paths = sorted(folder.iterdir())
+    results = score_files(default_model, folder, paths)
+
+    # The first batch is decoded by now; later files go while scoring runs.
+    first = next(results)
+    (folder / "r250.png").unlink()
+    (folder / "r260.png").rename(folder / "renamed.png")
+    rest = {item.relative_path: item for item in results}
+
+    assert first.status is Status.OK
+    assert len(rest) == 299
+    for name in ("r250.png", "r260.png"):
+        assert rest[name].status is Status.MISSING
+        assert rest[name].detail == "the file was removed or renamed"
+        assert rest[name].score is None
+    assert all(item.status is Status.OK for name, item in rest.items()
+               if name not in ("r250.png", "r260.png"))
