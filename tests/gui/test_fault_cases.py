@@ -179,7 +179,8 @@ def test_many_images_window_stays_responsive(
     assert window.gallery_model.rowCount() == MANY_IMAGES
     assert first_shown < 2.0
     assert len(beats) > 10
-    assert max(gaps) < 0.2
+    worst = max(range(len(gaps)), key=gaps.__getitem__)
+    assert max(gaps) < 0.2, f"{gaps[worst]:.3f} s after {beats[worst] - started:.3f} s"
 
 
 # --- high-DPI thumbnails ---------------------------------------------------------
