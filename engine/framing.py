@@ -60,7 +60,9 @@ class Framing:
     def apply(self, image: Image.Image) -> np.ndarray:
         """Return the (size, size, 3) uint8 model input for an RGB image."""
         if self.crop_dark_margins:
-            image = image.crop(self.content_box(image))
+            box = self.content_box(image)
+            if box != (0, 0, *image.size):
+                image = image.crop(box)
         image = _pad_to_square(image)
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), Image.Resampling.BICUBIC)
@@ -78,7 +80,11 @@ class Framing:
         if scale < 1.0:
             small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
             small = image.resize(small_size, Image.Resampling.BOX)
-        bright = np.asarray(small).max(axis=2) > self.margin_level
+        pixels = np.asarray(small)
+        # Equal to pixels.max(axis=2), which numpy computes about ten times slower
+        # for three channels. That step took half the framing time of a 28 px image.
+        brightest = np.maximum(np.maximum(pixels[..., 0], pixels[..., 1]), pixels[..., 2])
+        bright = brightest > self.margin_level
         rows = np.flatnonzero(bright.mean(axis=1) >= self.margin_fraction)
         cols = np.flatnonzero(bright.mean(axis=0) >= self.margin_fraction)
         if rows.size == 0 or cols.size == 0:

@@ -180,6 +180,13 @@ class ReviewStore:
                                    (model_fingerprint, relative_path))
         return _record(rows[0]) if rows else None
 
+    def overrides(self) -> dict[str, Decision]:
+        """Return the curator's decisions by relative path, also on files moved out."""
+        rows = self.database.query(
+            "SELECT relative_path, override FROM files WHERE override IS NOT NULL"
+        )
+        return {row["relative_path"]: Decision(row["override"]) for row in rows}
+
     def relative_paths_to_reject(self, model_fingerprint: str, threshold: float) -> list[str]:
         """Return the files in the folder whose final decision is reject, sorted."""
         return [

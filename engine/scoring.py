@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Generator, Iterator
@@ -18,6 +19,13 @@ from engine.modelfile import ReferenceModel
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
+
+# Torch threads used for a folder's batches while files decode on two other threads.
+# Idle torch worker threads spin for a while before they sleep, so on a two-core
+# machine they took the cores from the decode threads. Scoring 2000 small PNGs on
+# a busy two-core machine took 5–12 s with torch's default two threads and 1.6 s
+# with one thread; scripts/benchmark.py measures whole folders.
+FOLDER_INFERENCE_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -112,9 +120,29 @@ def score_files(
             loaded = list(pending)
             if index + 1 < len(batches):
                 pending = pool.map(load, batches[index + 1])
-            yield from _score_batch(model, root, loaded, threshold)
+            with torch_threads(FOLDER_INFERENCE_THREADS):
+                scored = list(_score_batch(model, root, loaded, threshold))
+            yield from scored
     elapsed = time.perf_counter() - started
     logger.info("scored %d files under %s in %.1f s", len(paths), root, elapsed)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch intra-op threads, then restore the previous number.
+
+    The setting is process-wide, so torch work in other threads runs with `count`
+    threads meanwhile.
+    """
+    previous = torch.get_num_threads()
+    if previous == count:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def score_folder(

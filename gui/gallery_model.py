@@ -309,6 +309,15 @@ class GalleryModel(QAbstractListModel):
         """Return the scores of the readable files, in model order."""
         return [item.record.score for item in self._items if item.record.score is not None]
 
+    def score_key_at(self, row: int) -> float:
+        """Return the score at `row` for sorting, with -inf for a file without a score."""
+        score = self._items[row].record.score
+        return -math.inf if score is None else score
+
+    def name_key_at(self, row: int) -> str:
+        """Return the relative path at `row` for case-insensitive sorting."""
+        return self._items[row].record.relative_path.casefold()
+
     def flag_at(self, row: int) -> bool | None:
         """Return whether the file at `row` is flagged, or None if it has no score."""
         return self._flagged[row]

@@ -77,11 +77,9 @@ class ReviewSession:
 
         A file that undo brings back thus shows its decision again.
         """
-        return {
-            record.relative_path: record.override
-            for record in self.store.records(self._fingerprint)
-            if record.override is not None
-        }
+        # One query of the decided files: reading every record of a 20 000-file
+        # review took 0.2 s of the window's time on each open.
+        return self.store.overrides()
 
     def threshold(self) -> float:
         """Return the threshold chosen for this folder and model, else the calibrated one."""

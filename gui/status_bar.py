@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections.abc import Callable
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
@@ -13,6 +16,10 @@ from gui.model_info import describe_model_facts
 
 logger = logging.getLogger(__name__)
 
+# The rate is shown once a job has run this long, because the first batches come
+# before any steady rate exists.
+RATE_DELAY_S = 0.25
+
 
 def describe_counts(counts: GalleryCounts) -> str:
     """Return "N images · K keep · R reject · F flagged · U unreadable · O by you"."""
@@ -22,6 +29,31 @@ def describe_counts(counts: GalleryCounts) -> str:
         f"{counts.flagged} flagged · {counts.unreadable} unreadable · "
         f"{counts.overridden} decided by you"
     )
+
+
+def describe_rate(done: int, total: int, elapsed_s: float) -> str:
+    """Return "950 images/s · 12 s left" for a job that did `done` of `total` items so far.
+
+    Returns an empty string while no rate can be measured: nothing done yet, or
+    less than RATE_DELAY_S elapsed. The time left is left out while the total is unknown (0).
+    """
+    if done <= 0 or elapsed_s < RATE_DELAY_S:
+        return ""
+    rate = done / elapsed_s
+    text = f"{rate:.0f} images/s" if rate >= 10 else f"{rate:.1f} images/s"
+    if total > done:
+        text += f" · {format_duration((total - done) / rate)} left"
+    return text
+
+
+def format_duration(seconds: float) -> str:
+    """Return a duration rounded up to whole seconds: "45 s", "3 min 05 s", "2 h 04 min"."""
+    whole = math.ceil(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole // 60 % 60:02d} min"
 
 
 def describe_model(model: ReferenceModel | None) -> str:
@@ -39,7 +71,9 @@ def _separator() -> QFrame:
 
 
 class MainStatusBar(QStatusBar):
-    """Status bar with a progress bar and Cancel button shown while a job runs.
+    """Status bar with a progress bar, the job's rate and time left, and a Cancel button.
+
+    `clock` returns seconds from any fixed point; the rate is measured with it.
 
     Signals:
         cancel_requested(): the user pressed Cancel.
@@ -47,8 +81,12 @@ class MainStatusBar(QStatusBar):
 
     cancel_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
+        self._clock = clock
+        self._verb: str | None = None  # of the job shown
+        self._origin: tuple[float, int] | None = None  # time and count of its first progress
         self._build_ui()
         self._connect_signals()
         self.hide_progress()
@@ -59,11 +97,14 @@ class MainStatusBar(QStatusBar):
         self._progress_bar = QProgressBar()
         self._progress_bar.setMaximumWidth(240)
         self._progress_bar.setTextVisible(True)
+        self._rate_label = QLabel()
+        self._rate_label.setToolTip("Items done per second so far, and the time left at that rate")
         self._cancel_button = QPushButton("Cancel")
         self._cancel_button.setToolTip("Stop the running job after the current file")
         self._counts_label = QLabel()
         self._model_label = QLabel()
         self.addWidget(self._progress_bar)
+        self.addWidget(self._rate_label)
         self.addWidget(self._cancel_button)
         self.addPermanentWidget(self._counts_label)
         self.addPermanentWidget(_separator())
@@ -80,20 +121,45 @@ class MainStatusBar(QStatusBar):
     def model_text(self) -> str:
         return self._model_label.text()
 
+    @property
+    def rate_text(self) -> str:
+        return self._rate_label.text()
+
     def is_progress_visible(self) -> bool:
         return not self._progress_bar.isHidden()
 
     def show_progress(self, verb: str, done: int, total: int) -> None:
-        """Show "<verb> done / total" in the progress bar, with the Cancel button."""
+        """Show "<verb> done / total", the rate and the time left, with the Cancel button.
+
+        A call with `done` 0 or another verb, or the first call after
+        hide_progress(), starts a new job. Its rate is measured from its first
+        call with `done` above 0, so the time spent before the first item, such
+        as listing a folder, does not lower the rate.
+        """
+        now = self._clock()
+        if self._verb != verb or done == 0:
+            self._verb, self._origin = verb, None
+        if self._origin is None and done > 0:
+            self._origin = (now, done)
         self._progress_bar.setMaximum(max(total, 1))
         self._progress_bar.setValue(done)
         self._progress_bar.setFormat(f"{verb} {done} / {total}" if total else f"{verb}…")
+        rate = ""
+        if self._origin is not None:
+            started, first_done = self._origin
+            rate = describe_rate(done - first_done, max(total - first_done, 0), now - started)
+        self._rate_label.setText(rate)
         self._progress_bar.show()
+        self._rate_label.show()
         self._cancel_button.show()
 
     def hide_progress(self) -> None:
-        """Hide the progress bar and the Cancel button, and make Cancel usable again."""
+        """Hide the progress bar, rate and Cancel button, and make Cancel usable again."""
+        self._verb = None
+        self._origin = None
         self._progress_bar.hide()
+        self._rate_label.hide()
+        self._rate_label.clear()
         self._cancel_button.hide()
         self._cancel_button.setEnabled(True)
         self._cancel_button.setText("Cancel")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -49,3 +51,34 @@ def test_round_trip_through_dict() -> None:
     framing = Framing(size=32, margin_level=12)
 
     assert Framing.from_dict(framing.to_dict()) == framing
+
+
+def reference_content_box(framing: Framing, image: Image.Image) -> tuple[int, int, int, int]:
+    """The margin search written plainly, with numpy's max over the channel axis."""
+    width, height = image.size
+    scale = min(1.0, 256 / max(width, height))
+    small = image
+    if scale < 1.0:
+        small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = image.resize(small_size, Image.Resampling.BOX)
+    bright = np.asarray(small).max(axis=2) > framing.margin_level
+    rows = np.flatnonzero(bright.mean(axis=1) >= framing.margin_fraction)
+    cols = np.flatnonzero(bright.mean(axis=0) >= framing.margin_fraction)
+    if rows.size == 0 or cols.size == 0:
+        return (0, 0, width, height)
+    return (int(np.floor(cols[0] / scale)), int(np.floor(rows[0] / scale)),
+            min(width, int(np.ceil((cols[-1] + 1) / scale))),
+            min(height, int(np.ceil((rows[-1] + 1) / scale))))
+
+
+def test_content_box_matches_plain_search(data_root: Path) -> None:
+    framing = Framing()
+    photos = sorted((data_root / "fundus").glob("*/*"))
+    with np.load(data_root / "medmnist" / "retinamnist.npz") as arrays:
+        small = [Image.fromarray(image) for image in arrays["test_images"][:50]]
+    images = [Image.open(path).convert("RGB") for path in photos] + small
+    # Dark and single-channel-bright images test the channel maximum itself.
+    images += [Image.new("RGB", (40, 30), (0, 0, 0)), Image.new("RGB", (30, 40), (0, 0, 21))]
+
+    for image in images:
+        assert framing.content_box(image) == reference_content_box(framing, image)

@@ -280,6 +280,20 @@ def test_override_cleared(mixed: Path, default_model: ReferenceModel) -> None:
     assert record.final_decision(1e9) is Decision.KEEP
 
 
+def test_overrides_lists_decided_files(mixed: Path, default_model: ReferenceModel) -> None:
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        store.set_override(["retina/r0001.png"], Decision.REJECT)
+        store.set_override(["retina/r0002.png"], Decision.KEEP)
+        store.set_override(["retina/r0003.png"], Decision.KEEP)
+        store.set_override(["retina/r0003.png"], None)
+        overrides = store.overrides()
+
+    assert overrides == {"retina/r0001.png": Decision.REJECT,
+                         "retina/r0002.png": Decision.KEEP}
+
+
 def test_override_unknown_path_changes_nothing(
     mixed: Path, default_model: ReferenceModel
 ) -> None:

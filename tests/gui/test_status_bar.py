@@ -1,0 +1,109 @@
+"""Tests of the status bar's progress display: counts, rate and time left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from gui.main_window import MainWindow
+from gui.status_bar import MainStatusBar, describe_rate, format_duration
+
+
+class ManualClock:
+    """A clock that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def status_bar(qtbot: QtBot, clock: ManualClock) -> MainStatusBar:
+    bar = MainStatusBar(clock=clock)
+    qtbot.addWidget(bar)
+    bar.show()
+    return bar
+
+
+@pytest.mark.parametrize(("done", "total", "elapsed", "expected"), [
+    (0, 100, 5.0, ""),  # nothing done yet
+    (10, 100, 0.1, ""),  # too early for a steady rate
+    (500, 2000, 2.0, "250 images/s · 6 s left"),
+    (3, 100, 2.0, "1.5 images/s · 1 min 05 s left"),  # slow jobs keep one decimal
+    (500, 500, 2.0, "250 images/s"),  # finished: no time left
+    (40, 0, 1.0, "40 images/s"),  # total not known yet
+])
+def test_describe_rate(done: int, total: int, elapsed: float, expected: str) -> None:
+    assert describe_rate(done, total, elapsed) == expected
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (0.2, "1 s"),  # rounded up, never "0 s" while work remains
+    (59.0, "59 s"),
+    (185.0, "3 min 05 s"),
+    (7440.0, "2 h 04 min"),
+])
+def test_format_duration(seconds: float, expected: str) -> None:
+    assert format_duration(seconds) == expected
+
+
+def test_status_bar_starts_hidden(status_bar: MainStatusBar) -> None:
+    assert not status_bar.is_progress_visible()
+    assert status_bar.rate_text == ""
+
+
+def test_progress_shows_rate_and_time_left(
+    status_bar: MainStatusBar, clock: ManualClock
+) -> None:
+    status_bar.show_progress("Scoring", 0, 1000)
+    clock.now += 5.0  # listing the folder, before the first image
+    status_bar.show_progress("Scoring", 1, 1000)
+    clock.now += 2.0
+    status_bar.show_progress("Scoring", 401, 1000)
+
+    assert status_bar.is_progress_visible()
+    assert status_bar.rate_text == "200 images/s · 3 s left"
+
+
+def test_new_job_restarts_rate(status_bar: MainStatusBar, clock: ManualClock) -> None:
+    status_bar.show_progress("Scoring", 0, 1000)
+    clock.now += 10.0
+    status_bar.show_progress("Moving", 5, 50)
+    clock.now += 1.0
+    status_bar.show_progress("Moving", 30, 50)
+
+    assert status_bar.rate_text == "25 images/s · 1 s left"
+
+
+def test_hide_progress_clears_rate(status_bar: MainStatusBar, clock: ManualClock) -> None:
+    status_bar.show_progress("Scoring", 10, 1000)
+    clock.now += 1.0
+    status_bar.show_progress("Scoring", 110, 1000)
+    status_bar.hide_progress()
+
+    assert not status_bar.is_progress_visible()
+    assert status_bar.rate_text == ""
+
+
+def test_window_scan_shows_rate(qtbot: QtBot, window: MainWindow, large_folder: Path) -> None:
+    seen: list[str] = []
+
+    def rate_shown() -> bool:
+        seen.append(window.status_bar.rate_text)
+        return "images/s" in seen[-1]
+
+    with qtbot.waitSignal(window.scoring_finished, timeout=120_000):
+        window.open_folder(large_folder)
+        qtbot.waitUntil(rate_shown, timeout=60_000)
+
+    assert " left" in seen[-1]
+    assert not window.status_bar.is_progress_visible()
