@@ -275,7 +275,9 @@ def run_train(args: argparse.Namespace) -> int:
     model.training["command"] = args.command_line
     save_model(model, args.out)
     write_card(model, args.out, args.command_line)
-    print(f"Saved {args.out}: threshold {model.threshold:.6g}, "
+    thresholds = ", ".join(f"{name} {value:.4g}"
+                           for name, value in model.signal_thresholds.items())
+    print(f"Saved {args.out}: thresholds {thresholds}; "
           f"trained in {model.training['seconds']} s")
     return EXIT_OK
 
@@ -350,7 +352,8 @@ def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
             for record in store.records(fingerprint):
                 if record.location is not Location.FOLDER:
                     continue
-                row = review_row(record, threshold, fingerprint, file_sha256(store, record))
+                row = review_row(record, threshold, fingerprint, file_sha256(store, record),
+                                 model.signal_thresholds)
                 flagged = None if record.score is None else record.score > threshold
                 row.update(flagged="" if flagged is None else str(flagged).lower(),
                            model=model_label)
@@ -408,7 +411,7 @@ def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: st
 
 
 def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
-    bar = tqdm(total=len(evaluation.SOURCES), unit="source", file=sys.stderr)
+    bar = tqdm(total=len(evaluation.ALL_SOURCES), unit="source", file=sys.stderr)
     try:
         results = list(evaluation.evaluate(
             model, args.data_root, progress=lambda name: bar.set_description(name) or bar.update(1)
@@ -425,6 +428,7 @@ def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
             "model": model.name,
             "fingerprint": model.fingerprint,
             "threshold": model.threshold,
+            "signal_thresholds": model.signal_thresholds,
             "sources": [result.to_dict() for result in results],
         }
         args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
@@ -492,7 +496,8 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
             return EXIT_FAILED
         try:
             export = CleanedSetExport(store, args.destination, model.fingerprint, threshold,
-                                      model_name=model.name, merge=args.merge, link=args.link)
+                                      model_name=model.name, merge=args.merge, link=args.link,
+                                      signal_thresholds=model.signal_thresholds)
         except ValueError as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -88,15 +88,19 @@ class CleanedSetExport:
     file. A file whose name differs only in case (compared case-folded) from a
     name in the destination or exported before it gets the first free variant
     `name (1).ext`, `name (2).ext`, ..., with a note in the summary, so that no
-    two files share a name on a case-insensitive file system. The constructor
-    raises ValueError for an unusable destination and for files in the folder
-    that are not scored under `model_fingerprint`.
+    two files share a name on a case-insensitive file system.
+    `signal_thresholds`, the model's calibrated threshold of each signal, name the
+    signals that flagged each file in the manifest. The constructor raises
+    ValueError for an unusable destination and for files in the folder that are
+    not scored under `model_fingerprint`.
     """
 
     def __init__(self, store: ReviewStore, destination: Path, model_fingerprint: str,
                  threshold: float, *, model_name: str = "", merge: bool = False,
-                 link: bool = False) -> None:
+                 link: bool = False, signal_thresholds: Mapping[str, float] | None = None,
+                 ) -> None:
         self.store = store
+        self.signal_thresholds = dict(signal_thresholds or {})
         self.destination = Path(os.path.abspath(destination))
         self.model_fingerprint = model_fingerprint
         self.model_name = model_name
@@ -187,7 +191,8 @@ class CleanedSetExport:
         else:
             sha256 = file_sha256(self.store, record)
         self._count(target, linked, error)
-        row = review_row(record, self.threshold, self.model_fingerprint, sha256)
+        row = review_row(record, self.threshold, self.model_fingerprint, sha256,
+                         self.signal_thresholds)
         exported_as = "" if target is None else target.relative_to(self.destination).as_posix()
         row.update(exported=str(target is not None).lower(), exported_as=exported_as,
                    error=error or "")
@@ -385,10 +390,12 @@ def _copy_new(source: Path, target: Path, expected_size: int) -> str:
 
 def export_cleaned_set(store: ReviewStore, destination: Path, model_fingerprint: str,
                        threshold: float, *, model_name: str = "", merge: bool = False,
-                       link: bool = False) -> ExportSummary:
+                       link: bool = False,
+                       signal_thresholds: Mapping[str, float] | None = None) -> ExportSummary:
     """Run a whole CleanedSetExport without progress and return its summary."""
     export = CleanedSetExport(store, destination, model_fingerprint, threshold,
-                              model_name=model_name, merge=merge, link=link)
+                              model_name=model_name, merge=merge, link=link,
+                              signal_thresholds=signal_thresholds)
     for _ in export.run():
         pass
     return export.summary

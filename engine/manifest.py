@@ -5,15 +5,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from engine.review import FileRecord, Location, ReviewStore, read_identity
 from engine.reviewdb import utc_now
+from engine.signals import COLOUR, LATENT, RECONSTRUCTION, flagging_signals
 
 logger = logging.getLogger(__name__)
 
-# Columns shared by the export manifest and the CSV of the `score` command. Scores
-# and thresholds are raw reconstruction errors, and times are ISO 8601 UTC.
+# The column of each signal of engine.signals.
+SIGNAL_COLUMNS = {
+    RECONSTRUCTION: "reconstruction_error",
+    LATENT: "latent_distance",
+    COLOUR: "colour_distance",
+}
+
+# Columns shared by the export manifest and the CSV of the `score` command. The
+# score is the combined score, 1 at the model's calibrated threshold; times are
+# ISO 8601 UTC.
 REVIEW_COLUMNS = (
     "path",  # relative to the reviewed folder, with forward slashes
     "status",  # intake status, "ok" for a readable image
@@ -22,6 +32,8 @@ REVIEW_COLUMNS = (
     "size",  # in bytes
     "score",  # empty when the file could not be read
     "threshold",
+    *SIGNAL_COLUMNS.values(),  # each signal in its own unit; empty like score
+    "flagged_by",  # the signals above their threshold, joined by "+"
     "model_fingerprint",
     "model_decision",  # keep or reject; a file that cannot be read is rejected
     "final_decision",  # the curator's override when there is one, else the model's
@@ -43,10 +55,15 @@ _MAX_MANIFESTS = 9999
 
 
 def review_row(record: FileRecord, threshold: float, model_fingerprint: str,
-               sha256: str | None) -> dict[str, str]:
-    """Return the REVIEW_COLUMNS of one file as text, with `sha256` from file_sha256."""
+               sha256: str | None, signal_thresholds: Mapping[str, float]) -> dict[str, str]:
+    """Return the REVIEW_COLUMNS of one file as text, with `sha256` from file_sha256.
+
+    `signal_thresholds` are the model's calibrated threshold of each signal.
+    """
     model_decision = record.model_decision(threshold)
     final_decision = record.final_decision(threshold)
+    signals = record.signals or {}
+    flagged_by = flagging_signals(signals, signal_thresholds, threshold) if signals else []
     return {
         "path": record.relative_path,
         "status": record.status.value,
@@ -55,6 +72,9 @@ def review_row(record: FileRecord, threshold: float, model_fingerprint: str,
         "size": str(record.size),
         "score": "" if record.score is None else f"{record.score:.8g}",
         "threshold": f"{threshold:.8g}",
+        **{column: f"{signals[name]:.8g}" if name in signals else ""
+           for name, column in SIGNAL_COLUMNS.items()},
+        "flagged_by": "+".join(flagged_by),
         "model_fingerprint": model_fingerprint,
         "model_decision": "" if model_decision is None else model_decision.value,
         "final_decision": "" if final_decision is None else final_decision.value,
@@ -117,8 +137,8 @@ def free_manifest_paths(destination: Path) -> tuple[Path, Path]:
 def json_row(row: dict[str, str]) -> dict[str, object]:
     """Return a text row of MANIFEST_COLUMNS with JSON types: numbers, booleans and null.
 
-    Empty text becomes null; `size` an integer; `score` and `threshold` numbers;
-    `exported` a boolean. The other columns stay text.
+    Empty text becomes null; `size` an integer; `score`, `threshold` and the signal
+    columns numbers; `exported` a boolean. The other columns stay text.
     """
     typed: dict[str, object] = {}
     for key, value in row.items():
@@ -126,7 +146,7 @@ def json_row(row: dict[str, str]) -> dict[str, object]:
             typed[key] = None
         elif key == "size":
             typed[key] = int(value)
-        elif key in ("score", "threshold"):
+        elif key in ("score", "threshold", *SIGNAL_COLUMNS.values()):
             typed[key] = float(value)
         elif key == "exported":
             typed[key] = value == "true"

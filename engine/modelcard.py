@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.evaluation import SourceResult, format_table
 from engine.modelfile import ReferenceModel
+from engine.signals import DESCRIPTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,14 @@ def write_card(
     """
     training = model.training
     calibration = model.calibration
+    limited = [name for name, signal in model.signals.items() if signal.limited_by_sample]
     lines = [
         f"# Model card: {model_path.name}",
         "",
-        "A convolutional autoencoder that reconstructs images like its training data;",
-        "images it reconstructs poorly are flagged as not belonging.",
+        "A convolutional autoencoder that reconstructs images like its training data.",
+        "An image is flagged as not belonging when its reconstruction error, its",
+        "distance to the training images in the autoencoder's code space, or its",
+        "colour statistics lie beyond what the held-out training images reach.",
         "",
         "| | |",
         "|---|---|",
@@ -54,9 +58,11 @@ def write_card(
         f"| training time | {training.get('seconds', '?')} s |",
         f"| architecture | {_describe(model.autoencoder.config.to_dict())} |",
         f"| framing | {_describe(model.framing.to_dict())} |",
-        f"| threshold | {calibration.threshold:.6g} (mean squared error, pixels in [0, 1]) |",
-        f"| target false-reject rate | {100 * calibration.target_frr:g} % of clean images"
-        f"{_sample_note(calibration.clean_scores.size) if calibration.limited_by_sample else ''} |",
+        *(f"| {name} threshold | {signal.threshold:.6g} ({DESCRIPTIONS[name]}) |"
+          for name, signal in model.signals.items()),
+        f"| target false-reject rate | {100 * calibration.target_frr:g} % of clean images, "
+        f"{100 * calibration.target_frr / max(1, len(model.signals)):.2g} % for each signal"
+        f"{_sample_note(calibration.clean_scores.size) if limited else ''} |",
         f"| created | {training.get('created', 'unknown')} |",
         "",
         "## How it was made",
@@ -68,9 +74,10 @@ def write_card(
             "",
             "## Evaluation",
             "",
-            "Share of each source flagged at the threshold above, and the AUROC of",
-            "the source against RetinaMNIST test: 1.0 is best for a non-retina source,",
-            "0.5 for a retina source, which the model should not tell apart.",
+            "Share of each source flagged at the calibrated thresholds, how many images",
+            "each signal flags on its own, and the AUROC of the combined score against",
+            "RetinaMNIST test: 1.0 is best for a non-retina source, 0.5 for a retina",
+            "source, which the model should not tell apart.",
             "",
             "```sh",
             evaluate_command,
@@ -81,6 +88,7 @@ def write_card(
         payload: dict[str, Any] = {
             "fingerprint": model.fingerprint,
             "threshold": calibration.threshold,
+            "signal_thresholds": model.signal_thresholds,
             "sources": [result.to_dict() for result in results],
         }
         evaluation_path(model_path).write_text(
@@ -94,8 +102,9 @@ def write_card(
 
 def _sample_note(size: int) -> str:
     return (
-        f"; {size} held-out images are too few for that rate, so the threshold is the "
-        f"largest held-out score and about 1 in {size + 1} new clean images exceed it"
+        f"; {size} held-out images are too few for that rate, so each signal's threshold "
+        f"is its largest held-out value, which about 1 in {size + 1} new clean images "
+        "exceed"
     )
 
 

@@ -20,14 +20,17 @@ from safetensors.torch import load_file, save_file
 from engine.autoencoder import AutoencoderConfig, ConvAutoencoder
 from engine.calibration import Calibration
 from engine.framing import Framing
+from engine.signals import COLOUR_FEATURES, SIGNALS, SignalReference
 
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "retina-curator-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _METADATA_KEY = "retina_curator"
 _WEIGHTS_PREFIX = "autoencoder."
 _CLEAN_SCORES_KEY = "calibration.clean_scores"
+_SIGNAL_SCORES_KEY = "calibration.{}.clean_scores"
+_REFERENCE_KEYS = ("codes", "code_scale", "colour_low", "colour_high")
 
 
 class ModelFileError(Exception):
@@ -38,14 +41,19 @@ class ModelFileError(Exception):
 class ReferenceModel:
     """A trained autoencoder with everything needed to score images as it was trained.
 
-    `training` describes the data (`data`, `fingerprint`, counts, `seed`, `epochs`,
-    `created`); `metrics` contains evaluation results; `fingerprint` identifies the
-    weights and calibration and keys cached scores.
+    `calibration` is that of the combined score (engine.signals), whose calibrated
+    threshold is 1; `signals` contains the calibration of each signal and `reference`
+    what the latent and colour signals compare with. `training` describes the data
+    (`data`, `fingerprint`, counts, `seed`, `epochs`, `created`); `metrics` contains
+    evaluation results; `fingerprint` identifies the weights and calibration and keys
+    cached scores.
     """
 
     autoencoder: ConvAutoencoder
     framing: Framing
     calibration: Calibration
+    signals: dict[str, Calibration] = field(default_factory=dict)
+    reference: SignalReference | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     name: str = "unsaved model"
@@ -53,18 +61,27 @@ class ReferenceModel:
 
     @property
     def fingerprint(self) -> str:
-        """Return a 16-hex-digit digest of the weights and the threshold."""
+        """Return a 16-hex-digit digest of the weights, references and thresholds."""
         digest = hashlib.sha256()
         for key, tensor in sorted(self.autoencoder.state_dict().items()):
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().numpy().tobytes())
         digest.update(repr(self.calibration.threshold).encode())
+        digest.update(repr(self.signal_thresholds).encode())
+        if self.reference is not None:
+            for name in _REFERENCE_KEYS:
+                digest.update(np.ascontiguousarray(getattr(self.reference, name)).tobytes())
         digest.update(json.dumps(self.framing.to_dict(), sort_keys=True).encode())
         return digest.hexdigest()[:16]
 
     @property
     def threshold(self) -> float:
         return self.calibration.threshold
+
+    @property
+    def signal_thresholds(self) -> dict[str, float]:
+        """Return the calibrated threshold of each signal, by name."""
+        return {name: calibration.threshold for name, calibration in self.signals.items()}
 
 
 def save_model(model: ReferenceModel, path: Path) -> None:
@@ -74,6 +91,13 @@ def save_model(model: ReferenceModel, path: Path) -> None:
         for key, value in model.autoencoder.state_dict().items()
     }
     tensors[_CLEAN_SCORES_KEY] = torch.from_numpy(model.calibration.clean_scores.copy())
+    for name, calibration in model.signals.items():
+        tensors[_SIGNAL_SCORES_KEY.format(name)] = torch.from_numpy(
+            calibration.clean_scores.copy())
+    if model.reference is not None:
+        for name in _REFERENCE_KEYS:
+            tensors[f"reference.{name}"] = torch.from_numpy(
+                np.ascontiguousarray(getattr(model.reference, name)))
     header = _description(model)
 
     path = Path(path)
@@ -100,10 +124,18 @@ def _description(model: ReferenceModel) -> dict[str, Any]:
         "architecture": model.autoencoder.config.to_dict(),
         "framing": model.framing.to_dict(),
         "calibration": {
-            "signal": "reconstruction_mse",
+            "signal": "combined",
             "target_frr": model.calibration.target_frr,
             "threshold": model.calibration.threshold,
             "n_clean": int(model.calibration.clean_scores.size),
+            "signals": {
+                name: {"target_frr": calibration.target_frr, "threshold": calibration.threshold}
+                for name, calibration in model.signals.items()
+            },
+        },
+        "reference": {
+            "neighbours": None if model.reference is None else model.reference.neighbours,
+            "colour_features": list(COLOUR_FEATURES),
         },
         "training": model.training,
         "metrics": model.metrics,
@@ -125,6 +157,13 @@ def load_model(path: Path) -> ReferenceModel:
         target_frr = float(header["calibration"]["target_frr"])
         clean_scores = tensors.pop(_CLEAN_SCORES_KEY).numpy().astype(np.float64)
         _check_calibration(config, framing, threshold, target_frr)
+        signals = _signal_calibrations(header["calibration"]["signals"], tensors)
+        arrays = {name: tensors.pop(f"reference.{name}").numpy() for name in _REFERENCE_KEYS}
+        reference = SignalReference(
+            arrays["codes"], arrays["code_scale"], arrays["colour_low"],
+            arrays["colour_high"], neighbours=int(header["reference"]["neighbours"]),
+        )
+        _check_reference(config, reference)
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(
             f"Loading model {path} failed: its description is incomplete or invalid ({error}). "
@@ -141,8 +180,8 @@ def load_model(path: Path) -> ReferenceModel:
     autoencoder.eval()
     model = ReferenceModel(
         autoencoder, framing, Calibration(target_frr, threshold, np.sort(clean_scores)),
-        training=header.get("training", {}), metrics=header.get("metrics", {}),
-        name=path.stem, path=path,
+        signals=signals, reference=reference, training=header.get("training", {}),
+        metrics=header.get("metrics", {}), name=path.stem, path=path,
     )
     logger.info("loaded model %s (%s), threshold %.6g", path, model.fingerprint, threshold)
     return model
@@ -175,7 +214,8 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
         raise ModelFileError(
             f"Loading model {path} failed: format {header.get('format')!r} version "
             f"{header.get('format_version')!r} is not supported; expected {FORMAT_NAME!r} "
-            f"version {FORMAT_VERSION}."
+            f"version {FORMAT_VERSION}. Models of version 1 have no latent and colour "
+            "signals: train the model again from its images with the 'train' command."
         )
     return header, tensors
 
@@ -191,6 +231,36 @@ def _check_calibration(
         raise ValueError(f"threshold {threshold} is not a finite number of at least 0")
     if not 0.0 < target_frr < 1.0:
         raise ValueError(f"target false-reject rate {target_frr} is outside (0, 1)")
+
+
+def _signal_calibrations(
+    described: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> dict[str, Calibration]:
+    if sorted(described) != sorted(SIGNALS):
+        raise ValueError(f"signals {sorted(described)} differ from {sorted(SIGNALS)}")
+    signals = {}
+    for name in SIGNALS:
+        threshold = float(described[name]["threshold"])
+        target_frr = float(described[name]["target_frr"])
+        if not math.isfinite(threshold) or threshold < 0 or not 0.0 < target_frr < 1.0:
+            raise ValueError(f"signal {name} has threshold {threshold}, rate {target_frr}")
+        scores = tensors.pop(_SIGNAL_SCORES_KEY.format(name)).numpy().astype(np.float64)
+        signals[name] = Calibration(target_frr, threshold, np.sort(scores))
+    return signals
+
+
+def _check_reference(config: AutoencoderConfig, reference: SignalReference) -> None:
+    codes = reference.codes
+    if codes.ndim != 2 or codes.shape[0] == 0 or codes.shape[1] != config.latent_size:
+        raise ValueError(f"reference codes of shape {tuple(codes.shape)} do not match "
+                         f"latent size {config.latent_size}")
+    if reference.code_scale.shape != (config.latent_size,):
+        raise ValueError(f"code scale of shape {tuple(reference.code_scale.shape)}")
+    shape = (len(COLOUR_FEATURES),)
+    if reference.colour_low.shape != shape or reference.colour_high.shape != shape:
+        raise ValueError("colour range does not have one bound per colour feature")
+    if reference.neighbours < 1:
+        raise ValueError(f"neighbour count {reference.neighbours} is below 1")
 
 
 def _check_weights(

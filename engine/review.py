@@ -8,6 +8,7 @@ process left unfinished (see engine.journal).
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import os
 import sqlite3
@@ -57,7 +58,8 @@ class FileRecord:
     """The review state of one file, with its score under one model.
 
     `score` is None when the file has no cached score under that model for its
-    current size and modification time, or when it could not be read.
+    current size and modification time, or when it could not be read; `signals`
+    then is None too.
     `moved_to` is the absolute path in quarantine when `location` is QUARANTINE.
     """
 
@@ -71,6 +73,7 @@ class FileRecord:
     format: str
     sha256: str | None
     score: float | None
+    signals: dict[str, float] | None
     override: Decision | None
     override_time: str | None
     location: Location
@@ -115,8 +118,9 @@ def _listed_identity(path: Path) -> FileIdentity:
 
 
 _RECORD_QUERY = """
-SELECT f.*, s.score AS score, s.size AS scored_size, s.mtime_ns AS scored_mtime_ns,
-       s.checked_ns AS checked_ns, s.model_fingerprint AS scored_by
+SELECT f.*, s.score AS score, s.signals AS signals, s.size AS scored_size,
+       s.mtime_ns AS scored_mtime_ns, s.checked_ns AS checked_ns,
+       s.model_fingerprint AS scored_by
 FROM files AS f
 LEFT JOIN scores AS s ON s.relative_path = f.relative_path AND s.model_fingerprint = ?
 """
@@ -266,9 +270,10 @@ class ReviewStore:
                 if item.status in _TRANSIENT_STATUSES:
                     continue
                 connection.execute(
-                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (item.relative_path, model_fingerprint, identity.size,
-                     identity.mtime_ns, identity.checked_ns, item.score),
+                     identity.mtime_ns, identity.checked_ns, item.score,
+                     None if item.signals is None else json.dumps(item.signals)),
                 )
                 cached += 1
         return cached
@@ -388,6 +393,12 @@ def _cached_score(row: sqlite3.Row) -> float | None:
     return None if not scored or row["score"] is None else float(row["score"])
 
 
+def _cached_signals(row: sqlite3.Row) -> dict[str, float] | None:
+    if _cached_score(row) is None or row["signals"] is None:
+        return None
+    return {name: float(value) for name, value in json.loads(row["signals"]).items()}
+
+
 def _record(row: sqlite3.Row) -> FileRecord:
     override = row["override"]
     moved_to = row["moved_to"]
@@ -402,6 +413,7 @@ def _record(row: sqlite3.Row) -> FileRecord:
         format=row["format"],
         sha256=row["sha256"],
         score=_cached_score(row),
+        signals=_cached_signals(row),
         override=None if override is None else Decision(override),
         override_time=row["override_time"],
         location=Location(row["location"]),
@@ -422,4 +434,5 @@ def _scored_file(folder: Path, row: sqlite3.Row, threshold: float) -> ScoredFile
         width=row["width"],
         height=row["height"],
         format=row["format"],
+        signals=_cached_signals(row),
     )

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 DB_FOLDER_NAME = ".retina-curator"
 DB_FILE_NAME = "review.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -54,6 +54,7 @@ CREATE TABLE scores (
     mtime_ns INTEGER NOT NULL,
     checked_ns INTEGER NOT NULL,
     score REAL,
+    signals TEXT,
     PRIMARY KEY (relative_path, model_fingerprint)
 );
 CREATE TABLE thresholds (
@@ -246,7 +247,14 @@ def _check_schema(connection: sqlite3.Connection, path: Path) -> None:
             logger.info("Created the review database %s", path)
         else:
             version = connection.execute("SELECT version FROM schema_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
+            if version == 1:
+                # Version 2 keeps each signal beside the combined score. Scores of
+                # version 1 came from models that can no longer be loaded.
+                connection.execute("DELETE FROM scores")
+                connection.execute("ALTER TABLE scores ADD COLUMN signals TEXT")
+                connection.execute("UPDATE schema_version SET version = 2")
+                logger.info("Upgraded the review database %s to schema version 2", path)
+            elif version != SCHEMA_VERSION:
                 raise ReviewStoreError(
                     f"Opening the review database {path} failed: it has schema version "
                     f"{version}, but this Retina Curator reads version {SCHEMA_VERSION}. "

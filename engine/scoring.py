@@ -1,4 +1,4 @@
-"""Reconstruction-error scoring of arrays, single images and whole folders."""
+"""Scoring of arrays, single images and whole folders by the signals of engine.signals."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import torch
 
 from engine.images import LoadedImage, Status, list_images, load_image
 from engine.modelfile import ReferenceModel
+from engine.signals import COLOUR, LATENT, RECONSTRUCTION, combined_scores
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ FOLDER_INFERENCE_THREADS = 1
 class ScoredFile:
     """One file of a scored folder.
 
-    `score` is the mean squared reconstruction error over pixels and channels, with
-    pixel values in [0, 1]; it is None, and `flagged` is None, unless `status` is OK.
-    `thumbnail` is an (h, w, 3) uint8 array when one was requested.
+    `score` is the combined score of engine.signals, 1 at the calibrated threshold,
+    and `signals` the value of each signal by name. Both are None, and so is
+    `flagged`, unless `status` is OK. `thumbnail` is an (h, w, 3) uint8 array when
+    one was requested.
     """
 
     path: Path
@@ -47,6 +49,7 @@ class ScoredFile:
     width: int
     height: int
     format: str
+    signals: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,38 @@ def reconstruction_errors(
             output = model.autoencoder(batch)
             errors.append(((output - batch) ** 2).mean(dim=(1, 2, 3)).numpy())
     return np.concatenate(errors).astype(np.float64) if errors else np.zeros(0)
+
+
+def signal_scores(
+    model: ReferenceModel, images: np.ndarray, batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Return each signal of (n, size, size, 3) uint8 images as an (n,) array, by name."""
+    if model.reference is None:
+        raise ValueError(f"model {model.name} has no signal reference; train it again")
+    errors, codes = [], []
+    model.autoencoder.eval()
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            batch = to_tensor(images[start : start + batch_size])
+            code = model.autoencoder.encode(batch)
+            output = model.autoencoder.decode(code)
+            errors.append(((output - batch) ** 2).mean(dim=(1, 2, 3)).numpy())
+            codes.append(code.numpy())
+    if not errors:
+        return {RECONSTRUCTION: np.zeros(0), LATENT: np.zeros(0), COLOUR: np.zeros(0)}
+    return {
+        RECONSTRUCTION: np.concatenate(errors).astype(np.float64),
+        LATENT: model.reference.latent_distances(np.concatenate(codes)),
+        COLOUR: model.reference.colour_distances(images),
+    }
+
+
+def score_arrays(
+    model: ReferenceModel, images: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Return the combined score of each image and the signals it was made from."""
+    signals = signal_scores(model, images)
+    return combined_scores(signals, model.signal_thresholds), signals
 
 
 def reconstruct(model: ReferenceModel, model_input: np.ndarray) -> Reconstruction:
@@ -159,9 +194,14 @@ def _score_batch(
     model: ReferenceModel, root: Path, loaded: list[LoadedImage], threshold: float
 ) -> Iterator[ScoredFile]:
     inputs = [item.model_input for item in loaded if item.model_input is not None]
-    scores = iter(reconstruction_errors(model, np.stack(inputs)) if inputs else ())
+    combined, signals = score_arrays(model, np.stack(inputs)) if inputs else (np.zeros(0), {})
+    index = 0
     for item in loaded:
-        score = None if item.model_input is None else float(next(scores))
+        score, values = None, None
+        if item.model_input is not None:
+            score = float(combined[index])
+            values = {name: float(column[index]) for name, column in signals.items()}
+            index += 1
         if item.status is not Status.OK:
             logger.warning("skipped %s: %s", item.path, item.detail or item.status)
         yield ScoredFile(
@@ -175,4 +215,5 @@ def _score_batch(
             width=item.width,
             height=item.height,
             format=item.format,
+            signals=values,
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -22,7 +23,8 @@ from engine.calibration import DEFAULT_TARGET_FRR, Calibration, calibrate
 from engine.framing import Framing
 from engine.images import LoadedImage, list_images, load_image
 from engine.modelfile import ReferenceModel
-from engine.scoring import reconstruction_errors, to_tensor
+from engine.scoring import reconstruction_errors, signal_scores, to_tensor
+from engine.signals import SIGNALS, SignalReference, combined_scores
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ logger = logging.getLogger(__name__)
 # part. Below this the autoencoder has too little to learn from and the threshold
 # is set by one or two images.
 MIN_SPLIT_IMAGES = 20
+
+# Augmented copies of the training images added to the latent and colour references,
+# so that they cover the camera differences the autoencoder was trained to ignore.
+REFERENCE_COPIES = 4
 
 
 @dataclass(frozen=True)
@@ -169,9 +175,8 @@ def train_model(
         if progress:
             progress(EpochReport(epoch, options.epochs, train_loss, validation_loss))
 
-    model.calibration = calibrate(
-        reconstruction_errors(model, calibration_images), options.target_frr
-    )
+    model.reference = _fit_reference(model, train_images, options.batch_size, generator)
+    model.signals, model.calibration = _calibrate(model, calibration_images, options.target_frr)
     elapsed = time.perf_counter() - started
     model.training = {
         "data": data.description,
@@ -185,8 +190,47 @@ def train_model(
         "seconds": round(elapsed, 1),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    logger.info("trained model in %.1f s, threshold %.6g", elapsed, model.threshold)
+    logger.info("trained model in %.1f s, thresholds %s", elapsed, model.signal_thresholds)
     return model
+
+
+def _fit_reference(
+    model: ReferenceModel, train_images: torch.Tensor, batch_size: int,
+    generator: torch.Generator,
+) -> SignalReference:
+    """Encode the training images and augmented copies of them as the signal reference.
+
+    The copies are augmented one training batch at a time, as in training, and
+    also recoloured, so that a photo from a camera with another white balance
+    lands near them.
+    """
+    codes, images = [], []
+    model.autoencoder.eval()
+    with torch.inference_mode():
+        for copy in range(REFERENCE_COPIES + 1):
+            for start in range(0, len(train_images), batch_size):
+                batch = train_images[start : start + batch_size]
+                if copy:
+                    batch = _recolour(_augment(batch, generator), generator)
+                codes.append(model.autoencoder.encode(batch).numpy())
+                images.append(
+                    (batch.permute(0, 2, 3, 1).numpy() * 255.0).round().astype(np.uint8))
+    return SignalReference.fit(np.concatenate(codes), np.concatenate(images))
+
+
+def _calibrate(
+    model: ReferenceModel, images: np.ndarray, target_frr: float
+) -> tuple[dict[str, Calibration], Calibration]:
+    """Calibrate each signal at target_frr / 3 and the combined score at 1.
+
+    By the union bound, a clean image then exceeds any of the three thresholds with
+    probability at most target_frr.
+    """
+    scores = signal_scores(model, images)
+    signals = {name: calibrate(scores[name], target_frr / len(SIGNALS)) for name in SIGNALS}
+    thresholds = {name: calibration.threshold for name, calibration in signals.items()}
+    combined = np.sort(combined_scores(scores, thresholds))
+    return signals, Calibration(target_frr, 1.0, combined)
 
 
 def _train_epoch(
@@ -215,15 +259,57 @@ def _train_epoch(
 
 
 def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror, rotate by quarter turns and rescale the brightness of a batch.
+    """Mirror, rotate, zoom, re-expose and band a batch of images.
 
-    Left and right eyes are mirror images, cameras frame the fundus at any
-    rotation, and exposure differs between cameras. None of these changes what a
-    good image is.
+    Left and right eyes are mirror images, cameras frame the fundus at any rotation
+    and field of view, exposure differs between them (brightness ±15 %), and wide
+    sensors cut the top and bottom of the fundus disc, which framing pads back as
+    black bands. None of these changes what a good image is.
     """
-    flip = torch.rand(len(batch), generator=generator) < 0.5
+    count = len(batch)
+    flip = torch.rand(count, generator=generator) < 0.5
     batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
     quarter_turns = int(torch.randint(0, 4, (1,), generator=generator))
-    batch = torch.rot90(batch, quarter_turns, dims=(2, 3))
-    gain = 1.0 + 0.3 * (torch.rand(len(batch), 1, 1, 1, generator=generator) - 0.5)
-    return (batch * gain).clamp(0.0, 1.0)
+    batch = _zoom(torch.rot90(batch, quarter_turns, dims=(2, 3)), generator)
+    gain = 1.0 + 0.3 * (torch.rand(count, 1, 1, 1, generator=generator) - 0.5)
+    batch = (batch * gain).clamp(0.0, 1.0)
+    band = int(torch.randint(0, batch.shape[2] // 5 + 1, (1,), generator=generator))
+    if band:
+        batch = batch.clone()
+        batch[:, :, :band] = 0.0
+        batch[:, :, -band:] = 0.0
+    return batch
+
+
+# Log gain of red, green and blue per unit of colour temperature: warmer light
+# makes a photo redder and less green and blue.
+_WARM_SHIFT = torch.tensor([1.0, -0.5, -0.5]).view(1, 3, 1, 1)
+
+
+def _recolour(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Change the white balance of each image: warmth ±0.5, then each channel ±15 %.
+
+    Only the latent reference sees these copies. Training the autoencoder on them
+    too makes it rebuild grey and pale images as well as retina photos.
+    """
+    count = len(batch)
+    warmth = torch.rand(count, 1, 1, 1, generator=generator) - 0.5
+    tint = 1.0 + 0.3 * (torch.rand(count, 3, 1, 1, generator=generator) - 0.5)
+    return (batch * tint * torch.exp(warmth * _WARM_SHIFT)).clamp(0.0, 1.0)
+
+
+def _zoom(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Scale a batch about its centre by 0.85–1.15, cropping or padding with black."""
+    side = batch.shape[2]
+    scale = 0.85 + 0.3 * float(torch.rand(1, generator=generator))
+    scaled = max(1, round(side * scale))
+    if scaled == side:
+        return batch
+    resized = F.interpolate(batch, size=(scaled, scaled), mode="bilinear",
+                            align_corners=False, antialias=True)
+    if scaled > side:
+        start = (scaled - side) // 2
+        return resized[:, :, start : start + side, start : start + side]
+    before = (side - scaled) // 2
+    after = side - scaled - before
+    return F.pad(resized, (before, after, before, after))

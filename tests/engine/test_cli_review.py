@@ -119,14 +119,14 @@ def test_move_failure_exits_one(
 
 
 def test_threshold_choice_shared_by_commands(demo: Path, tmp_path: Path) -> None:
-    # Nothing scores above 1, so only the empty file is rejected and moved.
-    code = main(["move-rejects", str(demo), "--to", str(tmp_path / "q"), "--threshold", "1"])
+    # Nothing scores above 1e9, so only the empty file is rejected and moved.
+    code = main(["move-rejects", str(demo), "--to", str(tmp_path / "q"), "--threshold", "1e9"])
     main(["export", str(demo), "--to", str(tmp_path / "clean")])
 
     rows = read_rows(tmp_path / "clean" / "manifest.csv")
     assert code == EXIT_OK
     assert sorted(inventory_by_path(tmp_path / "q")) == ["empty.png"]
-    assert {row["threshold"] for row in rows.values()} == {"1"}
+    assert {row["threshold"] for row in rows.values()} == {"1e+09"}
     assert rows["empty.png"]["location"] == "quarantine"
 
 

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
-from engine.scoring import reconstruction_errors
+from engine.scoring import reconstruction_errors, signal_scores
 
 
 def test_round_trip_keeps_weights_and_calibration(
@@ -34,6 +34,40 @@ def test_round_trip_keeps_weights_and_calibration(
         reconstruction_errors(loaded, retina_arrays[:16]),
         reconstruction_errors(tiny_model, retina_arrays[:16]),
     )
+
+
+def test_round_trip_keeps_signals(
+    tmp_path: Path, tiny_model: ReferenceModel, retina_arrays: np.ndarray
+) -> None:
+    path = tmp_path / "model.safetensors"
+    save_model(tiny_model, path)
+
+    loaded = load_model(path)
+
+    assert loaded.signal_thresholds == tiny_model.signal_thresholds
+    assert loaded.reference is not None and tiny_model.reference is not None
+    np.testing.assert_array_equal(loaded.reference.codes, tiny_model.reference.codes)
+    for name, calibration in tiny_model.signals.items():
+        np.testing.assert_array_equal(loaded.signals[name].clean_scores,
+                                      calibration.clean_scores)
+    before = signal_scores(tiny_model, retina_arrays[:16])
+    after = signal_scores(loaded, retina_arrays[:16])
+    for name, values in before.items():
+        np.testing.assert_allclose(after[name], values, rtol=1e-5)
+
+
+def test_version_1_file_rejected_with_advice(tmp_path: Path, tiny_model: ReferenceModel) -> None:
+    path = tmp_path / "model.safetensors"
+    save_model(tiny_model, path)
+    tensors = load_file(str(path))
+    with path.open("rb") as stream:
+        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    description = json.loads(header["__metadata__"]["retina_curator"])
+    description["format_version"] = 1
+    save_file(tensors, str(path), metadata={"retina_curator": json.dumps(description)})
+
+    with pytest.raises(ModelFileError, match="train the model again"):
+        load_model(path)
 
 
 def test_pickle_payload_never_runs(
@@ -103,6 +137,11 @@ def rewrite_description(path: Path, change: dict[str, dict[str, object]]) -> Non
         {"calibration": {"threshold": float("nan")}},  # flags nothing
         {"calibration": {"threshold": -1.0}},  # flags everything
         {"calibration": {"target_frr": 5}},  # not a rate
+        {"calibration": {"signals": {}}},  # no signal thresholds
+        {"calibration": {"signals": {"reconstruction": {"threshold": 1, "target_frr": 0.1},
+                                     "latent": {"threshold": -1, "target_frr": 0.1},
+                                     "colour": {"threshold": 1, "target_frr": 0.1}}}},
+        {"reference": {"neighbours": 0}},  # no neighbour to measure a distance to
     ],
 )
 def test_invalid_description_rejected(

@@ -23,7 +23,7 @@ from engine.scorecache import score_with_cache
 # Every score is a mean squared error of pixel values in [0, 1], so a threshold of
 # 0 rejects every readable file and a threshold of 1 keeps every one.
 REJECT_ALL = 0.0
-KEEP_ALL = 1.0
+KEEP_ALL = 1e9  # far above any combined score
 
 
 def copy_layout(cases_root: Path, name: str, folder: Path) -> Path:

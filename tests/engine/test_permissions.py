@@ -31,7 +31,7 @@ from engine.quarantine import move_files
 from engine.review import ReviewStore
 from engine.scorecache import score_with_cache
 
-KEEP_ALL = "1"  # every score is a mean squared error in [0, 1]
+KEEP_ALL = "1e9"  # far above any combined score
 REJECT_ALL = "0"
 
 
@@ -246,7 +246,8 @@ def test_read_only_mount_as_export(
     ):
         for _ in score_with_cache(store, default_model):
             pass
-        export = CleanedSetExport(store, mount, default_model.fingerprint, 1.0, merge=True)
+        export = CleanedSetExport(store, mount, default_model.fingerprint, float(KEEP_ALL),
+                                  merge=True)
         with pytest.raises(ExportError, match="read-only file system"):
             list(export.run())
 

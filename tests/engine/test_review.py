@@ -26,7 +26,7 @@ from engine.scorecache import score_with_cache
 
 
 class ModelCounter:
-    """Counts the images that go through the autoencoder's forward pass."""
+    """Counts the images that go through the autoencoder's encoder."""
 
     def __init__(self) -> None:
         self.images = 0
@@ -39,7 +39,7 @@ class ModelCounter:
 @pytest.fixture
 def counter(default_model: ReferenceModel) -> Iterator[ModelCounter]:
     counting = ModelCounter()
-    handle = default_model.autoencoder.register_forward_hook(counting)
+    handle = default_model.autoencoder.encoder.register_forward_hook(counting)
     yield counting
     handle.remove()
 
@@ -228,7 +228,7 @@ def test_threshold_sets_flagged(mixed: Path, default_model: ReferenceModel) -> N
 
     with ReviewStore.open(mixed) as store:
         strict = list(score_with_cache(store, default_model, threshold=0.0))
-        store.set_threshold_choice(default_model.fingerprint, 1.0)
+        store.set_threshold_choice(default_model.fingerprint, 1e9)
         lenient = list(score_with_cache(store, default_model))
 
     assert all(item.flagged for item in strict if item.score is not None)
@@ -381,7 +381,34 @@ def test_database_inside_folder_is_hidden(mixed: Path, default_model: ReferenceM
     assert all(DB_FOLDER_NAME not in item.parts for item in listed)
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+
+
+def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel) -> None:
+    scan(mixed, default_model)
+    first = list_images(mixed)[0]
+    with ReviewStore.open(mixed) as store:
+        name = store.relative_path(first)
+        store.set_override([name], Decision.KEEP)
+        path = store.path
+    # Turn the database back into version 1: no signals column.
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE scores DROP COLUMN signals")
+        connection.execute("UPDATE schema_version SET version = 1")
+    connection.close()
+
+    with ReviewStore.open(mixed) as store:
+        records = {record.relative_path: record for record in store.records(
+            default_model.fingerprint)}
+        hits, misses = store.cached(default_model.fingerprint, list_images(mixed), 1.0)
+
+    assert records[name].override is Decision.KEEP
+    assert hits == [] and len(misses) == len(list_images(mixed))
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(scores)")]
+    connection.close()
+    assert "signals" in columns
 
 
 def test_unwritable_folder_uses_data_home(

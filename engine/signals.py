@@ -1,0 +1,141 @@
+"""The three outlier signals of a reference model and the one decision made from them.
+
+The autoencoder's reconstruction error misses inputs that are easy to rebuild:
+blank frames, grey copies of retina photos. Two more signals cover them:
+
+- `latent`: the mean distance from an image's code to its nearest codes of the
+  training images, with every code dimension scaled to unit spread. An input the
+  encoder has never seen the like of lands far from all of them.
+- `colour`: how far simple colour and intensity statistics fall outside the range
+  of the training images, in units of that range's width.
+
+Each signal is calibrated on the held-out clean images at target_frr / 3, so a
+clean image is flagged by any of the three with probability at most target_frr
+(the union bound). The combined score is the largest signal divided by its own
+calibrated threshold: an image is flagged when it is above 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+RECONSTRUCTION = "reconstruction"
+LATENT = "latent"
+COLOUR = "colour"
+SIGNALS = (RECONSTRUCTION, LATENT, COLOUR)
+
+# A description of each signal, for tables, tooltips and model cards.
+DESCRIPTIONS = {
+    RECONSTRUCTION: "mean squared reconstruction error, pixels in [0, 1]",
+    LATENT: "distance to the nearest training images in the model's code space",
+    COLOUR: "colour and brightness statistics outside the training range",
+}
+
+COLOUR_FEATURES = ("brightness", "contrast", "saturation")
+# Share of the training images' features left outside the colour range at each end.
+COLOUR_RANGE_TAIL = 0.005
+# Saturation is measured only on pixels brighter than this, where hue is defined.
+_SATURATION_LEVEL = 40
+
+
+@dataclass(frozen=True)
+class SignalReference:
+    """The reference that the latent and colour signals compare a new image with.
+
+    `codes` are (n, latent_size) codes of the training images and their augmented
+    copies, already divided by `code_scale`, the spread of each code dimension.
+    `colour_low` and `colour_high` bound each of COLOUR_FEATURES.
+    """
+
+    codes: np.ndarray
+    code_scale: np.ndarray
+    colour_low: np.ndarray
+    colour_high: np.ndarray
+    neighbours: int = 5
+
+    @classmethod
+    def fit(cls, codes: np.ndarray, images: np.ndarray, neighbours: int = 5) -> SignalReference:
+        """Build the reference from training codes and the framed training images."""
+        codes = np.asarray(codes, dtype=np.float64)
+        scale = codes.std(axis=0) + 1e-6
+        features = colour_features(images)
+        low = np.quantile(features, COLOUR_RANGE_TAIL, axis=0)
+        high = np.quantile(features, 1.0 - COLOUR_RANGE_TAIL, axis=0)
+        return cls((codes / scale).astype(np.float32), scale.astype(np.float32),
+                   low, high, neighbours)
+
+    def latent_distances(self, codes: np.ndarray) -> np.ndarray:
+        """Return the mean distance of each code to its `neighbours` nearest references."""
+        scaled = np.asarray(codes, dtype=np.float32) / self.code_scale
+        # |a - b|² = |a|² - 2ab + |b|², without an (n, m, latent) intermediate.
+        squared = (
+            (scaled**2).sum(axis=1)[:, np.newaxis]
+            - 2.0 * scaled @ self.codes.T
+            + (self.codes**2).sum(axis=1)[np.newaxis, :]
+        )
+        k = min(self.neighbours, self.codes.shape[0])
+        nearest = np.partition(np.maximum(squared, 0.0), k - 1, axis=1)[:, :k]
+        distances: np.ndarray = np.sqrt(nearest).mean(axis=1).astype(np.float64)
+        return distances
+
+    def colour_distances(self, images: np.ndarray) -> np.ndarray:
+        """Return how far each image's colour features fall outside the training range."""
+        features = colour_features(images)
+        width = np.maximum(self.colour_high - self.colour_low, 1e-6)
+        above = (features - self.colour_high) / width
+        below = (self.colour_low - features) / width
+        distances: np.ndarray = np.maximum(0.0, np.maximum(above, below)).max(axis=1)
+        return distances
+
+
+def colour_features(images: np.ndarray) -> np.ndarray:
+    """Return the (n, 3) COLOUR_FEATURES of (n, size, size, 3) uint8 framed images.
+
+    Brightness is the log of the mean level of all pixels. Contrast is the standard
+    deviation of the grey level and saturation the mean HSV saturation, both over
+    the pixels bright enough to have a hue. They set blank frames, flat colours and
+    grey images apart.
+    """
+    levels = np.asarray(images, dtype=np.float64) / 255.0
+    brightest = levels.max(axis=3)
+    darkest = levels.min(axis=3)
+    lit = brightest > _SATURATION_LEVEL / 255.0
+    saturation = np.where(lit, (brightest - darkest) / np.maximum(brightest, 1e-6), 0.0)
+    lit_count = np.maximum(lit.sum(axis=(1, 2)), 1)
+    saturation = saturation.sum(axis=(1, 2)) / lit_count
+    # Over the lit pixels only, so that black padding does not pass for contrast.
+    grey = levels.mean(axis=3)
+    lit_mean = np.where(lit, grey, 0.0).sum(axis=(1, 2)) / lit_count
+    contrast = np.sqrt(
+        np.where(lit, (grey - lit_mean[:, None, None]) ** 2, 0.0).sum(axis=(1, 2)) / lit_count)
+
+    return np.column_stack([
+        np.log(levels.mean(axis=(1, 2, 3)) + 0.01),
+        contrast,
+        saturation,
+    ])
+
+
+def combined_scores(
+    signals: Mapping[str, np.ndarray], thresholds: Mapping[str, float]
+) -> np.ndarray:
+    """Return the largest of the signals, each divided by its calibrated threshold."""
+    ratios = [np.asarray(signals[name]) / max(thresholds[name], 1e-12) for name in SIGNALS]
+    combined: np.ndarray = np.max(np.stack(ratios), axis=0)
+    return combined
+
+
+def flagging_signals(
+    signals: Mapping[str, float], thresholds: Mapping[str, float], threshold: float
+) -> list[str]:
+    """Return the signals above their own threshold scaled by the combined `threshold`.
+
+    At the calibrated combined threshold of 1 these are the signals above their
+    calibrated thresholds; a combined threshold of 2 doubles every one of them.
+    Signals missing from either mapping are left out.
+    """
+    return [name for name in SIGNALS if name in signals and name in thresholds
+            and signals[name] > threshold * thresholds[name]]
