@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.modelfile import ReferenceModel
+from engine.signals import SIGNALS, flagging_signals
 from gui.detail_loader import DetailImages, DetailLoader
 from gui.error_map import ErrorMapLegend, colourise, full_scale, rgb_image
 from gui.gallery_model import (
@@ -36,8 +37,8 @@ from gui.thumbnails import thumbnail_pixmap
 logger = logging.getLogger(__name__)
 
 _NO_IMAGE_TEXT = "Select an image in the gallery to see how the model reconstructs it."
-_INFO_FIELDS = ("Score", "Clean data", "Model", "Decision", "Size", "Dimensions", "Format",
-                "Modified", "Path")
+_INFO_FIELDS = ("Score", "Signals", "Clean data", "Model", "Decision", "Size", "Dimensions",
+                "Format", "Modified", "Path")
 
 
 def format_size(size: int | None) -> str:
@@ -236,14 +237,16 @@ class DetailPane(QWidget):
         fields = self.info_labels
         if record.score is None:
             fields["Score"].setText("none")
+            fields["Signals"].setText("")
             fields["Clean data"].setText("")
             fields["Model"].setText(f"Not scored: {describe_status(record)}")
         else:
             fields["Score"].setText(f"{format_score(record.score)} "
                                     f"({record.score / threshold:.2f} × threshold)")
+            fields["Signals"].setText(self._describe_signals(record.signals, threshold))
             fields["Clean data"].setText(self._describe_percentile(record.score))
-            verdict = "Flagged: above" if tile.flagged else "Passed: at or below"
-            fields["Model"].setText(f"{verdict} the threshold {format_score(threshold)}")
+            fields["Model"].setText(self._describe_verdict(record.signals, threshold,
+                                                           bool(tile.flagged)))
         fields["Decision"].setText(describe_decision(tile.decision, tile.override))
         fields["Size"].setText(format_size(self._file_size))
         dimensions = f"{record.width} × {record.height} px" if record.width else "unknown"
@@ -253,6 +256,26 @@ class DetailPane(QWidget):
                     datetime.fromtimestamp(self._modified_ns / 1e9).strftime("%Y-%m-%d %H:%M"))
         fields["Modified"].setText(modified)
         fields["Path"].setText(str(record.path))
+
+    def _describe_signals(self, signals: dict[str, float] | None, threshold: float) -> str:
+        """Return each signal with its value as a multiple of its own threshold."""
+        if self._model is None or not signals:
+            return "not recorded"
+        thresholds = self._model.signal_thresholds
+        return "<br>".join(
+            f"{name} {format_score(signals[name])} "
+            f"({signals[name] / (threshold * thresholds[name]):.2f} × its threshold)"
+            for name in SIGNALS if name in signals and thresholds.get(name, 0) > 0)
+
+    def _describe_verdict(self, signals: dict[str, float] | None, threshold: float,
+                          flagged: bool) -> str:
+        if not flagged:
+            return f"Passed: at or below the threshold {format_score(threshold)}"
+        names = []
+        if self._model is not None and signals:
+            names = flagging_signals(signals, self._model.signal_thresholds, threshold)
+        by = f", flagged by {' and '.join(names)}" if names else ""
+        return f"Flagged: above the threshold {format_score(threshold)}{by}"
 
     def _describe_percentile(self, score: float) -> str:
         if self._model is None:

@@ -10,15 +10,16 @@ from PySide6.QtGui import QColor, QFontMetrics, QImage, QLinearGradient, QPainte
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.modelfile import ReferenceModel
+from engine.signals import RECONSTRUCTION
 from gui.gallery_model import format_score
 
 logger = logging.getLogger(__name__)
 
-# The top of the colour scale is this multiple of the model's calibrated threshold.
-# With the shipped model, 99.5 % of the per-pixel errors of the first 200 RetinaMNIST
-# test images lie below it, and their 99th percentile is 2.9 × the threshold. About
-# 15 % of the pixels of all images in the bundled demo folder lie above it.
-FULL_SCALE_MULTIPLE = 4.0
+# The top of the colour scale is this multiple of the reconstruction threshold.
+# With the shipped model, 99.6 % of the per-pixel errors of the first 200 RetinaMNIST
+# test images lie below it, and their 99th percentile is 2.0 × the threshold. About
+# 6 % of the pixels of all images in the bundled demo folder lie above it.
+FULL_SCALE_MULTIPLE = 3.0
 
 # Anchors of the colour scale, from no error (black) to full scale (pale yellow),
 # rising in lightness so the order reads the same in greyscale.
@@ -49,10 +50,11 @@ _FALLBACK_SCALE = 1e-3
 def full_scale(model: ReferenceModel) -> float:
     """Return the per-pixel error shown in the top colour, the same for every image.
 
-    A model file may store a threshold of 0, and then the largest clean score
-    sets the scale instead.
+    The scale follows the reconstruction signal's calibrated threshold. A model
+    file may store a threshold of 0, and then the largest clean error sets the
+    scale instead.
     """
-    calibration = model.calibration
+    calibration = model.signals[RECONSTRUCTION]
     for reference in (calibration.threshold, float(calibration.clean_scores.max(initial=0.0))):
         if reference > 0:
             return FULL_SCALE_MULTIPLE * reference
@@ -93,7 +95,7 @@ class ErrorMapLegend(QWidget):
 
     def set_model(self, model: ReferenceModel | None) -> None:
         self._scale = 0.0 if model is None else full_scale(model)
-        self._threshold = 0.0 if model is None else model.calibration.threshold
+        self._threshold = 0.0 if model is None else model.signals[RECONSTRUCTION].threshold
         self.update()
 
     @property

@@ -152,7 +152,8 @@ class FileCommands(QObject):
             export = CleanedSetExport(
                 session.store, options.destination, session.model.fingerprint,
                 self._gallery_model.threshold, model_name=session.model.name,
-                merge=options.merge, link=options.link)
+                merge=options.merge, link=options.link,
+                signal_thresholds=session.model.signal_thresholds)
         except (ValueError, OSError, ReviewStoreError, sqlite3.Error) as error:
             self._show_report("Exporting failed", str(error), [])
             return False

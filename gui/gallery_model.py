@@ -104,10 +104,10 @@ class RejectionReasons(NamedTuple):
 
 
 def format_score(score: float) -> str:
-    """Format a reconstruction error with at least 4 decimals and 3 significant digits."""
+    """Format a score or signal with at least 2 decimals and 3 significant digits."""
     if score <= 0.0 or not math.isfinite(score):
-        return f"{score:.4f}"
-    decimals = max(4, 2 - math.floor(math.log10(score)))
+        return f"{score:.2f}"
+    decimals = max(2, 2 - math.floor(math.log10(score)))
     return f"{score:.{decimals}f}"
 
 

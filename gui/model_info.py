@@ -43,9 +43,12 @@ def model_facts(model: ReferenceModel) -> list[tuple[str, str]]:
     threshold = (f"{format_score(model.threshold)}, which flags {clean_rate:.1f} % of the "
                  f"{calibration.clean_scores.size} held-out clean images (target "
                  f"{100.0 * calibration.target_frr:g} %)")
+    signals = ", ".join(f"{name} {format_score(value)}"
+                        for name, value in model.signal_thresholds.items())
     return [
         ("Name", model.name),
         ("Calibrated threshold", threshold),
+        ("Signal thresholds", signals or "none"),
         ("Training data", str(training.get("data") or "unknown")),
         ("Trained", format_created(training.get("created"))),
         ("Images trained on", _count(training.get("n_train"))),

@@ -100,15 +100,19 @@ class CalibrationSummary(QGroupBox):
         calibration = model.calibration
         training = model.training
         n_calibration = int(calibration.clean_scores.size)
+        signals = ", ".join(f"{name} {format_score(value)}"
+                            for name, value in model.signal_thresholds.items())
         self.threshold_label.setText(
             f"<span style='font-size:large; font-weight:600'>"
-            f"{format_score(calibration.threshold)}</span>&nbsp; mean squared error per pixel")
+            f"{format_score(calibration.threshold)}</span>&nbsp; combined score "
+            f"({signals})")
         self.rate_label.setText(f"{100 * calibration.target_frr:g} % of good images")
-        needed = calibration_images_needed(calibration.target_frr)
+        # Each of the signals is calibrated at its share of the rate.
+        needed = calibration_images_needed(calibration.target_frr / max(1, len(model.signals)))
         self.rate_note.setText(
-            f"{n_calibration} held-out images are too few for this rate, so the threshold "
-            f"is the largest held-out error, which about 1 in {n_calibration + 1} new good "
-            f"images exceed. {needed} held-out images would be needed."
+            f"{n_calibration} held-out images are too few for this rate, so each signal's "
+            f"threshold is its largest held-out value, which about 1 in {n_calibration + 1} "
+            f"new good images exceed. {needed} held-out images would be needed."
             if n_calibration < needed else "")
         self.rate_note.setVisible(n_calibration < needed)
         self.images_label.setText(f"{training.get('n_train', '?')} trained on, "

@@ -16,6 +16,7 @@ from engine.calibration import Calibration
 from engine.images import load_image
 from engine.modelfile import ReferenceModel
 from engine.scoring import reconstruct
+from engine.signals import RECONSTRUCTION, SIGNALS
 from gui.detail_pane import DetailPane, format_size
 from gui.error_map import COLOUR_TABLE, FULL_SCALE_MULTIPLE, colourise, full_scale
 from gui.gallery_model import GalleryRole, format_score
@@ -84,9 +85,26 @@ def test_file_info_of_blood_jpeg(qtbot: QtBot, scored_window: MainWindow, mixed_
         f"{percentile:.1f} % of clean calibration images score lower"
     )
     assert pane.info_text("Model").startswith("Flagged: above the threshold")
+    assert "flagged by reconstruction" in pane.info_text("Model")
     assert pane.info_text("Decision") == "Reject (the model's decision)"
     assert pane.original_box.has_image
     assert pane.reconstruction_box.has_image
+
+
+def test_signals_shown_against_thresholds(qtbot: QtBot, scored_window: MainWindow,
+                                          default_model: ReferenceModel) -> None:
+    pane = show(qtbot, scored_window, "retina_0005.png")
+    record = scored_window.gallery_model.index(
+        scored_window.gallery_model.row_of("retina_0005.png")).data(GalleryRole.RECORD)
+
+    lines = pane.info_text("Signals").split("<br>")
+    assert record.signals is not None
+    assert [line.split()[0] for line in lines] == list(SIGNALS)
+    for line, name in zip(lines, SIGNALS, strict=True):
+        ratio = record.signals[name] / default_model.signal_thresholds[name]
+        assert line == (f"{name} {format_score(record.signals[name])} "
+                        f"({ratio:.2f} × its threshold)")
+    assert pane.info_text("Model").startswith("Passed")
 
 
 def test_decision_text_follows_override(qtbot: QtBot, scored_window: MainWindow,
@@ -103,7 +121,7 @@ def test_same_error_scale_for_two_images(qtbot: QtBot, scored_window: MainWindow
                                          mixed_folder: Path,
                                          default_model: ReferenceModel) -> None:
     scale = full_scale(default_model)
-    assert scale == FULL_SCALE_MULTIPLE * default_model.threshold
+    assert scale == FULL_SCALE_MULTIPLE * default_model.signals[RECONSTRUCTION].threshold
     shown = {}
     for relative_path in (blood_path(mixed_folder), "retina_0005.png"):
         pane = show(qtbot, scored_window, relative_path)
@@ -125,8 +143,8 @@ def test_new_model_redraws_shown_image(qtbot: QtBot, scored_window: MainWindow,
                                        mixed_folder: Path,
                                        default_model: ReferenceModel) -> None:
     pane = show(qtbot, scored_window, "retina_0005.png")
-    calibration = default_model.calibration
-    stricter = replace(default_model, calibration=Calibration(
+    calibration = default_model.signals[RECONSTRUCTION]
+    stricter = with_reconstruction_calibration(default_model, Calibration(
         calibration.target_frr, calibration.threshold / 4, calibration.clean_scores))
 
     # The same file stays current, so only the change of model can redraw it.
@@ -179,12 +197,19 @@ def test_format_size(size: int | None, text: str) -> None:
     assert format_size(size) == text
 
 
+def with_reconstruction_calibration(
+    model: ReferenceModel, calibration: Calibration
+) -> ReferenceModel:
+    """The same model with another calibration of its reconstruction signal."""
+    return replace(model, signals={**model.signals, RECONSTRUCTION: calibration})
+
+
 def test_zero_threshold_scale_uses_clean_scores(default_model: ReferenceModel) -> None:
-    calibration = default_model.calibration
-    zero = replace(default_model, calibration=Calibration(
+    calibration = default_model.signals[RECONSTRUCTION]
+    zero = with_reconstruction_calibration(default_model, Calibration(
         calibration.target_frr, 0.0, calibration.clean_scores))
     assert full_scale(zero) == FULL_SCALE_MULTIPLE * calibration.clean_scores.max()
-    nothing = replace(default_model, calibration=Calibration(
+    nothing = with_reconstruction_calibration(default_model, Calibration(
         calibration.target_frr, 0.0, np.zeros(3)))
     assert full_scale(nothing) > 0
 

@@ -80,7 +80,8 @@ def test_decisions_survive_restart(
     blood = first_blood(first)
     decide(first, blood, Decision.KEEP)
     decide(first, "retina_0003.png", Decision.REJECT)
-    first.gallery_model.set_threshold(0.01)
+    # Between the retina images' combined scores and the blood images'.
+    first.gallery_model.set_threshold(1.05)
     first.close()
 
     second = make_window()
@@ -88,8 +89,8 @@ def test_decisions_survive_restart(
 
     assert second.gallery_model.overrides() == {blood: Decision.KEEP,
                                                 "retina_0003.png": Decision.REJECT}
-    assert second.gallery_model.threshold == 0.01
-    assert second.threshold_panel.spin_box.value() == pytest.approx(0.01)
+    assert second.gallery_model.threshold == 1.05
+    assert second.threshold_panel.spin_box.value() == pytest.approx(1.05)
     counts = second.gallery_model.counts()
     assert (counts.overridden, counts.rejected) == (2, 1 + 5 + 1)
 

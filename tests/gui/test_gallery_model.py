@@ -193,11 +193,12 @@ def test_proxy_filter_follows_threshold(model: GalleryModel, proxy: GalleryProxy
     ("score", "text"),
     [
         (0.0123, "0.0123"),
-        (0.5, "0.5000"),
-        (0.00412345, "0.00412"),  # below 0.01: more decimals keep 3 significant digits
+        (0.5, "0.500"),
+        (0.00412345, "0.00412"),  # below 0.1: more decimals keep 3 significant digits
         (0.0000123, "0.0000123"),
-        (0.0, "0.0000"),
-        (1.25, "1.2500"),
+        (0.0, "0.00"),
+        (1.25, "1.25"),
+        (37.456, "37.46"),
     ],
 )
 def test_format_score(score: float, text: str) -> None:

@@ -56,13 +56,13 @@ def model_inputs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     The detail pane's reconstruction of one image is not counted.
     """
     sizes: list[int] = []
-    score = engine.scoring.reconstruction_errors
+    score = engine.scoring.signal_scores
 
-    def counting(model: ReferenceModel, images: np.ndarray, *args: int) -> np.ndarray:
+    def counting(model: ReferenceModel, images: np.ndarray, *args: int) -> dict[str, np.ndarray]:
         sizes.append(len(images))
         return score(model, images, *args)
 
-    monkeypatch.setattr(engine.scoring, "reconstruction_errors", counting)
+    monkeypatch.setattr(engine.scoring, "signal_scores", counting)
     return sizes
 
 

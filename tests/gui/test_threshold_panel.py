@@ -88,7 +88,7 @@ def test_spin_box_sets_gallery_threshold(scored_window: MainWindow,
 def test_reset_returns_to_calibrated(
     qtbot: QtBot, scored_window: MainWindow, panel: ThresholdPanel, default_model: ReferenceModel
 ) -> None:
-    scored_window.gallery_model.set_threshold(0.05)
+    scored_window.gallery_model.set_threshold(1e6)
     assert scored_window.gallery_model.counts().flagged == 0
     qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
     assert scored_window.gallery_model.threshold == default_model.threshold
