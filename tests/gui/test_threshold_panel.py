@@ -34,6 +34,7 @@ def test_panel_initial_state(panel: ThresholdPanel, default_model: ReferenceMode
     assert not panel.reset_button.isEnabled()
     rate = 100 * default_model.calibration.clean_rejected_fraction(default_model.threshold)
     assert panel.clean_rate_label.text().startswith(f"rejects {rate:.1f} % of clean images")
+    assert "target 1 % at the calibrated threshold" in panel.clean_rate_label.text()
     assert panel.flagged_label.text() == "Flagged: <b>6</b> of 18 scored"
     # Every scored file is in a histogram bar.
     assert panel.histogram.bin_counts.sum() == 18
