@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import re
+import stat
 import struct
 import warnings
 import zlib
@@ -150,7 +151,7 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
     when the targets are small.
     """
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except FileNotFoundError:
         if path.is_symlink():
             return LoadedImage(path, Status.UNREADABLE, "broken symbolic link")
@@ -159,7 +160,10 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
         return LoadedImage(path, Status.UNREADABLE, "permission denied")
     except OSError as error:
         return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
-    if size == 0:
+    if not stat.S_ISREG(status.st_mode):
+        # Opening a FIFO or a device would block or read without end.
+        return LoadedImage(path, Status.NOT_IMAGE, "not a regular file (a pipe or a device)")
+    if status.st_size == 0:
         return LoadedImage(path, Status.EMPTY, "empty file (0 bytes)")
 
     try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -116,7 +118,12 @@ def file_sha256(store: ReviewStore, record: FileRecord) -> str | None:
 
 
 def hash_file(path: Path) -> str:
-    """Return the SHA-256 of a file's content as hex. Raises OSError."""
+    """Return the SHA-256 of a regular file's content as hex.
+
+    Raises OSError, also for a pipe or a device, which would block or never end.
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while chunk := stream.read(_CHUNK_BYTES):

@@ -259,6 +259,9 @@ def _check_reference(config: AutoencoderConfig, reference: SignalReference) -> N
     shape = (len(COLOUR_FEATURES),)
     if reference.colour_low.shape != shape or reference.colour_high.shape != shape:
         raise ValueError("colour range does not have one bound per colour feature")
+    arrays = (codes, reference.code_scale, reference.colour_low, reference.colour_high)
+    if not all(np.isfinite(array).all() for array in arrays):
+        raise ValueError("the signal reference contains values that are not finite numbers")
     if reference.neighbours < 1:
         raise ValueError(f"neighbour count {reference.neighbours} is below 1")
 
@@ -275,6 +278,12 @@ def _check_weights(
             f"unexpected {unexpected or 'none'}. The file does not match its architecture."
         )
     for key, tensor in expected.items():
+        if weights[key].is_floating_point() and not bool(torch.isfinite(weights[key]).all()):
+            raise ModelFileError(
+                f"Loading model {path} failed: layer {key!r} contains values that are not "
+                "finite numbers (NaN or infinity), so the model cannot score. Train the "
+                "model again or choose another file."
+            )
         if weights[key].shape != tensor.shape:
             raise ModelFileError(
                 f"Loading model {path} failed: layer {key!r} has shape "

@@ -422,8 +422,8 @@ def _discard(target: Path) -> None:
 
 # Next steps for the user after errors that permissions and mounts cause.
 _ADVICE = {
-    errno.EACCES: "Check the permissions of that folder, or choose another folder",
-    errno.EPERM: "Check the permissions of that folder, or choose another folder",
+    errno.EACCES: "Check the permissions of the folders named, or choose another folder",
+    errno.EPERM: "Check the permissions of the folders named, or choose another folder",
     errno.EROFS: "That file system is read-only. Remount it read-write, "
     "or choose a folder on another disk",
 }
@@ -433,7 +433,10 @@ def describe_os_error(error: OSError) -> str:
     """Return `error` as a lower-case reason with its path and, where known, what to do next."""
     reason = error.strerror or str(error)
     reason = reason[:1].lower() + reason[1:]
-    if error.filename:
+    if error.filename and error.filename2:
+        # A rename or link names both ends; either folder may be the one refused.
+        reason = f"{reason} ({error.filename} → {error.filename2})"
+    elif error.filename:
         reason = f"{reason} ({error.filename})"
     advice = _ADVICE.get(error.errno or 0)
     return f"{reason}. {advice}" if advice else reason

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -181,3 +183,25 @@ def test_bad_chunk_checksum_is_damaged(case: CopyCase) -> None:
     assert loaded.status is Status.DAMAGED
     assert loaded.detail == "damaged (bad chunk checksum)"
 
+
+
+def test_pipe_and_device_never_opened(tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.png")
+    (folder / "zeros.jpg").symlink_to("/dev/zero")
+    csv_path = tmp_path / "scores.csv"
+
+    # Reading either would block or never end, so the command runs with a timeout.
+    finished = subprocess.run(
+        [sys.executable, str(REPO / "main.py"), "score", str(folder), "--csv", str(csv_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    with csv_path.open(newline="", encoding="utf-8") as stream:
+        rows = {row["path"]: row for row in csv.DictReader(stream)}
+    assert finished.returncode == 0, finished.stderr
+    for name in ("pipe.png", "zeros.jpg"):
+        assert rows[name]["status"] == "not an image"
+        assert rows[name]["detail"] == "not a regular file (a pipe or a device)"
+        assert rows[name]["sha256"] == ""

@@ -103,6 +103,19 @@ def test_shape_mismatch_names_layer_and_shapes(
     assert "(64,)" in message
 
 
+def test_weights_not_finite_rejected(tmp_path: Path, tiny_model: ReferenceModel) -> None:
+    path = tmp_path / "model.safetensors"
+    save_model(tiny_model, path)
+    tensors = load_file(str(path))
+    with path.open("rb") as stream:
+        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    tensors["autoencoder.to_latent.bias"] = torch.full((64,), float("nan"))
+    save_file(tensors, str(path), metadata=header["__metadata__"])
+
+    with pytest.raises(ModelFileError, match=r"'to_latent\.bias' contains values that are not"):
+        load_model(path)
+
+
 def test_foreign_safetensors_rejected(tmp_path: Path) -> None:
     path = tmp_path / "other.safetensors"
     save_file({"weight": torch.zeros(3)}, str(path))

@@ -95,7 +95,8 @@ def test_read_only_source_keeps_files(base: Path) -> None:
     assert len(lines) == 4
     for line in lines:
         assert "failed: permission denied" in line
-        assert line.endswith("Check the permissions of that folder, or choose another folder.")
+        assert line.endswith(
+            "Check the permissions of the folders named, or choose another folder.")
     assert sha256_inventory(folder) == before
     # The hard link made before the unlink failed was removed again.
     assert files_under(quarantine) == []
