@@ -27,6 +27,7 @@ def score_with_cache(
     thumbnail_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     paths: list[Path] | None = None,
+    decode_cached_thumbnails: bool = True,
 ) -> Generator[ScoredFile, None, None]:
     """Score every image under the store's folder, reading unchanged files from the cache.
 
@@ -36,6 +37,8 @@ def score_with_cache(
     SAVE_EVERY files and when the generator ends or is closed, so a cancelled scan
     keeps what it scored. The scan also updates which files are in the folder.
     `paths` is the folder's listing by list_images, for a caller that has it already.
+    With `decode_cached_thumbnails` False, cached results come without thumbnails,
+    for a caller that keeps its own (engine.thumbcache).
     """
     fingerprint = model.fingerprint
     if threshold is None:
@@ -47,7 +50,7 @@ def score_with_cache(
     logger.info("%s: %d files cached, %d to score with model %s",
                 store.folder, len(hits), len(misses), fingerprint)
 
-    if thumbnail_size:
+    if thumbnail_size and decode_cached_thumbnails:
         yield from _with_thumbnails(hits, model, thumbnail_size, batch_size)
     else:
         yield from hits
@@ -69,11 +72,7 @@ def score_with_cache(
 def _with_thumbnails(
     hits: list[ScoredFile], model: ReferenceModel, thumbnail_size: int, batch_size: int
 ) -> Iterator[ScoredFile]:
-    """Yield `hits` with thumbnails decoded again, on two threads, one batch ahead.
-
-    NOTE: thumbnails are not cached, so a re-opened folder is decoded again for
-    them, although no file goes through the model.
-    """
+    """Yield `hits` with thumbnails decoded again, on two threads, one batch ahead."""
     def thumbnail(item: ScoredFile) -> ScoredFile:
         if item.status is not Status.OK:
             return item
