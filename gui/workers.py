@@ -199,7 +199,7 @@ class ScoringWorker(BatchWorker):
         else:
             records = score_with_cache(self._store, self._model,
                                        thumbnail_size=self._thumbnail_pixels, paths=paths,
-                                       decode_cached_thumbnails=False)
+                                       decode_cached_thumbnails=False, hits_by_score=True)
         # SQLite connections belong to the thread that opened them: this pool thread.
         cache = open_cache(self._thumbnail_cache_folder)
         # Closing the generator saves the scores a cancelled scan has so far.
