@@ -37,6 +37,13 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 # not stored. The review store trusts cached scores by the same rule.
 _RACY_WINDOW_NS = 2_000_000_000
 
+# A read marks an entry as used only when its last use is older than this, so that
+# re-opening a folder writes nothing. Eviction needs no finer order.
+_USE_RESOLUTION_NS = 3600 * 1_000_000_000
+
+# Keys per SELECT, below SQLite's default limit of 32 766 bound parameters.
+_KEYS_PER_QUERY = 500
+
 # Eviction removes the least recently used entries until the cache is this share
 # of its limit, so that it does not run again after every few insertions.
 _EVICT_TO_SHARE = 0.75
@@ -52,7 +59,7 @@ CREATE TABLE IF NOT EXISTS thumbnails (
     used_ns INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (path, pixels)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS thumbnails_by_use ON thumbnails (used_ns);
 """
 
@@ -105,6 +112,8 @@ class ThumbnailCache:
         self.path = path
         self.max_bytes = max_bytes
         self._connection: sqlite3.Connection | None = None
+        # Entries read whose use is not stored yet: (path, pixels).
+        self._used: list[tuple[str, int]] = []
         try:
             self._connection = self._open()
         except (sqlite3.OperationalError, OSError) as error:
@@ -121,7 +130,12 @@ class ThumbnailCache:
         return self._connection is not None
 
     def close(self) -> None:
+        """Store the uses of the entries read, then close the file."""
         if self._connection is not None:
+            try:
+                self._store_uses()
+            except sqlite3.DatabaseError as error:
+                logger.warning("Writing thumbnail cache %s failed: %s", self.path, error)
             self._connection.close()
             self._connection = None
 
@@ -134,27 +148,40 @@ class ThumbnailCache:
         if self._connection is None or not keys:
             return {}
         found: dict[ThumbnailKey, bytes] = {}
+        stale_before = time.time_ns() - _USE_RESOLUTION_NS
         try:
-            for key in keys:
-                row = self._connection.execute(
-                    "SELECT size, mtime_ns, crc32, data FROM thumbnails "
-                    "WHERE path = ? AND pixels = ?", (key.path, key.pixels)).fetchone()
-                if row is None or (row[0], row[1]) != (key.size, key.mtime_ns):
-                    continue
-                data = bytes(row[3])
-                if zlib.crc32(data) != row[2]:
-                    logger.debug("thumbnail cache entry of %s is corrupt, so it is rebuilt",
-                                 key.path)
-                    continue
-                found[key] = data
-            now = time.time_ns()
-            with self._connection:
-                self._connection.executemany(
-                    "UPDATE thumbnails SET used_ns = ? WHERE path = ? AND pixels = ?",
-                    [(now, key.path, key.pixels) for key in found])
+            for start in range(0, len(keys), _KEYS_PER_QUERY):
+                found.update(self._get_chunk(keys[start : start + _KEYS_PER_QUERY],
+                                             stale_before))
         except sqlite3.DatabaseError as error:
             self._on_error("reading", error)
             return {}
+        return found
+
+    def _get_chunk(self, keys: Sequence[ThumbnailKey],
+                   stale_before: int) -> dict[ThumbnailKey, bytes]:
+        assert self._connection is not None
+        by_entry = {(key.path, key.pixels): key for key in keys}
+        rows = []
+        for pixels in {key.pixels for key in keys}:
+            paths = [key.path for key in keys if key.pixels == pixels]
+            # "path IN (…)" lets SQLite search the primary key's index, which a
+            # row value "(path, pixels) IN (VALUES …)" did not: it read the table.
+            rows += self._connection.execute(
+                "SELECT path, pixels, size, mtime_ns, crc32, used_ns, data FROM thumbnails "
+                f"WHERE pixels = ? AND path IN ({', '.join('?' * len(paths))})",
+                [pixels, *paths]).fetchall()
+        found = {}
+        for path, pixels, size, mtime_ns, crc32, used_ns, data in rows:
+            key = by_entry[(path, pixels)]
+            if (size, mtime_ns) != (key.size, key.mtime_ns):
+                continue
+            if zlib.crc32(data) != crc32:
+                logger.debug("thumbnail cache entry of %s is corrupt, so it is rebuilt", path)
+                continue
+            found[key] = bytes(data)
+            if used_ns < stale_before:
+                self._used.append((path, pixels))
         return found
 
     def put_many(self, entries: Iterable[tuple[ThumbnailKey, bytes]]) -> None:
@@ -173,6 +200,7 @@ class ThumbnailCache:
             with self._connection:
                 self._connection.executemany(
                     "INSERT OR REPLACE INTO thumbnails VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._store_uses()
             self._evict()
         except sqlite3.DatabaseError as error:
             self._on_error("writing", error)
@@ -183,6 +211,17 @@ class ThumbnailCache:
             return 0
         return int(self._connection.execute(
             "SELECT total(bytes) FROM thumbnails").fetchone()[0])
+
+    def _store_uses(self) -> None:
+        assert self._connection is not None
+        if not self._used:
+            return
+        now = time.time_ns()
+        with self._connection:
+            self._connection.executemany(
+                "UPDATE thumbnails SET used_ns = ? WHERE path = ? AND pixels = ?",
+                [(now, path, pixels) for path, pixels in self._used])
+        self._used = []
 
     def _evict(self) -> None:
         assert self._connection is not None
@@ -270,7 +309,9 @@ def attach_thumbnails(
         while chunk := list(islice(iterator, batch_size)):
             encoded = _encode_chunk(chunk, cache, keys, framing, encode, pool)
             for record, data in zip(chunk, encoded, strict=True):
-                yield replace(record, thumbnail=None), data
+                if record.thumbnail is not None:
+                    record = replace(record, thumbnail=None)
+                yield record, data
 
 
 def _encode_chunk(

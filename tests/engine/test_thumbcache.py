@@ -107,14 +107,23 @@ def test_recent_file_is_not_stored(cache: ThumbnailCache, folder: Path) -> None:
 
 
 def test_cache_evicts_least_recently_used(tmp_path: Path) -> None:
-    cache = ThumbnailCache(tmp_path / CACHE_FILE_NAME, max_bytes=1000)
+    path = tmp_path / CACHE_FILE_NAME
+    cache = ThumbnailCache(path, max_bytes=1000)
     keys = [ThumbnailKey(f"/data/{index}.png", 1, 1, PIXELS) for index in range(4)]
     cache.put_many([(keys[0], b"0" * 300), (keys[1], b"1" * 300)])
-    cache.get_many([keys[0]])
+    cache.close()
+    # Both entries were last used two hours ago; reading one marks it used now.
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE thumbnails SET used_ns = used_ns - ?", (7200 * 10**9,))
+    connection.close()
+    cache = ThumbnailCache(path, max_bytes=1000)
+    assert keys[0] in cache.get_many([keys[0]])
+
     cache.put_many([(keys[2], b"2" * 300), (keys[3], b"3" * 300)])
     assert cache.total_bytes() <= 1000
     remaining = cache.get_many(keys)
     assert keys[1] not in remaining
+    assert keys[0] in remaining
     assert keys[3] in remaining
     cache.close()
 
