@@ -293,7 +293,7 @@ def attach_thumbnails(
     keys: Mapping[Path, ThumbnailKey],
     framing: Framing,
     encode: Callable[[np.ndarray], bytes],
-    batch_size: int = 64,
+    batch_size: int = 256,
 ) -> Iterator[tuple[ScoredFile, bytes | None]]:
     """Pair each record with its encoded thumbnail and yield them in order, without arrays.
 

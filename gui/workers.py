@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 
 # A batch is sent when it has this many items or is this old, whichever comes
 # first, so the GUI gets a few updates per second and never one event per file.
-BATCH_SIZE = 64
+# Each emit waits for the GIL, which the GUI thread holds while it paints: batches
+# of 64 spent 1.5 s in 315 emits when a 20 000-file folder came from the caches.
+BATCH_SIZE = 256
 BATCH_INTERVAL_S = 0.1
 
 # Nice value of worker threads on Linux (0 is normal, 19 the lowest priority), so
