@@ -180,12 +180,14 @@ def window_figures(folder: Path, work: Path) -> list[Figure]:
                             check=False)
     if result.returncode != 0:
         raise RuntimeError(f"the window benchmark failed:\n{result.stderr}")
+
     values = json.loads(output.read_text())
     files = values["files"]
     scoring, reopening = values["first_scoring_s"], values["reopening_s"]
     stall = max(values["scoring_stall_ms"], values["reopening_stall_ms"])
     handler = max(values["scoring_handler"], values["reopening_handler"],
                   key=lambda timing: timing["cpu_ms"])
+
     return [
         Figure(f"Window on {files} images: window and first thumbnails",
                f"{values['first_thumbnails_s']:.2f} s ({values['imports_s']:.2f} s more for "
