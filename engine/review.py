@@ -231,7 +231,7 @@ class ReviewStore:
                 continue
             row = rows.get(relative_path)
             if row is not None and _is_fresh(row, identity):
-                hits.append(_scored_file(self.folder, row, threshold))
+                hits.append(_scored_file(self.folder, row, threshold, path))
             else:
                 misses.append(path)
                 identities[relative_path] = identity
@@ -419,10 +419,16 @@ def _record(row: sqlite3.Row) -> FileRecord:
     )
 
 
-def _scored_file(folder: Path, row: sqlite3.Row, threshold: float) -> ScoredFile:
+def _scored_file(folder: Path, row: sqlite3.Row, threshold: float,
+                 listed: Path | None = None) -> ScoredFile:
     score = _cached_score(row)
+    path = None
+    # The listing's Path is reused when it is spelled as folder / relative_path
+    # would be, because building a new Path cost about 5 µs a cached file.
+    if listed is not None and os.fspath(listed) == os.path.join(folder, row["relative_path"]):
+        path = listed
     return ScoredFile(
-        path=folder / row["relative_path"],
+        path=folder / row["relative_path"] if path is None else path,
         relative_path=row["relative_path"],
         status=Status(row["status"]),
         detail=row["detail"],
