@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -27,6 +28,8 @@ def score_with_cache(
     thumbnail_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     paths: list[Path] | None = None,
+    decode_cached_thumbnails: bool = True,
+    hits_by_score: bool = False,
 ) -> Generator[ScoredFile, None, None]:
     """Score every image under the store's folder, reading unchanged files from the cache.
 
@@ -36,6 +39,10 @@ def score_with_cache(
     SAVE_EVERY files and when the generator ends or is closed, so a cancelled scan
     keeps what it scored. The scan also updates which files are in the folder.
     `paths` is the folder's listing by list_images, for a caller that has it already.
+    With `decode_cached_thumbnails` False, cached results come without thumbnails,
+    for a caller that keeps its own (engine.thumbcache). With `hits_by_score`,
+    cached results come highest score first and unscored files last, for a caller
+    that keeps them sorted that way.
     """
     fingerprint = model.fingerprint
     if threshold is None:
@@ -46,8 +53,11 @@ def score_with_cache(
     hits, misses, identities = store.lookup(fingerprint, paths, threshold)
     logger.info("%s: %d files cached, %d to score with model %s",
                 store.folder, len(hits), len(misses), fingerprint)
+    if hits_by_score:
+        hits.sort(key=lambda item: -math.inf if item.score is None else item.score,
+                  reverse=True)
 
-    if thumbnail_size:
+    if thumbnail_size and decode_cached_thumbnails:
         yield from _with_thumbnails(hits, model, thumbnail_size, batch_size)
     else:
         yield from hits
@@ -69,11 +79,7 @@ def score_with_cache(
 def _with_thumbnails(
     hits: list[ScoredFile], model: ReferenceModel, thumbnail_size: int, batch_size: int
 ) -> Iterator[ScoredFile]:
-    """Yield `hits` with thumbnails decoded again, on two threads, one batch ahead.
-
-    NOTE: thumbnails are not cached, so a re-opened folder is decoded again for
-    them, although no file goes through the model.
-    """
+    """Yield `hits` with thumbnails decoded again, on two threads, one batch ahead."""
     def thumbnail(item: ScoredFile) -> ScoredFile:
         if item.status is not Status.OK:
             return item

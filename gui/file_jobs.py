@@ -148,7 +148,7 @@ class FileJobs(QObject):
                 self._report.unknown_returns.append(relative_path)
             elif self._gallery_model.row_of(relative_path) is None:
                 items.append(item)
-        self._gallery_model.append_items(items)
+        self._gallery_model.insert_items(items)
 
     def _note_exports(self, outcomes: list[ExportedFile]) -> None:
         assert self._report is not None

@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 
 from engine.decisions import Decision, final_decision
 from engine.scoring import ScoredFile
+from gui.gallery_order import SortKey, SortValue, insertion_runs, sort_value
 
 logger = logging.getLogger(__name__)
 
@@ -114,10 +115,13 @@ def format_score(score: float) -> str:
 class GalleryModel(QAbstractListModel):
     """Scored files of one folder, flagged against an adjustable threshold.
 
-    A file is flagged when its score is strictly greater than the threshold, the
-    same rule the engine applies. Its final decision is the curator's override
-    when there is one, else the model's decision (engine.decisions), so an override
-    survives threshold changes and rescans of the folder.
+    Rows are kept in the order of `sort_key`, so that the proxy above never sorts:
+    a new row goes straight to its place, and changing the key moves every row
+    with one layout change. A file is flagged when its score is strictly greater
+    than the threshold, the same rule the engine applies. Its final decision is
+    the curator's override when there is one, else the model's decision
+    (engine.decisions), so an override survives threshold changes and rescans of
+    the folder.
 
     Signals:
         counts_changed(): the number of files, flagged, kept, rejected or
@@ -134,7 +138,11 @@ class GalleryModel(QAbstractListModel):
         self._flagged: list[bool | None] = []
         self._row_overrides: list[Decision | None] = []
         self._decisions: list[Decision] = []
-        self._rows_by_path: dict[str, int] = {}
+        self._sort_values: list[SortValue] = []
+        self._sort_key = SortKey.SCORE
+        # Rebuilt on the first lookup after rows moved, because an insertion in the
+        # middle moves every later row.
+        self._rows_by_path: dict[str, int] | None = {}
         # Overrides of the whole folder, also of files not listed yet, so a file
         # that a scan delivers later gets its override at once.
         self._overrides: dict[str, Decision] = {}
@@ -235,7 +243,7 @@ class GalleryModel(QAbstractListModel):
                 self._overrides.pop(relative_path, None)
             else:
                 self._overrides[relative_path] = decision
-            row = self._rows_by_path.get(relative_path)
+            row = self._row_index().get(relative_path)
             if row is not None and self._row_overrides[row] != decision:
                 self._row_overrides[row] = decision
                 self._decisions[row] = self._decide(row)
@@ -245,21 +253,57 @@ class GalleryModel(QAbstractListModel):
 
     # Contents
 
-    def append_items(self, items: Sequence[GalleryItem]) -> None:
-        """Append a batch of items with one row insertion."""
+    def insert_items(self, items: Sequence[GalleryItem]) -> None:
+        """Insert a batch of items at their places in the sort order.
+
+        Each run of adjacent new rows is one row insertion, and the counts are
+        updated once for the batch.
+        """
         if not items:
             return
-        first = len(self._items)
-        self.beginInsertRows(QModelIndex(), first, first + len(items) - 1)
-        for row, item in enumerate(items, start=first):
-            relative_path = item.record.relative_path
-            self._items.append(item)
-            self._flagged.append(self._is_flagged(item.record))
-            self._row_overrides.append(self._overrides.get(relative_path))
-            self._decisions.append(self._decide(row))
-            self._rows_by_path[relative_path] = row
-        self.endInsertRows()
+        new_values = [sort_value(item.record, self._sort_key) for item in items]
+        for first, indexes in insertion_runs(self._sort_values, new_values):
+            run = [items[index] for index in indexes]
+            last = first + len(run) - 1
+            self.beginInsertRows(QModelIndex(), first, last)
+            self._items[first:first] = run
+            self._sort_values[first:first] = [new_values[index] for index in indexes]
+            self._flagged[first:first] = [self._is_flagged(item.record) for item in run]
+            self._row_overrides[first:first] = [
+                self._overrides.get(item.record.relative_path) for item in run]
+            self._decisions[first:first] = [self._decide(row) for row in range(first, last + 1)]
+            self._rows_by_path = None
+            self.endInsertRows()
         self._recount()
+
+    @property
+    def sort_key(self) -> SortKey:
+        """Order of the rows."""
+        return self._sort_key
+
+    def set_sort_key(self, key: SortKey) -> None:
+        """Put the rows in the order of `key`, with one layout change.
+
+        Rows of equal value keep their previous relative order.
+        """
+        if key is self._sort_key:
+            return
+        self._sort_key = key
+        values = [sort_value(item.record, key) for item in self._items]
+        order = sorted(range(len(values)), key=values.__getitem__)
+        new_rows = [0] * len(order)
+        for new_row, old_row in enumerate(order):
+            new_rows[old_row] = new_row
+
+        self.layoutAboutToBeChanged.emit()
+        for column in self._columns():
+            column[:] = [column[row] for row in order]
+        self._sort_values = [values[row] for row in order]
+        self._rows_by_path = None
+        old_indexes = self.persistentIndexList()
+        self.changePersistentIndexList(
+            old_indexes, [self.index(new_rows[index.row()]) for index in old_indexes])
+        self.layoutChanged.emit()
 
     def clear(self) -> None:
         """Remove every item. The curator's decisions stay until set_overrides()."""
@@ -268,27 +312,27 @@ class GalleryModel(QAbstractListModel):
         self._flagged.clear()
         self._row_overrides.clear()
         self._decisions.clear()
-        self._rows_by_path.clear()
+        self._sort_values.clear()
+        self._rows_by_path = {}
         self.endResetModel()
         self._recount()
 
     def remove_paths(self, relative_paths: Iterable[str]) -> list[GalleryItem]:
         """Remove the items with these relative paths and return them, in model order."""
+        rows_by_path = self._row_index()
         rows = sorted(
             row for path in set(relative_paths)
-            if (row := self._rows_by_path.get(path)) is not None
+            if (row := rows_by_path.get(path)) is not None
         )
         removed = [self._items[row] for row in rows]
         # Contiguous runs are removed from the end so earlier row numbers stay valid.
         for first, last in reversed(_contiguous_runs(rows)):
             self.beginRemoveRows(QModelIndex(), first, last)
-            for column in (self._items, self._flagged, self._row_overrides, self._decisions):
+            for column in self._columns():
                 del column[first : last + 1]
+            self._rows_by_path = None
             self.endRemoveRows()
         if rows:
-            self._rows_by_path = {
-                item.record.relative_path: row for row, item in enumerate(self._items)
-            }
             self._recount()
         return removed
 
@@ -303,20 +347,11 @@ class GalleryModel(QAbstractListModel):
 
     def row_of(self, relative_path: str) -> int | None:
         """Return the row of the file at `relative_path`, or None if it has none."""
-        return self._rows_by_path.get(relative_path)
+        return self._row_index().get(relative_path)
 
     def scores(self) -> list[float]:
         """Return the scores of the readable files, in model order."""
         return [item.record.score for item in self._items if item.record.score is not None]
-
-    def score_key_at(self, row: int) -> float:
-        """Return the score at `row` for sorting, with -inf for a file without a score."""
-        score = self._items[row].record.score
-        return -math.inf if score is None else score
-
-    def name_key_at(self, row: int) -> str:
-        """Return the relative path at `row` for case-insensitive sorting."""
-        return self._items[row].record.relative_path.casefold()
 
     def flag_at(self, row: int) -> bool | None:
         """Return whether the file at `row` is flagged, or None if it has no score."""
@@ -354,6 +389,17 @@ class GalleryModel(QAbstractListModel):
     def counts(self) -> GalleryCounts:
         """Return the numbers of files by flag and by final decision."""
         return self._counts
+
+    def _columns(self) -> tuple[list[Any], ...]:
+        """Return the per-row lists, all in row order, for moving or removing rows."""
+        return (self._items, self._flagged, self._row_overrides, self._decisions,
+                self._sort_values)
+
+    def _row_index(self) -> dict[str, int]:
+        if self._rows_by_path is None:
+            self._rows_by_path = {
+                item.record.relative_path: row for row, item in enumerate(self._items)}
+        return self._rows_by_path
 
     def _decide(self, row: int) -> Decision:
         return final_decision(self._items[row].record.score, self._threshold,

@@ -8,8 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Generator
-from dataclasses import replace
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,13 @@ from engine.quarantine import MoveOutcome, move_files
 from engine.review import ReviewStore
 from engine.scorecache import score_with_cache
 from engine.scoring import ScoredFile, score_files
+from engine.thumbcache import (
+    ThumbnailCache,
+    ThumbnailKey,
+    attach_thumbnails,
+    open_cache,
+    thumbnail_keys,
+)
 from gui.gallery_model import GalleryItem
 from gui.thumbnails import encode_thumbnail
 
@@ -31,7 +37,9 @@ logger = logging.getLogger(__name__)
 
 # A batch is sent when it has this many items or is this old, whichever comes
 # first, so the GUI gets a few updates per second and never one event per file.
-BATCH_SIZE = 64
+# Each emit waits for the GIL, which the GUI thread holds while it paints: batches
+# of 64 spent 1.5 s in 315 emits when a 20 000-file folder came from the caches.
+BATCH_SIZE = 256
 BATCH_INTERVAL_S = 0.1
 
 # Nice value of worker threads on Linux (0 is normal, 19 the lowest priority), so
@@ -168,41 +176,50 @@ class ScoringWorker(BatchWorker):
     With a review store, unchanged files come from its score cache and new scores
     are saved to it (engine.scorecache); without one, every file is scored.
     Thumbnails are encoded as JPEG in the pool thread so the GUI thread only
-    decodes the ones it paints.
+    decodes the ones it paints. Encoded thumbnails are kept in the thumbnail cache
+    file in `thumbnail_cache_folder` (default: engine.thumbcache's user cache
+    folder), so the files of a re-opened folder are not decoded again.
     """
 
     def __init__(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int,
-                 store: ReviewStore | None = None) -> None:
+                 store: ReviewStore | None = None,
+                 thumbnail_cache_folder: Path | None = None) -> None:
         super().__init__(f"Scoring {folder}")
         self._model = model
         self._folder = folder
         self._thumbnail_pixels = thumbnail_pixels
         self._store = store
+        self._thumbnail_cache_folder = thumbnail_cache_folder
 
     def _produce(self) -> Generator[GalleryItem, None, None]:
         paths = list_images(self._folder)
         self._set_total(len(paths))
+        keys = thumbnail_keys(paths, self._thumbnail_pixels)
         if self._store is None:
             records = score_files(self._model, self._folder, paths,
                                   thumbnail_size=self._thumbnail_pixels)
         else:
             records = score_with_cache(self._store, self._model,
-                                       thumbnail_size=self._thumbnail_pixels, paths=paths)
+                                       thumbnail_size=self._thumbnail_pixels, paths=paths,
+                                       decode_cached_thumbnails=False, hits_by_score=True)
+        # SQLite connections belong to the thread that opened them: this pool thread.
+        cache = open_cache(self._thumbnail_cache_folder)
         # Closing the generator saves the scores a cancelled scan has so far.
-        with contextlib.closing(records):
-            for record in records:
-                yield _gallery_item(record)
-
-
-def _gallery_item(record: ScoredFile) -> GalleryItem:
-    encoded = None
-    if record.thumbnail is not None:
         try:
-            encoded = encode_thumbnail(record.thumbnail)
-        except RuntimeError as error:
-            logger.warning("no thumbnail for %s: %s", record.path, error)
-    # The array is dropped because the encoded copy is all the gallery keeps.
-    return GalleryItem.create(replace(record, thumbnail=None), encoded)
+            with contextlib.closing(records):
+                yield from _gallery_items(records, cache, keys, self._model)
+        finally:
+            cache.close()
+
+
+def _gallery_items(records: Iterable[ScoredFile], cache: ThumbnailCache,
+                   keys: dict[Path, ThumbnailKey], model: ReferenceModel,
+                   ) -> Iterator[GalleryItem]:
+    paired = attach_thumbnails(records, cache, keys, model.framing, encode_thumbnail)
+    with contextlib.closing(paired):
+        for record, encoded in paired:
+            yield GalleryItem.create(record, encoded)
+
 
 
 class MoveWorker(BatchWorker):

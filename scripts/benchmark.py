@@ -127,24 +127,20 @@ def draft_figure(model: ReferenceModel, paths: list[Path], repeats: int) -> Figu
     )
 
 
-def cli_cache_figure(folder: Path, csv_folder: Path) -> Figure:
-    """Compare a second `score` command on a folder, read from its cache, with the first."""
-    shutil.rmtree(folder / ".retina-curator", ignore_errors=True)
-    times = []
-    for number in (1, 2):
-        arguments = ["score", str(folder), "--csv", str(csv_folder / f"scores{number}.csv"),
-                     "--overwrite", "--log-level", "ERROR"]
-        with open(os.devnull, "w") as sink:
-            started = time.perf_counter()
-            stderr, sys.stderr = sys.stderr, sink
-            try:
-                code = cli.main(arguments)
-            finally:
-                sys.stderr = stderr
-            times.append(time.perf_counter() - started)
-        if code != 0:
-            raise RuntimeError(f"'python main.py {' '.join(arguments)}' exited with {code}")
-    first, second = times
+def cli_cache_figure(folder: Path, csv_folder: Path, repeats: int) -> Figure:
+    """Compare a second `score` command on a folder, read from its cache, with the first.
+
+    The pair runs `repeats` times, each from an empty review state, and the
+    shortest first and second runs count.
+    """
+    firsts, seconds = [], []
+    for _ in range(repeats):
+        shutil.rmtree(folder / ".retina-curator", ignore_errors=True)
+        first, second = (run_score_command(folder, csv_folder / f"scores{number}.csv")
+                         for number in (1, 2))
+        firsts.append(first)
+        seconds.append(second)
+    first, second = min(firsts), min(seconds)
     return Figure(
         "Command `score` on a scored folder against the first run",
         f"{100 * second / first:.1f} % ({second:.2f} s against {first:.2f} s)",
@@ -152,32 +148,58 @@ def cli_cache_figure(folder: Path, csv_folder: Path) -> Figure:
     )
 
 
+def run_score_command(folder: Path, csv_path: Path) -> float:
+    """Run `score FOLDER --csv CSV` in this process and return its wall time in seconds."""
+    arguments = ["score", str(folder), "--csv", str(csv_path), "--overwrite",
+                 "--log-level", "ERROR"]
+    with open(os.devnull, "w") as sink:
+        started = time.perf_counter()
+        stderr, sys.stderr = sys.stderr, sink
+        try:
+            code = cli.main(arguments)
+        finally:
+            sys.stderr = stderr
+        elapsed = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError(f"'python main.py {' '.join(arguments)}' exited with {code}")
+    return elapsed
+
+
 def window_figures(folder: Path, work: Path) -> list[Figure]:
     """Run the window on `folder` in a child process and turn its timings into figures."""
     shutil.rmtree(folder / ".retina-curator", ignore_errors=True)
+    # The first scoring starts with no thumbnails cached either, like a new folder.
+    cache = work / "user-cache"
+    shutil.rmtree(cache, ignore_errors=True)
     output = work / "window.json"
-    environment = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM",
-                                                                    "offscreen"))
+    environment = dict(os.environ, XDG_CACHE_HOME=str(cache),
+                       QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     command = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark_gui.py"), str(folder),
                "--model", str(DEFAULT_MODEL_PATH), "--json", str(output)]
     result = subprocess.run(command, env=environment, capture_output=True, text=True,
                             check=False)
     if result.returncode != 0:
         raise RuntimeError(f"the window benchmark failed:\n{result.stderr}")
+
     values = json.loads(output.read_text())
     files = values["files"]
     scoring, reopening = values["first_scoring_s"], values["reopening_s"]
     stall = max(values["scoring_stall_ms"], values["reopening_stall_ms"])
+    handler = max(values["scoring_handler"], values["reopening_handler"],
+                  key=lambda timing: timing["cpu_ms"])
+
     return [
         Figure(f"Window on {files} images: window and first thumbnails",
                f"{values['first_thumbnails_s']:.2f} s ({values['imports_s']:.2f} s more for "
                f"imports); all scored in {scoring:.1f} s", "< 2 s",
                values["first_thumbnails_s"] < 2.0),
-        Figure("Longest event-loop stall while scoring (50 ms heartbeat)",
-               f"{stall:.0f} ms", "< 100 ms", stall < 100),
+        Figure("Longest event-loop stall while scoring or re-opening (50 ms heartbeat)",
+               f"{stall:.0f} ms; longest handler {describe_handler(handler)}",
+               "< 100 ms", stall < 100),
         Figure("Longest event-loop stall while scrolling the whole gallery",
                f"{values['scrolling_stall_ms']:.0f} ms (scrolled in "
-               f"{values['scrolling_s']:.1f} s)", "< 100 ms",
+               f"{values['scrolling_s']:.1f} s); longest handler "
+               f"{describe_handler(values['scrolling_handler'])}", "< 100 ms",
                values["scrolling_stall_ms"] < 100),
         Figure("Peak resident memory of the window", f"{values['peak_rss_mb']:.0f} MB",
                "< 1 GB", values["peak_rss_mb"] < 1024),
@@ -185,6 +207,12 @@ def window_figures(folder: Path, work: Path) -> list[Figure]:
                f"{100 * reopening / scoring:.1f} % ({reopening:.2f} s against {scoring:.2f} s)",
                "< 10 %", reopening / scoring < 0.10),
     ]
+
+
+def describe_handler(timing: dict[str, float | str]) -> str:
+    """Describe the benchmark_gui timing of one event handler: CPU and wall time, event."""
+    return (f"{float(timing['cpu_ms']):.0f} ms CPU, {float(timing['wall_ms']):.0f} ms wall "
+            f"({timing['event']})")
 
 
 def training_figure(data_root: Path, work: Path, epochs: int | None) -> Figure:
@@ -248,7 +276,7 @@ def run(data_root: Path, work: Path, sizes: Sizes, skip: set[str]) -> list[Figur
     figures = scoring_figures(model, "28 px PNGs", work / "small", small, sizes.repeats)
     figures += scoring_figures(model, "2–8 Mpx JPEGs", work / "large", large, sizes.repeats)
     figures.append(draft_figure(model, large, sizes.repeats))
-    figures.append(cli_cache_figure(work / "small", work))
+    figures.append(cli_cache_figure(work / "small", work, sizes.repeats))
     if "window" not in skip:
         folder = work / "window"
         benchmark_data.write_small_pngs(data_root, folder, sizes.window_images)

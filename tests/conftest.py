@@ -14,6 +14,15 @@ from engine.resources import DEFAULT_MODEL_PATH
 DATA_VARIABLE = "RETINA_CURATOR_DATA"
 
 
+@pytest.fixture(autouse=True)
+def user_cache_folder(tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh $XDG_CACHE_HOME per test, so no test reads or fills the user's thumbnail cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The folder of real public images that the tests run on."""

@@ -208,6 +208,24 @@ def test_cached_results_get_thumbnails(mixed: Path, default_model: ReferenceMode
     assert by_path["empty.png"].thumbnail is None
 
 
+def test_cached_results_without_thumbnails_by_score(
+    mixed: Path, default_model: ReferenceModel
+) -> None:
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        results = list(score_with_cache(store, default_model, thumbnail_size=16,
+                                        decode_cached_thumbnails=False, hits_by_score=True))
+
+    assert all(item.thumbnail is None for item in results)
+    scores = [item.score for item in results if item.score is not None]
+    assert len(scores) >= 2
+    assert scores == sorted(scores, reverse=True)
+    # Files without a score come after every scored file.
+    first_unscored = next(index for index, item in enumerate(results) if item.score is None)
+    assert all(item.score is None for item in results[first_unscored:])
+
+
 def test_cancelled_scan_keeps_scores(
     thousand: Path, default_model: ReferenceModel, counter: ModelCounter
 ) -> None:

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
 from engine.decisions import Decision
@@ -53,7 +53,7 @@ ITEMS = [
 @pytest.fixture
 def model(qtbot: QtBot) -> GalleryModel:
     gallery = GalleryModel(THRESHOLD)
-    gallery.append_items(ITEMS)
+    gallery.insert_items(ITEMS)
     return gallery
 
 
@@ -68,6 +68,10 @@ def proxy_paths(proxy: GalleryProxyModel) -> list[str]:
     return [proxy.index(row, 0).data(GalleryRole.RELATIVE_PATH) for row in range(proxy.rowCount())]
 
 
+def model_paths(model: GalleryModel) -> list[str]:
+    return [model.index(row).data(GalleryRole.RELATIVE_PATH) for row in range(model.rowCount())]
+
+
 def test_empty_model_initial_state(qtbot: QtBot) -> None:
     gallery = GalleryModel(THRESHOLD)
     assert gallery.rowCount() == 0
@@ -76,19 +80,55 @@ def test_empty_model_initial_state(qtbot: QtBot) -> None:
     assert gallery.overrides() == {}
 
 
-def test_append_inserts_batch_once(qtbot: QtBot) -> None:
+def test_insert_signals_runs_of_rows(qtbot: QtBot) -> None:
     gallery = GalleryModel(THRESHOLD)
     inserted: list[tuple[int, int]] = []
     gallery.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
     with qtbot.waitSignal(gallery.counts_changed, timeout=1000):
-        gallery.append_items(ITEMS[:3])
-    gallery.append_items(ITEMS[3:])
-    assert inserted == [(0, 2), (3, 4)]
-    assert gallery.rowCount() == len(ITEMS)
+        gallery.insert_items(ITEMS[:3])
+    # d.png and e.png fall between A.png and b.png, so they are one run.
+    gallery.insert_items(ITEMS[3:])
+    assert inserted == [(0, 2), (1, 2)]
+    assert model_paths(gallery) == ["A.png", "d.png", "e.png", "b.png", "sub/c.png"]
+
+
+def test_insert_scattered_rows_keeps_order(qtbot: QtBot) -> None:
+    gallery = GalleryModel(THRESHOLD)
+    gallery.insert_items([make_item(f"{index}.png", index / 10) for index in (8, 6, 4, 2)])
+    inserted: list[tuple[int, int]] = []
+    gallery.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    gallery.insert_items([make_item(f"{index}.png", index / 10) for index in (1, 9, 5, 3, 7)])
+    assert inserted == [(0, 0), (2, 2), (4, 4), (6, 6), (8, 8)]
+    assert model_paths(gallery) == [f"{index}.png" for index in range(9, 0, -1)]
+    assert [gallery.row_of(f"{index}.png") for index in (9, 1)] == [0, 8]
+
+
+def test_equal_scores_keep_arrival_order(qtbot: QtBot) -> None:
+    gallery = GalleryModel(THRESHOLD)
+    gallery.insert_items([make_item("first.png", 0.1), make_item("second.png", 0.1)])
+    gallery.insert_items([make_item("third.png", 0.1)])
+    assert model_paths(gallery) == ["first.png", "second.png", "third.png"]
+
+
+def test_sort_key_change_moves_rows_and_indexes(model: GalleryModel) -> None:
+    persistent = QPersistentModelIndex(model.index(model.row_of("A.png") or 0))
+    with_layout: list[str] = []
+    model.layoutChanged.connect(lambda: with_layout.append("changed"))
+    model.set_sort_key(SortKey.NAME)
+    assert model.sort_key is SortKey.NAME
+    assert with_layout == ["changed"]
+    assert model_paths(model) == ["A.png", "b.png", "d.png", "e.png", "sub/c.png"]
+    assert persistent.data(GalleryRole.RELATIVE_PATH) == "A.png"
+    assert model.row_of("sub/c.png") == 4
+    # New rows go to their place in the order now in use.
+    model.insert_items([make_item("c.png", 0.9)])
+    assert model_paths(model)[2] == "c.png"
+    model.set_sort_key(SortKey.SCORE)
+    assert model_paths(model)[:2] == ["c.png", "A.png"]
 
 
 def test_roles_of_scored_and_unreadable_rows(model: GalleryModel) -> None:
-    scored = model.index(1)
+    scored = model.index(model.row_of("A.png") or 0)
     assert scored.data(Qt.ItemDataRole.DisplayRole) == "A.png"
     assert scored.data(GalleryRole.SCORE) == 0.5
     assert scored.data(GalleryRole.FLAGGED) is True
@@ -96,7 +136,7 @@ def test_roles_of_scored_and_unreadable_rows(model: GalleryModel) -> None:
     assert scored.data(GalleryRole.RECORD) is ITEMS[1].record
     assert scored.data(GalleryRole.SCORE_SORT_KEY) == 0.5
 
-    unreadable = model.index(2)
+    unreadable = model.index(model.row_of("sub/c.png") or 0)
     assert unreadable.data(GalleryRole.SCORE) is None
     assert unreadable.data(GalleryRole.FLAGGED) is None
     assert unreadable.data(GalleryRole.STATUS) == "damaged"
@@ -107,7 +147,7 @@ def test_roles_of_scored_and_unreadable_rows(model: GalleryModel) -> None:
 def test_counts_and_rejected_paths(model: GalleryModel) -> None:
     assert model.counts() == GalleryCounts(total=5, flagged=2, kept=2, rejected=3, unreadable=1)
     # The unreadable file is rejected too, as the engine decides.
-    assert model.rejected_paths() == ["A.png", "sub/c.png", "d.png"]
+    assert model.rejected_paths() == ["A.png", "d.png", "sub/c.png"]
     assert model.rejection_reasons() == RejectionReasons(flagged=2, unreadable=1, curator=0)
 
 
@@ -126,12 +166,10 @@ def test_threshold_without_flag_change_is_silent(qtbot: QtBot, model: GalleryMod
 
 def test_remove_paths_removes_rows(model: GalleryModel) -> None:
     removed = model.remove_paths(["A.png", "sub/c.png", "e.png", "not-in-model.png"])
-    assert [item.record.relative_path for item in removed] == ["A.png", "sub/c.png", "e.png"]
-    assert [model.index(row).data(GalleryRole.RELATIVE_PATH) for row in range(2)] == [
-        "b.png", "d.png",
-    ]
+    assert [item.record.relative_path for item in removed] == ["A.png", "e.png", "sub/c.png"]
+    assert model_paths(model) == ["d.png", "b.png"]
     assert model.counts() == GalleryCounts(total=2, flagged=1, kept=1, rejected=1)
-    assert model.row_of("d.png") == 1
+    assert model.row_of("d.png") == 0
     assert model.row_of("A.png") is None
 
 
@@ -157,7 +195,7 @@ def test_proxy_sorts_by_name_ignoring_case(proxy: GalleryProxyModel) -> None:
 
 
 def test_proxy_keeps_order_for_new_rows(model: GalleryModel, proxy: GalleryProxyModel) -> None:
-    model.append_items([make_item("f.png", 0.9), make_item("g.png", 0.0)])
+    model.insert_items([make_item("f.png", 0.9), make_item("g.png", 0.0)])
     assert proxy_paths(proxy)[0] == "f.png"
     assert proxy_paths(proxy)[-2:] == ["g.png", "sub/c.png"]
 
@@ -209,8 +247,9 @@ def test_threshold_change_signals_changed_rows(qtbot: QtBot, model: GalleryModel
     ranges: list[tuple[int, int]] = []
     model.dataChanged.connect(lambda first, last, _roles: ranges.append((first.row(), last.row())))
     model.set_threshold(0.001)
-    # Only b.png (row 0) and e.png (row 4) cross the new threshold.
-    assert ranges == [(0, 0), (4, 4)]
+    # Only e.png (row 2) and b.png (row 3) cross the new threshold, and rows in
+    # score order make them one run.
+    assert ranges == [(2, 3)]
 
 
 def test_threshold_change_emits_threshold_changed(qtbot: QtBot, model: GalleryModel) -> None:
@@ -231,11 +270,12 @@ def test_override_sets_final_decision(qtbot: QtBot, model: GalleryModel) -> None
     # The proxy filters on FLAGGED, so that role must be named for the row to be re-filtered.
     assert GalleryRole.FLAGGED in changed.args[2]
     assert GalleryRole.DECISION in changed.args[2]
-    scored = model.index(1)
+    row = model.row_of("A.png") or 0
+    scored = model.index(row)
     assert scored.data(GalleryRole.FLAGGED) is True
     assert scored.data(GalleryRole.OVERRIDE) == "keep"
     assert scored.data(GalleryRole.DECISION) == "keep"
-    assert model.tile(1).override is Decision.KEEP
+    assert model.tile(row).override is Decision.KEEP
     assert "Keep (your decision)" in scored.data(Qt.ItemDataRole.ToolTipRole)
     assert model.counts() == GalleryCounts(total=5, flagged=2, kept=3, rejected=2,
                                            unreadable=1, overridden=1)
@@ -244,27 +284,29 @@ def test_override_sets_final_decision(qtbot: QtBot, model: GalleryModel) -> None
 def test_override_survives_threshold_changes(model: GalleryModel) -> None:
     model.set_override(["A.png"], Decision.KEEP)
     model.set_override(["b.png"], Decision.REJECT)
+    a_row, b_row = model.row_of("A.png") or 0, model.row_of("b.png") or 0
     for threshold in (0.0, 0.001, 0.1, 1.0):
         model.set_threshold(threshold)
-        assert model.decision_at(1) is Decision.KEEP, threshold
-        assert model.decision_at(0) is Decision.REJECT, threshold
-    assert model.flag_at(1) is False  # at 1.0 the model keeps A.png by itself
+        assert model.decision_at(a_row) is Decision.KEEP, threshold
+        assert model.decision_at(b_row) is Decision.REJECT, threshold
+    assert model.flag_at(a_row) is False  # at 1.0 the model keeps A.png by itself
     assert model.rejection_reasons() == RejectionReasons(flagged=0, unreadable=1, curator=1)
 
 
 def test_clear_override_restores_model_decision(model: GalleryModel) -> None:
     model.set_override(["A.png", "b.png"], Decision.KEEP)
     assert model.set_override(["A.png"], None) == 1
-    assert model.decision_at(1) is Decision.REJECT
-    assert model.override_at(1) is None
+    row = model.row_of("A.png") or 0
+    assert model.decision_at(row) is Decision.REJECT
+    assert model.override_at(row) is None
     assert model.overrides() == {"b.png": Decision.KEEP}
 
 
 def test_override_of_unlisted_file_waits(model: GalleryModel) -> None:
     assert model.set_override(["later.png"], Decision.REJECT) == 0
-    model.append_items([make_item("later.png", 0.0001)])
+    model.insert_items([make_item("later.png", 0.0001)])
     row = model.row_of("later.png")
-    assert row == 5
+    assert row == 4
     assert model.override_at(row) is Decision.REJECT
     assert model.decision_at(row) is Decision.REJECT
 
@@ -272,16 +314,16 @@ def test_override_of_unlisted_file_waits(model: GalleryModel) -> None:
 def test_overrides_survive_clear_and_rescan(model: GalleryModel) -> None:
     model.set_override(["d.png"], Decision.KEEP)
     model.clear()
-    model.append_items(ITEMS)
+    model.insert_items(ITEMS)
     assert model.decision_at(model.row_of("d.png")) is Decision.KEEP
 
 
 def test_set_overrides_replaces_all(model: GalleryModel) -> None:
     model.set_override(["A.png"], Decision.KEEP)
     model.set_overrides({"sub/c.png": Decision.KEEP})
-    assert model.override_at(1) is None
+    assert model.override_at(model.row_of("A.png") or 0) is None
     # A curator may keep a file the model could not read.
-    assert model.decision_at(2) is Decision.KEEP
+    assert model.decision_at(model.row_of("sub/c.png") or 0) is Decision.KEEP
     assert model.counts() == GalleryCounts(total=5, flagged=2, kept=3, rejected=2,
                                            unreadable=1, overridden=1)
 

@@ -18,6 +18,7 @@ from engine.export import CleanedSetExport
 from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
 from engine.review import Location, ReviewStore
+from engine.thumbcache import open_cache, thumbnail_keys
 from gui.gallery_model import GalleryItem
 from gui.workers import (
     BATCH_SIZE,
@@ -239,8 +240,33 @@ def test_scoring_worker_fills_review_cache(
     second = run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store))
     scores = {item.record.relative_path: item.record.score for item in second.items}
     assert scores == {item.record.relative_path: item.record.score for item in first.items}
-    # Cached files get their thumbnails decoded again.
+    # Cached scores get their thumbnails from the thumbnail cache, or decoded again.
     assert all(item.thumbnail for item in second.items if item.record.score is not None)
+
+
+def test_scoring_worker_reuses_thumbnail_cache(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, mixed_folder: Path,
+    store: ReviewStore, tmp_path: Path,
+) -> None:
+    # An mtime an hour back, because a just-written file's thumbnail is not stored.
+    paths = sorted(path for path in mixed_folder.rglob("*.*") if path.is_file())
+    for path in paths:
+        past = path.stat().st_mtime_ns - 3600 * 10**9
+        os.utime(path, ns=(past, past))
+    cache_folder = tmp_path / "thumbnails"
+    first = run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store,
+                                                  cache_folder))
+    readable = {item.record.path: item.thumbnail for item in first.items
+                if item.record.score is not None}
+    cache = open_cache(cache_folder)
+    keys = thumbnail_keys(readable, 64)
+    assert cache.get_many(list(keys.values())) == {keys[path]: readable[path] for path in keys}
+    cache.close()
+
+    second = run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store,
+                                                   cache_folder))
+    assert {item.record.path: item.thumbnail for item in second.items
+            if item.record.score is not None} == readable
 
 
 def test_journaled_move_and_undo_workers(

@@ -1,0 +1,226 @@
+"""Tests of the thumbnail cache on real files, a real SQLite file and the real model."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.modelfile import ReferenceModel
+from engine.review import ReviewStore
+from engine.scorecache import score_with_cache
+from engine.scoring import score_files
+from engine.thumbcache import (
+    CACHE_FILE_NAME,
+    ThumbnailCache,
+    ThumbnailKey,
+    attach_thumbnails,
+    default_cache_folder,
+    open_cache,
+    thumbnail_keys,
+)
+
+PIXELS = 32
+# Files written by a test get an mtime this far back, because both the score
+# cache and the thumbnail cache distrust an mtime close to the moment of reading.
+AGE_NS = 3600 * 10**9
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def write_image(path: Path, colour: tuple[int, int, int], side: int = 48) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.zeros((side, side, 3), np.uint8)
+    pixels[8:-8, 8:-8] = colour
+    Image.fromarray(pixels).save(path)
+    past = path.stat().st_mtime_ns - AGE_NS
+    os.utime(path, ns=(past, past))
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "photos"
+    for index in range(5):
+        write_image(root / f"image_{index}.png", (40 * index + 30, 90, 120))
+    return root
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[ThumbnailCache]:
+    opened = open_cache(tmp_path / "cache")
+    yield opened
+    opened.close()
+
+
+def paired(model: ReferenceModel, folder: Path, cache: ThumbnailCache,
+           decode_calls: list[np.ndarray] | None = None) -> dict[str, bytes | None]:
+    """Attach thumbnails to the records of a score cache scan and return them by name."""
+    def encode(array: np.ndarray) -> bytes:
+        if decode_calls is not None:
+            decode_calls.append(array)
+        return encode_png(array)
+
+    paths = sorted(folder.rglob("*.png"))
+    keys = thumbnail_keys(paths, PIXELS)
+    with ReviewStore.open(folder) as store:
+        records = score_with_cache(store, model, thumbnail_size=PIXELS, paths=paths,
+                                   decode_cached_thumbnails=False)
+        return {record.relative_path: data for record, data in
+                attach_thumbnails(records, cache, keys, model.framing, encode)}
+
+
+def test_default_folder_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_folder() == tmp_path / "retina-curator"
+
+
+def test_cache_round_trip(cache: ThumbnailCache) -> None:
+    key = ThumbnailKey("/data/a.png", 100, 5, PIXELS)
+    cache.put_many([(key, b"thumbnail bytes")])
+    assert cache.get_many([key]) == {key: b"thumbnail bytes"}
+    # Another size or mtime of the same file is another version of it.
+    assert cache.get_many([ThumbnailKey("/data/a.png", 101, 5, PIXELS)]) == {}
+    assert cache.get_many([ThumbnailKey("/data/a.png", 100, 6, PIXELS)]) == {}
+    assert cache.get_many([ThumbnailKey("/data/a.png", 100, 5, 64)]) == {}
+
+
+def test_recent_file_is_not_stored(cache: ThumbnailCache, folder: Path) -> None:
+    recent = folder / "recent.png"
+    write_image(recent, (10, 200, 10))
+    now = os.stat(recent).st_mtime_ns + AGE_NS
+    os.utime(recent, ns=(now, now))
+    key = thumbnail_keys([recent], PIXELS)[recent]
+    assert not key.settled
+    cache.put_many([(key, b"data")])
+    assert cache.get_many([key]) == {}
+
+
+def test_cache_evicts_least_recently_used(tmp_path: Path) -> None:
+    path = tmp_path / CACHE_FILE_NAME
+    cache = ThumbnailCache(path, max_bytes=1000)
+    keys = [ThumbnailKey(f"/data/{index}.png", 1, 1, PIXELS) for index in range(4)]
+    cache.put_many([(keys[0], b"0" * 300), (keys[1], b"1" * 300)])
+    cache.close()
+    # Both entries were last used two hours ago; reading one marks it used now.
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE thumbnails SET used_ns = used_ns - ?", (7200 * 10**9,))
+    connection.close()
+    cache = ThumbnailCache(path, max_bytes=1000)
+    assert keys[0] in cache.get_many([keys[0]])
+
+    cache.put_many([(keys[2], b"2" * 300), (keys[3], b"3" * 300)])
+    assert cache.total_bytes() <= 1000
+    remaining = cache.get_many(keys)
+    assert keys[1] not in remaining
+    assert keys[0] in remaining
+    assert keys[3] in remaining
+    cache.close()
+
+
+def test_second_scan_reads_thumbnails_from_cache(
+    default_model: ReferenceModel, folder: Path, cache: ThumbnailCache
+) -> None:
+    first_calls: list[np.ndarray] = []
+    first = paired(default_model, folder, cache, first_calls)
+    assert len(first_calls) == 5
+    assert all(first.values())
+
+    second_calls: list[np.ndarray] = []
+    second = paired(default_model, folder, cache, second_calls)
+    assert second_calls == []
+    assert second == first
+
+
+def test_changed_file_gets_new_thumbnail(
+    default_model: ReferenceModel, folder: Path, cache: ThumbnailCache
+) -> None:
+    first = paired(default_model, folder, cache)
+    changed = folder / "image_2.png"
+    write_image(changed, (250, 10, 10), side=64)
+
+    calls: list[np.ndarray] = []
+    second = paired(default_model, folder, cache, calls)
+    assert len(calls) == 1
+    assert second["image_2.png"] != first["image_2.png"]
+    decoded = np.asarray(Image.open(io.BytesIO(second["image_2.png"] or b"")))
+    assert tuple(decoded[PIXELS // 2, PIXELS // 2]) == (250, 10, 10)
+    assert {name: data for name, data in second.items() if name != "image_2.png"} == {
+        name: data for name, data in first.items() if name != "image_2.png"}
+
+
+def test_read_only_folder_is_cached(
+    default_model: ReferenceModel, folder: Path, cache: ThumbnailCache
+) -> None:
+    paths = sorted(folder.rglob("*.png"))
+    keys = thumbnail_keys(paths, PIXELS)
+    # Root ignores this, so the listing check below is what shows nothing was written.
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        for _ in range(2):
+            results = list(attach_thumbnails(
+                score_files(default_model, folder, paths, thumbnail_size=PIXELS),
+                cache, keys, default_model.framing, encode_png))
+            assert all(data for _, data in results)
+        assert sorted(path.name for path in folder.iterdir()) == [path.name for path in paths]
+        assert len(cache.get_many(list(keys.values()))) == len(paths)
+    finally:
+        folder.chmod(stat.S_IRWXU)
+
+
+def test_unusable_cache_folder_disables_cache(tmp_path: Path) -> None:
+    # A regular file where the cache folder's parent should be fails also for root,
+    # which permission bits would not stop.
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"")
+    cache = open_cache(blocker / "cache")
+    key = ThumbnailKey("/data/a.png", 1, 1, PIXELS)
+    cache.put_many([(key, b"data")])
+    assert not cache.enabled
+    assert cache.get_many([key]) == {}
+
+
+def test_corrupt_cache_file_is_rebuilt(
+    default_model: ReferenceModel, folder: Path, tmp_path: Path
+) -> None:
+    cache_folder = tmp_path / "cache"
+    cache_folder.mkdir()
+    (cache_folder / CACHE_FILE_NAME).write_bytes(b"not a database" * 100)
+    cache = open_cache(cache_folder)
+    assert cache.enabled
+    first = paired(default_model, folder, cache)
+    assert all(first.values())
+    calls: list[np.ndarray] = []
+    assert paired(default_model, folder, cache, calls) == first
+    assert calls == []
+    cache.close()
+
+
+def test_corrupt_entry_is_rebuilt(
+    default_model: ReferenceModel, folder: Path, tmp_path: Path
+) -> None:
+    cache = open_cache(tmp_path / "cache")
+    first = paired(default_model, folder, cache)
+    cache.close()
+    with sqlite3.connect(tmp_path / "cache" / CACHE_FILE_NAME) as connection:
+        connection.execute("UPDATE thumbnails SET data = X'00FF00' WHERE path LIKE '%image_1.png'")
+    connection.close()
+
+    cache = open_cache(tmp_path / "cache")
+    calls: list[np.ndarray] = []
+    assert paired(default_model, folder, cache, calls) == first
+    assert len(calls) == 1
+    calls.clear()
+    assert paired(default_model, folder, cache, calls) == first
+    assert calls == []
+    cache.close()
