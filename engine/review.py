@@ -8,7 +8,6 @@ process left unfinished (see engine.journal).
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import os
 import sqlite3
@@ -21,6 +20,7 @@ from engine.decisions import Decision, DecisionSource, decision_source, model_de
 from engine.images import Status
 from engine.reviewdb import ReviewDatabase, utc_now
 from engine.scoring import ScoredFile
+from engine.signals import SIGNALS
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,8 @@ def _listed_identity(path: Path) -> FileIdentity:
 
 
 _RECORD_QUERY = """
-SELECT f.*, s.score AS score, s.signals AS signals, s.size AS scored_size,
+SELECT f.*, s.score AS score, s.reconstruction AS reconstruction, s.latent AS latent,
+       s.colour AS colour, s.size AS scored_size,
        s.mtime_ns AS scored_mtime_ns, s.checked_ns AS checked_ns,
        s.model_fingerprint AS scored_by
 FROM files AS f
@@ -270,10 +271,11 @@ class ReviewStore:
                 if item.status in _TRANSIENT_STATUSES:
                     continue
                 connection.execute(
-                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (item.relative_path, model_fingerprint, identity.size,
                      identity.mtime_ns, identity.checked_ns, item.score,
-                     None if item.signals is None else json.dumps(item.signals)),
+                     *(None if item.signals is None else item.signals.get(name)
+                       for name in SIGNALS)),
                 )
                 cached += 1
         return cached
@@ -404,9 +406,9 @@ def _cached_score(row: sqlite3.Row) -> float | None:
 
 
 def _cached_signals(row: sqlite3.Row) -> dict[str, float] | None:
-    if _cached_score(row) is None or row["signals"] is None:
+    if _cached_score(row) is None or row[SIGNALS[0]] is None:
         return None
-    return {name: float(value) for name, value in json.loads(row["signals"]).items()}
+    return {name: float(row[name]) for name in SIGNALS}
 
 
 def _record(row: sqlite3.Row) -> FileRecord:

@@ -54,7 +54,9 @@ CREATE TABLE scores (
     mtime_ns INTEGER NOT NULL,
     checked_ns INTEGER NOT NULL,
     score REAL,
-    signals TEXT,
+    reconstruction REAL,
+    latent REAL,
+    colour REAL,
     PRIMARY KEY (relative_path, model_fingerprint)
 );
 CREATE TABLE thresholds (
@@ -251,7 +253,8 @@ def _check_schema(connection: sqlite3.Connection, path: Path) -> None:
                 # Version 2 keeps each signal beside the combined score. Scores of
                 # version 1 came from models that can no longer be loaded.
                 connection.execute("DELETE FROM scores")
-                connection.execute("ALTER TABLE scores ADD COLUMN signals TEXT")
+                for column in ("reconstruction", "latent", "colour"):
+                    connection.execute(f"ALTER TABLE scores ADD COLUMN {column} REAL")
                 connection.execute("UPDATE schema_version SET version = 2")
                 logger.info("Upgraded the review database %s to schema version 2", path)
             elif version != SCHEMA_VERSION:

@@ -23,6 +23,7 @@ from engine.modelfile import ReferenceModel
 from engine.review import Location, ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewStoreError
 from engine.scorecache import score_with_cache
+from engine.signals import SIGNALS
 
 
 class ModelCounter:
@@ -409,9 +410,10 @@ def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel)
         name = store.relative_path(first)
         store.set_override([name], Decision.KEEP)
         path = store.path
-    # Turn the database back into version 1: no signals column.
+    # Turn the database back into version 1: no signal columns.
     with sqlite3.connect(path) as connection:
-        connection.execute("ALTER TABLE scores DROP COLUMN signals")
+        for column in SIGNALS:
+            connection.execute(f"ALTER TABLE scores DROP COLUMN {column}")
         connection.execute("UPDATE schema_version SET version = 1")
     connection.close()
 
@@ -426,7 +428,7 @@ def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel)
         assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
         columns = [row[1] for row in connection.execute("PRAGMA table_info(scores)")]
     connection.close()
-    assert "signals" in columns
+    assert set(SIGNALS) <= set(columns)
 
 
 def test_unwritable_folder_uses_data_home(
