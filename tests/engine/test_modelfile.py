@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +15,20 @@ from safetensors.torch import load_file, save_file
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
 from engine.scoring import reconstruction_errors, signal_scores
 
+
+def read_model_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Return the tensors and the JSON description of the model file at `path`."""
+    tensors = load_file(str(path))
+    with path.open("rb") as stream:
+        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    return tensors, json.loads(header["__metadata__"]["retina_curator"])
+
+
+def write_model_file(
+    path: Path, tensors: dict[str, torch.Tensor], description: dict[str, Any]
+) -> None:
+    """Write `tensors` and `description` to `path` as a model file."""
+    save_file(tensors, str(path), metadata={"retina_curator": json.dumps(description)})
 
 def test_round_trip_keeps_weights_and_calibration(
     tmp_path: Path, tiny_model: ReferenceModel, retina_arrays: np.ndarray
@@ -59,12 +74,9 @@ def test_round_trip_keeps_signals(
 def test_version_1_file_rejected_with_advice(tmp_path: Path, tiny_model: ReferenceModel) -> None:
     path = tmp_path / "model.safetensors"
     save_model(tiny_model, path)
-    tensors = load_file(str(path))
-    with path.open("rb") as stream:
-        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
-    description = json.loads(header["__metadata__"]["retina_curator"])
+    tensors, description = read_model_file(path)
     description["format_version"] = 1
-    save_file(tensors, str(path), metadata={"retina_curator": json.dumps(description)})
+    write_model_file(path, tensors, description)
 
     with pytest.raises(ModelFileError, match="train the model again"):
         load_model(path)
@@ -88,11 +100,9 @@ def test_shape_mismatch_names_layer_and_shapes(
 ) -> None:
     path = tmp_path / "model.safetensors"
     save_model(tiny_model, path)
-    tensors = load_file(str(path))
-    with path.open("rb") as stream:
-        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    tensors, description = read_model_file(path)
     tensors["autoencoder.to_latent.bias"] = torch.zeros(5)
-    save_file(tensors, str(path), metadata=header["__metadata__"])
+    write_model_file(path, tensors, description)
 
     with pytest.raises(ModelFileError) as raised:
         load_model(path)
@@ -106,11 +116,9 @@ def test_shape_mismatch_names_layer_and_shapes(
 def test_weights_not_finite_rejected(tmp_path: Path, tiny_model: ReferenceModel) -> None:
     path = tmp_path / "model.safetensors"
     save_model(tiny_model, path)
-    tensors = load_file(str(path))
-    with path.open("rb") as stream:
-        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    tensors, description = read_model_file(path)
     tensors["autoencoder.to_latent.bias"] = torch.full((64,), float("nan"))
-    save_file(tensors, str(path), metadata=header["__metadata__"])
+    write_model_file(path, tensors, description)
 
     with pytest.raises(ModelFileError, match=r"'to_latent\.bias' contains values that are not"):
         load_model(path)
@@ -131,13 +139,10 @@ def test_missing_file_message(tmp_path: Path) -> None:
 
 def rewrite_description(path: Path, change: dict[str, dict[str, object]]) -> None:
     """Rewrite the JSON description of the model file at `path` with `change` merged."""
-    tensors = load_file(str(path))
-    with path.open("rb") as stream:
-        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
-    description = json.loads(header["__metadata__"]["retina_curator"])
+    tensors, description = read_model_file(path)
     for section, values in change.items():
         description[section].update(values)
-    save_file(tensors, str(path), metadata={"retina_curator": json.dumps(description)})
+    write_model_file(path, tensors, description)
 
 
 @pytest.mark.parametrize(
@@ -174,12 +179,10 @@ def test_half_precision_weights_load_on_cpu(tmp_path: Path, tiny_model: Referenc
     # others; GPU training often saves them as float16, which must still load.
     path = tmp_path / "model.safetensors"
     save_model(tiny_model, path)
-    tensors = load_file(str(path))
-    with path.open("rb") as stream:
-        header = json.loads(stream.read(int.from_bytes(stream.read(8), "little")))
+    tensors, description = read_model_file(path)
     half = {key: value.half() if key.startswith("autoencoder.") else value
             for key, value in tensors.items()}
-    save_file(half, str(path), metadata=header["__metadata__"])
+    write_model_file(path, half, description)
 
     loaded = load_model(path)
 
