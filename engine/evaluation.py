@@ -269,8 +269,8 @@ def _source_inputs(
 ) -> tuple[np.ndarray | None, int]:
     """Return the framed model inputs of a source and how many of its files were skipped."""
     if source.make is not None:
-        made = source.make(retina)
-        return np.stack([framing.apply(Image.fromarray(image, "RGB")) for image in made]), 0
+        generated = source.make(retina)
+        return np.stack([framing.apply(Image.fromarray(image, "RGB")) for image in generated]), 0
     if source.key:
         images = _read_array(data_root, source)
         return (None, 0) if images is None else (frame_arrays(images, framing), 0)

@@ -25,7 +25,7 @@ DEFAULT_BATCH_SIZE = 64
 # Idle torch worker threads spin for a while before they sleep, so on a two-core
 # machine they took the cores from the decode threads. Scoring 2000 small PNGs on
 # a busy two-core machine took 5–12 s with torch's default two threads and 1.6 s
-# with one thread; scripts/benchmark.py measures whole folders.
+# with one thread. scripts/benchmark.py measures whole folders.
 FOLDER_INFERENCE_THREADS = 1
 
 

@@ -72,7 +72,7 @@ def default_cache_folder() -> Path:
 
 @dataclass(frozen=True)
 class ThumbnailKey:
-    """What a cached thumbnail belongs to: a file's absolute path, identity and thumbnail side."""
+    """Key of a cached thumbnail: a file's absolute path, identity and thumbnail side."""
 
     path: str
     size: int

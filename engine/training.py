@@ -289,8 +289,8 @@ _WARM_SHIFT = torch.tensor([1.0, -0.5, -0.5]).view(1, 3, 1, 1)
 def _recolour(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Change the white balance of each image: warmth ±0.5, then each channel ±15 %.
 
-    Only the latent reference sees these copies. Training the autoencoder on them
-    too makes it rebuild grey and pale images as well as retina photos.
+    Only the latent reference contains these copies, because training the
+    autoencoder on them too makes it rebuild grey and pale images as well.
     """
     count = len(batch)
     warmth = torch.rand(count, 1, 1, 1, generator=generator) - 0.5

@@ -28,10 +28,11 @@ EXIT_USAGE = 2  # invalid arguments, a model that cannot load, a missing folder
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-# A thread that waits for the GIL asks for it after this many seconds, and any
+# A thread that waits for the GIL requests it after this many seconds, and any
 # waiting thread may get it then. With Python's default of 5 ms, a 50 ms timer in
 # the GUI thread fired up to 200 ms late beside two threads running Python code on
-# a two-core machine; with 0.5 ms, 10 ms late. A scan runs three such threads.
+# a two-core machine. With 0.5 ms it fired at most 10 ms late. A scan runs three
+# such threads.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +99,7 @@ def configure_process() -> None:
     Sets the pixmap cache size and the GIL switch interval, and hides the objects
     alive now from the cyclic garbage collector (gc.freeze). A full collection
     holds the GIL while it walks every tracked object, and torch, Qt and numpy
-    leave about 190 000 of them after import: full collections in the scan's
+    leave about 190 000 of them after import. Full collections in the scan's
     thread took up to 275 ms with them and up to 88 ms without, on a 20 000-image
     folder at a load average of 4 on two cores (scripts/benchmark_gui.py).
     """

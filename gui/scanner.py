@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 # At most this many rows enter the gallery per pass of the event loop, so the window
 # paints between passes. A row placed apart from the other rows of its batch costs
-# the proxy and the view about 30 µs in a gallery of 20 000; cached results come in
+# the proxy and the view about 30 µs in a gallery of 20 000. Cached results come in
 # score order, so they enter as a few runs of adjacent rows and cost far less.
 MAX_ROWS_PER_INSERT = 1024
 

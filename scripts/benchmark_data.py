@@ -120,7 +120,7 @@ def _write_large_jpeg(source: Path, target: Path, megapixels: float) -> Path:
 
 
 def _is_complete(folder: Path, description: dict[str, object]) -> bool:
-    """Return True when `folder` holds a finished folder of this description, for reuse."""
+    """Return True when `folder` contains a finished folder of this description, for reuse."""
     marker = folder / _MARKER
     try:
         return bool(json.loads(marker.read_text()) == description)

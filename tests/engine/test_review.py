@@ -423,7 +423,8 @@ def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel)
         hits, misses = store.cached(default_model.fingerprint, list_images(mixed), 1.0)
 
     assert records[name].override is Decision.KEEP
-    assert hits == [] and len(misses) == len(list_images(mixed))
+    assert hits == []
+    assert len(misses) == len(list_images(mixed))
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
         columns = [row[1] for row in connection.execute("PRAGMA table_info(scores)")]

@@ -106,13 +106,13 @@ def test_hard_cases_come_in_every_size(data_root: Path) -> None:
     with np.load(data_root / "medmnist" / "retinamnist.npz") as arrays:
         retina = arrays["test_images"]
 
-    made = {case.name: case.make(retina) for case in HARD_CASES if case.make is not None}
+    generated = {case.name: case.make(retina) for case in HARD_CASES if case.make is not None}
 
-    assert len(made) == len(HARD_CASES)
-    assert {image.shape for image in made["Black frames"]} == {
+    assert len(generated) == len(HARD_CASES)
+    assert {image.shape for image in generated["Black frames"]} == {
         (28, 28, 3), (64, 64, 3), (300, 200, 3), (512, 512, 3), (701, 1051, 3)}
-    assert len(made["Grey copies of RetinaMNIST test"]) == len(retina)
-    assert all(image.dtype == np.uint8 for images in made.values() for image in images)
+    assert len(generated["Grey copies of RetinaMNIST test"]) == len(retina)
+    assert all(image.dtype == np.uint8 for images in generated.values() for image in images)
 
 
 @pytest.fixture
@@ -140,8 +140,8 @@ def test_default_model_flags_hard_cases(hard_folder: Path, default_model: Refere
         assert results[name].flagged, name
         assert results[name].signals is not None
         assert results[name].signals[COLOUR] > default_model.signal_thresholds[COLOUR]
-    kept = [name for name, item in results.items() if not item.flagged]
-    assert sorted(kept) == sorted(["retina_0.png", "retina_1.png", "retina_2.png",
+    passed = [name for name, item in results.items() if not item.flagged]
+    assert sorted(passed) == sorted(["retina_0.png", "retina_1.png", "retina_2.png",
                                    next(name for name in results if name.endswith(".jpg"))])
 
 
