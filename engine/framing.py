@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 logger = logging.getLogger(__name__)
 
@@ -80,20 +80,32 @@ class Framing:
         if scale < 1.0:
             small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
             small = image.resize(small_size, Image.Resampling.BOX)
-        pixels = np.asarray(small)
+        if 0.0 < self.margin_fraction * max(small.size) <= 1.0:
+            # One bright pixel makes a row or column content, so the box is that of
+            # the pixels left after subtracting the margin level, which Pillow finds
+            # several times faster than numpy. Image.point took 50 µs for its table.
+            level = Image.new(small.mode, small.size, (self.margin_level,) * len(small.getbands()))
+            found = ImageChops.subtract(small, level).getbbox()
+        else:
+            found = self._bright_box(np.asarray(small))
+        if found is None:
+            return (0, 0, width, height)
+        left, top, right, bottom = found
+        return (int(np.floor(left / scale)), int(np.floor(top / scale)),
+                min(width, int(np.ceil(right / scale))),
+                min(height, int(np.ceil(bottom / scale))))
+
+    def _bright_box(self, pixels: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Return the box of the rows and columns with enough bright pixels, if any."""
         # Equal to pixels.max(axis=2), which numpy computes about ten times slower
-        # for three channels. That step took half the framing time of a 28 px image.
+        # for three channels.
         brightest = np.maximum(np.maximum(pixels[..., 0], pixels[..., 1]), pixels[..., 2])
         bright = brightest > self.margin_level
         rows = np.flatnonzero(bright.mean(axis=1) >= self.margin_fraction)
         cols = np.flatnonzero(bright.mean(axis=0) >= self.margin_fraction)
         if rows.size == 0 or cols.size == 0:
-            return (0, 0, width, height)
-        left = int(np.floor(cols[0] / scale))
-        top = int(np.floor(rows[0] / scale))
-        right = min(width, int(np.ceil((cols[-1] + 1) / scale)))
-        bottom = min(height, int(np.ceil((rows[-1] + 1) / scale)))
-        return (left, top, right, bottom)
+            return None
+        return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
 def _strict_int(value: Any) -> int:

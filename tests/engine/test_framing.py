@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 from engine.framing import Framing
@@ -81,4 +82,18 @@ def test_content_box_matches_plain_search(data_root: Path) -> None:
     images += [Image.new("RGB", (40, 30), (0, 0, 0)), Image.new("RGB", (30, 40), (0, 0, 21))]
 
     for image in images:
+        assert framing.content_box(image) == reference_content_box(framing, image)
+
+
+@pytest.mark.parametrize("size", [(28, 28), (50, 49), (51, 10), (300, 7)])
+def test_content_box_of_scattered_pixels_matches_plain_search(size: tuple[int, int]) -> None:
+    # Around a side of 1 / margin_fraction, one bright pixel stops being enough.
+    framing = Framing()
+    rng = np.random.default_rng(sum(size))
+    for share in (0.0, 0.002, 0.01, 0.05):
+        pixels = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+        lit = rng.random((size[1], size[0])) < share
+        pixels[lit, rng.integers(0, 3)] = rng.integers(framing.margin_level + 1, 256)
+        image = Image.fromarray(pixels, "RGB")
+
         assert framing.content_box(image) == reference_content_box(framing, image)
