@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from engine.framing import Framing
 
@@ -178,7 +178,7 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
     when the targets are small.
     """
     try:
-        status = path.stat()
+        status = os.stat(path)
     except FileNotFoundError:
         if path.is_symlink():
             return LoadedImage(path, Status.UNREADABLE, "broken symbolic link")
@@ -230,7 +230,7 @@ def _decode(
         image.draft("RGB", (needed, needed))
     image.load()
 
-    rgb = to_rgb(ImageOps.exif_transpose(image))
+    rgb = to_rgb(upright(image))
     thumbnail = None
     if thumbnail_size:
         small = rgb.copy()
@@ -240,6 +240,28 @@ def _decode(
         path, Status.OK, "", framing.apply(rgb), thumbnail,
         width, height, image_format,
     )
+
+
+# The transposition that undoes each EXIF orientation other than 1.
+_ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """Return a loaded image turned the way its EXIF orientation says, or the image itself.
+
+    Unlike ImageOps.exif_transpose, an upright image is not copied: for a small
+    file, that copy cost as much as the decoding.
+    """
+    transposition = _ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    return image if transposition is None else image.transpose(transposition)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -266,7 +288,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*BACKGROUND_RGB, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    # convert() copies even an RGB image; nothing here changes the result.
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _max_value(image: Image.Image) -> int:
