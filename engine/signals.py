@@ -70,18 +70,15 @@ class SignalReference:
 
     def latent_distances(self, codes: np.ndarray) -> np.ndarray:
         """Return the mean distance of each code to its `neighbours` nearest references."""
-        scaled = np.asarray(codes, dtype=np.float32) / self.code_scale
-        # |a - b|² = |a|² - 2ab + |b|², without an (n, m, latent) intermediate.
-        squared = (
-            (scaled**2).sum(axis=1)[:, np.newaxis]
-            - 2.0 * scaled @ self.codes.T
-            + (self.codes**2).sum(axis=1)[np.newaxis, :]
-        )
+        scaled = torch.from_numpy(np.asarray(codes, dtype=np.float32) / self.code_scale)
+        references = torch.from_numpy(self.codes)
+        # |a - b|² = |a|² - 2ab + |b|², without an (n, m, latent) intermediate, and
+        # in torch, whose top-k is several times faster here than np.partition.
+        squared = torch.addmm((references**2).sum(dim=1), scaled, references.T, alpha=-2.0)
+        squared += (scaled**2).sum(dim=1, keepdim=True)
         k = min(self.neighbours, self.codes.shape[0])
-        # torch's top-k is several times faster here than np.partition.
-        nearest = torch.topk(torch.from_numpy(np.maximum(squared, 0.0)), k, dim=1,
-                             largest=False).values.numpy()
-        distances: np.ndarray = np.sqrt(nearest).mean(axis=1).astype(np.float64)
+        nearest = torch.topk(squared, k, dim=1, largest=False).values
+        distances: np.ndarray = nearest.clamp_(min=0.0).sqrt_().mean(dim=1).double().numpy()
         return distances
 
     def colour_distances(self, images: np.ndarray) -> np.ndarray:
