@@ -82,8 +82,7 @@ class Framing:
             small = image.resize(small_size, Image.Resampling.BOX)
         if 0.0 < self.margin_fraction * max(small.size) <= 1.0:
             # One bright pixel makes a row or column content, so the box is that of
-            # the pixels left after subtracting the margin level, which Pillow finds
-            # several times faster than numpy. Image.point took 50 µs for its table.
+            # the pixels above the margin level: 7 µs in Pillow against 25 in numpy.
             level = Image.new(small.mode, small.size, (self.margin_level,) * len(small.getbands()))
             found = ImageChops.subtract(small, level).getbbox()
         else:

@@ -255,7 +255,7 @@ _ORIENTATIONS = {
 
 
 def upright(image: Image.Image) -> Image.Image:
-    """Return a loaded image turned the way its EXIF orientation says, or the image itself.
+    """Return a loaded image turned as its EXIF orientation requires, or the image itself.
 
     Unlike ImageOps.exif_transpose, an upright image is not copied: for a small
     file, that copy cost as much as the decoding.

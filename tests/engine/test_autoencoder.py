@@ -9,8 +9,8 @@ from engine.autoencoder import AutoencoderConfig, ConvAutoencoder
 
 
 @pytest.mark.parametrize("size", [28, 27, 64, 9])
-def test_inference_output_matches_training_output(size: int) -> None:
-    # Inference folds the last transposed convolution by hand; it must give the
+def test_folded_output_matches_layer(size: int) -> None:
+    # Inference folds the last transposed convolution by hand, which must give the
     # layer's own result for even and odd sides alike.
     torch.manual_seed(size)
     autoencoder = ConvAutoencoder(AutoencoderConfig(size, 8, (4, 8, 16)))

@@ -86,7 +86,7 @@ def test_content_box_matches_plain_search(data_root: Path) -> None:
 
 
 @pytest.mark.parametrize("size", [(28, 28), (50, 49), (51, 10), (300, 7)])
-def test_content_box_of_scattered_pixels_matches_plain_search(size: tuple[int, int]) -> None:
+def test_content_box_of_scattered_pixels(size: tuple[int, int]) -> None:
     # Around a side of 1 / margin_fraction, one bright pixel stops being enough.
     framing = Framing()
     rng = np.random.default_rng(sum(size))
