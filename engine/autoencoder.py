@@ -24,7 +24,7 @@ class AutoencoderConfig:
 
     input_size: int = 28
     latent_size: int = 32
-    channels: tuple[int, ...] = field(default=(32, 64, 128))
+    channels: tuple[int, ...] = field(default=(16, 32, 64))
 
     def to_dict(self) -> dict[str, Any]:
         return {

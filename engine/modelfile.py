@@ -25,7 +25,7 @@ from engine.signals import COLOUR_FEATURES, SIGNALS, SignalReference
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "retina-curator-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _METADATA_KEY = "retina_curator"
 _WEIGHTS_PREFIX = "autoencoder."
 _CLEAN_SCORES_KEY = "calibration.clean_scores"
@@ -214,8 +214,9 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
         raise ModelFileError(
             f"Loading model {path} failed: format {header.get('format')!r} version "
             f"{header.get('format_version')!r} is not supported; expected {FORMAT_NAME!r} "
-            f"version {FORMAT_VERSION}. Models of version 1 have no latent and colour "
-            "signals: train the model again from its images with the 'train' command."
+            f"version {FORMAT_VERSION}. Models of earlier versions lack signals or colour "
+            "features of this release: train the model again from its images with the "
+            "'train' command."
         )
     return header, tensors
 

@@ -35,7 +35,7 @@ DESCRIPTIONS = {
     COLOUR: "colour and brightness statistics outside the training range",
 }
 
-COLOUR_FEATURES = ("brightness", "contrast", "saturation")
+COLOUR_FEATURES = ("brightness", "contrast", "saturation", "blue balance")
 # Share of the training images' features left outside the colour range at each end.
 COLOUR_RANGE_TAIL = 0.005
 # Saturation is measured only on pixels brighter than this, where hue is defined.
@@ -92,28 +92,52 @@ class SignalReference:
 
 
 def colour_features(images: np.ndarray) -> np.ndarray:
-    """Return the (n, 3) COLOUR_FEATURES of (n, size, size, 3) uint8 framed images.
+    """Return the (n, 4) COLOUR_FEATURES of (n, size, size, 3) uint8 framed images.
 
-    Brightness is the log of the mean level of all pixels. Contrast is the standard
-    deviation of the grey level and saturation the mean HSV saturation, both over
-    the pixels bright enough to have a hue. They set blank frames, flat colours and
-    grey images apart.
+    - Brightness is the log of the mean level of all pixels.
+    - Saturation is the mean HSV saturation of the pixels bright enough to have a hue.
+    - Contrast is the standard deviation of the grey level over the interior of those
+      pixels: the ones whose four neighbours are lit too. Black padding and the
+      blurred edge that resizing leaves between a flat frame and its padding thus do
+      not pass for detail.
+    - Blue balance is the log ratio of the blue to the green sum over the lit pixels.
+      Fundus photos reflect little blue, whatever the camera's white balance.
+
+    Together they set blank frames, flat colours, grey and bluish images apart.
     """
     pixels = np.asarray(images, dtype=np.uint8)
     red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
     # Channel extremes and sums on the 8-bit values: one float plane each, not three.
     brightest = np.maximum(np.maximum(red, green), blue)
     lit = brightest > _SATURATION_LEVEL
-    lit_count = np.maximum(lit.sum(axis=(1, 2)), 1)
-    spread = (brightest - np.minimum(np.minimum(red, green), blue)) / np.maximum(brightest, 1)
-    saturation = np.where(lit, spread, 0.0).sum(axis=(1, 2)) / lit_count
-    grey = (red.astype(np.float64) + green + blue) / (3 * 255.0)
-    # Over the lit pixels only, so that black padding does not pass for contrast.
-    lit_mean = np.where(lit, grey, 0.0).sum(axis=(1, 2)) / lit_count
-    deviation = np.where(lit, grey - lit_mean[:, None, None], 0.0)
-    contrast = np.sqrt((deviation * deviation).sum(axis=(1, 2)) / lit_count)
+    lit_count = np.maximum(np.count_nonzero(lit, axis=(1, 2)), 1)
+    spread = (brightest - np.minimum(np.minimum(red, green), blue)) / np.maximum(
+        brightest, 1, dtype=np.float32)
+    saturation = (spread * lit).sum(axis=(1, 2), dtype=np.float64) / lit_count
 
-    return np.column_stack([np.log(grey.mean(axis=(1, 2)) + 0.01), contrast, saturation])
+    # Sums of 8-bit levels in integers: exact, and faster than in floating point.
+    grey = red.astype(np.int32) + green + blue
+    inner = _interior(lit)
+    inner_count = np.maximum(np.count_nonzero(inner, axis=(1, 2)), 1)
+    inner_grey = grey * inner
+    inner_mean = inner_grey.sum(axis=(1, 2), dtype=np.int64) / inner_count
+    inner_square = np.einsum("nhw,nhw->n", inner_grey, grey, dtype=np.int64) / inner_count
+    contrast = np.sqrt(np.maximum(inner_square - inner_mean**2, 0.0)) / (3 * 255.0)
+
+    # One count per pixel keeps the ratio finite for black images.
+    blue_sum = np.einsum("nhw,nhw->n", blue, lit, dtype=np.int64) + lit_count
+    green_sum = np.einsum("nhw,nhw->n", green, lit, dtype=np.int64) + lit_count
+    mean_level = grey.sum(axis=(1, 2), dtype=np.int64) / (grey[0].size * 3 * 255.0)
+    brightness = np.log(mean_level + 0.01)
+    return np.column_stack([brightness, contrast, saturation, np.log(blue_sum / green_sum)])
+
+
+def _interior(mask: np.ndarray) -> np.ndarray:
+    """Return the pixels of (n, h, w) `mask` whose four neighbours are in it too."""
+    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
+    interior: np.ndarray = (mask & padded[:, :-2, 1:-1] & padded[:, 2:, 1:-1]
+                            & padded[:, 1:-1, :-2] & padded[:, 1:-1, 2:])
+    return interior
 
 
 def combined_scores(

@@ -71,11 +71,14 @@ def test_round_trip_keeps_signals(
         np.testing.assert_allclose(after[name], values, rtol=1e-5)
 
 
-def test_version_1_file_rejected_with_advice(tmp_path: Path, tiny_model: ReferenceModel) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_earlier_version_rejected_with_advice(
+    tmp_path: Path, tiny_model: ReferenceModel, version: int
+) -> None:
     path = tmp_path / "model.safetensors"
     save_model(tiny_model, path)
     tensors, description = read_model_file(path)
-    description["format_version"] = 1
+    description["format_version"] = version
     write_model_file(path, tensors, description)
 
     with pytest.raises(ModelFileError, match="train the model again"):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from engine.cli import main
 from engine.evaluation import HARD_CASES, wilson_interval
+from engine.framing import Framing
 from engine.modelfile import ReferenceModel
 from engine.scoring import score_folder
 from engine.signals import (
@@ -29,15 +30,27 @@ def test_colour_features_of_flat_and_grey_images(retina_arrays: np.ndarray) -> N
     black = np.zeros((1, 28, 28, 3), dtype=np.uint8)
     grey = np.repeat(retina_arrays[:5].mean(axis=3, keepdims=True), 3, axis=3).astype(np.uint8)
 
-    brightness, contrast, saturation = colour_features(black)[0]
+    brightness, contrast, saturation, blue_balance = colour_features(black)[0]
     retina = colour_features(retina_arrays[:5])
 
     assert brightness == pytest.approx(np.log(0.01))
     assert contrast == 0.0
     assert saturation == 0.0
+    assert blue_balance == 0.0
     assert np.all(colour_features(grey)[:, 2] < 0.02)
     assert np.all(retina[:, 2] > 0.2)
     assert np.all(retina[:, 1] > 0.02)
+
+
+def test_blue_balance_of_bluish_images(retina_arrays: np.ndarray) -> None:
+    bluish = retina_arrays[:5][..., ::-1].copy()
+
+    retina = colour_features(retina_arrays[:5])[:, 3]
+    swapped = colour_features(bluish)[:, 3]
+
+    # Fundus photos reflect less blue than green. Swapping red and blue reverses that.
+    assert np.all(retina < 0.0)
+    assert np.all(swapped > 0.0)
 
 
 def test_flat_colour_padded_has_no_contrast() -> None:
@@ -46,6 +59,16 @@ def test_flat_colour_padded_has_no_contrast() -> None:
     frame[0, 5:23] = (200, 90, 40)
 
     assert colour_features(frame)[0, 1] == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("size", [(300, 200), (1051, 701), (200, 300)])
+def test_flat_colour_resized_edge_has_no_contrast(size: tuple[int, int]) -> None:
+    # Resizing blurs the edge between the flat colour and its padding into
+    # intermediate levels, and only the interior of the lit area counts. The bicubic
+    # overshoot beside the edge leaves a trace far below any retina photo's 0.02.
+    framed = Framing().apply(Image.new("RGB", size, (209, 84, 115)))
+
+    assert colour_features(framed[np.newaxis])[0, 1] < 0.01
 
 
 def test_latent_distance_to_nearest_codes() -> None:
@@ -63,8 +86,7 @@ def test_latent_distance_to_nearest_codes() -> None:
 def test_colour_distance_in_range_widths() -> None:
     images = np.zeros((2, 28, 28, 3), dtype=np.uint8)
     reference = SignalReference(np.zeros((1, 2), np.float32), np.ones(2, np.float32),
-                                colour_low=np.array([0.0, 0.0, 0.0]),
-                                colour_high=np.array([1.0, 1.0, 1.0]))
+                                colour_low=np.zeros(4), colour_high=np.ones(4))
     features = colour_features(images)
 
     distances = reference.colour_distances(images)
