@@ -92,12 +92,14 @@ class ThresholdPanel(QWidget):
         self.spin_box.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
         self.spin_box.setKeyboardTracking(False)
         self.spin_box.setAccessibleName("Threshold")
-        self.spin_box.setToolTip("Raw threshold: files whose mean squared reconstruction "
-                                 "error is above it are flagged")
+        self.spin_box.setToolTip("Threshold on the combined score, 1 at the model's "
+                                 "calibrated threshold: files scored above it are flagged")
         self.clean_rate_label = QLabel(self)
         self.clean_rate_label.setWordWrap(True)
         self.flagged_label = QLabel(self)
         self.decisions_label = QLabel(self)
+        self.decisions_label.setToolTip("Files whose decision you set yourself count as "
+                                        "decided by you")
         self.reset_button = QPushButton("Reset to Calibrated", self)
 
         form = QFormLayout()
@@ -183,7 +185,8 @@ class ThresholdPanel(QWidget):
         self.flagged_label.setText(f"Flagged: <b>{counts.flagged}</b> of {scored} scored")
         self.decisions_label.setText(
             f"Keep <b>{counts.kept}</b> · reject <b>{counts.rejected}</b>"
-            f" · {counts.overridden} decided by you"
+            # Short enough for five-digit counts in the panel's fixed width.
+            f" · {counts.overridden} by you"
         )
 
     def _refresh_histogram(self) -> None:

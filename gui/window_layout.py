@@ -112,7 +112,7 @@ class WindowLayout(QObject):
         self.filter_combo.setToolTip("Which images the gallery shows")
         self.sort_combo = QComboBox(window)
         self.sort_combo.addItems([key.value for key in SortKey])
-        self.sort_combo.setToolTip("Score: highest reconstruction error first")
+        self.sort_combo.setToolTip("Score: highest combined score first. Name: by path")
         self.size_slider = QSlider(Qt.Orientation.Horizontal, window)
         self.size_slider.setRange(MIN_THUMBNAIL_SIDE, MAX_THUMBNAIL_SIDE)
         self.size_slider.setSingleStep(THUMBNAIL_STEP)

@@ -118,5 +118,5 @@ def test_histogram_click_sets_threshold(qtbot: QtBot, scored_window: MainWindow,
 
 def test_counts_follow_decisions(scored_window: MainWindow, panel: ThresholdPanel) -> None:
     assert panel.decisions_label.text() == (
-        "Keep <b>12</b> · reject <b>7</b> · 0 decided by you"
+        "Keep <b>12</b> · reject <b>7</b> · 0 by you"
     )
