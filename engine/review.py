@@ -109,12 +109,17 @@ def _listed_identity(path: Path) -> FileIdentity:
     A broken link stays in the review this way, with its "unreadable" status, so
     it can be moved out like any other file. Raises OSError when `path` itself is gone.
     """
+    checked_ns = time.time_ns()
+    stat = _listed_stat(path)
+    return FileIdentity(stat.st_size, stat.st_mtime_ns, checked_ns)
+
+
+def _listed_stat(path: str | Path) -> os.stat_result:
+    """Stat `path` as _listed_identity does. Raises OSError when `path` itself is gone."""
     try:
-        return read_identity(path)
+        return os.stat(path)
     except OSError:
-        checked_ns = time.time_ns()
-        stat = os.lstat(path)
-        return FileIdentity(stat.st_size, stat.st_mtime_ns, checked_ns)
+        return os.lstat(path)
 
 
 _RECORD_QUERY = """
@@ -124,6 +129,13 @@ SELECT f.*, s.score AS score, s.reconstruction AS reconstruction, s.latent AS la
        s.model_fingerprint AS scored_by
 FROM files AS f
 LEFT JOIN scores AS s ON s.relative_path = f.relative_path AND s.model_fingerprint = ?
+"""
+
+_TRUSTED_QUERY = """
+SELECT f.relative_path, f.size, f.mtime_ns
+FROM files AS f
+JOIN scores AS s ON s.relative_path = f.relative_path AND s.model_fingerprint = ?
+WHERE s.size = f.size AND s.mtime_ns = f.mtime_ns AND abs(s.mtime_ns - s.checked_ns) > ?
 """
 
 
@@ -220,29 +232,75 @@ class ReviewStore:
         self, model_fingerprint: str, paths: Sequence[Path], threshold: float
     ) -> tuple[list[ScoredFile], list[Path], dict[str, FileIdentity]]:
         """Do what `cached` does, and also return the identity of each miss read now."""
+        relative_paths = [self.relative_path(path) for path in paths]
+        stale, identities = self._find_stale(model_fingerprint, paths, relative_paths)
         rows = {
             row["relative_path"]: row
             for row in self.database.query(_RECORD_QUERY, (model_fingerprint,))
         }
         hits: list[ScoredFile] = []
         misses: list[Path] = []
-        identities: dict[str, FileIdentity] = {}
-        for path in paths:
-            relative_path = self.relative_path(path)
-            try:
-                identity = _listed_identity(path)
-            except OSError:
+        for index, path in enumerate(paths):
+            row = None if index in stale else rows.get(relative_paths[index])
+            if row is None:
                 misses.append(path)
-                continue
-            row = rows.get(relative_path)
-            if row is not None and _is_fresh(row, identity):
-                hits.append(_scored_file(self.folder, row, threshold, path))
             else:
-                misses.append(path)
-                identities[relative_path] = identity
+                hits.append(_scored_file(self.folder, row, threshold, path))
         logger.debug("Cache of %s under model %s: %d hits, %d misses",
                      self.folder, model_fingerprint, len(hits), len(misses))
         return hits, misses, identities
+
+    def stale_files(
+        self, model_fingerprint: str, relative_paths: Sequence[str]
+    ) -> tuple[list[str], dict[str, FileIdentity]]:
+        """Return the files of `relative_paths` that `cached` would not find, in that order.
+
+        Also returns the identity read now of each of them that could be stat-ed.
+        Unlike `cached`, it builds no result for the cached files, for a caller that
+        reads them from the review afterwards.
+        """
+        prefix = os.path.join(self.folder, "")
+        paths = [prefix + relative_path for relative_path in relative_paths]
+        stale, identities = self._find_stale(model_fingerprint, paths, relative_paths)
+        logger.debug("Cache of %s under model %s: %d hits, %d misses", self.folder,
+                     model_fingerprint, len(relative_paths) - len(stale), len(stale))
+        return [relative_paths[index] for index in sorted(stale)], identities
+
+    def _find_stale(
+        self, model_fingerprint: str, paths: Sequence[str | Path], relative_paths: Sequence[str]
+    ) -> tuple[set[int], dict[str, FileIdentity]]:
+        """Return the indexes of the files without a current cached score, and their identities.
+
+        `relative_paths` are those of `paths`. A file that cannot be stat-ed is stale
+        and has no identity.
+        """
+        trusted = self._trusted_identities(model_fingerprint)
+        stale: set[int] = set()
+        identities: dict[str, FileIdentity] = {}
+        for index, path in enumerate(paths):
+            checked_ns = time.time_ns()
+            try:
+                stat = _listed_stat(path)
+            except OSError:
+                stale.add(index)
+                continue
+            relative_path = relative_paths[index]
+            if trusted.get(relative_path) != (stat.st_size, stat.st_mtime_ns):
+                stale.add(index)
+                identities[relative_path] = FileIdentity(stat.st_size, stat.st_mtime_ns,
+                                                         checked_ns)
+        return stale, identities
+
+    def _trusted_identities(self, model_fingerprint: str) -> dict[str, tuple[int, int]]:
+        """Return the size and mtime_ns of each file whose cached score can be trusted.
+
+        A score can be trusted when it was computed for the file's stored size and
+        mtime_ns, and that mtime was not within RACY_WINDOW_NS of the moment they
+        were read. Only an mtime near that moment can repeat after a later change.
+        An mtime far in the future (a skewed camera clock) cannot, so it stays trusted.
+        """
+        rows = self.database.query(_TRUSTED_QUERY, (model_fingerprint, RACY_WINDOW_NS))
+        return {row[0]: (row[1], row[2]) for row in rows}
 
     def save_scores(
         self,
@@ -393,16 +451,6 @@ ON CONFLICT (relative_path) DO UPDATE SET
 def _file_values(item: ScoredFile, identity: FileIdentity) -> tuple[object, ...]:
     return (item.relative_path, identity.size, identity.mtime_ns, item.status.value,
             item.detail, item.width, item.height, item.format)
-
-
-def _is_fresh(row: sqlite3.Row, identity: FileIdentity) -> bool:
-    if row["scored_by"] is None:
-        return False
-    stored = (row["size"], row["mtime_ns"], row["scored_size"], row["scored_mtime_ns"])
-    # Only an mtime near the moment of reading can repeat after a later change. An
-    # mtime far in the future (a skewed camera clock) cannot, so it stays trusted.
-    racy = abs(row["scored_mtime_ns"] - row["checked_ns"]) <= RACY_WINDOW_NS
-    return stored == (identity.size, identity.mtime_ns) * 2 and not racy
 
 
 def _cached_score(row: sqlite3.Row) -> float | None:
