@@ -352,7 +352,7 @@ def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
             # columns took 28 ms with it and 17 ms with csv.writer and a list.
             writer = csv.writer(stream)
             writer.writerow(SCORE_COLUMNS)
-            for record in store.records(fingerprint):
+            for record in store.iter_records(fingerprint):
                 if record.location is not Location.FOLDER:
                     continue
                 row = review_row(record, threshold, fingerprint, file_sha256(store, record),
