@@ -102,15 +102,25 @@ def list_images(folder: Path) -> list[Path]:
     OSError when `folder` itself cannot be listed; a subfolder that cannot be
     listed is skipped with a warning.
     """
+    return [folder / relative_path for relative_path in list_relative_images(folder)]
+
+
+def list_relative_images(folder: Path) -> list[str]:
+    """List what list_images lists, as paths relative to `folder` with forward slashes.
+
+    The order is that of list_images. Strings cost less: building a Path for each
+    of 8000 files took about 25 ms on Python 3.11, and the `score` command needs a
+    Path only for each file it scores.
+    """
     os.listdir(folder)  # raises PermissionError or FileNotFoundError for the root
     root = folder.resolve()
-    found: list[Path] = []
+    found: list[str] = []
     # os.scandir, unlike os.walk, keeps each entry's type from the listing, so a
     # file costs no lstat to tell a link: listing 8000 files took 0.22 s with
     # os.walk and Path.is_symlink, most of a re-run on a folder already scored.
-    pending = [os.fspath(folder)]
+    pending = [(os.fspath(folder), "")]
     while pending:
-        directory = pending.pop()
+        directory, prefix = pending.pop()
         try:
             with os.scandir(directory) as listing:
                 entries = list(listing)
@@ -122,13 +132,23 @@ def list_images(folder: Path) -> list[Path]:
                 continue
             if _is_folder(entry):
                 if not entry.is_symlink():
-                    pending.append(entry.path)
+                    pending.append((entry.path, f"{prefix}{entry.name}/"))
                 continue
-            path = _listed_image(entry, root)
-            if path is not None:
-                found.append(path)
-    found.sort()
+            if _is_listed_image(entry, root):
+                found.append(prefix + entry.name)
+    found.sort(key=_path_order)
     return found
+
+
+def _path_order(relative_path: str) -> str:
+    """Return a sort key that orders relative paths as their Path objects compare.
+
+    Path compares part by part, so "a/b" sorts before "a-b". The key turns each
+    separator into NUL, which sorts before every character a name can contain.
+    Windows paths compare without case.
+    """
+    key = relative_path.replace("/", "\0")
+    return key.lower() if os.name == "nt" else key
 
 
 def _is_folder(entry: os.DirEntry[str]) -> bool:
@@ -138,22 +158,22 @@ def _is_folder(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _listed_image(entry: os.DirEntry[str], root: Path) -> Path | None:
-    """Return the path of a listed file if the scan takes it, else None."""
+def _is_listed_image(entry: os.DirEntry[str], root: Path) -> bool:
+    """Return whether the scan takes a listed file."""
     name = entry.name
     dot = name.rfind(".")
     if dot <= 0 or name[dot:].lower() not in IMAGE_SUFFIXES:
-        return None
-    path = Path(entry.path)
+        return False
     if not _is_utf8(name):
         # NOTE: the review database stores names as UTF-8 text, so such a
         # file is left out of the scan with a warning rather than listed.
-        logger.warning("skipped %s: the file name is not valid UTF-8; rename the file", path)
-        return None
-    if entry.is_symlink() and _points_inside(path, root):
-        logger.debug("left out %s: it links to a file inside the folder", path)
-        return None
-    return path
+        logger.warning("skipped %s: the file name is not valid UTF-8; rename the file",
+                       entry.path)
+        return False
+    if entry.is_symlink() and _points_inside(Path(entry.path), root):
+        logger.debug("left out %s: it links to a file inside the folder", entry.path)
+        return False
+    return True
 
 
 def _is_utf8(name: str) -> bool:

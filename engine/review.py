@@ -10,11 +10,11 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.decisions import Decision, DecisionSource, decision_source, model_decision
 from engine.images import Status
@@ -109,21 +109,37 @@ def _listed_identity(path: Path) -> FileIdentity:
     A broken link stays in the review this way, with its "unreadable" status, so
     it can be moved out like any other file. Raises OSError when `path` itself is gone.
     """
+    checked_ns = time.time_ns()
+    stat = _listed_stat(path)
+    return FileIdentity(stat.st_size, stat.st_mtime_ns, checked_ns)
+
+
+def _listed_stat(path: str | Path) -> os.stat_result:
+    """Stat `path` as _listed_identity does. Raises OSError when `path` itself is gone."""
     try:
-        return read_identity(path)
+        return os.stat(path)
     except OSError:
-        checked_ns = time.time_ns()
-        stat = os.lstat(path)
-        return FileIdentity(stat.st_size, stat.st_mtime_ns, checked_ns)
+        return os.lstat(path)
 
 
-_RECORD_QUERY = """
-SELECT f.*, s.score AS score, s.reconstruction AS reconstruction, s.latent AS latent,
-       s.colour AS colour, s.size AS scored_size,
-       s.mtime_ns AS scored_mtime_ns, s.checked_ns AS checked_ns,
-       s.model_fingerprint AS scored_by
+# The columns of FileRecord in _record's order, then whether a score is stored for
+# the file's current size and mtime_ns, the score and each signal of SIGNALS.
+_RECORD_QUERY = f"""
+SELECT f.relative_path, f.size, f.mtime_ns, f.status, f.detail, f.width, f.height, f.format,
+       f.sha256, f.override, f.override_time, f.location, f.moved_to,
+       s.size = f.size AND s.mtime_ns = f.mtime_ns, s.score,
+       {", ".join(f"s.{name}" for name in SIGNALS)}
 FROM files AS f
 LEFT JOIN scores AS s ON s.relative_path = f.relative_path AND s.model_fingerprint = ?
+"""
+# The index of the first column after the file's own in a _RECORD_QUERY row.
+_SCORE_COLUMN = 13
+
+_TRUSTED_QUERY = """
+SELECT f.relative_path, f.size, f.mtime_ns
+FROM files AS f
+JOIN scores AS s ON s.relative_path = f.relative_path AND s.model_fingerprint = ?
+WHERE s.size = f.size AND s.mtime_ns = f.mtime_ns AND abs(s.mtime_ns - s.checked_ns) > ?
 """
 
 
@@ -176,13 +192,23 @@ class ReviewStore:
         A record's score is the one cached under `model_fingerprint` for the
         file's stored size and modification time.
         """
-        rows = self.database.query(_RECORD_QUERY + " ORDER BY f.relative_path",
-                                   (model_fingerprint,))
-        return [_record(row) for row in rows]
+        return list(self.iter_records(model_fingerprint))
+
+    def iter_records(self, model_fingerprint: str = "") -> Iterator[FileRecord]:
+        """Yield what `records` returns, building each record only when it is requested.
+
+        The rows are read at once, so later changes to the review do not show. A
+        caller that handles one record at a time keeps few of them alive. With 8000
+        records alive, the `score` command set off a full garbage collection every
+        few runs, which took 60–70 ms with torch loaded.
+        """
+        rows = self.database.query_tuples(_RECORD_QUERY + " ORDER BY f.relative_path",
+                                          (model_fingerprint,))
+        return map(_record, rows)
 
     def record(self, relative_path: str, model_fingerprint: str = "") -> FileRecord | None:
-        rows = self.database.query(_RECORD_QUERY + " WHERE f.relative_path = ?",
-                                   (model_fingerprint, relative_path))
+        rows = self.database.query_tuples(_RECORD_QUERY + " WHERE f.relative_path = ?",
+                                          (model_fingerprint, relative_path))
         return _record(rows[0]) if rows else None
 
     def overrides(self) -> dict[str, Decision]:
@@ -220,29 +246,75 @@ class ReviewStore:
         self, model_fingerprint: str, paths: Sequence[Path], threshold: float
     ) -> tuple[list[ScoredFile], list[Path], dict[str, FileIdentity]]:
         """Do what `cached` does, and also return the identity of each miss read now."""
+        relative_paths = [self.relative_path(path) for path in paths]
+        stale, identities = self._find_stale(model_fingerprint, paths, relative_paths)
         rows = {
-            row["relative_path"]: row
-            for row in self.database.query(_RECORD_QUERY, (model_fingerprint,))
+            row[0]: row
+            for row in self.database.query_tuples(_RECORD_QUERY, (model_fingerprint,))
         }
         hits: list[ScoredFile] = []
         misses: list[Path] = []
-        identities: dict[str, FileIdentity] = {}
-        for path in paths:
-            relative_path = self.relative_path(path)
-            try:
-                identity = _listed_identity(path)
-            except OSError:
+        for index, path in enumerate(paths):
+            row = None if index in stale else rows.get(relative_paths[index])
+            if row is None:
                 misses.append(path)
-                continue
-            row = rows.get(relative_path)
-            if row is not None and _is_fresh(row, identity):
-                hits.append(_scored_file(self.folder, row, threshold, path))
             else:
-                misses.append(path)
-                identities[relative_path] = identity
+                hits.append(_scored_file(self.folder, row, threshold, path))
         logger.debug("Cache of %s under model %s: %d hits, %d misses",
                      self.folder, model_fingerprint, len(hits), len(misses))
         return hits, misses, identities
+
+    def stale_files(
+        self, model_fingerprint: str, relative_paths: Sequence[str]
+    ) -> tuple[list[str], dict[str, FileIdentity]]:
+        """Return the files of `relative_paths` that `cached` would not find, in that order.
+
+        Also returns the identity read now of each of them that could be stat-ed.
+        Unlike `cached`, it builds no result for the cached files, for a caller that
+        reads them from the review afterwards.
+        """
+        prefix = os.path.join(self.folder, "")
+        paths = [prefix + relative_path for relative_path in relative_paths]
+        stale, identities = self._find_stale(model_fingerprint, paths, relative_paths)
+        logger.debug("Cache of %s under model %s: %d hits, %d misses", self.folder,
+                     model_fingerprint, len(relative_paths) - len(stale), len(stale))
+        return [relative_paths[index] for index in sorted(stale)], identities
+
+    def _find_stale(
+        self, model_fingerprint: str, paths: Sequence[str | Path], relative_paths: Sequence[str]
+    ) -> tuple[set[int], dict[str, FileIdentity]]:
+        """Return the indexes of the files without a current cached score, and their identities.
+
+        `relative_paths` are those of `paths`. A file that cannot be stat-ed is stale
+        and has no identity.
+        """
+        trusted = self._trusted_identities(model_fingerprint)
+        stale: set[int] = set()
+        identities: dict[str, FileIdentity] = {}
+        for index, path in enumerate(paths):
+            checked_ns = time.time_ns()
+            try:
+                stat = _listed_stat(path)
+            except OSError:
+                stale.add(index)
+                continue
+            relative_path = relative_paths[index]
+            if trusted.get(relative_path) != (stat.st_size, stat.st_mtime_ns):
+                stale.add(index)
+                identities[relative_path] = FileIdentity(stat.st_size, stat.st_mtime_ns,
+                                                         checked_ns)
+        return stale, identities
+
+    def _trusted_identities(self, model_fingerprint: str) -> dict[str, tuple[int, int]]:
+        """Return the size and mtime_ns of each file whose cached score can be trusted.
+
+        A score can be trusted when it was computed for the file's stored size and
+        mtime_ns, and that mtime was not within RACY_WINDOW_NS of the moment they
+        were read. Only an mtime near that moment can repeat after a later change.
+        An mtime far in the future (a skewed camera clock) cannot, so it stays trusted.
+        """
+        rows = self.database.query_tuples(_TRUSTED_QUERY, (model_fingerprint, RACY_WINDOW_NS))
+        return {relative_path: (size, mtime_ns) for relative_path, size, mtime_ns in rows}
 
     def save_scores(
         self,
@@ -296,20 +368,28 @@ class ReviewStore:
         whose name has been taken again. Files not found and not moved out are
         marked missing, and keep their overrides in case they come back.
         """
+        listed = set(relative_paths)
         with self.database.transaction() as connection:
-            connection.execute("CREATE TEMP TABLE IF NOT EXISTS listed (relative_path TEXT)")
-            connection.execute("DELETE FROM temp.listed")
-            connection.executemany("INSERT INTO temp.listed VALUES (?)",
-                                   ((path,) for path in relative_paths))
-            connection.execute(
-                "UPDATE files SET location = 'folder', moved_to = NULL "
-                "WHERE location != 'folder' AND relative_path IN temp.listed"
+            # Comparing in Python and updating only the files that changed took
+            # 4 ms for 8000 files, where a temporary table of the listing took 12 ms.
+            found_again: list[tuple[str]] = []
+            not_found: list[tuple[str]] = []
+            cursor = connection.cursor()
+            cursor.row_factory = None
+            for relative_path, location in cursor.execute(
+                    "SELECT relative_path, location FROM files").fetchall():
+                if relative_path in listed:
+                    if location != Location.FOLDER:
+                        found_again.append((relative_path,))
+                elif location == Location.FOLDER:
+                    not_found.append((relative_path,))
+            connection.executemany(
+                "UPDATE files SET location = 'folder', moved_to = NULL WHERE relative_path = ?",
+                found_again,
             )
-            connection.execute(
-                "UPDATE files SET location = 'missing' "
-                "WHERE location = 'folder' AND relative_path NOT IN temp.listed"
+            connection.executemany(
+                "UPDATE files SET location = 'missing' WHERE relative_path = ?", not_found
             )
-            connection.execute("DELETE FROM temp.listed")
 
     # --- curator decisions -------------------------------------------------------
 
@@ -389,68 +469,63 @@ def _file_values(item: ScoredFile, identity: FileIdentity) -> tuple[object, ...]
             item.detail, item.width, item.height, item.format)
 
 
-def _is_fresh(row: sqlite3.Row, identity: FileIdentity) -> bool:
-    if row["scored_by"] is None:
-        return False
-    stored = (row["size"], row["mtime_ns"], row["scored_size"], row["scored_mtime_ns"])
-    # Only an mtime near the moment of reading can repeat after a later change. An
-    # mtime far in the future (a skewed camera clock) cannot, so it stays trusted.
-    racy = abs(row["scored_mtime_ns"] - row["checked_ns"]) <= RACY_WINDOW_NS
-    return stored == (identity.size, identity.mtime_ns) * 2 and not racy
+def _cached_values(row: tuple[Any, ...]) -> tuple[float | None, dict[str, float] | None]:
+    """Return the score and signals of a _RECORD_QUERY row, or None where none is current."""
+    current, score, *signals = row[_SCORE_COLUMN:]
+    if not current or score is None:
+        return None, None
+    if signals[0] is None:
+        return float(score), None
+    return float(score), {name: float(value) for name, value in zip(SIGNALS, signals, strict=True)}
 
 
-def _cached_score(row: sqlite3.Row) -> float | None:
-    scored = row["scored_by"] is not None and (row["scored_size"], row["scored_mtime_ns"]) == (
-        row["size"], row["mtime_ns"])
-    return None if not scored or row["score"] is None else float(row["score"])
+# Looking a stored value up here took 0.05 µs, and calling the enum 0.3 µs.
+_STATUSES = {status.value: status for status in Status}
+_LOCATIONS = {location.value: location for location in Location}
 
 
-def _cached_signals(row: sqlite3.Row) -> dict[str, float] | None:
-    if _cached_score(row) is None or row[SIGNALS[0]] is None:
-        return None
-    return {name: float(row[name]) for name in SIGNALS}
-
-
-def _record(row: sqlite3.Row) -> FileRecord:
-    override = row["override"]
-    moved_to = row["moved_to"]
+def _record(row: tuple[Any, ...]) -> FileRecord:
+    (relative_path, size, mtime_ns, status, detail, width, height, image_format, sha256,
+     override, override_time, location, moved_to) = row[:_SCORE_COLUMN]
+    score, signals = _cached_values(row)
     return FileRecord(
-        relative_path=row["relative_path"],
-        size=row["size"],
-        mtime_ns=row["mtime_ns"],
-        status=Status(row["status"]),
-        detail=row["detail"],
-        width=row["width"],
-        height=row["height"],
-        format=row["format"],
-        sha256=row["sha256"],
-        score=_cached_score(row),
-        signals=_cached_signals(row),
+        relative_path=relative_path,
+        size=size,
+        mtime_ns=mtime_ns,
+        status=_STATUSES[status],
+        detail=detail,
+        width=width,
+        height=height,
+        format=image_format,
+        sha256=sha256,
+        score=score,
+        signals=signals,
         override=None if override is None else Decision(override),
-        override_time=row["override_time"],
-        location=Location(row["location"]),
+        override_time=override_time,
+        location=_LOCATIONS[location],
         moved_to=None if moved_to is None else Path(moved_to),
     )
 
 
-def _scored_file(folder: Path, row: sqlite3.Row, threshold: float,
+def _scored_file(folder: Path, row: tuple[Any, ...], threshold: float,
                  listed: Path | None = None) -> ScoredFile:
-    score = _cached_score(row)
+    relative_path, _, _, status, detail, width, height, image_format = row[:8]
+    score, signals = _cached_values(row)
     path = None
     # The listing's Path is reused when it is spelled as folder / relative_path
     # would be, because building a new Path cost about 5 µs a cached file.
-    if listed is not None and os.fspath(listed) == os.path.join(folder, row["relative_path"]):
+    if listed is not None and os.fspath(listed) == os.path.join(folder, relative_path):
         path = listed
     return ScoredFile(
-        path=folder / row["relative_path"] if path is None else path,
-        relative_path=row["relative_path"],
-        status=Status(row["status"]),
-        detail=row["detail"],
+        path=folder / relative_path if path is None else path,
+        relative_path=relative_path,
+        status=_STATUSES[status],
+        detail=detail,
         score=score,
         flagged=None if score is None else score > threshold,
         thumbnail=None,
-        width=row["width"],
-        height=row["height"],
-        format=row["format"],
-        signals=_cached_signals(row),
+        width=width,
+        height=height,
+        format=image_format,
+        signals=signals,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Generator, Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from engine.images import Status, list_images, load_image
 from engine.modelfile import ReferenceModel
-from engine.review import ReviewStore
+from engine.review import FileIdentity, ReviewStore
 from engine.scoring import DEFAULT_BATCH_SIZE, ScoredFile, score_files
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,50 @@ def score_with_cache(
     else:
         yield from hits
 
+    yield from _score_and_save(store, model, fingerprint, misses, identities, threshold,
+                               thumbnail_size, batch_size)
+
+
+def score_changed(
+    store: ReviewStore, model: ReferenceModel, threshold: float, relative_paths: list[str]
+) -> Generator[int, None, None]:
+    """Score the listed files that have no current cached score, and save their scores.
+
+    `relative_paths` is the folder's listing by list_relative_images. Yields how
+    many files are done since the last yield: first all the cached files at once,
+    then 1 for each file scored. Scores are saved as score_with_cache saves them,
+    and the scan updates which files are in the folder in the same way. It builds
+    no result for the cached files, for a caller that reads the results from the
+    store afterwards.
+    """
+    fingerprint = model.fingerprint
+    store.mark_listed(relative_paths)
+    stale, identities = store.stale_files(fingerprint, relative_paths)
+    logger.info("%s: %d files cached, %d to score with model %s",
+                store.folder, len(relative_paths) - len(stale), len(stale), fingerprint)
+    yield len(relative_paths) - len(stale)
+    misses = [store.folder / relative_path for relative_path in stale]
+    results = _score_and_save(store, model, fingerprint, misses, identities, threshold)
+    # Closing this generator closes the scoring too, which saves what it scored.
+    with contextlib.closing(results):
+        for _ in results:
+            yield 1
+
+
+def _score_and_save(
+    store: ReviewStore,
+    model: ReferenceModel,
+    fingerprint: str,
+    misses: list[Path],
+    identities: dict[str, FileIdentity],
+    threshold: float,
+    thumbnail_size: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Generator[ScoredFile, None, None]:
+    """Score `misses`, yield each result and save them every SAVE_EVERY files and at the end.
+
+    `fingerprint` is that of `model`, which takes 2 ms to compute.
+    """
     pending: list[ScoredFile] = []
     results = score_files(model, store.folder, misses, threshold, thumbnail_size, batch_size)
     try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from review_files import backdate, inventory, inventory_by_path, sha256_of
 from engine.cli import EXIT_BAD_MODEL, EXIT_FAILED, EXIT_OK, SCORE_COLUMNS, main
 from engine.modelfile import ReferenceModel
 from engine.resources import DEMO_DIR
+from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,6 +60,49 @@ def test_score_writes_manifest_columns(
     assert flagged
     assert {row["final_decision"] for row in flagged} == {"reject"}
     assert rows["empty.png"]["final_decision"] == "reject"
+
+
+def scored_at(folder: Path) -> dict[str, int]:
+    """Map each file with a cached score to when its size and mtime were read, in ns."""
+    connection = sqlite3.connect(folder / DB_FOLDER_NAME / DB_FILE_NAME)
+    try:
+        return dict(connection.execute("SELECT relative_path, checked_ns FROM scores"))
+    finally:
+        connection.close()
+
+
+def without_time(row: dict[str, str]) -> dict[str, str]:
+    return {column: value for column, value in row.items() if column != "time"}
+
+
+def test_score_again_reads_cache(demo: Path, tmp_path: Path) -> None:
+    retina = sorted(path.relative_to(demo).as_posix() for path in (demo / "retina").iterdir())
+    replaced, source, touched, removed = retina[:4]
+    main(["score", str(demo), "--csv", str(tmp_path / "first.csv")])
+    first = read_rows(tmp_path / "first.csv")
+    checked_first = scored_at(demo)
+    # The replaced file gets another size and mtime, the touched file another mtime.
+    shutil.copyfile(demo / source, demo / replaced)
+    two_hours_ago = time.time() - 7200
+    for path in (replaced, touched):
+        os.utime(demo / path, (two_hours_ago, two_hours_ago))
+    (demo / removed).unlink()
+
+    code = main(["score", str(demo), "--csv", str(tmp_path / "second.csv")])
+
+    second = read_rows(tmp_path / "second.csv")
+    checked_second = scored_at(demo)
+    rescored = {path for path in checked_second if checked_second[path] != checked_first[path]}
+    assert code == EXIT_OK
+    assert rescored == {replaced, touched}
+    assert set(second) == set(first) - {removed}
+    assert second[replaced]["sha256"] == first[source]["sha256"]
+    assert second[replaced]["size"] == first[source]["size"]
+    # A score computed in another batch can differ in the last digits.
+    assert float(second[replaced]["score"]) == pytest.approx(float(first[source]["score"]))
+    assert float(second[touched]["score"]) == pytest.approx(float(first[touched]["score"]))
+    for path in set(second) - {replaced, touched}:
+        assert without_time(second[path]) == without_time(first[path])
 
 
 def test_move_rejects_then_undo(

@@ -10,7 +10,13 @@ import pytest
 from PIL import Image
 
 from engine.framing import Framing
-from engine.images import BACKGROUND_RGB, Status, list_images, load_image
+from engine.images import (
+    BACKGROUND_RGB,
+    Status,
+    list_images,
+    list_relative_images,
+    load_image,
+)
 
 FRAMING = Framing()
 
@@ -123,6 +129,19 @@ def test_list_images_recursive_and_sorted(tmp_path: Path) -> None:
     found = [path.relative_to(tmp_path).as_posix() for path in list_images(tmp_path)]
 
     assert found == ["b/two.png", "one.PNG"]
+
+
+def test_list_relative_images_order(tmp_path: Path) -> None:
+    pixel = np.zeros((2, 2, 3), dtype=np.uint8)
+    # A separator sorts before "-" and " " part by part, but after them in a string.
+    for name in ("a/b.png", "a-b.png", "a b/c.png", "a/c/d.png", "ab.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write_png(tmp_path / name, pixel)
+
+    found = list_relative_images(tmp_path)
+
+    assert found == ["a/b.png", "a/c/d.png", "a b/c.png", "a-b.png", "ab.png"]
+    assert [tmp_path / path for path in found] == list_images(tmp_path)
 
 
 def test_real_blood_jpeg_loads(tmp_path: Path, data_root: Path) -> None:

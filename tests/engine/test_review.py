@@ -179,6 +179,26 @@ def test_future_mtime_trusted(
     assert counter.images == before
 
 
+def test_stale_files_agree_with_cached(mixed: Path, default_model: ReferenceModel) -> None:
+    fingerprint = default_model.fingerprint
+    os.utime(mixed / "retina" / "r0006.png")  # now: its next score is not trusted
+    scan(mixed, default_model)
+    os.utime(mixed / "retina" / "r0003.png", (1_000_000_000, 1_000_000_000))
+    relative_paths = [path.relative_to(mixed).as_posix() for path in list_images(mixed)]
+    # Removed after the listing, as a file deleted during a scan is.
+    (mixed / "retina" / "r0004.png").unlink()
+
+    with ReviewStore.open(mixed) as store:
+        stale, identities = store.stale_files(fingerprint, relative_paths)
+        _, misses = store.cached(fingerprint, [mixed / path for path in relative_paths], 1.0)
+
+    expected = ["retina/r0003.png", "retina/r0004.png", "retina/r0006.png"]
+    assert stale == expected
+    assert [path.relative_to(mixed).as_posix() for path in misses] == expected
+    assert sorted(identities) == ["retina/r0003.png", "retina/r0006.png"]
+    assert identities["retina/r0003.png"].mtime_ns == 1_000_000_000 * 10**9
+
+
 def test_cached_results_match_scored(mixed: Path, default_model: ReferenceModel) -> None:
     with ReviewStore.open(mixed) as store:
         scored = {item.relative_path: item for item in score_with_cache(store, default_model)}
