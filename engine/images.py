@@ -185,7 +185,12 @@ def _is_utf8(name: str) -> bool:
 
 
 def _points_inside(link: Path, root: Path) -> bool:
-    target = link.resolve()
+    try:
+        target = link.resolve()
+    except (RuntimeError, OSError):
+        # A link loop: Python 3.11 raises RuntimeError, later versions OSError.
+        # The link is listed, and load_image gives it its status.
+        return False
     return target.exists() and target.is_relative_to(root)
 
 
@@ -206,6 +211,8 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
     except PermissionError:
         return LoadedImage(path, Status.UNREADABLE, "permission denied")
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            return LoadedImage(path, Status.UNREADABLE, "symbolic link loop")
         return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
     if not stat.S_ISREG(status.st_mode):
         # Opening a FIFO or a device would block or read without end.

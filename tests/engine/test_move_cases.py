@@ -169,6 +169,22 @@ def test_symlinks_listed_once_never_followed(
     assert records["link_to_outside.png"].status is Status.OK
 
 
+def test_symlink_loops_listed_as_unreadable(tmp_path: Path, scored: ReviewStoreOpener) -> None:
+    folder = tmp_path / "input"
+    folder.mkdir()
+    (folder / "self.png").symlink_to("self.png")
+    (folder / "a.png").symlink_to("b.png")
+    (folder / "b.png").symlink_to("a.png")
+
+    store = scored(folder)
+    records = {record.relative_path: record for record in store.records(scored.model.fingerprint)}
+
+    assert sorted(records) == ["a.png", "b.png", "self.png"]
+    for record in records.values():
+        assert record.status is Status.UNREADABLE
+        assert record.detail == "symbolic link loop"
+
+
 def test_rejected_symlinks_moved_as_links(symlink_layout: Path, scored: ReviewStoreOpener) -> None:
     root = symlink_layout.parent
     outside_before = sha256_inventory(root / "outside")
