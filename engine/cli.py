@@ -98,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--overwrite", action="store_true",
                        help="replace the CSV file if it exists")
     add_model_option(score)
-    score.add_argument("--threshold", type=threshold_value,
-                       help="flag scores above this value, for this output only "
-                            "(default: the folder's chosen threshold, else the model's "
+    score.add_argument("--threshold", type=parse_threshold_choice,
+                       help="flag scores above this value, or 'calibrated' for the "
+                            "model's calibrated threshold, for this output only "
+                            "(default: the folder's chosen threshold, else the "
                             "calibrated one)")
 
     evaluate = commands.add_parser(
@@ -338,9 +339,12 @@ def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
         return EXIT_FAILED
     with store:
         fingerprint = model.fingerprint
-        threshold = args.threshold
-        if threshold is None:
+        if args.threshold is None:
             threshold = store.threshold_for(fingerprint, model.threshold)
+        elif args.threshold == "calibrated":
+            threshold = model.threshold
+        else:
+            threshold = float(args.threshold)
         if not scan(store, model, threshold, "Scoring"):
             return EXIT_FAILED
         model_label = f"{model.name}:{fingerprint}"

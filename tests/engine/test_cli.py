@@ -64,6 +64,21 @@ def test_score_threshold_option(tmp_path: Path, small_folder: Path) -> None:
     assert [row["flagged"] for row in read_rows(out)] == ["false", "false", ""]
 
 
+def test_score_calibrated_threshold_ignores_folder_choice(
+    tmp_path: Path, small_folder: Path, default_model: ReferenceModel
+) -> None:
+    chosen, calibrated = tmp_path / "chosen.csv", tmp_path / "calibrated.csv"
+    main(["export", str(small_folder), "--to", str(tmp_path / "export"), "--threshold", "10"])
+
+    main(["score", str(small_folder), "--csv", str(chosen)])
+    main(["score", str(small_folder), "--csv", str(calibrated), "--threshold", "calibrated"])
+
+    assert {float(row["threshold"]) for row in read_rows(chosen)} == {10.0}
+    assert [float(row["threshold"]) for row in read_rows(calibrated)] == pytest.approx(
+        [default_model.threshold] * 3)
+    assert read_rows(calibrated)[1]["flagged"] == "true"
+
+
 def test_score_missing_folder_fails(tmp_path: Path) -> None:
     code = main(["score", str(tmp_path / "absent"), "--csv", str(tmp_path / "out.csv")])
 
