@@ -432,6 +432,11 @@ def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
         bar.close()
     print(f"Model {model.name} ({model.fingerprint}), threshold {model.threshold:.6g}\n")
     print(evaluation.format_table(results))
+    measured = {result.source.name for result in results}
+    missing = [source.name for source in evaluation.ALL_SOURCES if source.name not in measured]
+    if missing:
+        print(f"Left out {len(missing)} sources not found under {args.data_root}: "
+              f"{', '.join(missing)}.", file=sys.stderr)
     if args.json:
         payload = {
             "model": model.name,

@@ -135,6 +135,25 @@ def test_evaluate_json(tmp_path: Path, data_root: Path, tiny_model: ReferenceMod
     assert sources["PBC blood cells 28 px"]["auroc"] > 0.9
 
 
+def test_evaluate_names_missing_sources(
+    tmp_path: Path, data_root: Path, tiny_model: ReferenceModel,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model_path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model, model_path)
+    partial = tmp_path / "data" / "medmnist"
+    partial.mkdir(parents=True)
+    shutil.copy(data_root / "medmnist" / "retinamnist.npz", partial)
+
+    code = main(["evaluate", "--data-root", str(partial.parent), "--model", str(model_path)])
+
+    notice = capsys.readouterr().err.rpartition("Left out")[2]
+    assert code == EXIT_OK
+    assert notice.startswith(" 11 sources not found")
+    assert "DRIVE fundus" in notice
+    assert "Random noise" not in notice
+
+
 def test_score_refuses_csv_inside_folder(small_folder: Path) -> None:
     image = small_folder / "retina.png"
     before = image.read_bytes()
