@@ -257,7 +257,11 @@ def _decode(
         image.draft("RGB", (needed, needed))
     image.load()
 
-    rgb = to_rgb(upright(image))
+    turned, swapped = _upright(image)
+    if swapped:
+        # The size as shown: a photo taken upright is listed upright.
+        width, height = height, width
+    rgb = to_rgb(turned)
     thumbnail = None
     if thumbnail_size:
         small = rgb.copy()
@@ -281,14 +285,22 @@ _ORIENTATIONS = {
 }
 
 
-def upright(image: Image.Image) -> Image.Image:
-    """Return a loaded image turned as its EXIF orientation requires, or the image itself.
+# The transpositions after which width and height trade places.
+_QUARTER_TURNS = {Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270,
+                  Image.Transpose.TRANSVERSE, Image.Transpose.ROTATE_90}
+
+
+def _upright(image: Image.Image) -> tuple[Image.Image, bool]:
+    """Return a loaded image turned as its EXIF orientation requires, and whether
+    that swapped its width and height.
 
     Unlike ImageOps.exif_transpose, an upright image is not copied: for a small
     file, that copy cost as much as the decoding.
     """
     transposition = _ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
-    return image if transposition is None else image.transpose(transposition)
+    if transposition is None:
+        return image, False
+    return image.transpose(transposition), transposition in _QUARTER_TURNS
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

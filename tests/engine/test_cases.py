@@ -96,6 +96,7 @@ def test_exif_orientation_applied(case: CopyCase) -> None:
     assert loaded.thumbnail is not None
     height, width = loaded.thumbnail.shape[:2]
     assert (width, height) == (64, 96)
+    assert (loaded.width, loaded.height) == (64, 96)
     top_right = loaded.thumbnail[:8, -8:].reshape(-1, 3).mean(axis=0)
     assert top_right[0] > 150
     assert top_right[1] < 100
