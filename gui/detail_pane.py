@@ -30,6 +30,7 @@ from gui.gallery_model import (
     describe_decision,
     describe_status,
     format_score,
+    sentence_case,
 )
 from gui.image_box import ImageBox
 from gui.thumbnails import thumbnail_pixmap
@@ -226,7 +227,7 @@ class DetailPane(QWidget):
             self.original_box.set_pixmap(thumbnail_pixmap(item.thumbnail_key, item.thumbnail,
                                                           ratio))
         else:
-            self.original_box.set_text(describe_status(item.record).capitalize())
+            self.original_box.set_text(sentence_case(describe_status(item.record)))
         text = "Loading…" if item.record.score is not None else "Not scored"
         for box in (self.input_box, self.reconstruction_box, self.error_box):
             box.set_text(text)
@@ -286,8 +287,10 @@ class DetailPane(QWidget):
     def _show_images(self, images: DetailImages) -> None:
         if images.model_input is None or images.error_map is None:
             reason = images.detail or images.status.value
-            for box in (self.input_box, self.reconstruction_box, self.error_box):
-                box.set_text(f"Cannot read the file now: {reason}")
+            # Once is enough: the three panes sit side by side.
+            self.input_box.set_text(f"Cannot read the file now: {reason}")
+            self.reconstruction_box.set_text("")
+            self.error_box.set_text("")
             return
         assert images.original is not None and images.reconstruction is not None
         assert self._model is not None

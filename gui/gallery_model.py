@@ -458,6 +458,14 @@ def describe_status(record: ScoredFile) -> str:
     return f"{status}: {record.detail}"
 
 
+def sentence_case(text: str) -> str:
+    """Return `text` with its first letter in upper case and the rest unchanged.
+
+    Unlike str.capitalize, units such as "Mpx" keep their capitals.
+    """
+    return text[:1].upper() + text[1:]
+
+
 def _contiguous_runs(rows: list[int]) -> list[tuple[int, int]]:
     """Group sorted row numbers into (first, last) runs of consecutive rows."""
     runs: list[tuple[int, int]] = []

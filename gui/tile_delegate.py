@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOpti
 
 from engine.decisions import Decision
 from engine.images import Status
-from gui.gallery_model import GalleryItem, GalleryRole, Tile, format_score
+from gui.gallery_model import GalleryItem, GalleryRole, Tile, format_score, sentence_case
 from gui.thumbnails import thumbnail_pixmap
 
 logger = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class TileDelegate(QStyledItemDelegate):
         painter.setBrush(_PLACEHOLDER_BACKGROUND)
         painter.drawRect(target)
         painter.setPen(_PLACEHOLDER_TEXT)
-        text = status.capitalize() if status != Status.OK else "No thumbnail"
+        text = sentence_case(status) if status != Status.OK else "No thumbnail"
         painter.drawText(target.adjusted(8, 8, -8, -8),
                          Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
 

@@ -19,7 +19,7 @@ from engine.scoring import reconstruct
 from engine.signals import RECONSTRUCTION, SIGNALS
 from gui.detail_pane import DetailPane, format_size
 from gui.error_map import COLOUR_TABLE, FULL_SCALE_MULTIPLE, colourise, full_scale
-from gui.gallery_model import GalleryRole, format_score
+from gui.gallery_model import GalleryRole, format_score, sentence_case
 from gui.main_window import MainWindow
 
 IMAGE_TIMEOUT_MS = 30_000
@@ -165,7 +165,15 @@ def test_unreadable_file_shows_status(qtbot: QtBot, scored_window: MainWindow) -
     assert pane.info_text("Model").startswith("Not scored: empty file")
     assert pane.info_text("Decision") == "Reject (the model's decision)"
     assert not pane.error_box.has_image
-    assert pane.error_box.text.startswith("Cannot read the file now")
+    assert pane.original_box.text == "Empty file (0 bytes)"
+    assert pane.input_box.text.startswith("Cannot read the file now")
+    assert pane.error_box.text == ""
+
+
+def test_sentence_case_keeps_units() -> None:
+    assert sentence_case("too large (2500 Mpx); the limit is 89 Mpx") == (
+        "Too large (2500 Mpx); the limit is 89 Mpx")
+    assert sentence_case("") == ""
 
 
 def test_colourise_clips_to_scale() -> None:
