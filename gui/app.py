@@ -136,11 +136,11 @@ def _run_interactive(app: QApplication, model_path: Path | None, folder: Path | 
     window.show()
     # Each of these shows a message if no model could be loaded.
     if model_path is None:
-        loaded = window.model_commands.restore_last_model()
+        window.model_commands.restore_last_model()
     else:
-        loaded = window.model_commands.open_model_file(model_path)
-    if loaded and folder is not None:
-        window.open_folder(folder)
+        window.model_commands.open_model_file(model_path)
+    if folder is not None:
+        window.open_folder_with_model(folder)
     code = app.exec()
     window.deleteLater()
     return code

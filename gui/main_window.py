@@ -79,6 +79,8 @@ class MainWindow(QMainWindow):
         self._settings = WindowSettings(settings)
         self._model: ReferenceModel | None = None
         self._session: ReviewSession | None = None
+        # A folder named at start whose model failed to load, opened with the next model.
+        self._waiting_folder: Path | None = None
         self._pool = QThreadPool(self)
         self.gallery_model = GalleryModel(parent=self)
         self._scanner = FolderScanner(self._pool, self.gallery_model, self)
@@ -199,6 +201,19 @@ class MainWindow(QMainWindow):
             self.rescan()
         self._update_actions()
         self.model_changed.emit(model)
+        if model is not None and self._waiting_folder is not None:
+            folder, self._waiting_folder = self._waiting_folder, None
+            self.open_folder(folder)
+
+    def open_folder_with_model(self, folder: Path) -> None:
+        """Open `folder` now if a model is loaded, else as soon as one loads."""
+        if self._model is not None:
+            self.open_folder(folder)
+            return
+        self._waiting_folder = folder
+        self.gallery_view.set_placeholder_text(
+            f"No model is loaded, so {folder} cannot be scored yet. Choose a model with "
+            "Model › Open Model… or Model › Use Bundled Model, and the folder opens.")
 
     def open_folder(self, folder: Path | str) -> bool:
         """Open the review of `folder` and score it, or return False if that is not possible.

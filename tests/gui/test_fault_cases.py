@@ -328,3 +328,19 @@ def test_scoring_waits_for_valid_model(
     assert window.window_actions.open_folder.isEnabled()
     open_and_wait(qtbot, window, mixed_folder)
     assert window.gallery_model.rowCount() > 0
+
+
+def test_folder_opens_once_a_model_loads(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, cases_root: Path, mixed_folder: Path
+) -> None:
+    window.set_model(None)
+    malicious = Path(shutil.copy(cases_root / "models" / "ckpt_malicious.pt", tmp_path / "m.pt"))
+    assert not window.model_commands.open_model_file(malicious)
+
+    window.open_folder_with_model(mixed_folder)
+
+    assert window.gallery_model.rowCount() == 0
+    assert str(mixed_folder) in window.gallery_view.placeholder_text()
+    with qtbot.waitSignal(window.scoring_finished, timeout=SCORING_TIMEOUT_MS):
+        window.model_commands.use_bundled_model()
+    assert window.gallery_model.rowCount() > 0
