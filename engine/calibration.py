@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_TARGET_FRR = 0.01
 
@@ -52,7 +49,7 @@ def calibrate(clean_scores: np.ndarray, target_frr: float = DEFAULT_TARGET_FRR) 
     The threshold is the ceil((n + 1)(1 - target_frr))-th smallest clean score, the
     split-conformal quantile: for a new clean image drawn like the calibration set,
     the chance of a score above it is at most `target_frr`. With too few clean
-    images for that rank, the largest clean score is used and a warning is logged.
+    images for that rank (see `too_few_for`), the largest clean score is used.
 
     Raises ValueError for an empty score array or a rate outside (0, 1).
     """
@@ -61,11 +58,14 @@ def calibrate(clean_scores: np.ndarray, target_frr: float = DEFAULT_TARGET_FRR) 
     scores = np.sort(np.asarray(clean_scores, dtype=np.float64))
     if scores.size == 0:
         raise ValueError("calibration needs at least one clean score")
-    rank = math.ceil((scores.size + 1) * (1.0 - target_frr))
-    if rank > scores.size:
-        logger.warning(
-            "%d clean images are too few for a %.1f %% false-reject rate; "
-            "using the largest clean score as threshold", scores.size, 100 * target_frr,
-        )
-        rank = scores.size
+    rank = min(_conformal_rank(scores.size, target_frr), scores.size)
     return Calibration(target_frr, float(scores[rank - 1]), scores)
+
+
+def too_few_for(size: int, target_frr: float) -> bool:
+    """Return whether `size` clean images are too few to calibrate at `target_frr`."""
+    return _conformal_rank(size, target_frr) > size
+
+
+def _conformal_rank(size: int, target_frr: float) -> int:
+    return math.ceil((size + 1) * (1.0 - target_frr))

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from engine.autoencoder import AutoencoderConfig, ConvAutoencoder
-from engine.calibration import DEFAULT_TARGET_FRR, Calibration, calibrate
+from engine.calibration import DEFAULT_TARGET_FRR, Calibration, calibrate, too_few_for
 from engine.framing import Framing
 from engine.images import LoadedImage, list_images, load_image
 from engine.modelfile import ReferenceModel
@@ -227,7 +227,15 @@ def _calibrate(
     probability at most target_frr.
     """
     scores = signal_scores(model, images)
-    signals = {name: calibrate(scores[name], target_frr / len(SIGNALS)) for name in SIGNALS}
+    share = target_frr / len(SIGNALS)
+    if too_few_for(len(images), share):
+        logger.warning(
+            "%d held-out images are too few for the %.2f %% false-reject rate of each of "
+            "the %d signals (%g %% in all): each threshold is the signal's largest "
+            "held-out value, and the rate of flagged clean images can exceed %g %%",
+            len(images), 100 * share, len(SIGNALS), 100 * target_frr, 100 * target_frr,
+        )
+    signals = {name: calibrate(scores[name], share) for name in SIGNALS}
     thresholds = {name: calibration.threshold for name, calibration in signals.items()}
     combined = np.sort(combined_scores(scores, thresholds))
     return signals, Calibration(target_frr, 1.0, combined)

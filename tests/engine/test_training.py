@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
@@ -58,3 +59,19 @@ def test_too_few_images_rejected(retina_arrays: np.ndarray) -> None:
 
     with pytest.raises(ValueError, match="too few"):
         train_model(data, Framing(), TrainingOptions(epochs=1))
+
+
+def test_small_calibration_split_warns_once(
+    retina_arrays: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 30 of 100 images are held out: too few for 1 % split over three signals.
+    data = TrainingData(retina_arrays[:100], "100 retina images")
+
+    with caplog.at_level(logging.WARNING):
+        train_model(data, Framing(), TrainingOptions(epochs=1))
+
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("30 held-out images are too few for the 0.33 %")
+    assert "each of the 3 signals (1 % in all)" in warnings[0]
