@@ -9,6 +9,7 @@ the user `curator-test`; `.ci/run` installs and creates them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pwd
@@ -171,6 +172,7 @@ def run_unprivileged(
         setpriv = _require_tool("setpriv", "util-linux")
         uid, gid = unprivileged_ids()
         command = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *command]
+        _check_checkout_readable(tuple(command[:5]))
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(REPO),
@@ -187,6 +189,20 @@ def run_unprivileged(
         check=False,
         timeout=timeout,
     )
+
+
+@functools.cache
+def _check_checkout_readable(as_user: tuple[str, ...]) -> None:
+    """Fail with advice when the unprivileged user cannot read this checkout."""
+    probe = subprocess.run([*as_user, "-c", f"open({str(REPO / 'main.py')!r}).close()"],
+                           cwd=REPO, capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        reason = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.fail(
+            f"{UNPRIVILEGED_USER} cannot read the checkout {REPO} or its Python "
+            f"({reason}): let other users enter and read its folders, "
+            "e.g. with 'chmod o+rx' on a temporary folder that holds the clone"
+        )
 
 
 def sha256_inventory(*roots: Path) -> dict[str, str]:
