@@ -243,10 +243,15 @@ class ReviewStore:
         return hits, misses
 
     def lookup(
-        self, model_fingerprint: str, paths: Sequence[Path], threshold: float
+        self, model_fingerprint: str, paths: Sequence[Path], threshold: float,
+        relative_paths: Sequence[str] | None = None,
     ) -> tuple[list[ScoredFile], list[Path], dict[str, FileIdentity]]:
-        """Do what `cached` does, and also return the identity of each miss read now."""
-        relative_paths = [self.relative_path(path) for path in paths]
+        """Do what `cached` does, and also return the identity of each miss read now.
+
+        `relative_paths` are those of `paths`, for a caller that has them already.
+        """
+        if relative_paths is None:
+            relative_paths = [self.relative_path(path) for path in paths]
         stale, identities = self._find_stale(model_fingerprint, paths, relative_paths)
         rows = {
             row[0]: row

@@ -50,8 +50,9 @@ def score_with_cache(
         threshold = store.threshold_for(fingerprint, model.threshold)
     if paths is None:
         paths = list_images(store.folder)
-    store.mark_listed(store.relative_path(path) for path in paths)
-    hits, misses, identities = store.lookup(fingerprint, paths, threshold)
+    relative_paths = [store.relative_path(path) for path in paths]
+    store.mark_listed(relative_paths)
+    hits, misses, identities = store.lookup(fingerprint, paths, threshold, relative_paths)
     logger.info("%s: %d files cached, %d to score with model %s",
                 store.folder, len(hits), len(misses), fingerprint)
     if hits_by_score:

@@ -90,13 +90,17 @@ def thumbnail_keys(paths: Iterable[Path], pixels: int) -> dict[Path, ThumbnailKe
     """
     keys = {}
     for path in paths:
+        # os functions on the path text: Path.stat and Path.absolute took a third
+        # of the keys' time for a re-opened folder of 20 000 files.
+        text = os.fspath(path)
         try:
-            status = path.stat()
+            status = os.stat(text)
         except OSError:
             continue
+        if not os.path.isabs(text):
+            text = str(path.absolute())
         settled = abs(time.time_ns() - status.st_mtime_ns) > _RACY_WINDOW_NS
-        keys[path] = ThumbnailKey(str(path.absolute()), status.st_size, status.st_mtime_ns,
-                                  pixels, settled)
+        keys[path] = ThumbnailKey(text, status.st_size, status.st_mtime_ns, pixels, settled)
     return keys
 
 
