@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 # The rate is shown once a job has run this long, because the first batches come
 # before any steady rate exists.
 RATE_DELAY_S = 0.25
+# Progress is shown at most this often, and always at a job's start and end.
+# QProgressBar.setValue repaints at once: 80 updates took about 0.12 s of the GUI
+# thread while a folder of 20 000 cached files was re-opened.
+PROGRESS_REFRESH_S = 0.1
 
 
 def describe_counts(counts: GalleryCounts) -> str:
@@ -87,6 +91,7 @@ class MainStatusBar(QStatusBar):
         self._clock = clock
         self._verb: str | None = None  # of the job shown
         self._origin: tuple[float, int] | None = None  # time and count of its first progress
+        self._refreshed = -math.inf  # when the progress shown was last updated
         self._build_ui()
         self._connect_signals()
         self.hide_progress()
@@ -125,6 +130,10 @@ class MainStatusBar(QStatusBar):
     def rate_text(self) -> str:
         return self._rate_label.text()
 
+    @property
+    def progress_text(self) -> str:
+        return self._progress_bar.format()
+
     def is_progress_visible(self) -> bool:
         return not self._progress_bar.isHidden()
 
@@ -141,6 +150,9 @@ class MainStatusBar(QStatusBar):
             self._verb, self._origin = verb, None
         if self._origin is None and done > 0:
             self._origin = (now, done)
+        elif 0 < done < total and now - self._refreshed < PROGRESS_REFRESH_S:
+            return
+        self._refreshed = now
         self._progress_bar.setMaximum(max(total, 1))
         self._progress_bar.setValue(done)
         self._progress_bar.setFormat(f"{verb} {done} / {total}" if total else f"{verb}…")

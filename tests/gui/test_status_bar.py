@@ -107,3 +107,21 @@ def test_window_scan_shows_rate(qtbot: QtBot, window: MainWindow, large_folder: 
 
     assert " left" in seen[-1]
     assert not window.status_bar.is_progress_visible()
+
+
+def test_progress_refreshed_ten_times_a_second(
+    status_bar: MainStatusBar, clock: ManualClock
+) -> None:
+    status_bar.show_progress("Scoring", 0, 1000)
+    status_bar.show_progress("Scoring", 10, 1000)
+    clock.now += 0.05
+    status_bar.show_progress("Scoring", 20, 1000)
+
+    assert status_bar.progress_text == "Scoring 10 / 1000"
+
+    clock.now += 0.06
+    status_bar.show_progress("Scoring", 30, 1000)
+    assert status_bar.progress_text == "Scoring 30 / 1000"
+
+    status_bar.show_progress("Scoring", 1000, 1000)
+    assert status_bar.progress_text == "Scoring 1000 / 1000"
