@@ -308,13 +308,17 @@ def test_symlink_folder_listed_once(qtbot: QtBot, window: MainWindow, symlink_la
 # --- no model, no scoring --------------------------------------------------------
 
 
+def open_malicious_model(window: MainWindow, tmp_path: Path, cases_root: Path) -> bool:
+    """Unload the window's model, then try a copy of the pickle-payload checkpoint."""
+    window.set_model(None)
+    malicious = Path(shutil.copy(cases_root / "models" / "ckpt_malicious.pt", tmp_path / "m.pt"))
+    return window.model_commands.open_model_file(malicious)
+
+
 def test_scoring_waits_for_valid_model(
     qtbot: QtBot, window: MainWindow, tmp_path: Path, cases_root: Path, mixed_folder: Path
 ) -> None:
-    window.set_model(None)
-    malicious = Path(shutil.copy(cases_root / "models" / "ckpt_malicious.pt", tmp_path / "m.pt"))
-
-    assert not window.model_commands.open_model_file(malicious)
+    assert not open_malicious_model(window, tmp_path, cases_root)
 
     assert window.model is None
     assert not window.window_actions.open_folder.isEnabled()
@@ -333,9 +337,7 @@ def test_scoring_waits_for_valid_model(
 def test_folder_opens_once_a_model_loads(
     qtbot: QtBot, window: MainWindow, tmp_path: Path, cases_root: Path, mixed_folder: Path
 ) -> None:
-    window.set_model(None)
-    malicious = Path(shutil.copy(cases_root / "models" / "ckpt_malicious.pt", tmp_path / "m.pt"))
-    assert not window.model_commands.open_model_file(malicious)
+    assert not open_malicious_model(window, tmp_path, cases_root)
 
     window.open_folder_with_model(mixed_folder)
 
