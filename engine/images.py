@@ -188,8 +188,8 @@ def _points_inside(link: Path, root: Path) -> bool:
     try:
         target = link.resolve()
     except (RuntimeError, OSError):
-        # A link loop: Python 3.11 raises RuntimeError, later versions OSError.
-        # The link is listed, and load_image gives it its status.
+        # Path.resolve raises RuntimeError for a link loop on Python 3.11, and
+        # OSError for a target it cannot read. load_image gives the link its status.
         return False
     return target.exists() and target.is_relative_to(root)
 
@@ -327,7 +327,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*BACKGROUND_RGB, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    # convert() copies even an RGB image; nothing here changes the result.
+    # convert() copies even an RGB image, and nothing here changes the result.
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
