@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from engine.framing import Framing
 from engine.images import LoadedImage, list_images, load_image
 from engine.modelfile import ReferenceModel
 from engine.scoring import reconstruction_errors, signal_scores, to_tensor
-from engine.signals import SIGNALS, SignalReference, combined_scores
+from engine.signals import COLOUR, MIN_COLOUR_THRESHOLD, SIGNALS, SignalReference, combined_scores
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +236,8 @@ def _calibrate(
             len(images), 100 * share, len(SIGNALS), 100 * target_frr, 100 * target_frr,
         )
     signals = {name: calibrate(scores[name], share) for name in SIGNALS}
+    if signals[COLOUR].threshold < MIN_COLOUR_THRESHOLD:
+        signals[COLOUR] = replace(signals[COLOUR], threshold=MIN_COLOUR_THRESHOLD)
     thresholds = {name: calibration.threshold for name, calibration in signals.items()}
     combined = np.sort(combined_scores(scores, thresholds))
     return signals, Calibration(target_frr, 1.0, combined)

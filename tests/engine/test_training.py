@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from engine.framing import Framing
+from engine.signals import COLOUR, MIN_COLOUR_THRESHOLD
 from engine.training import (
     EpochReport,
     TrainingCancelled,
@@ -75,3 +76,14 @@ def test_small_calibration_split_warns_once(
     assert len(warnings) == 1
     assert warnings[0].startswith("30 held-out images are too few for the 0.33 %")
     assert "each of the 3 signals (1 % in all)" in warnings[0]
+
+
+def test_colour_threshold_never_zero(retina_arrays: np.ndarray) -> None:
+    # No held-out image of 65 falls outside the colour range, so the held-out
+    # maximum is 0, and any image a hair outside would score without bound.
+    data = TrainingData(retina_arrays[:65], "65 retina images")
+
+    model = train_model(data, Framing(), TrainingOptions(epochs=2))
+
+    assert model.signals[COLOUR].clean_scores.max() == 0.0
+    assert model.signal_thresholds[COLOUR] == MIN_COLOUR_THRESHOLD
