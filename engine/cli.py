@@ -131,7 +131,8 @@ def positive_int(text: str) -> int:
 def rate(text: str) -> float:
     """Parse a rate strictly between 0 and 1 for argparse."""
     try:
-        value = float(text)
+        # Adding 0.0 turns -0 into 0, which the CSV would otherwise print as "-0".
+        value = float(text) + 0.0
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid rate {text!r}: pass a number") from None
     if not 0.0 < value < 1.0:
@@ -195,7 +196,8 @@ def parse_threshold_choice(text: str) -> float | str:
 def threshold_value(text: str) -> float:
     """Parse a finite threshold of at least 0 for argparse."""
     try:
-        value = float(text)
+        # Adding 0.0 turns -0 into 0, which the CSV would otherwise print as "-0".
+        value = float(text) + 0.0
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"invalid threshold {text!r}: pass a number or 'calibrated'"
