@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.evaluation import SourceResult, format_table
 from engine.modelfile import ReferenceModel
-from engine.signals import DESCRIPTIONS
+from engine.signals import DESCRIPTIONS, SIGNALS
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ def _sample_note(size: int) -> str:
     return (
         f"; {size} held-out images are too few for that rate, so each signal's threshold "
         f"is its largest held-out value, which about 1 in {size + 1} new clean images "
-        "exceed"
+        f"exceed, and up to {len(SIGNALS)} in {size + 1} exceed one of the "
+        f"{len(SIGNALS)} thresholds"
     )
 
 
