@@ -131,8 +131,7 @@ def positive_int(text: str) -> int:
 def rate(text: str) -> float:
     """Parse a rate strictly between 0 and 1 for argparse."""
     try:
-        # Adding 0.0 turns -0 into 0, which the CSV would otherwise print as "-0".
-        value = float(text) + 0.0
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid rate {text!r}: pass a number") from None
     if not 0.0 < value < 1.0:
