@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.evaluation import SourceResult, format_table
 from engine.modelfile import ReferenceModel
-from engine.signals import DESCRIPTIONS, SIGNALS
+from engine.signals import DESCRIPTIONS, MIN_COLOUR_THRESHOLD, SIGNALS
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ def write_card(
 def _sample_note(size: int) -> str:
     return (
         f"; {size} held-out images are too few for that rate, so each signal's threshold "
-        f"is its largest held-out value, which about 1 in {size + 1} new clean images "
+        f"is its largest held-out value (the colour threshold at least "
+        f"{MIN_COLOUR_THRESHOLD:g}), which about 1 in {size + 1} new clean images "
         f"exceed, and up to {len(SIGNALS)} in {size + 1} exceed one of the "
         f"{len(SIGNALS)} thresholds"
     )
