@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 # of 64 spent 1.5 s in 315 emits when a 20 000-file folder came from the caches.
 BATCH_SIZE = 256
 BATCH_INTERVAL_S = 0.1
+# Files the model scores at a time in the window. score_files hands a batch over
+# once it is scored, so the gallery and the progress bar lag by up to a batch,
+# and a cancel waits for the next batch's decoding. The command line scores 256.
+SCORING_BATCH_SIZE = 64
 
 # Nice value of worker threads on Linux (0 is normal, 19 the lowest priority), so
 # that on a busy machine the GUI thread still gets the CPU to paint.
@@ -197,10 +201,12 @@ class ScoringWorker(BatchWorker):
         keys = thumbnail_keys(paths, self._thumbnail_pixels)
         if self._store is None:
             records = score_files(self._model, self._folder, paths,
-                                  thumbnail_size=self._thumbnail_pixels)
+                                  thumbnail_size=self._thumbnail_pixels,
+                                  batch_size=SCORING_BATCH_SIZE)
         else:
             records = score_with_cache(self._store, self._model,
-                                       thumbnail_size=self._thumbnail_pixels, paths=paths,
+                                       thumbnail_size=self._thumbnail_pixels,
+                                       batch_size=SCORING_BATCH_SIZE, paths=paths,
                                        decode_cached_thumbnails=False, hits_by_score=True)
         # SQLite connections belong to the thread that opened them: this pool thread.
         cache = open_cache(self._thumbnail_cache_folder)
