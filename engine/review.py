@@ -330,9 +330,10 @@ class ReviewStore:
         """Store the intake result and score of each file and return how many were cached.
 
         `identities` gives the size and mtime_ns read before a file was decoded; a
-        file without one is stat-ed now, and skipped if that fails. Results with a
-        transient status (missing, unreadable) update the file's status but are not
-        cached, so the next scan reads those files again.
+        file without one is stat-ed now, and skipped if that fails, unless it was
+        found missing: that file is marked missing, like one the listing did not
+        find. Results with a transient status (missing, unreadable) update the
+        file's status but are not cached, so the next scan reads those files again.
         """
         identities = identities or {}
         cached = 0
@@ -343,6 +344,12 @@ class ReviewStore:
                     try:
                         identity = _listed_identity(item.path)
                     except OSError:
+                        if item.status is Status.MISSING:
+                            # Removed between the listing and its decoding.
+                            connection.execute(
+                                "UPDATE files SET location = 'missing' "
+                                "WHERE relative_path = ? AND location = 'folder'",
+                                (item.relative_path,))
                         continue
                 connection.execute(_UPSERT_FILE, _file_values(item, identity))
                 if item.status in _TRANSIENT_STATUSES:

@@ -22,7 +22,7 @@ from engine.images import Status, list_images
 from engine.modelfile import ReferenceModel
 from engine.review import Location, ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewStoreError
-from engine.scorecache import score_with_cache
+from engine.scorecache import score_changed, score_with_cache
 from engine.signals import SIGNALS
 
 
@@ -197,6 +197,26 @@ def test_stale_files_agree_with_cached(mixed: Path, default_model: ReferenceMode
     assert [path.relative_to(mixed).as_posix() for path in misses] == expected
     assert sorted(identities) == ["retina/r0003.png", "retina/r0006.png"]
     assert identities["retina/r0003.png"].mtime_ns == 1_000_000_000 * 10**9
+
+
+def test_file_removed_after_listing_marked_missing(
+    mixed: Path, default_model: ReferenceModel
+) -> None:
+    fingerprint = default_model.fingerprint
+    scan(mixed, default_model)
+    relative_paths = [path.relative_to(mixed).as_posix() for path in list_images(mixed)]
+
+    with ReviewStore.open(mixed) as store:
+        store.mark_listed(relative_paths)
+        # Removed after the listing, so the scan finds it gone only when it decodes it.
+        (mixed / "retina" / "r0004.png").unlink()
+        for _ in score_changed(store, default_model, default_model.threshold,
+                               relative_paths):
+            pass
+        record = store.record("retina/r0004.png", fingerprint)
+
+    assert record is not None
+    assert record.location is Location.MISSING
 
 
 def test_cached_results_match_scored(mixed: Path, default_model: ReferenceModel) -> None:
