@@ -199,10 +199,15 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
             "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' "
             "ORDER BY position DESC", (batch_id,),
         )
+        destination = Path(store.database.query(
+            "SELECT destination FROM batches WHERE id = ?", (batch_id,))[0]["destination"])
         logger.info("Undoing move batch %d: %d files", batch_id, len(entries))
         try:
             for entry in entries:
-                yield _return_one(store, entry)
+                outcome = _return_one(store, entry)
+                if outcome.error is None:
+                    _remove_empty_folders(outcome.source.parent, destination)
+                yield outcome
         finally:
             for message in finish_undo(store, batch_id):
                 logger.warning("%s", message)
@@ -231,6 +236,21 @@ def _return_one(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
                   None, None)
         set_location(connection, relative_path, Location.FOLDER, None)
     return UndoOutcome(relative_path, current, original, None)
+
+
+def _remove_empty_folders(folder: Path, destination: Path) -> None:
+    """Remove `folder` and its parents up to `destination`, which stays, while empty.
+
+    Moving a file out made the subfolders of its path under the destination, so
+    undo leaves none behind. os.rmdir removes only an empty folder, so a file that
+    another program put there meanwhile keeps its folder.
+    """
+    while folder != destination and folder.is_relative_to(destination):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _note_entry_error(store: ReviewStore, entry: sqlite3.Row, message: str) -> None:

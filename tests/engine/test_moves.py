@@ -113,6 +113,22 @@ def test_undo_restores_original_paths(
     assert list(undo_last_batch(store)) == []
 
 
+def test_undo_leaves_no_empty_folders(store: ReviewStore, folder: Path, tmp_path: Path) -> None:
+    quarantine = tmp_path / "quarantine"
+    moved = ["blood/" + path.name for path in sorted((folder / "blood").iterdir())]
+    moved.append("retina/deep/" + sorted((folder / "retina" / "deep").iterdir())[0].name)
+    list(move_batch(store, moved, quarantine))
+    # A file another program put there keeps its folder.
+    (quarantine / "blood" / "notes.txt").write_text("mine")
+
+    list(undo_last_batch(store))
+
+    remaining = sorted(path.relative_to(quarantine).as_posix()
+                       for path in quarantine.rglob("*"))
+    assert quarantine.is_dir()
+    assert remaining == ["blood", "blood/notes.txt"]
+
+
 def test_undo_after_restart(
     folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:
