@@ -29,7 +29,7 @@ from engine.journal import (
     set_location,
     settle_planned_entry,
 )
-from engine.quarantine import MoveOutcome, move_file, move_files
+from engine.quarantine import MoveOutcome, move_file, move_files, remove_empty_folders
 from engine.recovery import FolderIndex
 from engine.review import Location, ReviewStore
 from engine.reviewdb import utc_now
@@ -206,7 +206,8 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
             for entry in entries:
                 outcome = _return_one(store, entry)
                 if outcome.error is None:
-                    _remove_empty_folders(outcome.source.parent, destination)
+                    # Moving the file out made the folders of its path there.
+                    remove_empty_folders(outcome.source.parent, destination)
                 yield outcome
         finally:
             for message in finish_undo(store, batch_id):
@@ -236,21 +237,6 @@ def _return_one(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
                   None, None)
         set_location(connection, relative_path, Location.FOLDER, None)
     return UndoOutcome(relative_path, current, original, None)
-
-
-def _remove_empty_folders(folder: Path, destination: Path) -> None:
-    """Remove `folder` and its parents up to `destination`, which stays, while empty.
-
-    Moving a file out made the subfolders of its path under the destination, so
-    undo leaves none behind. os.rmdir removes only an empty folder, so a file that
-    another program put there meanwhile keeps its folder.
-    """
-    while folder != destination and folder.is_relative_to(destination):
-        try:
-            os.rmdir(folder)
-        except OSError:
-            return
-        folder = folder.parent
 
 
 def _note_entry_error(store: ReviewStore, entry: sqlite3.Row, message: str) -> None:

@@ -149,6 +149,7 @@ def _move_one(
     folder: Path, relative_path: str, destination: Path, existing: _ExistingNames
 ) -> MoveOutcome:
     source = folder / relative_path
+    target_folder: Path | None = None
     try:
         parts = _checked_parts(relative_path)
         source_stat = _inspect_source(folder, parts)
@@ -167,9 +168,26 @@ def _move_one(
         logger.debug("Moved %s to %s", source, target)
         return MoveOutcome(relative_path, source, target, None)
 
+    if target_folder is not None:
+        # The folders made for a file that stayed behind would hold nothing.
+        remove_empty_folders(target_folder, destination)
     message = f"Moving {relative_path} failed: {reason}."
     logger.warning("%s", message)
     return MoveOutcome(relative_path, source, None, message)
+
+
+def remove_empty_folders(folder: Path, destination: Path) -> None:
+    """Remove `folder` and its parents up to `destination`, which stays, while empty.
+
+    os.rmdir removes only an empty folder, so a folder that holds anything, also a
+    file another program put there meanwhile, stays.
+    """
+    while folder != destination and folder.is_relative_to(destination):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _checked_parts(relative_path: str) -> tuple[str, ...]:

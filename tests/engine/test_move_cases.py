@@ -169,6 +169,24 @@ def test_symlinks_listed_once_never_followed(
     assert records["link_to_outside.png"].status is Status.OK
 
 
+def test_full_destination_leaves_no_empty_folder(
+    tmp_path: Path, cases_root: Path, scored: ReviewStoreOpener
+) -> None:
+    folder = copy_layout(cases_root, "move_large", tmp_path / "batch")
+    (folder / "sub").mkdir()
+    (folder / "noise_2.png").rename(folder / "sub" / "noise_2.png")
+    store = scored(folder)
+
+    with tmpfs(default_quarantine_dir(folder), "1m") as quarantine:
+        outcomes = list(move_batch(store, scored.rejects(store), quarantine))
+        in_quarantine = sorted(path.name for path in quarantine.iterdir())
+
+    # The third file found no space after its folder was made for it.
+    assert [outcome.error is None for outcome in outcomes] == [True, True, False]
+    assert in_quarantine == ["noise_0.png", "noise_1.png"]
+    assert (folder / "sub" / "noise_2.png").is_file()
+
+
 def test_symlink_loops_listed_as_unreadable(tmp_path: Path, scored: ReviewStoreOpener) -> None:
     folder = tmp_path / "input"
     folder.mkdir()
