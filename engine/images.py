@@ -167,8 +167,8 @@ def _is_listed_image(entry: os.DirEntry[str], root: Path) -> bool:
     if not _is_utf8(name):
         # NOTE: the review database stores names as UTF-8 text, so such a
         # file is left out of the scan with a warning rather than listed.
-        logger.warning("skipped %s: the file name is not valid UTF-8; rename the file",
-                       entry.path)
+        logger.warning("skipped %s: the file name is not valid UTF-8, so rename the file "
+                       "to score it", entry.path)
         return False
     if entry.is_symlink() and _points_inside(Path(entry.path), root):
         logger.debug("left out %s: it links to a file inside the folder", entry.path)

@@ -179,8 +179,8 @@ def _move_one(
 def remove_empty_folders(folder: Path, destination: Path) -> None:
     """Remove `folder` and its parents up to `destination`, which stays, while empty.
 
-    os.rmdir removes only an empty folder, so a folder that holds anything, also a
-    file another program put there meanwhile, stays.
+    os.rmdir removes only an empty folder, so a folder that contains anything stays,
+    even a file that another program put there meanwhile.
     """
     while folder != destination and folder.is_relative_to(destination):
         try:

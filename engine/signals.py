@@ -38,9 +38,9 @@ DESCRIPTIONS = {
 COLOUR_FEATURES = ("brightness", "contrast", "saturation", "blue balance")
 # Share of the training images' features left outside the colour range at each end.
 COLOUR_RANGE_TAIL = 0.005
-# The least colour threshold, in range widths. When no held-out image falls outside
-# the training range, the calibrated threshold is 0, and an image a hair outside it
-# would get an unbounded score: 0.0039 gave 3.9e9 with a 65-image model.
+# Minimum colour threshold, in range widths. When no held-out image falls outside
+# the training range, the calibrated threshold is 0, and an image just outside it
+# would get an unbounded score: a distance of 0.0039 scored 3.9e9 with a 65-image model.
 MIN_COLOUR_THRESHOLD = 0.01
 # Saturation is measured only on pixels brighter than this, where hue is defined.
 _SATURATION_LEVEL = 40
