@@ -80,7 +80,7 @@ def test_small_calibration_split_warns_once(
 
 def test_colour_threshold_never_zero(retina_arrays: np.ndarray) -> None:
     # No held-out image of 65 falls outside the colour range, so the held-out
-    # maximum is 0, and any image a hair outside would score without bound.
+    # maximum is 0, and any image just outside would score without bound.
     data = TrainingData(retina_arrays[:65], "65 retina images")
 
     model = train_model(data, Framing(), TrainingOptions(epochs=2))
