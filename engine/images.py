@@ -112,7 +112,6 @@ def list_relative_images(folder: Path) -> list[str]:
     of 8000 files took about 25 ms on Python 3.11, and the `score` command needs a
     Path only for each file it scores.
     """
-    os.listdir(folder)  # raises PermissionError or FileNotFoundError for the root
     root = folder.resolve()
     found: list[str] = []
     # os.scandir, unlike os.walk, keeps each entry's type from the listing, so a
@@ -125,6 +124,9 @@ def list_relative_images(folder: Path) -> list[str]:
             with os.scandir(directory) as listing:
                 entries = list(listing)
         except OSError as error:
+            if not prefix:
+                # The folder itself: PermissionError, FileNotFoundError and the like.
+                raise
             logger.warning("skipped folder %s: %s", error.filename, error.strerror or error)
             continue
         for entry in entries:
