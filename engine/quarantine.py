@@ -153,7 +153,8 @@ def _move_one(
     try:
         parts = _checked_parts(relative_path)
         source_stat = _inspect_source(folder, parts)
-        target_folder = _make_folders(destination, parts[:-1])
+        target_folder = destination.joinpath(*parts[:-1])
+        _make_folders(destination, parts[:-1])
         target = _claim(source, source_stat, target_folder, parts[-1], existing)
     except _MoveError as error:
         reason = str(error)
@@ -169,7 +170,7 @@ def _move_one(
         return MoveOutcome(relative_path, source, target, None)
 
     if target_folder is not None:
-        # The folders made for a file that stayed behind would hold nothing.
+        # The folders made for a file that stayed behind would contain nothing.
         remove_empty_folders(target_folder, destination)
     message = f"Moving {relative_path} failed: {reason}."
     logger.warning("%s", message)
@@ -185,6 +186,8 @@ def remove_empty_folders(folder: Path, destination: Path) -> None:
     while folder != destination and folder.is_relative_to(destination):
         try:
             os.rmdir(folder)
+        except FileNotFoundError:
+            pass  # never made, when making the folders failed below this one
         except OSError:
             return
         folder = folder.parent

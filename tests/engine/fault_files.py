@@ -55,11 +55,18 @@ def _checked(command: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def tmpfs(mount_point: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
-    """Mount a tmpfs of `size` (such as "1m") at `mount_point` for the block."""
+def tmpfs(
+    mount_point: Path, size: str, *, read_only: bool = False, inodes: int | None = None
+) -> Iterator[Path]:
+    """Mount a tmpfs of `size` (such as "1m") at `mount_point` for the block.
+
+    `inodes` limits how many files and folders it can hold, its root included.
+    """
     _require_root("a size-limited or read-only tmpfs")
     mount_point.mkdir(parents=True, exist_ok=True)
     options = f"size={size}" + (",ro" if read_only else "")
+    if inodes is not None:
+        options += f",nr_inodes={inodes}"
     _checked(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)])
     try:
         yield mount_point

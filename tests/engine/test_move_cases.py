@@ -187,6 +187,25 @@ def test_full_destination_leaves_no_empty_folder(
     assert (folder / "sub" / "noise_2.png").is_file()
 
 
+def test_no_folder_left_without_inodes(
+    tmp_path: Path, cases_root: Path, scored: ReviewStoreOpener
+) -> None:
+    folder = copy_layout(cases_root, "move_large", tmp_path / "batch")
+    (folder / "b" / "deep").mkdir(parents=True)
+    (folder / "noise_1.png").rename(folder / "b" / "deep" / "noise_1.png")
+    store = scored(folder)
+
+    # Room for the mount's root and one more entry: "b" fits, "b/deep" does not.
+    with tmpfs(default_quarantine_dir(folder), "10m", inodes=2) as quarantine:
+        outcomes = list(move_batch(store, scored.rejects(store), quarantine))
+        in_quarantine = sorted(path.name for path in quarantine.iterdir())
+
+    assert outcomes[0].relative_path == "b/deep/noise_1.png"
+    assert outcomes[0].error is not None
+    assert "b" not in in_quarantine
+    assert (folder / "b" / "deep" / "noise_1.png").is_file()
+
+
 def test_symlink_loops_listed_as_unreadable(tmp_path: Path, scored: ReviewStoreOpener) -> None:
     folder = tmp_path / "input"
     folder.mkdir()
