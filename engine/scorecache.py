@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from engine.images import Status, list_images, load_image
+from engine.images import Status, list_images, list_relative_images, load_image
 from engine.modelfile import ReferenceModel
 from engine.review import FileIdentity, ReviewStore
 from engine.scoring import DEFAULT_BATCH_SIZE, ScoredFile, score_files
@@ -78,7 +78,8 @@ def score_changed(
     then 1 for each file scored. Scores are saved as score_with_cache saves them,
     and the scan updates which files are in the folder in the same way. It builds
     no result for the cached files, for a caller that reads the results from the
-    store afterwards.
+    store afterwards. At the end the folder is listed again, so a file removed
+    during the scan is marked missing rather than read back as present.
     """
     fingerprint = model.fingerprint
     store.mark_listed(relative_paths)
@@ -92,6 +93,13 @@ def score_changed(
     with contextlib.closing(results):
         for _ in results:
             yield 1
+    try:
+        listed = list_relative_images(store.folder)
+    except OSError as error:
+        logger.warning("Listing %s again failed: %s. Files removed during the scan may "
+                       "show as present.", store.folder, error.strerror or error)
+        return
+    store.mark_listed(listed)
 
 
 def _score_and_save(

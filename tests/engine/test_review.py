@@ -219,6 +219,24 @@ def test_file_removed_after_listing_marked_missing(
     assert record.location is Location.MISSING
 
 
+def test_file_removed_after_scoring_marked_missing(
+    mixed: Path, default_model: ReferenceModel
+) -> None:
+    relative_paths = [path.relative_to(mixed).as_posix() for path in list_images(mixed)]
+
+    with ReviewStore.open(mixed) as store:
+        scan = score_changed(store, default_model, default_model.threshold, relative_paths)
+        next(scan)  # the cached files: none yet
+        next(scan)  # the first file is scored
+        (mixed / relative_paths[0]).unlink()
+        for _ in scan:
+            pass
+        record = store.record(relative_paths[0], default_model.fingerprint)
+
+    assert record is not None
+    assert record.location is Location.MISSING
+
+
 def test_cached_results_match_scored(mixed: Path, default_model: ReferenceModel) -> None:
     with ReviewStore.open(mixed) as store:
         scored = {item.relative_path: item for item in score_with_cache(store, default_model)}
