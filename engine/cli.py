@@ -273,7 +273,11 @@ def run_train(args: argparse.Namespace) -> int:
             bar.set_postfix(train=f"{epoch.train_loss:.5f}", val=f"{epoch.validation_loss:.5f}")
             bar.update(1)
 
-        model = train_model(data, framing, options, progress=report)
+        try:
+            model = train_model(data, framing, options, progress=report)
+        except ValueError as error:
+            print(f"Training failed: {error}.", file=sys.stderr)
+            return EXIT_FAILED
     model.training["command"] = args.command_line
     save_model(model, args.out)
     write_card(model, args.out, args.command_line)

@@ -142,7 +142,8 @@ def train_model(
 
     The same seed, data and options give the same weights. `progress` is called
     after every epoch; setting `cancel` stops the run between batches with
-    TrainingCancelled. Raises ValueError when too few images remain for either split.
+    TrainingCancelled. Raises ValueError when too few images remain for either split,
+    and when the held-out images are so alike that a signal's threshold is 0.
     """
     started = time.perf_counter()
     torch.manual_seed(options.seed)
@@ -238,6 +239,13 @@ def _calibrate(
     signals = {name: calibrate(scores[name], share) for name in SIGNALS}
     if signals[COLOUR].threshold < MIN_COLOUR_THRESHOLD:
         signals[COLOUR] = replace(signals[COLOUR], threshold=MIN_COLOUR_THRESHOLD)
+    zero = [name for name, calibration in signals.items() if calibration.threshold <= 0.0]
+    if zero:
+        raise ValueError(
+            f"the {len(images)} held-out images are all alike, so the {' and '.join(zero)} "
+            "threshold is 0 and every other image would score without bound. Train on "
+            "varied images of the kind to keep, not copies of one image"
+        )
     thresholds = {name: calibration.threshold for name, calibration in signals.items()}
     combined = np.sort(combined_scores(scores, thresholds))
     return signals, Calibration(target_frr, 1.0, combined)

@@ -87,3 +87,11 @@ def test_colour_threshold_never_zero(retina_arrays: np.ndarray) -> None:
 
     assert model.signals[COLOUR].clean_scores.max() == 0.0
     assert model.signal_thresholds[COLOUR] == MIN_COLOUR_THRESHOLD
+
+
+def test_copies_of_one_image_rejected(retina_arrays: np.ndarray) -> None:
+    # Every code of 66 copies is the same, so every held-out latent distance is 0.
+    data = TrainingData(np.repeat(retina_arrays[:1], 66, axis=0), "66 copies of one image")
+
+    with pytest.raises(ValueError, match="held-out images are all alike"):
+        train_model(data, Framing(), TrainingOptions(epochs=2))
