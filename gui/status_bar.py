@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from engine.modelfile import ReferenceModel
@@ -100,7 +101,12 @@ class MainStatusBar(QStatusBar):
 
     def _build_ui(self) -> None:
         self._progress_bar = QProgressBar()
-        self._progress_bar.setMaximumWidth(240)
+        # Wide enough for the longest text of a large job, which the status bar
+        # otherwise squeezed until "Scoring 7425 / 20000" was cut off.
+        longest = QFontMetrics(self._progress_bar.font()).horizontalAdvance(
+            "Exporting 888888 / 888888")
+        self._progress_bar.setMinimumWidth(longest + 24)
+        self._progress_bar.setMaximumWidth(max(240, longest + 24))
         self._progress_bar.setTextVisible(True)
         self._rate_label = QLabel()
         self._rate_label.setToolTip("Items done per second so far, and the time left at that rate")
