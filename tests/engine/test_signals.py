@@ -83,6 +83,19 @@ def test_latent_distance_to_nearest_codes() -> None:
     assert distances[1] == pytest.approx(4.0, rel=1e-3)
 
 
+def test_copy_of_a_training_code_at_distance_zero() -> None:
+    # Codes far from the origin and close together, where |a|² - 2ab + |b|² in
+    # float32 loses their distances to rounding.
+    generator = np.random.default_rng(3)
+    codes = (40.0 + 0.01 * generator.standard_normal((300, 64))).astype(np.float32)
+    images = np.zeros((300, 28, 28, 3), dtype=np.uint8)
+    reference = SignalReference.fit(codes, images, neighbours=1)
+
+    distances = reference.latent_distances(codes[:20])
+
+    assert np.all(distances == 0.0)
+
+
 def test_colour_distance_in_range_widths() -> None:
     images = np.zeros((2, 28, 28, 3), dtype=np.uint8)
     reference = SignalReference(np.zeros((1, 2), np.float32), np.ones(2, np.float32),
