@@ -1,4 +1,4 @@
-"""Tests of the torch thread setting that folder scoring uses."""
+"""Tests of the threads that folder scoring decodes files and runs the model on."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.images import load_image
 from engine.modelfile import ReferenceModel
-from engine.scoring import FOLDER_INFERENCE_THREADS, score_files, torch_threads
+from engine.scoring import (
+    FOLDER_INFERENCE_THREADS,
+    SPLIT_DECODING_BYTES,
+    _decoding_parts,
+    score_arrays,
+    score_files,
+    torch_threads,
+)
 
 
 @pytest.fixture
@@ -56,3 +64,41 @@ def test_score_files_keeps_thread_count(
     assert torch.get_num_threads() == FOLDER_INFERENCE_THREADS + 1
     assert [item.path for item in scored] == paths
     assert all(item.score is not None for item in scored)
+
+
+def write_noise(folder: Path, count: int, side: int) -> list[Path]:
+    """Write `count` PNGs of random noise, which do not compress: 3 bytes a pixel."""
+    generator = np.random.default_rng(7)
+    paths = []
+    for index in range(count):
+        paths.append(folder / f"noise{index:02d}.png")
+        pixels = generator.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+def test_small_files_decode_on_one_thread(tmp_path: Path) -> None:
+    paths = write_noise(tmp_path, 20, 28)
+
+    assert _decoding_parts(paths) == [paths]
+
+
+def test_large_files_decode_on_two_threads(tmp_path: Path) -> None:
+    paths = write_noise(tmp_path, 9, 200)
+    assert paths[0].stat().st_size > SPLIT_DECODING_BYTES
+
+    assert _decoding_parts(paths) == [paths[:5], paths[5:]]
+
+
+def test_split_batches_keep_order_and_scores(
+    tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    paths = write_noise(tmp_path, 41, 200)
+    inputs = np.stack([load_image(path, default_model.framing, None).model_input
+                       for path in paths])
+    expected, _ = score_arrays(default_model, inputs)
+
+    scored = list(score_files(default_model, tmp_path, paths))
+
+    assert [item.path for item in scored] == paths
+    assert [item.score for item in scored] == pytest.approx(expected.tolist(), rel=1e-5)
