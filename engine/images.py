@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import io
@@ -12,6 +13,7 @@ import stat
 import struct
 import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,16 @@ _IMAGE_SIGNATURES = (
 # The chunk checksums of a failed PNG are checked in this much of the file.
 _MAX_CHUNK_SCAN_BYTES = 1 << 20
 
+# Decoding a small file is mostly Python code that holds the GIL. Two threads
+# decoding small files ran slower than one: 8000 28 px PNGs took 157 µs a file on
+# two threads, 85 µs on one and 82 µs in a plain loop. Pillow decodes the pixels
+# of a large file without the GIL, so files that average more than this many
+# bytes are split over two threads. 500 JPEGs of 2–8 Mpx then scored in 1.35 s,
+# against 2.53 s on one thread.
+SPLIT_DECODING_BYTES = 64 * 1024
+# Files whose sizes are read to decide on the split.
+SIZE_SAMPLE = 8
+
 
 class Status(enum.StrEnum):
     """Outcome of reading one file; the value is the text shown to the user."""
@@ -90,6 +102,37 @@ class LoadedImage:
     width: int = 0
     height: int = 0
     format: str = ""
+
+
+def decoding_parts(paths: list[Path]) -> list[list[Path]]:
+    """Return `paths` whole, or in two halves when the files are large enough to split.
+
+    The size is that of a sample of files spread over `paths`: each stat lets a
+    decoding thread take the GIL.
+    """
+    sample = paths[:: max(1, len(paths) // SIZE_SAMPLE)]
+    total = 0
+    for path in sample:
+        with contextlib.suppress(OSError):
+            total += os.stat(path).st_size
+    if total <= SPLIT_DECODING_BYTES * len(sample):
+        return [paths]
+    half = (len(paths) + 1) // 2
+    return [paths[:half], paths[half:]]
+
+
+def load_images(
+    paths: list[Path], framing: Framing, thumbnail_size: int | None = None
+) -> list[LoadedImage]:
+    """Return load_image of each of `paths`, in order, on two threads for large files."""
+    def load(part: list[Path]) -> list[LoadedImage]:
+        return [load_image(path, framing, thumbnail_size) for path in part]
+
+    parts = decoding_parts(paths)
+    if len(parts) == 1:
+        return load(paths)
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="decode") as pool:
+        return [item for loaded in pool.map(load, parts) for item in loaded]
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.images import LoadedImage, Status, list_images, load_image
+from engine.images import LoadedImage, Status, decoding_parts, list_images, load_image
 from engine.modelfile import ReferenceModel
 from engine.signals import COLOUR, LATENT, RECONSTRUCTION, combined_scores
 
@@ -25,16 +24,6 @@ logger = logging.getLogger(__name__)
 # to DEFAULT_BATCH_SIZE. Batches of 256 scored 8000 small PNGs 13 % faster than 64.
 FIRST_BATCH_SIZE = 32
 DEFAULT_BATCH_SIZE = 256
-
-# Decoding a small file is mostly Python code that holds the GIL, and two threads
-# decoding small files ran slower than one: 8000 28 px PNGs took 157 µs a file on
-# two threads, 85 µs on one and 82 µs in a plain loop. Pillow decodes the pixels of
-# a large file without the GIL, so a batch of files that average more than this
-# many bytes is split over two threads: 500 JPEGs of 2–8 Mpx then scored in 1.35 s
-# against 2.53 s on one thread.
-SPLIT_DECODING_BYTES = 64 * 1024
-# Files of a batch whose sizes are read to decide on the split.
-SIZE_SAMPLE = 8
 
 # Torch threads used for a folder's batches while files decode on other threads.
 # Idle torch worker threads spin for a while before they sleep, so on a two-core
@@ -170,12 +159,13 @@ def score_files(
             loaded.append(load_image(path, model.framing, thumbnail_size))
         return loaded
 
-    # Two threads of one worker each, so that the batch read ahead waits for the one
-    # before it instead of decoding beside it.
+    # A batch decodes on the first thread, or on both when decoding_parts splits it.
+    # Each thread takes one task at a time, so the batch read ahead waits for the
+    # one before it instead of decoding beside it.
     with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as first,
           ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as second):
         def submit(batch: list[Path]) -> list[Future[list[LoadedImage]]]:
-            parts = _decoding_parts(batch)
+            parts = decoding_parts(batch)
             return [thread.submit(load, part)
                     for thread, part in zip((first, second), parts, strict=False)]
 
@@ -203,23 +193,6 @@ def _read_ahead(
         pending = following
     if pending is not None:
         yield [item for part in pending for item in part.result()]
-
-
-def _decoding_parts(batch: list[Path]) -> list[list[Path]]:
-    """Return `batch` whole, or in two halves when its files are large enough to split.
-
-    The size is that of a sample of files spread over the batch: each stat lets the
-    decoding thread take the GIL.
-    """
-    sample = batch[:: max(1, len(batch) // SIZE_SAMPLE)]
-    total = 0
-    for path in sample:
-        with contextlib.suppress(OSError):
-            total += os.stat(path).st_size
-    if total <= SPLIT_DECODING_BYTES * len(sample):
-        return [batch]
-    half = (len(batch) + 1) // 2
-    return [batch[:half], batch[half:]]
 
 
 def _growing_batches(paths: list[Path], largest: int) -> list[list[Path]]:

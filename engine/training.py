@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from torch import nn
 from engine.autoencoder import AutoencoderConfig, ConvAutoencoder
 from engine.calibration import DEFAULT_TARGET_FRR, Calibration, calibrate, too_few_for
 from engine.framing import Framing
-from engine.images import LoadedImage, list_images, load_image
+from engine.images import LoadedImage, list_images, load_images
 from engine.modelfile import ReferenceModel
 from engine.scoring import reconstruction_errors, signal_scores, to_tensor
 from engine.signals import COLOUR, MIN_COLOUR_THRESHOLD, SIGNALS, SignalReference, combined_scores
@@ -105,8 +104,7 @@ def load_folder(folder: Path, framing: Framing) -> tuple[TrainingData, list[Load
     status. Raises OSError when `folder` cannot be listed.
     """
     paths = list_images(folder)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
-        loaded = list(pool.map(lambda path: load_image(path, framing, None), paths))
+    loaded = load_images(paths, framing)
     usable = [item.model_input for item in loaded if item.model_input is not None]
     skipped = [item for item in loaded if item.model_input is None]
     for item in skipped:

@@ -1,4 +1,4 @@
-"""Tests of the threads that folder scoring decodes files and runs the model on."""
+"""Tests of the threads that files decode on and the model runs on."""
 
 from __future__ import annotations
 
@@ -10,16 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.images import load_image
+from engine.framing import Framing
+from engine.images import SPLIT_DECODING_BYTES, Status, decoding_parts, load_image, load_images
 from engine.modelfile import ReferenceModel
-from engine.scoring import (
-    FOLDER_INFERENCE_THREADS,
-    SPLIT_DECODING_BYTES,
-    _decoding_parts,
-    score_arrays,
-    score_files,
-    torch_threads,
-)
+from engine.scoring import FOLDER_INFERENCE_THREADS, score_arrays, score_files, torch_threads
 
 
 @pytest.fixture
@@ -80,14 +74,27 @@ def write_noise(folder: Path, count: int, side: int) -> list[Path]:
 def test_small_files_decode_on_one_thread(tmp_path: Path) -> None:
     paths = write_noise(tmp_path, 20, 28)
 
-    assert _decoding_parts(paths) == [paths]
+    assert decoding_parts(paths) == [paths]
 
 
 def test_large_files_decode_on_two_threads(tmp_path: Path) -> None:
     paths = write_noise(tmp_path, 9, 200)
     assert paths[0].stat().st_size > SPLIT_DECODING_BYTES
 
-    assert _decoding_parts(paths) == [paths[:5], paths[5:]]
+    assert decoding_parts(paths) == [paths[:5], paths[5:]]
+
+
+def test_load_images_keeps_order_on_two_threads(tmp_path: Path) -> None:
+    paths = write_noise(tmp_path, 9, 200)
+    (tmp_path / "empty.png").write_bytes(b"")
+    paths.insert(4, tmp_path / "empty.png")
+
+    loaded = load_images(paths, Framing())
+
+    assert len(decoding_parts(paths)) == 2
+    assert [item.path for item in loaded] == paths
+    assert [item.status for item in loaded] == [Status.OK] * 4 + [Status.EMPTY] + [Status.OK] * 5
+    assert all(item.width == 200 for item in loaded if item.status is Status.OK)
 
 
 def test_split_batches_keep_order_and_scores(
