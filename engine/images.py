@@ -92,6 +92,8 @@ class LoadedImage:
     `model_input` is a (size, size, 3) uint8 array framed for the model.
     `thumbnail` is an (h, w, 3) uint8 array no larger than the requested side. Both
     are None unless `status` is OK. `detail` explains a status other than OK.
+    `size` and `mtime_ns` are those the file had just before it was decoded, also
+    set only when `status` is OK.
     """
 
     path: Path
@@ -102,6 +104,8 @@ class LoadedImage:
     width: int = 0
     height: int = 0
     format: str = ""
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 def decoding_parts(paths: list[Path]) -> list[list[Path]]:
@@ -267,7 +271,7 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
 
     try:
         with Image.open(path) as image:
-            return _decode(path, image, framing, thumbnail_size)
+            return _decode(path, image, status, framing, thumbnail_size)
     except FileNotFoundError:
         return LoadedImage(path, Status.MISSING, "the file was removed or renamed")
     except PermissionError:
@@ -285,7 +289,8 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
 
 
 def _decode(
-    path: Path, image: Image.Image, framing: Framing, thumbnail_size: int | None
+    path: Path, image: Image.Image, status: os.stat_result, framing: Framing,
+    thumbnail_size: int | None,
 ) -> LoadedImage:
     width, height = image.size
     image_format = image.format or ""
@@ -314,7 +319,7 @@ def _decode(
         thumbnail = np.asarray(small)
     return LoadedImage(
         path, Status.OK, "", framing.apply(rgb), thumbnail,
-        width, height, image_format,
+        width, height, image_format, status.st_size, status.st_mtime_ns,
     )
 
 

@@ -521,8 +521,9 @@ def _record(row: tuple[Any, ...]) -> FileRecord:
 
 def _scored_file(folder: Path, row: tuple[Any, ...], threshold: float,
                  listed: Path | None = None) -> ScoredFile:
-    relative_path, _, _, status, detail, width, height, image_format = row[:8]
+    relative_path, size, mtime_ns, stored_status, detail, width, height, image_format = row[:8]
     score, signals = _cached_values(row)
+    status = _STATUSES[stored_status]
     path = None
     # The listing's Path is reused when it is spelled as folder / relative_path
     # would be, because building a new Path cost about 5 µs a cached file.
@@ -531,7 +532,7 @@ def _scored_file(folder: Path, row: tuple[Any, ...], threshold: float,
     return ScoredFile(
         path=folder / relative_path if path is None else path,
         relative_path=relative_path,
-        status=_STATUSES[status],
+        status=status,
         detail=detail,
         score=score,
         flagged=None if score is None else score > threshold,
@@ -540,4 +541,7 @@ def _scored_file(folder: Path, row: tuple[Any, ...], threshold: float,
         height=height,
         format=image_format,
         signals=signals,
+        # Set for readable files only, as engine.scoring sets them.
+        size=size if status is Status.OK else None,
+        mtime_ns=mtime_ns if status is Status.OK else None,
     )

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from engine.images import Status, list_images, list_relative_images, load_image
+from engine.images import Status, list_relative_images, load_image
 from engine.modelfile import ReferenceModel
 from engine.review import FileIdentity, ReviewStore
 from engine.scoring import DEFAULT_BATCH_SIZE, ScoredFile, score_files
@@ -28,7 +28,7 @@ def score_with_cache(
     threshold: float | None = None,
     thumbnail_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    paths: list[Path] | None = None,
+    relative_paths: list[str] | None = None,
     decode_cached_thumbnails: bool = True,
     hits_by_score: bool = False,
 ) -> Generator[ScoredFile, None, None]:
@@ -39,7 +39,8 @@ def score_with_cache(
     for the model, else the model's calibrated one. New results are saved every
     SAVE_EVERY files and when the generator ends or is closed, so a cancelled scan
     keeps what it scored. The scan also updates which files are in the folder.
-    `paths` is the folder's listing by list_images, for a caller that has it already.
+    `relative_paths` is the folder's listing by list_relative_images, for a caller
+    that has it already.
     With `decode_cached_thumbnails` False, cached results come without thumbnails,
     for a caller that keeps its own (engine.thumbcache). With `hits_by_score`,
     cached results come highest score first and unscored files last, for a caller
@@ -48,9 +49,9 @@ def score_with_cache(
     fingerprint = model.fingerprint
     if threshold is None:
         threshold = store.threshold_for(fingerprint, model.threshold)
-    if paths is None:
-        paths = list_images(store.folder)
-    relative_paths = [store.relative_path(path) for path in paths]
+    if relative_paths is None:
+        relative_paths = list_relative_images(store.folder)
+    paths = [store.folder / relative_path for relative_path in relative_paths]
     store.mark_listed(relative_paths)
     hits, misses, identities = store.lookup(fingerprint, paths, threshold, relative_paths)
     logger.info("%s: %d files cached, %d to score with model %s",

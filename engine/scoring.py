@@ -40,7 +40,8 @@ class ScoredFile:
     `score` is the combined score of engine.signals, 1 at the calibrated threshold,
     and `signals` the value of each signal by name. Both are None, and so is
     `flagged`, unless `status` is OK. `thumbnail` is an (h, w, 3) uint8 array when
-    one was requested.
+    one was requested. `size` and `mtime_ns` identify the version of the file that
+    was scored; they too are None unless `status` is OK.
     """
 
     path: Path
@@ -54,6 +55,8 @@ class ScoredFile:
     height: int
     format: str
     signals: dict[str, float] | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -259,4 +262,6 @@ def _score_batch(
             height=item.height,
             format=item.format,
             signals=values,
+            size=item.size,
+            mtime_ns=item.mtime_ns,
         )

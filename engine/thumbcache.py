@@ -13,8 +13,7 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.framing import Framing
-from engine.images import Status, load_image
+from engine.images import Status, load_images
 from engine.scoring import ScoredFile
 
 logger = logging.getLogger(__name__)
@@ -82,26 +81,24 @@ class ThumbnailKey:
     settled: bool = field(default=True, compare=False)
 
 
-def thumbnail_keys(paths: Iterable[Path], pixels: int) -> dict[Path, ThumbnailKey]:
-    """Stat `paths` and return the key of each file that could be stat-ed.
+def thumbnail_key(record: ScoredFile, pixels: int, since_ns: int) -> ThumbnailKey | None:
+    """Return the key of the record's thumbnail of side `pixels`, or None without one.
 
-    Call it before the files are decoded, so a file that changes meanwhile gets a
-    key that no longer matches and is decoded again by the next scan.
+    The key is made of the size and mtime_ns that the record was read with, so a
+    file that changes afterwards gets a key that no longer matches and is decoded
+    again by the next scan. `since_ns` is a time before the record's file was
+    stat-ed: an mtime within _RACY_WINDOW_NS after it could repeat after a change,
+    so its key is not settled.
     """
-    keys = {}
-    for path in paths:
-        # os functions on the path text: Path.stat and Path.absolute took a third
-        # of the keys' time for a re-opened folder of 20 000 files.
-        text = os.fspath(path)
-        try:
-            status = os.stat(text)
-        except OSError:
-            continue
-        if not os.path.isabs(text):
-            text = str(path.absolute())
-        settled = abs(time.time_ns() - status.st_mtime_ns) > _RACY_WINDOW_NS
-        keys[path] = ThumbnailKey(text, status.st_size, status.st_mtime_ns, pixels, settled)
-    return keys
+    mtime_ns = record.mtime_ns
+    if record.status is not Status.OK or record.size is None or mtime_ns is None:
+        return None
+    text = os.fspath(record.path)
+    if not os.path.isabs(text):
+        text = str(record.path.absolute())
+    settled = (mtime_ns < since_ns - _RACY_WINDOW_NS
+               or mtime_ns > time.time_ns() + _RACY_WINDOW_NS)
+    return ThumbnailKey(text, record.size, mtime_ns, pixels, settled)
 
 
 class ThumbnailCache:
@@ -294,7 +291,7 @@ def open_cache(folder: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -
 def attach_thumbnails(
     records: Iterable[ScoredFile],
     cache: ThumbnailCache,
-    keys: Mapping[Path, ThumbnailKey],
+    pixels: int,
     framing: Framing,
     encode: Callable[[np.ndarray], bytes],
     batch_size: int = 256,
@@ -303,42 +300,40 @@ def attach_thumbnails(
 
     A record's own thumbnail array is encoded and stored. An OK record without one,
     such as a score read from the score cache, gets the cached bytes of its key, or
-    is decoded again on two threads when the cache has none. `keys` gives the side
-    of the thumbnails; a file without a key gets no thumbnail unless its record
-    has one. `encode` may raise ValueError or RuntimeError: that file gets no
-    thumbnail, with a warning.
+    is decoded again when the cache has none. Thumbnails fit in `pixels`. A record
+    without a size and mtime gets no thumbnail unless it has one. `records` are
+    read from their files after this call, as the results of a scan are.
+    `encode` may raise ValueError or RuntimeError: that file gets no thumbnail,
+    with a warning.
     """
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnail") as pool:
-        iterator = iter(records)
-        while chunk := list(islice(iterator, batch_size)):
-            encoded = _encode_chunk(chunk, cache, keys, framing, encode, pool)
-            for record, data in zip(chunk, encoded, strict=True):
-                if record.thumbnail is not None:
-                    record = replace(record, thumbnail=None)
-                yield record, data
+    since_ns = time.time_ns()
+    iterator = iter(records)
+    while chunk := list(islice(iterator, batch_size)):
+        encoded = _encode_chunk(chunk, cache, pixels, since_ns, framing, encode)
+        for record, data in zip(chunk, encoded, strict=True):
+            if record.thumbnail is not None:
+                record = replace(record, thumbnail=None)
+            yield record, data
 
 
 def _encode_chunk(
-    chunk: Sequence[ScoredFile], cache: ThumbnailCache, keys: Mapping[Path, ThumbnailKey],
-    framing: Framing, encode: Callable[[np.ndarray], bytes], pool: ThreadPoolExecutor,
+    chunk: Sequence[ScoredFile], cache: ThumbnailCache, pixels: int, since_ns: int,
+    framing: Framing, encode: Callable[[np.ndarray], bytes],
 ) -> list[bytes | None]:
-    # Records without an array whose thumbnail the cache may have.
-    wanted = [record for record in chunk if record.thumbnail is None
-              and record.status is Status.OK and record.path in keys]
-    cached = cache.get_many([keys[record.path] for record in wanted])
-    to_decode = [record for record in wanted if keys[record.path] not in cached]
-    decoded = dict(zip(
-        (record.path for record in to_decode),
-        pool.map(lambda record: load_image(record.path, framing,
-                                           keys[record.path].pixels).thumbnail, to_decode),
-        strict=True,
-    ))
+    keys = [thumbnail_key(record, pixels, since_ns) for record in chunk]
+    # Keys of the records without an array, whose thumbnail the cache may have.
+    candidates = [key for record, key in zip(chunk, keys, strict=True)
+              if key is not None and record.thumbnail is None]
+    cached = cache.get_many(candidates)
+    to_decode = [index for index, (record, key) in enumerate(zip(chunk, keys, strict=True))
+                 if key is not None and record.thumbnail is None and key not in cached]
+    loaded = load_images([chunk[index].path for index in to_decode], framing, pixels)
+    decoded = {index: item.thumbnail for index, item in zip(to_decode, loaded, strict=True)}
 
     encoded: list[bytes | None] = []
     new_entries = []
-    for record in chunk:
-        key = keys.get(record.path)
-        array = record.thumbnail if record.thumbnail is not None else decoded.get(record.path)
+    for index, (record, key) in enumerate(zip(chunk, keys, strict=True)):
+        array = record.thumbnail if record.thumbnail is not None else decoded.get(index)
         data = cached.get(key) if key is not None and array is None else None
         if array is not None:
             try:

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Signal
 
 from engine.export import CleanedSetExport, ExportedFile
-from engine.images import list_images
+from engine.images import list_relative_images
 from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
 from engine.moves import UndoOutcome, move_batch, undo_batch
@@ -23,13 +23,7 @@ from engine.quarantine import MoveOutcome, move_files
 from engine.review import ReviewStore
 from engine.scorecache import score_with_cache
 from engine.scoring import ScoredFile, score_files
-from engine.thumbcache import (
-    ThumbnailCache,
-    ThumbnailKey,
-    attach_thumbnails,
-    open_cache,
-    thumbnail_keys,
-)
+from engine.thumbcache import ThumbnailCache, attach_thumbnails, open_cache
 from gui.gallery_model import GalleryItem
 from gui.thumbnails import encode_thumbnail
 
@@ -196,32 +190,33 @@ class ScoringWorker(BatchWorker):
         self._thumbnail_cache_folder = thumbnail_cache_folder
 
     def _produce(self) -> Generator[GalleryItem, None, None]:
-        paths = list_images(self._folder)
-        self._set_total(len(paths))
-        keys = thumbnail_keys(paths, self._thumbnail_pixels)
+        relative_paths = list_relative_images(self._folder)
+        self._set_total(len(relative_paths))
         if self._store is None:
+            paths = [self._folder / relative_path for relative_path in relative_paths]
             records = score_files(self._model, self._folder, paths,
                                   thumbnail_size=self._thumbnail_pixels,
                                   batch_size=SCORING_BATCH_SIZE)
         else:
             records = score_with_cache(self._store, self._model,
                                        thumbnail_size=self._thumbnail_pixels,
-                                       batch_size=SCORING_BATCH_SIZE, paths=paths,
+                                       batch_size=SCORING_BATCH_SIZE,
+                                       relative_paths=relative_paths,
                                        decode_cached_thumbnails=False, hits_by_score=True)
         # SQLite connections belong to the thread that opened them: this pool thread.
         cache = open_cache(self._thumbnail_cache_folder)
         # Closing the generator saves the scores a cancelled scan has so far.
         try:
             with contextlib.closing(records):
-                yield from _gallery_items(records, cache, keys, self._model)
+                yield from _gallery_items(records, cache, self._thumbnail_pixels,
+                                          self._model)
         finally:
             cache.close()
 
 
-def _gallery_items(records: Iterable[ScoredFile], cache: ThumbnailCache,
-                   keys: dict[Path, ThumbnailKey], model: ReferenceModel,
-                   ) -> Iterator[GalleryItem]:
-    paired = attach_thumbnails(records, cache, keys, model.framing, encode_thumbnail)
+def _gallery_items(records: Iterable[ScoredFile], cache: ThumbnailCache, pixels: int,
+                   model: ReferenceModel) -> Iterator[GalleryItem]:
+    paired = attach_thumbnails(records, cache, pixels, model.framing, encode_thumbnail)
     with contextlib.closing(paired):
         for record, encoded in paired:
             yield GalleryItem.create(record, encoded)

@@ -248,6 +248,7 @@ def test_cached_results_match_scored(mixed: Path, default_model: ReferenceModel)
         again = cached[relative_path]
         assert again.score == item.score
         assert again.flagged == item.flagged
+        assert (again.size, again.mtime_ns) == (item.size, item.mtime_ns)
         assert again.status == item.status
         assert (again.width, again.height, again.format) == (item.width, item.height, item.format)
         assert again.path == item.path

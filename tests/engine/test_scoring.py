@@ -52,6 +52,19 @@ def test_bad_files_get_status_and_no_score(
     assert results["notes.jpg"].flagged is None
 
 
+def test_results_carry_file_identity(
+    mixed_folder: Path, default_model: ReferenceModel
+) -> None:
+    results = {item.relative_path: item for item in score_folder(default_model, mixed_folder)}
+
+    for relative_path in ("retina/r00.png", "blood/" + sorted(
+            path.name for path in (mixed_folder / "blood").iterdir())[0]):
+        identity = (mixed_folder / relative_path).stat()
+        assert results[relative_path].size == identity.st_size
+        assert results[relative_path].mtime_ns == identity.st_mtime_ns
+    assert results["empty.png"].size is None
+
+
 def test_threshold_override(mixed_folder: Path, default_model: ReferenceModel) -> None:
     results = list(score_folder(default_model, mixed_folder, threshold=1e9))
 

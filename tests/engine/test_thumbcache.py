@@ -6,6 +6,7 @@ import io
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.images import Status
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.scorecache import score_with_cache
-from engine.scoring import score_files
+from engine.scoring import ScoredFile, score_files
 from engine.thumbcache import (
     CACHE_FILE_NAME,
     ThumbnailCache,
@@ -24,7 +26,7 @@ from engine.thumbcache import (
     attach_thumbnails,
     default_cache_folder,
     open_cache,
-    thumbnail_keys,
+    thumbnail_key,
 )
 
 PIXELS = 32
@@ -71,13 +73,11 @@ def paired(model: ReferenceModel, folder: Path, cache: ThumbnailCache,
             decode_calls.append(array)
         return encode_png(array)
 
-    paths = sorted(folder.rglob("*.png"))
-    keys = thumbnail_keys(paths, PIXELS)
     with ReviewStore.open(folder) as store:
-        records = score_with_cache(store, model, thumbnail_size=PIXELS, paths=paths,
+        records = score_with_cache(store, model, thumbnail_size=PIXELS,
                                    decode_cached_thumbnails=False)
         return {record.relative_path: data for record, data in
-                attach_thumbnails(records, cache, keys, model.framing, encode)}
+                attach_thumbnails(records, cache, PIXELS, model.framing, encode)}
 
 
 def test_default_folder_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,7 +100,13 @@ def test_recent_file_is_not_stored(cache: ThumbnailCache, folder: Path) -> None:
     write_image(recent, (10, 200, 10))
     now = os.stat(recent).st_mtime_ns + AGE_NS
     os.utime(recent, ns=(now, now))
-    key = thumbnail_keys([recent], PIXELS)[recent]
+    identity = os.stat(recent)
+    record = ScoredFile(recent, recent.name, Status.OK, "", 0.5, False, None, PIXELS, PIXELS,
+                        "PNG", size=identity.st_size, mtime_ns=identity.st_mtime_ns)
+
+    key = thumbnail_key(record, PIXELS, time.time_ns())
+
+    assert key is not None
     assert not key.settled
     cache.put_many([(key, b"data")])
     assert cache.get_many([key]) == {}
@@ -163,17 +169,17 @@ def test_read_only_folder_is_cached(
     default_model: ReferenceModel, folder: Path, cache: ThumbnailCache
 ) -> None:
     paths = sorted(folder.rglob("*.png"))
-    keys = thumbnail_keys(paths, PIXELS)
     # Root ignores this, so the listing check below is what shows nothing was written.
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
         for _ in range(2):
             results = list(attach_thumbnails(
                 score_files(default_model, folder, paths, thumbnail_size=PIXELS),
-                cache, keys, default_model.framing, encode_png))
+                cache, PIXELS, default_model.framing, encode_png))
             assert all(data for _, data in results)
+        keys = [thumbnail_key(record, PIXELS, time.time_ns()) for record, _ in results]
         assert sorted(path.name for path in folder.iterdir()) == [path.name for path in paths]
-        assert len(cache.get_many(list(keys.values()))) == len(paths)
+        assert len(cache.get_many([key for key in keys if key is not None])) == len(paths)
     finally:
         folder.chmod(stat.S_IRWXU)
 

@@ -7,6 +7,7 @@ import itertools
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from engine.export import CleanedSetExport
 from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
 from engine.review import Location, ReviewStore
-from engine.thumbcache import open_cache, thumbnail_keys
+from engine.thumbcache import open_cache, thumbnail_key
 from gui.gallery_model import GalleryItem
 from gui.workers import (
     BATCH_SIZE,
@@ -258,9 +259,11 @@ def test_scoring_worker_reuses_thumbnail_cache(
                                                   cache_folder))
     readable = {item.record.path: item.thumbnail for item in first.items
                 if item.record.score is not None}
+    keys = {item.record.path: thumbnail_key(item.record, 64, time.time_ns())
+            for item in first.items if item.record.score is not None}
     cache = open_cache(cache_folder)
-    keys = thumbnail_keys(readable, 64)
-    assert cache.get_many(list(keys.values())) == {keys[path]: readable[path] for path in keys}
+    assert cache.get_many([key for key in keys.values() if key is not None]) == {
+        key: readable[path] for path, key in keys.items()}
     cache.close()
 
     second = run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store,
