@@ -79,8 +79,9 @@ def score_changed(
     then 1 for each file scored. Scores are saved as score_with_cache saves them,
     and the scan updates which files are in the folder in the same way. It builds
     no result for the cached files, for a caller that reads the results from the
-    store afterwards. At the end the folder is listed again, so a file removed
-    during the scan is marked missing rather than read back as present.
+    store afterwards. When files were scored, the folder is listed again at the end,
+    so a file removed during the scan is marked missing rather than read back as
+    present.
     """
     fingerprint = model.fingerprint
     store.mark_listed(relative_paths)
@@ -94,6 +95,8 @@ def score_changed(
     with contextlib.closing(results):
         for _ in results:
             yield 1
+    if not stale:
+        return
     try:
         listed = list_relative_images(store.folder)
     except OSError as error:
