@@ -15,6 +15,12 @@ logger = logging.getLogger(__name__)
 # frame edge and keeps the cost independent of the photo's size.
 _SEARCH_SIDE = 256
 
+# An image is reduced to fit in this side before it is padded to a square, so the
+# square takes at most 64 MB at Pillow's 4 bytes a pixel. A 100 × 100 000 strip
+# padded at full size would take 40 GB. Photos of up to 4096 pixels a side are
+# framed as they were before this limit.
+MAX_SQUARE_SIDE = 4096
+
 
 @dataclass(frozen=True)
 class Framing:
@@ -63,7 +69,7 @@ class Framing:
             box = self.content_box(image)
             if box != (0, 0, *image.size):
                 image = image.crop(box)
-        image = _pad_to_square(image)
+        image = _pad_to_square(_fit_within(image, MAX_SQUARE_SIDE))
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), Image.Resampling.BICUBIC)
         return np.asarray(image, dtype=np.uint8)
@@ -111,6 +117,16 @@ def _strict_int(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"expected a whole number, got {value!r}")
     return value
+
+
+def _fit_within(image: Image.Image, side: int) -> Image.Image:
+    """Return `image` reduced to fit in a `side` square, keeping its aspect ratio."""
+    width, height = image.size
+    if max(width, height) <= side:
+        return image
+    scale = side / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(size, Image.Resampling.BOX)
 
 
 def _pad_to_square(image: Image.Image) -> Image.Image:

@@ -97,3 +97,16 @@ def test_content_box_of_scattered_pixels(size: tuple[int, int]) -> None:
         image = Image.fromarray(pixels, "RGB")
 
         assert framing.content_box(image) == reference_content_box(framing, image)
+
+
+def test_long_strip_framed_in_a_bounded_square() -> None:
+    # Padded at full size, this strip would need a 20 000-pixel square of 1.6 GB.
+    strip = Image.new("RGB", (20, 20_000), (200, 120, 60))
+
+    framed = Framing().apply(strip)
+
+    assert framed.shape == (28, 28, 3)
+    # The strip is a thousandth of the square's width: a faint middle column.
+    assert framed[:, 13:15].max() > 0
+    assert framed[:, :12].max() == 0
+    assert framed[:, 16:].max() == 0
