@@ -282,6 +282,10 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
         return LoadedImage(path, Status.TOO_LARGE, _bomb_detail(path, error))
     except UnidentifiedImageError:
         return _unidentified(path)
+    except MemoryError:
+        # A decoder that believes a damaged header can ask for more than the
+        # machine has. Only that file fails, and the scan goes on.
+        return LoadedImage(path, Status.TOO_LARGE, "not enough memory to decode it")
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
         if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EIO):
             return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))

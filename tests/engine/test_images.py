@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +176,30 @@ def test_list_images_symlinks(tmp_path: Path) -> None:
 def test_list_images_missing_folder_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         list_images(tmp_path / "absent")
+
+
+# Loads one file in a process whose address space may grow only 150 MB.
+_LOAD_WITH_LITTLE_MEMORY = """
+import resource, sys
+from pathlib import Path
+from engine.framing import Framing
+from engine.images import load_image
+with open("/proc/self/status") as status:
+    size = int(status.read().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + 150 * 2**20, resource.RLIM_INFINITY))
+loaded = load_image(Path(sys.argv[1]), Framing(), None)
+print(loaded.status.value, loaded.detail, sep="|")
+"""
+
+
+def test_memory_shortage_gives_status(tmp_path: Path) -> None:
+    # 81 Mpx is within the pixel limit, but its decoded pixels take 324 MB.
+    path = tmp_path / "large.png"
+    Image.new("RGB", (9000, 9000), (90, 40, 20)).save(path)
+
+    result = subprocess.run([sys.executable, "-c", _LOAD_WITH_LITTLE_MEMORY, str(path)],
+                            capture_output=True, text=True, check=False,
+                            cwd=Path(__file__).resolve().parents[2])
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{Status.TOO_LARGE.value}|not enough memory to decode it"
