@@ -15,7 +15,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,9 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 # without a new mtime on a file system with coarse timestamps, so its thumbnail is
 # not stored. The review store trusts cached scores by the same rule.
 _RACY_WINDOW_NS = 2_000_000_000
+
+# Files whose missing thumbnails are decoded again together.
+REDECODE_GROUP = 16
 
 # A read marks an entry as used only when its last use is older than this, so that
 # re-opening a folder writes nothing. Eviction needs no finer order.
@@ -298,50 +300,86 @@ def attach_thumbnails(
 ) -> Iterator[tuple[ScoredFile, bytes | None]]:
     """Pair each record with its encoded thumbnail and yield them in order, without arrays.
 
-    A record's own thumbnail array is encoded and stored. An OK record without one,
-    such as a score read from the score cache, gets the cached bytes of its key, or
-    is decoded again when the cache has none. Thumbnails fit in `pixels`. A record
-    without a size and mtime gets no thumbnail unless it has one. `records` are
-    read from their files after this call, as the results of a scan are.
+    A record's own thumbnail array is encoded and stored, and the pair is yielded
+    at once. An OK record without one, such as a score read from the score cache,
+    gets the cached bytes of its key, or is decoded again when the cache has none.
+    Those are looked up `batch_size` at a time. Thumbnails fit in `pixels`. A
+    record without a size and mtime gets no thumbnail unless it has one. `records`
+    are read from their files after this call, as the results of a scan are.
     `encode` may raise ValueError or RuntimeError: that file gets no thumbnail,
     with a warning.
     """
     since_ns = time.time_ns()
-    iterator = iter(records)
-    while chunk := list(islice(iterator, batch_size)):
-        encoded = _encode_chunk(chunk, cache, pixels, since_ns, framing, encode)
-        for record, data in zip(chunk, encoded, strict=True):
-            if record.thumbnail is not None:
-                record = replace(record, thumbnail=None)
-            yield record, data
+    waiting: list[ScoredFile] = []
+    entries: list[tuple[ThumbnailKey, bytes]] = []
 
+    def pair_waiting() -> Iterator[tuple[ScoredFile, bytes | None]]:
+        yield from _from_cache(waiting, cache, pixels, since_ns, framing, encode, entries)
+        waiting.clear()
 
-def _encode_chunk(
-    chunk: Sequence[ScoredFile], cache: ThumbnailCache, pixels: int, since_ns: int,
-    framing: Framing, encode: Callable[[np.ndarray], bytes],
-) -> list[bytes | None]:
-    keys = [thumbnail_key(record, pixels, since_ns) for record in chunk]
-    # Keys of the records without an array, whose thumbnail the cache may have.
-    candidates = [key for record, key in zip(chunk, keys, strict=True)
-              if key is not None and record.thumbnail is None]
-    cached = cache.get_many(candidates)
-    to_decode = [index for index, (record, key) in enumerate(zip(chunk, keys, strict=True))
-                 if key is not None and record.thumbnail is None and key not in cached]
-    loaded = load_images([chunk[index].path for index in to_decode], framing, pixels)
-    decoded = {index: item.thumbnail for index, item in zip(to_decode, loaded, strict=True)}
+    def store_full_batch() -> None:
+        if len(entries) >= batch_size:
+            cache.put_many(entries)
+            entries.clear()
 
-    encoded: list[bytes | None] = []
-    new_entries = []
-    for index, (record, key) in enumerate(zip(chunk, keys, strict=True)):
-        array = record.thumbnail if record.thumbnail is not None else decoded.get(index)
-        data = cached.get(key) if key is not None and array is None else None
-        if array is not None:
-            try:
-                data = encode(array)
-            except (ValueError, RuntimeError) as error:
-                logger.warning("encoding the thumbnail of %s failed: %s", record.path, error)
+    try:
+        for record in records:
+            if record.thumbnail is None:
+                waiting.append(record)
+                if len(waiting) >= batch_size:
+                    yield from pair_waiting()
+                    store_full_batch()
+                continue
+            # The records before this one come first.
+            yield from pair_waiting()
+            data = _encoded(record, record.thumbnail, encode)
+            key = thumbnail_key(record, pixels, since_ns)
             if key is not None and data is not None:
-                new_entries.append((key, data))
-        encoded.append(data)
-    cache.put_many(new_entries)
-    return encoded
+                entries.append((key, data))
+            store_full_batch()
+            yield replace(record, thumbnail=None), data
+        yield from pair_waiting()
+    finally:
+        cache.put_many(entries)
+
+
+def _from_cache(
+    records: Sequence[ScoredFile], cache: ThumbnailCache, pixels: int, since_ns: int,
+    framing: Framing, encode: Callable[[np.ndarray], bytes],
+    entries: list[tuple[ThumbnailKey, bytes]],
+) -> Iterator[tuple[ScoredFile, bytes | None]]:
+    """Yield `records` with their cached thumbnails, decoding the missing ones again.
+
+    The thumbnails decoded again are added to `entries`, to be stored.
+    """
+    keys = [thumbnail_key(record, pixels, since_ns) for record in records]
+    cached = cache.get_many([key for key in keys if key is not None])
+    missing = [index for index, key in enumerate(keys) if key is not None and key not in cached]
+    arrays: dict[int, np.ndarray | None] = {}
+    decoded = 0
+    for index, (record, key) in enumerate(zip(records, keys, strict=True)):
+        if key is None or key in cached:
+            yield record, None if key is None else cached[key]
+            continue
+        if index not in arrays:
+            # A few files at a time, so that results keep coming, and a cancel is
+            # noticed, while the files are large.
+            group = missing[decoded : decoded + REDECODE_GROUP]
+            decoded += len(group)
+            loaded = load_images([records[other].path for other in group], framing, pixels)
+            arrays = {other: item.thumbnail for other, item in zip(group, loaded, strict=True)}
+        array = arrays[index]
+        data = None if array is None else _encoded(record, array, encode)
+        if data is not None:
+            entries.append((key, data))
+        yield record, data
+
+
+def _encoded(
+    record: ScoredFile, array: np.ndarray, encode: Callable[[np.ndarray], bytes]
+) -> bytes | None:
+    try:
+        return encode(array)
+    except (ValueError, RuntimeError) as error:
+        logger.warning("encoding the thumbnail of %s failed: %s", record.path, error)
+        return None

@@ -165,6 +165,26 @@ def test_changed_file_gets_new_thumbnail(
         name: data for name, data in first.items() if name != "image_2.png"}
 
 
+def test_scored_records_paired_as_they_come(
+    default_model: ReferenceModel, folder: Path, cache: ThumbnailCache
+) -> None:
+    paths = sorted(folder.rglob("*.png"))
+    paired: list[tuple[ScoredFile, bytes | None]] = []
+    paired_before_read: list[int] = []
+
+    def records() -> Iterator[ScoredFile]:
+        for record in score_files(default_model, folder, paths, thumbnail_size=PIXELS):
+            paired_before_read.append(len(paired))
+            yield record
+
+    for pair in attach_thumbnails(records(), cache, PIXELS, default_model.framing, encode_png):
+        paired.append(pair)
+
+    # Each record was paired and handed on before the next one was read.
+    assert paired_before_read == list(range(len(paths)))
+    assert all(data for _, data in paired)
+
+
 def test_read_only_folder_is_cached(
     default_model: ReferenceModel, folder: Path, cache: ThumbnailCache
 ) -> None:
