@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -31,6 +32,7 @@ def score_with_cache(
     relative_paths: list[str] | None = None,
     decode_cached_thumbnails: bool = True,
     hits_by_score: bool = False,
+    cancel: threading.Event | None = None,
 ) -> Generator[ScoredFile, None, None]:
     """Score every image under the store's folder, reading unchanged files from the cache.
 
@@ -44,7 +46,7 @@ def score_with_cache(
     With `decode_cached_thumbnails` False, cached results come without thumbnails,
     for a caller that keeps its own (engine.thumbcache). With `hits_by_score`,
     cached results come highest score first and unscored files last, for a caller
-    that keeps them sorted that way.
+    that keeps them sorted that way. `cancel` stops the scoring as in score_files.
     """
     fingerprint = model.fingerprint
     if threshold is None:
@@ -66,7 +68,7 @@ def score_with_cache(
         yield from hits
 
     yield from _score_and_save(store, model, fingerprint, misses, identities, threshold,
-                               thumbnail_size, batch_size)
+                               thumbnail_size, batch_size, cancel)
 
 
 def score_changed(
@@ -115,13 +117,15 @@ def _score_and_save(
     threshold: float,
     thumbnail_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    cancel: threading.Event | None = None,
 ) -> Generator[ScoredFile, None, None]:
     """Score `misses`, yield each result and save them every SAVE_EVERY files and at the end.
 
     `fingerprint` is that of `model`, which takes 2 ms to compute.
     """
     pending: list[ScoredFile] = []
-    results = score_files(model, store.folder, misses, threshold, thumbnail_size, batch_size)
+    results = score_files(model, store.folder, misses, threshold, thumbnail_size, batch_size,
+                          cancel)
     try:
         for item in results:
             pending.append(item)

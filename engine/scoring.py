@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 # Folder batches start small, so that the first results show at once, and double up
 # to DEFAULT_BATCH_SIZE. Batches of 256 scored 8000 small PNGs 13 % faster than 64.
-FIRST_BATCH_SIZE = 32
+# A first batch of 32 photos of 16 Mpx took 7 s to decode; 8 take under 2 s.
+FIRST_BATCH_SIZE = 8
 DEFAULT_BATCH_SIZE = 256
 
 # Torch threads used for a folder's batches while files decode on other threads.
@@ -143,12 +144,15 @@ def score_files(
     threshold: float | None = None,
     thumbnail_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    cancel: threading.Event | None = None,
 ) -> Generator[ScoredFile, None, None]:
     """Score `paths` in batches and yield one ScoredFile per path, in order.
 
     The next batch is decoded on a thread while the current one runs through the
     model. Stop iterating to cancel: the decoding stops at the next file once the
-    generator is closed. `threshold` defaults to the model's calibrated threshold.
+    generator is closed. Setting `cancel` stops it at the next file too, without
+    waiting for the batch in progress, and the files not decoded then get no
+    result. `threshold` defaults to the model's calibrated threshold.
     """
     threshold = model.threshold if threshold is None else threshold
     started = time.perf_counter()
@@ -157,7 +161,7 @@ def score_files(
     def load(batch: list[Path]) -> list[LoadedImage]:
         loaded = []
         for path in batch:
-            if stop.is_set():
+            if stop.is_set() or (cancel is not None and cancel.is_set()):
                 break
             loaded.append(load_image(path, model.framing, thumbnail_size))
         return loaded

@@ -32,13 +32,13 @@ logger = logging.getLogger(__name__)
 # A batch is sent when it has this many items or is this old, whichever comes
 # first, so the GUI gets a few updates per second and never one event per file.
 # Each batch costs the GUI thread an insertion, a repaint and a progress update,
-# all holding the GIL that the worker needs too: re-opening a scored folder of
+# all holding the GIL that the worker needs too. Re-opening a scored folder of
 # 20 000 files took 0.83 s in batches of 256 and 0.72 s in batches of 1024.
 BATCH_SIZE = 1024
 BATCH_INTERVAL_S = 0.1
 # Files the model scores at a time in the window. score_files hands a batch over
-# once it is scored, so the gallery and the progress bar lag by up to a batch,
-# and a cancel waits for the next batch's decoding. The command line scores 256.
+# once it is scored, so the gallery and the progress bar lag by up to a batch. A
+# cancel stops the decoding at the next file. The command line scores 256.
 SCORING_BATCH_SIZE = 64
 
 # Nice value of worker threads on Linux (0 is normal, 19 the lowest priority), so
@@ -197,13 +197,14 @@ class ScoringWorker(BatchWorker):
             paths = [self._folder / relative_path for relative_path in relative_paths]
             records = score_files(self._model, self._folder, paths,
                                   thumbnail_size=self._thumbnail_pixels,
-                                  batch_size=SCORING_BATCH_SIZE)
+                                  batch_size=SCORING_BATCH_SIZE, cancel=self._cancel_requested)
         else:
             records = score_with_cache(self._store, self._model,
                                        thumbnail_size=self._thumbnail_pixels,
                                        batch_size=SCORING_BATCH_SIZE,
                                        relative_paths=relative_paths,
-                                       decode_cached_thumbnails=False, hits_by_score=True)
+                                       decode_cached_thumbnails=False, hits_by_score=True,
+                                       cancel=self._cancel_requested)
         # SQLite connections belong to the thread that opened them: this pool thread.
         cache = open_cache(self._thumbnail_cache_folder)
         # Closing the generator saves the scores a cancelled scan has so far.

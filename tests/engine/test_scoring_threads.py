@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,3 +110,17 @@ def test_split_batches_keep_order_and_scores(
 
     assert [item.path for item in scored] == paths
     assert [item.score for item in scored] == pytest.approx(expected.tolist(), rel=1e-5)
+
+
+def test_cancel_event_stops_decoding(tmp_path: Path, default_model: ReferenceModel) -> None:
+    paths = write_noise(tmp_path, 100, 28)
+    cancel = threading.Event()
+    scored = []
+
+    for item in score_files(default_model, tmp_path, paths, cancel=cancel):
+        scored.append(item)
+        cancel.set()
+
+    # The first batch was scored whole; the one read ahead stopped at a file.
+    assert 0 < len(scored) < len(paths)
+    assert [item.path for item in scored] == paths[: len(scored)]
