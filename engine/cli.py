@@ -57,6 +57,8 @@ SCORE_COLUMNS = (
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_MODEL = 2
+# The shell's code for a process stopped by Ctrl+C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,8 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_line = "python main.py " + shlex.join(arguments)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     # Log lines go above the progress bar instead of being glued to its end.
-    with logging_redirect_tqdm():
-        return run_command(args)
+    try:
+        with logging_redirect_tqdm():
+            return run_command(args)
+    except KeyboardInterrupt:
+        # The user asked for the stop, so one line replaces the traceback.
+        print(f"{args.command.capitalize()} interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -276,8 +283,13 @@ def run_train(args: argparse.Namespace) -> int:
         try:
             model = train_model(data, framing, options, progress=report)
         except ValueError as error:
-            print(f"Training failed: {error}.", file=sys.stderr)
-            return EXIT_FAILED
+            failure = f"Training failed: {error}."
+        else:
+            failure = ""
+    # Printed once the progress bar is closed, so the message has a line of its own.
+    if failure:
+        print(failure, file=sys.stderr)
+        return EXIT_FAILED
     model.training["command"] = args.command_line
     save_model(model, args.out)
     write_card(model, args.out, args.command_line)

@@ -6,15 +6,24 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cli import EXIT_BAD_MODEL, EXIT_FAILED, EXIT_OK, SCORE_COLUMNS, main
+from engine.cli import (
+    EXIT_BAD_MODEL,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    SCORE_COLUMNS,
+    main,
+)
 from engine.modelfile import ReferenceModel, save_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,6 +119,46 @@ def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
     assert code == EXIT_OK
     assert out.is_file()
     assert card.read_text().startswith("# Model card: model.safetensors")
+
+
+def test_train_failure_on_a_line_of_its_own(
+    tmp_path: Path, retina_arrays: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    for index in range(66):
+        Image.fromarray(retina_arrays[0]).save(folder / f"copy{index:02d}.png")
+
+    code = main(["train", "--folder", str(folder), "--out", str(tmp_path / "m.safetensors"),
+                 "--epochs", "2"])
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+
+    assert code == EXIT_FAILED
+    assert lines[-1].startswith("Training failed: the 20 held-out images are all alike")
+
+
+def test_ctrl_c_stops_score_with_one_line(tmp_path: Path) -> None:
+    # Photos of 16 Mpx take long enough to decode that the scan is still running.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (4000, 4000), (150, 60, 30)).save(folder / "photo00.png")
+    for index in range(1, 60):
+        os.link(folder / "photo00.png", folder / f"photo{index:02d}.png")
+    command = [sys.executable, "main.py", "score", str(folder), "--csv",
+               str(tmp_path / "scores.csv")]
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    review = folder / ".retina-curator" / "review.sqlite"
+    deadline = time.monotonic() + 60
+    while not review.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == EXIT_INTERRUPTED
+    assert stderr.rstrip().endswith("Score interrupted.")
+    assert "Traceback" not in stderr
 
 
 def test_train_missing_root_fails(tmp_path: Path) -> None:
