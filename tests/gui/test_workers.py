@@ -22,6 +22,7 @@ from engine.review import Location, ReviewStore
 from engine.thumbcache import open_cache, thumbnail_key
 from gui.gallery_model import GalleryItem
 from gui.workers import (
+    BATCH_INTERVAL_S,
     BATCH_SIZE,
     BatchWorker,
     ExportWorker,
@@ -50,6 +51,21 @@ class CountingWorker(BatchWorker):
             if number == BATCH_SIZE:
                 self.resume.wait(TIMEOUT_MS / 1000)
             yield number
+
+
+class BurstWorker(BatchWorker):
+    """Yields a burst of items after a pause, then waits, as a scan of large files does."""
+
+    def __init__(self) -> None:
+        super().__init__("Bursting")
+        self.resume = threading.Event()
+
+    def _produce(self) -> Iterator[int]:
+        self._set_total(10)
+        time.sleep(2 * BATCH_INTERVAL_S)
+        yield from range(5)
+        self.resume.wait(TIMEOUT_MS / 1000)
+        yield from range(5, 10)
 
 
 class FailingWorker(BatchWorker):
@@ -179,6 +195,22 @@ def test_cancel_stops_endless_worker(qtbot: QtBot, pool: QThreadPool) -> None:
     assert produced in (BATCH_SIZE, BATCH_SIZE + 1)
     assert recorder.items == list(range(produced))
     assert recorder.progress[-1] == (produced, produced)
+
+
+def test_burst_reaches_gui_while_worker_waits(qtbot: QtBot, pool: QThreadPool) -> None:
+    worker = BurstWorker()
+    recorder = Recorder(worker)
+    pool.start(worker)
+
+    # The first item of the burst goes at once, the other four a moment later,
+    # not with the next burst.
+    qtbot.waitUntil(lambda: len(recorder.items) == 5, timeout=TIMEOUT_MS)
+    waited = recorder.progress[-1]
+    worker.resume.set()
+
+    assert waited == (5, 10)
+    assert recorder.wait_for_end(qtbot) == "finished"
+    assert recorder.items == list(range(10))
 
 
 def test_failure_reaches_failed_signal(qtbot: QtBot, pool: QThreadPool) -> None:
