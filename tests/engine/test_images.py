@@ -203,3 +203,14 @@ def test_memory_shortage_gives_status(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{Status.TOO_LARGE.value}|not enough memory to decode it"
+
+
+def test_image_of_a_million_rows_refused(tmp_path: Path) -> None:
+    # Within the pixel limit, but Pillow keeps a pointer and an allocation per row.
+    path = tmp_path / "thin.png"
+    Image.new("L", (1, 1_000_001), 200).save(path)
+
+    loaded = load_image(path, FRAMING, None)
+
+    assert loaded.status is Status.TOO_LARGE
+    assert loaded.detail == "1 × 1000001 pixels; the limit is 1000000 pixels a side"
