@@ -20,4 +20,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # Ctrl+C while the libraries load, before a command can catch it itself.
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(130)
