@@ -213,8 +213,10 @@ class FileCommands(QObject):
         if report.errors:
             self._show_report(
                 "Move Rejects Out",
-                f"{_images(len(report.errors))} could not be moved and are still in the "
-                f"folder. {moved} were moved to {report.destination}.", report.errors)
+                # A file removed since the scan cannot be moved either, and is no
+                # longer in the folder: each line of the list gives the reason.
+                f"{_images(len(report.errors))} could not be moved; the list gives each reason. "
+                f"{moved} were moved to {report.destination}.", report.errors)
 
     def _report_undo(self, report: JobReport) -> None:
         back = _images(len(report.done))
