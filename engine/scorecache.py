@@ -7,11 +7,10 @@ import logging
 import math
 import threading
 from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from engine.images import Status, list_relative_images, load_image
+from engine.images import Status, list_relative_images, load_images
 from engine.modelfile import ReferenceModel
 from engine.review import FileIdentity, ReviewStore
 from engine.scoring import DEFAULT_BATCH_SIZE, ScoredFile, score_files
@@ -141,18 +140,13 @@ def _score_and_save(
 def _with_thumbnails(
     hits: list[ScoredFile], model: ReferenceModel, thumbnail_size: int, batch_size: int
 ) -> Iterator[ScoredFile]:
-    """Yield `hits` with thumbnails decoded again, on two threads, one batch ahead."""
-    def thumbnail(item: ScoredFile) -> ScoredFile:
-        if item.status is not Status.OK:
-            return item
-        loaded = load_image(item.path, model.framing, thumbnail_size)
-        return replace(item, thumbnail=loaded.thumbnail)
-
-    batches = [hits[i : i + batch_size] for i in range(0, len(hits), batch_size)]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnail") as pool:
-        pending = pool.map(thumbnail, batches[0]) if batches else iter(())
-        for index in range(len(batches)):
-            done = list(pending)
-            if index + 1 < len(batches):
-                pending = pool.map(thumbnail, batches[index + 1])
-            yield from done
+    """Yield `hits` with thumbnails decoded again, a batch at a time, in order."""
+    for start in range(0, len(hits), batch_size):
+        batch = hits[start : start + batch_size]
+        readable = [item for item in batch if item.status is Status.OK]
+        loaded = iter(load_images([item.path for item in readable], model.framing,
+                                  thumbnail_size))
+        for item in batch:
+            if item.status is Status.OK:
+                item = replace(item, thumbnail=next(loaded).thumbnail)
+            yield item
