@@ -88,8 +88,8 @@ class ConvAutoencoder(nn.Module):
             decoder.append(nn.LeakyReLU(0.1) if index < len(steps) - 1 else nn.Sigmoid())
         self.decoder = nn.Sequential(*decoder)
         # Weights in channels-last layout, the layout of the image arrays too. The
-        # transposed convolutions run about twice as fast in it on a CPU. Outputs
-        # differ from the default layout's by rounding only, at most 1e-6 a pixel.
+        # transposed convolutions ran 1.2 to 2.7 times as fast in it on this CPU.
+        # Outputs differ from the default layout's by rounding, at most 1e-6 a pixel.
         # Module.to documents memory_format, but torch's type stubs leave it out.
         self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 

@@ -145,7 +145,7 @@ class BatchWorker(QRunnable):
 
 
 class _Outbox:
-    """Items a job has produced, sent on in batches by BATCH_SIZE and BATCH_INTERVAL_S.
+    """Items that a job has produced, sent to the window in batches of up to BATCH_SIZE.
 
     A job may produce items in bursts, such as a scan that scores a batch of files
     at a time. Sent only as items come, the end of each burst would wait for the

@@ -121,7 +121,7 @@ def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
     assert card.read_text().startswith("# Model card: model.safetensors")
 
 
-def test_train_failure_on_a_line_of_its_own(
+def test_train_failure_after_progress_bar(
     tmp_path: Path, retina_arrays: np.ndarray, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "copies"
@@ -137,7 +137,7 @@ def test_train_failure_on_a_line_of_its_own(
     assert lines[-1].startswith("Training failed: the 20 held-out images are all alike")
 
 
-def test_ctrl_c_stops_score_with_one_line(tmp_path: Path) -> None:
+def test_ctrl_c_stops_score_quietly(tmp_path: Path) -> None:
     # Photos of 16 Mpx take long enough to decode that the scan is still running.
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -205,7 +205,7 @@ def test_memory_shortage_gives_status(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"{Status.TOO_LARGE.value}|not enough memory to decode it"
 
 
-def test_image_of_a_million_rows_refused(tmp_path: Path) -> None:
+def test_million_row_image_rejected(tmp_path: Path) -> None:
     # Within the pixel limit, but Pillow keeps a pointer and an allocation per row.
     path = tmp_path / "thin.png"
     Image.new("L", (1, 1_000_001), 200).save(path)

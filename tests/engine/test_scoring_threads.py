@@ -1,4 +1,4 @@
-"""Tests of the threads that files decode on and the model runs on."""
+"""Tests of the decoding threads and the torch threads of folder scoring."""
 
 from __future__ import annotations
 

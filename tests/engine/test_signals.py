@@ -83,7 +83,7 @@ def test_latent_distance_to_nearest_codes() -> None:
     assert distances[1] == pytest.approx(4.0, rel=1e-3)
 
 
-def test_copy_of_a_training_code_at_distance_zero() -> None:
+def test_copied_code_at_distance_zero() -> None:
     # Codes far from the origin and close together, where |a|² - 2ab + |b|² in
     # float32 loses their distances to rounding.
     generator = np.random.default_rng(3)
