@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.decisions import Decision, DecisionSource, decision_source, model_decision
 from engine.images import Status
@@ -53,9 +53,9 @@ class FileIdentity:
     checked_ns: int
 
 
-@dataclass(frozen=True)
-class FileRecord:
-    """The review state of one file, with its score under one model.
+class FileRecord(NamedTuple):
+    """The review state of one file, with its score under one model, as the review
+    database stores it.
 
     `score` is None when the file has no cached score under that model for its
     current size and modification time, or when it could not be read; `signals`
