@@ -29,7 +29,7 @@ from engine.manifest import (
     json_row,
     review_row,
 )
-from engine.names import MAX_SUFFIX, fold_name, numbered_names
+from engine.names import MAX_SUFFIX, fold_name, make_folders, numbered_names
 from engine.quarantine import describe_os_error
 from engine.review import FileRecord, Location, ReviewStore, read_identity
 from engine.reviewdb import utc_now
@@ -216,7 +216,8 @@ class CleanedSetExport:
         identity = read_identity(source)
         if (identity.size, identity.mtime_ns) != (record.size, record.mtime_ns):
             raise _ExportError("it changed since it was scored. Score the folder again")
-        requested = _make_parents(self.destination, record.relative_path)
+        *folders, name = record.relative_path.split("/")
+        requested = make_folders(self.destination, folders) / name
         names = self._names.names_in(requested.parent)
         if requested.name in names.existing and fold_name(requested.name) not in names.claimed:
             # The same name from an earlier export: merge checks that it is this file.
@@ -343,24 +344,6 @@ class _DestinationNames:
             names = set(os.listdir(folder))
             self.by_folder[folder] = _FolderNames(names, {fold_name(name) for name in names})
         return self.by_folder[folder]
-
-
-def _make_parents(destination: Path, relative_path: str) -> Path:
-    """Create the parent folders of `destination/relative_path` and return that path.
-
-    A parent that exists as a link or a file is rejected, so that a merge never
-    writes outside the destination.
-    """
-    current = destination
-    *folders, name = relative_path.split("/")
-    for part in folders:
-        current = current / part
-        try:
-            os.mkdir(current)
-        except FileExistsError:
-            if current.is_symlink() or not current.is_dir():
-                raise _ExportError(f"{current} exists and is not a folder") from None
-    return current / name
 
 
 def _copy_new(source: Path, target: Path, expected_size: int) -> str:

@@ -1,11 +1,15 @@
-"""File name comparison and numbered name variants for moves and exports."""
+"""File name comparison, numbered name variants and folder creation for moves and exports."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
+import stat
 import unicodedata
-from collections.abc import Iterator
-from pathlib import PurePath
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePath
 
 logger = logging.getLogger(__name__)
 
@@ -29,3 +33,23 @@ def numbered_names(name: str) -> Iterator[str]:
     path = PurePath(name)
     for number in range(1, MAX_SUFFIX + 1):
         yield f"{path.stem} ({number}){path.suffix}"
+
+
+def make_folders(root: Path, parts: Sequence[str]) -> Path:
+    """Create `root` and the folders `parts` inside it, each in the one before, and
+    return the last.
+
+    A part that exists as a file or as a link raises NotADirectoryError: a link
+    could lead a write below the result out of `root`. Other failures raise the
+    OSError of os.mkdir.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    current = root
+    for part in parts:
+        current = current / part
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(current)
+        if not stat.S_ISDIR(os.lstat(current).st_mode):
+            raise NotADirectoryError(
+                errno.ENOTDIR, "it is a file or a link, not a folder", str(current))
+    return current

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import logging
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import BinaryIO
 
-from engine.names import MAX_SUFFIX, fold_name, numbered_names
+from engine.names import MAX_SUFFIX, fold_name, make_folders, numbered_names
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ def move_file(source: Path, root: Path, relative_path: str) -> MoveOutcome:
     try:
         parts = _checked_parts(relative_path)
         source_stat = _inspect_source(source.parent, (source.name,))
-        target_folder = _make_folders(root, parts[:-1])
+        target_folder = make_folders(root, parts[:-1])
         _move_to(source, source_stat, target_folder / parts[-1])
     except FileExistsError:
         reason = f"{target} exists already, and it is never overwritten"
@@ -154,7 +153,7 @@ def _move_one(
         parts = _checked_parts(relative_path)
         source_stat = _inspect_source(folder, parts)
         target_folder = destination.joinpath(*parts[:-1])
-        _make_folders(destination, parts[:-1])
+        make_folders(destination, parts[:-1])
         target = _claim(source, source_stat, target_folder, parts[-1], existing)
     except _MoveError as error:
         reason = str(error)
@@ -232,20 +231,6 @@ def _inspect_source(folder: Path, parts: tuple[str, ...]) -> os.stat_result:
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         raise _MoveError("it is neither a regular file nor a link")
     return source_stat
-
-
-def _make_folders(destination: Path, parts: tuple[str, ...]) -> Path:
-    """Create `destination/parts...` and return it, rejecting a part that is a link or a file."""
-    destination.mkdir(parents=True, exist_ok=True)
-    current = destination
-    for part in parts:
-        current = current / part
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(current)
-        # A linked folder inside the destination could lead the write anywhere.
-        if not stat.S_ISDIR(os.lstat(current).st_mode):
-            raise _MoveError(f"{current} exists in the destination and is not a folder")
-    return current
 
 
 def _claim(

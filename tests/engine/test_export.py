@@ -215,6 +215,27 @@ def test_merge_never_overwrites(
     assert summary.manifest_json == destination / "manifest (1).json"
 
 
+def test_merge_rejects_linked_folder(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    kept = kept_paths(store, default_model)
+    destination = tmp_path / "clean"
+    elsewhere = tmp_path / "elsewhere"
+    destination.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, destination / "sub")
+
+    summary = export(store, default_model, destination, merge=True).summary
+
+    in_sub = [path for path in kept if path.startswith("sub/")]
+    assert in_sub
+    assert summary.failed == len(in_sub)
+    assert all("it is a file or a link, not a folder" in error
+               and str(destination / "sub") in error for error in summary.errors)
+    assert list(elsewhere.iterdir()) == []
+    assert summary.exported == len(kept) - len(in_sub)
+
+
 def test_link_makes_hard_links(
     store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:

@@ -300,7 +300,7 @@ def test_destination_link_not_followed(tmp_path: Path) -> None:
     [outcome] = _move_all(folder, ["sub/a.png"], destination)
 
     assert outcome.error is not None
-    assert "is not a folder" in outcome.error
+    assert "it is a file or a link, not a folder" in outcome.error
     assert (folder / "sub" / "a.png").is_file()
     assert list(elsewhere.iterdir()) == []
 
