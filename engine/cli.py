@@ -24,7 +24,7 @@ from engine import evaluation
 from engine.calibration import DEFAULT_TARGET_FRR
 from engine.export import CleanedSetExport, ExportError
 from engine.framing import Framing
-from engine.images import list_relative_images
+from engine.images import list_relative_images, log_decoder_warnings
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
@@ -229,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(arguments)
     args.command_line = "python main.py " + shlex.join(arguments)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    log_decoder_warnings()
     # Log lines go above the progress bar instead of being glued to its end.
     try:
         with logging_redirect_tqdm():

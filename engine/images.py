@@ -11,11 +11,14 @@ import os
 import re
 import stat
 import struct
+import threading
 import warnings
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
@@ -40,6 +43,9 @@ MAX_SIDE = 1_000_000
 # load_image reports for every image above MAX_PIXELS; with warnings turned into
 # errors it would also turn that status into an exception.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+# The file that each thread is decoding, for log_decoder_warnings.
+_decoding = threading.local()
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".gif", ".webp",
@@ -247,6 +253,35 @@ def _points_inside(link: Path, root: Path) -> bool:
     return target.exists() and target.is_relative_to(root)
 
 
+class _DecoderWarnings:
+    """A warnings.showwarning that logs the warnings raised in load_image with the
+    path of the file being decoded, and shows any other warning as before.
+    """
+
+    def __init__(self, show_other: Callable[..., None]) -> None:
+        self.show_other = show_other
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str,
+                 lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+        path = getattr(_decoding, "path", None)
+        if path is None:
+            self.show_other(message, category, filename, lineno, file, line)
+        else:
+            logger.warning("%s: %s", path, str(message).strip())
+
+
+def log_decoder_warnings() -> None:
+    """Log each warning raised while load_image decodes a file, with that file's path.
+
+    Pillow reports damaged metadata in a readable file, such as corrupt EXIF
+    data, with warnings.warn. Python prints such a warning with the line of Pillow
+    that raised it, but not the file, and in the middle of a progress bar. The
+    applications call this at start; calling it again changes nothing.
+    """
+    if not isinstance(warnings.showwarning, _DecoderWarnings):
+        warnings.showwarning = _DecoderWarnings(warnings.showwarning)
+
+
 def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -> LoadedImage:
     """Read `path` into a model input and a thumbnail, or into a status.
 
@@ -273,6 +308,7 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
     if status.st_size == 0:
         return LoadedImage(path, Status.EMPTY, "empty file (0 bytes)")
 
+    _decoding.path = path
     try:
         with Image.open(path) as image:
             return _decode(path, image, status, framing, thumbnail_size)
@@ -294,6 +330,8 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
         if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EIO):
             return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
         return LoadedImage(path, Status.DAMAGED, _damage_detail(error))
+    finally:
+        _decoding.path = None
 
 
 def _decode(

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Slot
 from PySide6.QtGui import QPixmapCache
 from PySide6.QtWidgets import QApplication
 
+from engine.images import log_decoder_warnings
 from engine.modelfile import ModelFileError, ReferenceModel, load_model
 from engine.resources import DEFAULT_MODEL_PATH, DEMO_DIR, demo_working_copy
 from gui.main_window import APP_NAME, MainWindow
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give either FOLDER or --demo, not both")
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_decoder_warnings()
 
     app = QApplication.instance()
     if not isinstance(app, QApplication):

@@ -109,6 +109,27 @@ def test_unsafe_model_exits_nonzero(tmp_path: Path, small_folder: Path, data_roo
     assert "CASEFILES_PICKLE_PAYLOAD_EXECUTED" not in result.stdout + result.stderr
 
 
+def test_score_logs_decoder_warning_with_file(tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    # The first EXIF directory announces five entries and holds one.
+    exif = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01\x03\x00"
+    Image.new("RGB", (40, 30), (200, 80, 30)).save(folder / "photo.jpg", exif=exif)
+    csv_path = tmp_path / "scores.csv"
+
+    result = subprocess.run(
+        [sys.executable, "main.py", "score", str(folder), "--csv", str(csv_path)],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=120,
+    )
+    with csv_path.open(newline="", encoding="utf-8") as stream:
+        [row] = list(csv.DictReader(stream))
+
+    assert result.returncode == EXIT_OK
+    assert f"WARNING engine.images: {folder / 'photo.jpg'}: Corrupt EXIF data" in result.stderr
+    assert "warnings.warn" not in result.stderr
+    assert row["status"] == "ok"
+
+
 def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "model.safetensors"
 

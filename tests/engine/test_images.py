@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,12 @@ from engine.images import (
     list_images,
     list_relative_images,
     load_image,
+    log_decoder_warnings,
 )
 
 FRAMING = Framing()
+# An EXIF block whose first directory announces five entries and holds one.
+CORRUPT_EXIF = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01\x03\x00"
 
 
 def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
@@ -214,3 +219,38 @@ def test_million_row_image_rejected(tmp_path: Path) -> None:
 
     assert loaded.status is Status.TOO_LARGE
     assert loaded.detail == "1 × 1000001 pixels; the limit is 1000000 pixels a side"
+
+
+def test_decoder_warning_names_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "corrupt_exif.jpg"
+    Image.new("RGB", (40, 30), (200, 80, 30)).save(path, exif=CORRUPT_EXIF)
+    # Restored after the test, like every attribute monkeypatch sets.
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    log_decoder_warnings()
+    log_decoder_warnings()
+
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING, logger="engine.images"):
+        warnings.simplefilter("always")
+        loaded = load_image(path, FRAMING, None)
+
+    assert loaded.status is Status.OK
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{path}: Corrupt EXIF data.  Expecting to read 12 bytes but only got 4."]
+
+
+def test_other_warnings_shown_as_before(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(warnings, "showwarning",
+                        lambda message, *details: shown.append(str(message)))
+    log_decoder_warnings()
+
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        warnings.warn("raised outside decoding", UserWarning, stacklevel=1)
+
+    assert shown == ["raised outside decoding"]
+    assert caplog.records == []
