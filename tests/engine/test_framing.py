@@ -99,6 +99,19 @@ def test_content_box_of_scattered_pixels(size: tuple[int, int]) -> None:
         assert framing.content_box(image) == reference_content_box(framing, image)
 
 
+def test_large_photo_framed_like_its_content_box() -> None:
+    # Above 4096 pixels, the content box is reduced straight from the photo.
+    photo = disc_on_black(6000, 4500, 2000)
+    framing = Framing()
+    box = framing.content_box(photo)
+
+    framed = framing.apply(photo)
+    expected = Framing(crop_dark_margins=False).apply(photo.crop(box))
+
+    assert box != (0, 0, 6000, 4500)
+    assert np.abs(framed.astype(int) - expected.astype(int)).max() <= 1
+
+
 def test_long_strip_framed_in_a_bounded_square() -> None:
     # Padded at full size, this strip would need a 20 000-pixel square of 1.6 GB.
     strip = Image.new("RGB", (20, 20_000), (200, 120, 60))

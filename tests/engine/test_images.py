@@ -254,3 +254,47 @@ def test_other_warnings_shown_as_before(
 
     assert shown == ["raised outside decoding"]
     assert caplog.records == []
+
+
+# Peak resident memory is read from VmHWM, which starts again at exec. The
+# ru_maxrss of getrusage keeps the peak of the process that forked the child,
+# here pytest's.
+_LOAD_LARGE_IMAGES = """
+import sys
+from pathlib import Path
+from engine.framing import Framing
+from engine.images import load_images
+
+def peak_mb():
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0]) // 1024
+
+paths = sorted(Path(sys.argv[1]).iterdir())
+before = peak_mb()
+loaded = load_images(paths, Framing(), 128)
+print(*[item.status.value for item in loaded], peak_mb() - before)
+"""
+
+
+def test_large_images_decoded_one_at_a_time(tmp_path: Path) -> None:
+    # Four 40 Mpx PNGs of 2 MB, which load_images splits over two threads. Each
+    # takes 160 MB decoded. Decoded two at a time, each with a full copy for its
+    # thumbnail, they raised the peak by 600 MB.
+    folder = tmp_path / "large"
+    folder.mkdir()
+    rows = np.linspace(60, 250, 5000, dtype=np.float32)[:, None]
+    columns = np.linspace(60, 250, 8000, dtype=np.float32)[None, :]
+    level = ((rows + columns) / 2).astype(np.uint8)
+    pixels = np.stack([level, level[::-1], np.full_like(level, 90)], axis=2)
+    Image.fromarray(pixels).save(folder / "photo0.png", compress_level=1)
+    for number in range(1, 4):
+        shutil.copy(folder / "photo0.png", folder / f"photo{number}.png")
+
+    result = subprocess.run([sys.executable, "-c", _LOAD_LARGE_IMAGES, str(folder)],
+                            capture_output=True, text=True, check=False,
+                            cwd=Path(__file__).resolve().parents[2])
+    *statuses, grown_mb = result.stdout.split()
+
+    assert result.returncode == 0, result.stderr
+    assert statuses == [Status.OK.value] * 4
+    assert int(grown_mb) < 450
