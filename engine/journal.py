@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +71,20 @@ def settle_planned_entry(connection: sqlite3.Connection, entry: sqlite3.Row,
         set_entry(connection, entry["batch_id"], entry["position"], EntryState.SKIPPED,
                   None, result.message)
     else:
+        index.claim(result.location)
         set_entry(connection, entry["batch_id"], entry["position"], EntryState.MOVED,
                   result.location, None)
         set_location(connection, entry["relative_path"], Location.QUARANTINE,
                      result.location)
     return result.message
+
+
+def moved_index(connection: sqlite3.Connection) -> FolderIndex:
+    """Return a FolderIndex that leaves out the places of every file the journal has moved."""
+    rows = connection.execute(
+        "SELECT moved_to FROM batch_files WHERE state = 'moved' AND moved_to IS NOT NULL"
+    ).fetchall()
+    return FolderIndex(Path(row[0]) for row in rows)
 
 
 def batches(store: ReviewStore) -> list[Batch]:
@@ -169,11 +179,17 @@ def _recover_batch(store: ReviewStore, batch: sqlite3.Row) -> list[str]:
         "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'planned' ORDER BY position",
         (batch_id,),
     )
-    index = FolderIndex()
     details = []
     try:
         with store.database.transaction() as connection:
-            for entry in entries:
+            index = moved_index(connection)
+            for number, entry in enumerate(entries):
+                if number > 0 and os.path.lexists(entry["source"]):
+                    # Files move one at a time, so only the first planned entry can
+                    # have been in flight. The others still in place were never tried.
+                    set_entry(connection, batch_id, entry["position"], EntryState.SKIPPED,
+                              None, None)
+                    continue
                 message = settle_planned_entry(connection, entry, batch["started_ns"], index)
                 if message:
                     details.append(message)

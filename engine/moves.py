@@ -25,12 +25,12 @@ from engine.journal import (
     close_batch,
     finish_undo,
     last_undoable_batch,
+    moved_index,
     set_entry,
     set_location,
     settle_planned_entry,
 )
 from engine.quarantine import MoveOutcome, move_file, move_files, remove_empty_folders
-from engine.recovery import FolderIndex
 from engine.review import Location, ReviewStore
 from engine.reviewdb import utc_now
 
@@ -144,7 +144,7 @@ def _finish_batch(store: ReviewStore, batch_id: int, done: int) -> None:
     try:
         with store.database.transaction() as connection:
             if entries:
-                settle_planned_entry(connection, entries[0], started_ns, FolderIndex())
+                settle_planned_entry(connection, entries[0], started_ns, moved_index(connection))
             connection.execute(
                 "UPDATE batch_files SET state = 'skipped' "
                 "WHERE batch_id = ? AND state = 'planned'",

@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,18 +47,29 @@ class Settled:
 
 
 class FolderIndex:
-    """Listings of quarantine folders, each read once, grouped by the name before numbering."""
+    """Listings of quarantine folders, each read once, grouped by the name before numbering.
 
-    def __init__(self) -> None:
+    A claimed path is the recorded place of another moved file, so it is never
+    offered as the place of a cut-short move: a byte-identical duplicate moved
+    earlier would pass for that move's copy.
+    """
+
+    def __init__(self, claimed: Iterable[Path] = ()) -> None:
         self._by_folder: dict[Path, dict[str, set[str]]] = {}
+        self._claimed = set(claimed)
+
+    def claim(self, path: Path) -> None:
+        """Leave `path` out of later variants: recovery found a file's move there."""
+        self._claimed.add(path)
 
     def variants(self, planned: Path) -> list[Path]:
-        """Return the existing paths that a move to `planned` may have used, shortest first."""
+        """Return the unclaimed paths that a move to `planned` may have used, shortest first."""
         folder = planned.parent
         if folder not in self._by_folder:
             self._by_folder[folder] = _group_names(folder)
         names = self._by_folder[folder].get(fold_name(planned.name), set())
-        return [folder / name for name in sorted(names, key=lambda name: (len(name), name))]
+        paths = [folder / name for name in sorted(names, key=lambda name: (len(name), name))]
+        return [path for path in paths if path not in self._claimed]
 
 
 def settle_move(entry: sqlite3.Row, since_ns: int, index: FolderIndex) -> Settled:

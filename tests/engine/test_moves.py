@@ -220,6 +220,79 @@ def test_cancelled_batch_skips_the_rest(
     assert inventory_by_path(folder) == before
 
 
+def write_duplicates(folder: Path, data_root: Path, same_mtime: bool = False) -> Path:
+    """Write a photo as "a.png" and again as its download copy "a (1).png"."""
+    folder.mkdir(parents=True)
+    write_retina_pngs(data_root, folder, 1, prefix="a")
+    (folder / "a0000.png").rename(folder / "a.png")
+    shutil.copy(folder / "a.png", folder / "a (1).png")
+    os.utime(folder / "a.png", ns=(1_600_000_000_000_000_000,) * 2)
+    copy_mtime = 1_600_000_000_000_000_000 if same_mtime else 1_700_000_000_000_000_000
+    os.utime(folder / "a (1).png", ns=(copy_mtime, copy_mtime))
+    return folder
+
+
+def entry_states(store: ReviewStore) -> list[str]:
+    rows = store.database.query("SELECT state FROM batch_files ORDER BY position")
+    return [row["state"] for row in rows]
+
+
+def test_cancel_keeps_moved_duplicate(tmp_path: Path, data_root: Path) -> None:
+    # The copy in quarantine has the bytes of "a.png", which was never tried, and a
+    # name that "a.png" may be numbered to: it once passed for an unfinished copy.
+    folder = write_duplicates(tmp_path / "photos", data_root)
+    quarantine = tmp_path / "rejected"
+    before = inventory(folder)
+
+    with ReviewStore.open(folder) as opened:
+        outcomes = move_batch(opened, ["a (1).png", "a.png"], quarantine)
+        next(outcomes)
+        outcomes.close()
+        states = entry_states(opened)
+
+    assert inventory(folder, quarantine) == before
+    assert (folder / "a.png").is_file()
+    assert (quarantine / "a (1).png").is_file()
+    assert states == ["moved", "skipped"]
+
+
+_KILL_AFTER_FIRST_MOVE = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from engine.moves import move_batch
+    from engine.review import ReviewStore
+    store = ReviewStore.open(Path(sys.argv[1]))
+    # Held, so that the batch is not closed when the generator is collected.
+    batch = move_batch(store, ["a (1).png", "a.png"], Path(sys.argv[2]))
+    next(batch)
+    os._exit(9)
+""")
+
+
+@pytest.mark.parametrize("same_mtime", [False, True], ids=["other mtime", "same mtime"])
+def test_recovery_keeps_moved_duplicate(
+    tmp_path: Path, data_root: Path, same_mtime: bool
+) -> None:
+    folder = write_duplicates(tmp_path / "photos", data_root, same_mtime)
+    quarantine = tmp_path / "rejected"
+    before = inventory(folder)
+
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILL_AFTER_FIRST_MOVE, str(folder), str(quarantine)],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=120,
+    )
+    with ReviewStore.open(folder) as opened:
+        states = entry_states(opened)
+        recovered = opened.recovered
+
+    assert killed.returncode == 9, killed.stderr
+    assert inventory(folder, quarantine) == before
+    assert (folder / "a.png").is_file()
+    assert (quarantine / "a (1).png").is_file()
+    assert states == ["moved", "skipped"]
+    assert "1 of 2 files are in quarantine" in recovered[0]
+
+
 def test_destination_inside_folder_rejected(store: ReviewStore, folder: Path) -> None:
     with pytest.raises(ValueError, match="inside the reviewed folder"):
         move_batch(store, ["empty.png"], folder / "rejected")
