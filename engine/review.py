@@ -377,21 +377,27 @@ class ReviewStore:
         """Record that exactly `relative_paths` were found in the folder by a scan.
 
         Files found are in the folder, even one that was moved out before and
-        whose name has been taken again. Files not found and not moved out are
-        marked missing, and keep their overrides in case they come back.
+        whose name has been taken again. Such a file keeps the curator's decision
+        only if it has the size and mtime of the file moved out: the decision was
+        about that file. Files not found and not moved out are marked missing, and
+        keep their overrides in case they come back.
         """
         listed = set(relative_paths)
         with self.database.transaction() as connection:
             # Comparing in Python and updating only the files that changed took
             # 4 ms for 8000 files, where a temporary table of the listing took 12 ms.
             found_again: list[tuple[str]] = []
+            replaced: list[tuple[str]] = []
             not_found: list[tuple[str]] = []
             cursor = connection.cursor()
             cursor.row_factory = None
-            for relative_path, location in cursor.execute(
-                    "SELECT relative_path, location FROM files").fetchall():
+            for relative_path, location, size, mtime_ns in cursor.execute(
+                    "SELECT relative_path, location, size, mtime_ns FROM files").fetchall():
                 if relative_path in listed:
-                    if location != Location.FOLDER:
+                    if location == Location.QUARANTINE and not self._is_same_file(
+                            relative_path, size, mtime_ns):
+                        replaced.append((relative_path,))
+                    elif location != Location.FOLDER:
                         found_again.append((relative_path,))
                 elif location == Location.FOLDER:
                     not_found.append((relative_path,))
@@ -400,8 +406,21 @@ class ReviewStore:
                 found_again,
             )
             connection.executemany(
+                "UPDATE files SET location = 'folder', moved_to = NULL, override = NULL, "
+                "override_time = NULL WHERE relative_path = ?",
+                replaced,
+            )
+            connection.executemany(
                 "UPDATE files SET location = 'missing' WHERE relative_path = ?", not_found
             )
+
+    def _is_same_file(self, relative_path: str, size: int, mtime_ns: int) -> bool:
+        """Tell whether the file at `relative_path` has the stored size and mtime_ns."""
+        try:
+            stat = _listed_stat(self.folder / relative_path)
+        except OSError:
+            return False
+        return (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns)
 
     # --- curator decisions -------------------------------------------------------
 

@@ -344,6 +344,39 @@ def test_override_kept_after_move_and_undo(
     assert record.score is not None
 
 
+def test_new_file_at_moved_name_has_no_override(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    store.set_override(["retina/a0003.png"], Decision.REJECT)
+    list(move_batch(store, rejects(store, default_model), tmp_path / "quarantine"))
+    # Another image arrives under the name of the one the curator rejected.
+    shutil.copy(folder / "retina" / "a0004.png", folder / "retina" / "a0003.png")
+    list(score_with_cache(store, default_model))
+
+    record = store.record("retina/a0003.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.location is Location.FOLDER
+    assert record.override is None
+    assert record.override_time is None
+
+
+def test_file_moved_back_by_hand_keeps_override(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    store.set_override(["retina/a0003.png"], Decision.REJECT)
+    list(move_batch(store, rejects(store, default_model), quarantine))
+    os.rename(quarantine / "retina" / "a0003.png", folder / "retina" / "a0003.png")
+    list(score_with_cache(store, default_model))
+
+    record = store.record("retina/a0003.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.location is Location.FOLDER
+    assert record.override is Decision.REJECT
+
+
 # --- recovery after SIGKILL ------------------------------------------------------
 
 # Each program runs a real command in a child process and patches one function of
