@@ -291,9 +291,12 @@ def log_decoder_warnings() -> None:
 
     Pillow reports damaged metadata in a readable file, such as corrupt EXIF
     data, with warnings.warn. Python prints such a warning with the line of Pillow
-    that raised it, but not the file, and in the middle of a progress bar. The
-    applications call this at start; calling it again changes nothing.
+    that raised it, but not the file, and in the middle of a progress bar. It
+    also prints each text only once, so the second damaged file went unnamed.
+    The applications call this at start; calling it again changes nothing.
+    Filters set before, such as `-W error`, take precedence.
     """
+    warnings.filterwarnings("always", module=r"PIL\.", append=True)
     if not isinstance(warnings.showwarning, _DecoderWarnings):
         warnings.showwarning = _DecoderWarnings(warnings.showwarning)
 

@@ -221,34 +221,31 @@ def test_million_row_image_rejected(tmp_path: Path) -> None:
     assert loaded.detail == "1 × 1000001 pixels; the limit is 1000000 pixels a side"
 
 
-def test_decoder_warning_names_file(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+def test_decoder_warnings_name_each_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "corrupt_exif.jpg"
-    Image.new("RGB", (40, 30), (200, 80, 30)).save(path, exif=CORRUPT_EXIF)
-    # Restored after the test, like every attribute monkeypatch sets.
-    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
-    log_decoder_warnings()
-    log_decoder_warnings()
+    paths = [tmp_path / "first.jpg", tmp_path / "second.jpg"]
+    for path in paths:
+        Image.new("RGB", (40, 30), (200, 80, 30)).save(path, exif=CORRUPT_EXIF)
 
+    # catch_warnings restores the filters and warnings.showwarning afterwards.
     with warnings.catch_warnings(), caplog.at_level(logging.WARNING, logger="engine.images"):
-        warnings.simplefilter("always")
-        loaded = load_image(path, FRAMING, None)
+        log_decoder_warnings()
+        log_decoder_warnings()
+        loaded = [load_image(path, FRAMING, None) for path in paths]
 
-    assert loaded.status is Status.OK
+    assert [item.status for item in loaded] == [Status.OK, Status.OK]
     assert [record.getMessage() for record in caplog.records] == [
-        f"{path}: Corrupt EXIF data.  Expecting to read 12 bytes but only got 4."]
+        f"{path}: Corrupt EXIF data.  Expecting to read 12 bytes but only got 4."
+        for path in paths]
 
 
-def test_other_warnings_shown_as_before(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_other_warnings_shown_as_before(caplog: pytest.LogCaptureFixture) -> None:
     shown: list[str] = []
-    monkeypatch.setattr(warnings, "showwarning",
-                        lambda message, *details: shown.append(str(message)))
-    log_decoder_warnings()
 
     with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.showwarning = lambda message, *details: shown.append(str(message))
+        log_decoder_warnings()
         warnings.simplefilter("always")
         warnings.warn("raised outside decoding", UserWarning, stacklevel=1)
 
