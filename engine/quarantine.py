@@ -180,16 +180,27 @@ def remove_empty_folders(folder: Path, destination: Path) -> None:
     """Remove `folder` and its parents up to `destination`, which stays, while empty.
 
     os.rmdir removes only an empty folder, so a folder that contains anything stays,
-    even a file that another program put there meanwhile.
+    even a file that another program put there meanwhile. Nothing at or below a
+    link is removed: os.rmdir would follow the link out of `destination`.
     """
-    while folder != destination and folder.is_relative_to(destination):
+    if not folder.is_relative_to(destination):
+        return
+    # The folders from `destination` down to `folder`, up to the first link or gap.
+    folders: list[Path] = []
+    current = destination
+    for part in folder.relative_to(destination).parts:
+        current = current / part
         try:
-            os.rmdir(folder)
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                break
         except FileNotFoundError:
-            pass  # never made, when making the folders failed below this one
+            break  # never made, when making the folders failed at this one
+        folders.append(current)
+    for path in reversed(folders):
+        try:
+            os.rmdir(path)
         except OSError:
             return
-        folder = folder.parent
 
 
 def _checked_parts(relative_path: str) -> tuple[str, ...]:

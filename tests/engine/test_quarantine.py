@@ -305,6 +305,22 @@ def test_destination_link_not_followed(tmp_path: Path) -> None:
     assert list(elsewhere.iterdir()) == []
 
 
+def test_failed_move_removes_nothing_through_link(tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    destination = tmp_path / "rejected"
+    elsewhere = tmp_path / "elsewhere"
+    _write(folder / "sub" / "deep" / "a.png", 1)
+    (elsewhere / "deep").mkdir(parents=True)
+    destination.mkdir()
+    os.symlink(elsewhere, destination / "sub")
+
+    [outcome] = _move_all(folder, ["sub/deep/a.png"], destination)
+
+    assert outcome.error is not None
+    assert (elsewhere / "deep").is_dir()
+    assert (folder / "sub" / "deep" / "a.png").is_file()
+
+
 def test_missing_source_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "batch"
     destination = tmp_path / "rejected"
