@@ -166,6 +166,9 @@ class CleanedSetExport:
         if resolved == folder or resolved.is_relative_to(folder):
             raise ValueError(f"Exporting failed: the destination {self.destination} is inside "
                              f"the reviewed folder {folder}. Choose a folder outside it.")
+        if folder.is_relative_to(resolved):
+            raise ValueError(f"Exporting failed: the destination {self.destination} contains "
+                             f"the reviewed folder {folder}. Choose a folder outside it.")
         if self.destination.exists() and not self.destination.is_dir():
             raise ValueError(f"Exporting failed: {self.destination} is a file, not a folder. "
                              "Choose a folder.")

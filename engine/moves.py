@@ -30,7 +30,13 @@ from engine.journal import (
     set_location,
     settle_planned_entry,
 )
-from engine.quarantine import MoveOutcome, move_file, move_files, remove_empty_folders
+from engine.quarantine import (
+    MoveOutcome,
+    default_quarantine_dir,
+    move_file,
+    move_files,
+    remove_empty_folders,
+)
 from engine.review import Location, ReviewStore
 from engine.reviewdb import utc_now
 
@@ -68,6 +74,13 @@ def move_batch(
         raise ValueError(
             f"Moving files failed: the quarantine folder {destination} is inside the "
             f"reviewed folder {store.folder}. Choose a folder outside it."
+        )
+    if store.folder.is_relative_to(resolved):
+        # Relative paths kept there could lead back into the reviewed folder.
+        raise ValueError(
+            f"Moving files failed: the quarantine folder {destination} contains the "
+            f"reviewed folder {store.folder}. Choose a folder beside it, such as "
+            f"{default_quarantine_dir(store.folder)}."
         )
     return _run_batch(store, list(relative_paths), target)
 

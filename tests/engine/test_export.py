@@ -184,6 +184,13 @@ def test_destination_inside_folder_rejected(
         CleanedSetExport(store, folder / "clean", default_model.fingerprint, 0.01)
 
 
+def test_destination_containing_folder_rejected(
+    store: ReviewStore, folder: Path, default_model: ReferenceModel
+) -> None:
+    with pytest.raises(ValueError, match="contains the reviewed folder"):
+        CleanedSetExport(store, folder.parent, default_model.fingerprint, 0.01, merge=True)
+
+
 def test_unscored_model_rejected(store: ReviewStore, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not scored with model"):
         CleanedSetExport(store, tmp_path / "clean", "another-fingerprint", 0.01)

@@ -298,6 +298,14 @@ def test_destination_inside_folder_rejected(store: ReviewStore, folder: Path) ->
         move_batch(store, ["empty.png"], folder / "rejected")
 
 
+def test_destination_containing_folder_rejected(store: ReviewStore, folder: Path) -> None:
+    with pytest.raises(ValueError, match="contains the reviewed folder") as raised:
+        move_batch(store, ["empty.png"], folder.parent)
+
+    assert f"such as {folder.parent / 'batch_rejected'}." in str(raised.value)
+    assert (folder / "empty.png").is_file()
+
+
 def test_undo_unknown_batch_rejected(store: ReviewStore) -> None:
     with pytest.raises(ValueError, match="no move batch 42"):
         undo_batch(store, 42)
