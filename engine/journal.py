@@ -110,21 +110,21 @@ def last_undoable_batch(store: ReviewStore) -> Batch | None:
     return None
 
 
-def finish_undo(store: ReviewStore, batch_id: int) -> list[str]:
-    """Settle returns that may have been cut short, then mark the batch undone or complete.
+def finish_undo(store: ReviewStore, batch_id: int, in_flight: sqlite3.Row | None) -> list[str]:
+    """Settle the return that may have been cut short, then mark the batch undone or complete.
 
+    `in_flight` is the entry whose return an exception or a kill interrupted, if
+    any. Only that file can be under two names: any other file at an original path
+    is not the undo's to remove, even one that an undo made a moment earlier.
     Returns what settling found or did. If settling fails, the batch stays undoing
     and is recovered on the next open.
     """
     undo_started_ns = batch_row(store, batch_id)["undo_started_ns"]
-    entries = store.database.query(
-        "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved'", (batch_id,)
-    )
     messages: list[str] = []
     try:
         with store.database.transaction() as connection:
-            for entry in entries:
-                message = settle_moved_entry(connection, entry, undo_started_ns)
+            if in_flight is not None:
+                message = settle_moved_entry(connection, in_flight, undo_started_ns)
                 if message:
                     messages.append(message)
             remaining = count_entries(connection, batch_id, EntryState.MOVED)
@@ -139,6 +139,21 @@ def finish_undo(store: ReviewStore, batch_id: int) -> list[str]:
         return [f"Finishing the undo of batch {batch_id} failed: {error}."]
     logger.info("Undo of batch %d ended: %d files still in quarantine", batch_id, remaining)
     return messages
+
+
+def interrupted_return(store: ReviewStore, batch_id: int) -> sqlite3.Row | None:
+    """Return the entry of a batch whose return a kill may have cut short, if any.
+
+    An undo returns files in descending position, clears the errors of earlier
+    attempts when it starts and notes each failure as it happens. So the next
+    entry it would have tried is the moved entry with the highest position and no
+    error.
+    """
+    rows = store.database.query(
+        "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' AND error IS NULL "
+        "ORDER BY position DESC LIMIT 1", (batch_id,),
+    )
+    return rows[0] if rows else None
 
 
 def recover_batches(store: ReviewStore) -> list[str]:
@@ -170,7 +185,7 @@ def _recover_batch(store: ReviewStore, batch: sqlite3.Row) -> list[str]:
     batch_id = batch["id"]
     if batch["state"] == BatchState.UNDOING.value:
         logger.warning("Recovering the interrupted undo of batch %d", batch_id)
-        details = finish_undo(store, batch_id)
+        details = finish_undo(store, batch_id, interrupted_return(store, batch_id))
         return [f"The undo of move batch {batch_id} was interrupted. Undo again to move "
                 "back the files still in quarantine.", *details]
 

@@ -208,6 +208,12 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
                 "UPDATE batches SET state = 'undoing', undo_started_ns = ? WHERE id = ?",
                 (time.time_ns(), batch_id),
             )
+            # Errors of an earlier undo are stale, and recovery tells the entry in
+            # flight by the absence of one (see interrupted_return).
+            connection.execute(
+                "UPDATE batch_files SET error = NULL WHERE batch_id = ? AND state = 'moved'",
+                (batch_id,),
+            )
         entries = store.database.query(
             "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' "
             "ORDER BY position DESC", (batch_id,),
@@ -215,15 +221,19 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
         destination = Path(store.database.query(
             "SELECT destination FROM batches WHERE id = ?", (batch_id,))[0]["destination"])
         logger.info("Undoing move batch %d: %d files", batch_id, len(entries))
+        # The entry being returned, while an exception could cut its return short.
+        in_flight: sqlite3.Row | None = None
         try:
             for entry in entries:
+                in_flight = entry
                 outcome = _return_one(store, entry)
+                in_flight = None
                 if outcome.error is None:
                     # Moving the file out made the folders of its path there.
                     remove_empty_folders(outcome.source.parent, destination)
                 yield outcome
         finally:
-            for message in finish_undo(store, batch_id):
+            for message in finish_undo(store, batch_id, in_flight):
                 logger.warning("%s", message)
 
 

@@ -185,6 +185,29 @@ def test_undo_never_overwrites(
     assert (folder / "retina" / "a0000.png").read_bytes() == original
 
 
+def test_quick_second_undo_keeps_returned_file(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    # The first undo returns a copy of the file to its name within the 2 s that
+    # recovery allows for coarse clocks. The second undo finds the name taken, and
+    # once removed that file as an unfinished copy of its own.
+    quarantine = tmp_path / "quarantine"
+    name = "retina/a0001.png"
+    list(move_batch(store, [name], quarantine))
+    shutil.copy(quarantine / name, folder / name)
+    list(move_batch(store, [name], quarantine))
+    before = inventory(folder, quarantine)
+
+    returned = list(undo_last_batch(store))
+    blocked = list(undo_last_batch(store))
+
+    assert returned[0].error is None
+    assert blocked[0].error is not None
+    assert "exists now" in blocked[0].error
+    assert (folder / name).is_file()
+    assert inventory(folder, quarantine) == before
+
+
 def test_numbered_name_undone_to_original(
     store: ReviewStore, folder: Path, tmp_path: Path
 ) -> None:
