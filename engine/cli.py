@@ -293,8 +293,12 @@ def run_train(args: argparse.Namespace) -> int:
         print(failure, file=sys.stderr)
         return EXIT_FAILED
     model.training["command"] = args.command_line
-    save_model(model, args.out)
-    write_card(model, args.out, args.command_line)
+    try:
+        save_model(model, args.out)
+        write_card(model, args.out, args.command_line)
+    except OSError as error:
+        print(f"Training failed: {_write_failure(args.out, error)}.", file=sys.stderr)
+        return EXIT_FAILED
     thresholds = ", ".join(f"{name} {value:.4g}"
                            for name, value in model.signal_thresholds.items())
     print(f"Saved {args.out}: thresholds {thresholds}; "
@@ -334,7 +338,7 @@ def _train_output_problem(out: Path, overwrite: bool) -> str:
             return f"{path} is a folder. Pass a file path."
         if path.exists() and not overwrite:
             return f"{path} exists. Pass --overwrite to replace it, or another path."
-    return ""
+    return _unwritable_folder(out)
 
 
 def _csv_output_problem(csv_path: Path, folder: Path, overwrite: bool) -> str:
@@ -345,7 +349,27 @@ def _csv_output_problem(csv_path: Path, folder: Path, overwrite: bool) -> str:
         return f"{csv_path} is a folder. Pass a file path."
     if csv_path.exists() and not overwrite:
         return f"{csv_path} exists. Pass --overwrite to replace it, or another path."
+    return _unwritable_folder(csv_path)
+
+
+def _unwritable_folder(path: Path) -> str:
+    """Return why no file can be written beside `path`, or an empty string.
+
+    Creates the missing parent folders of `path`, as writing it would. Checked
+    before the work, so that a read-only destination fails at once rather than
+    after scoring a whole folder or training a model.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        return f"cannot write to {path.parent}: {error.strerror or error}. Choose another path."
     return ""
+
+
+def _write_failure(path: Path, error: OSError) -> str:
+    return f"cannot write {path}: {error.strerror or error}"
 
 
 def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
@@ -366,26 +390,37 @@ def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
             threshold = float(args.threshold)
         if not scan(store, model, threshold, "Scoring"):
             return EXIT_FAILED
-        model_label = f"{model.name}:{fingerprint}"
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        # File names that are not valid UTF-8 are written with backslash escapes.
-        signal_thresholds = model.signal_thresholds
-        with atomic_text_file(args.csv, errors="backslashreplace") as stream:
-            # csv.DictWriter checks the keys of every row, so writing 8000 rows of 20
-            # columns took 28 ms with it and 17 ms with csv.writer and a list.
-            writer = csv.writer(stream)
-            writer.writerow(SCORE_COLUMNS)
-            in_order = operator.itemgetter(*SCORE_COLUMNS)
-            for record in store.iter_records(fingerprint):
-                if record.location is not Location.FOLDER:
-                    continue
-                row = review_row(record, threshold, fingerprint, file_sha256(store, record),
-                                 signal_thresholds)
-                row["flagged"] = ("" if record.score is None
-                                  else "true" if record.score > threshold else "false")
-                row["model"] = model_label
-                writer.writerow(in_order(row))
+        try:
+            _write_scores(store, model, threshold, args.csv)
+        except OSError as error:
+            print(f"Scoring failed: {_write_failure(args.csv, error)}.", file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_OK
+
+
+def _write_scores(store: ReviewStore, model: ReferenceModel, threshold: float,
+                  csv_path: Path) -> None:
+    """Write the score CSV of the files in the store's folder. Raises OSError on failure."""
+    fingerprint = model.fingerprint
+    model_label = f"{model.name}:{fingerprint}"
+    signal_thresholds = model.signal_thresholds
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    # File names that are not valid UTF-8 are written with backslash escapes.
+    with atomic_text_file(csv_path, errors="backslashreplace") as stream:
+        # csv.DictWriter checks the keys of every row, so writing 8000 rows of 20
+        # columns took 28 ms with it and 17 ms with csv.writer and a list.
+        writer = csv.writer(stream)
+        writer.writerow(SCORE_COLUMNS)
+        in_order = operator.itemgetter(*SCORE_COLUMNS)
+        for record in store.iter_records(fingerprint):
+            if record.location is not Location.FOLDER:
+                continue
+            row = review_row(record, threshold, fingerprint, file_sha256(store, record),
+                             signal_thresholds)
+            row["flagged"] = ("" if record.score is None
+                              else "true" if record.score > threshold else "false")
+            row["model"] = model_label
+            writer.writerow(in_order(row))
 
 
 @contextlib.contextmanager
@@ -440,6 +475,10 @@ def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: st
 
 
 def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
+    problem = _unwritable_folder(args.json) if args.json else ""
+    if problem:
+        print(f"Evaluation failed: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     bar = tqdm(total=len(evaluation.ALL_SOURCES), unit="source", file=sys.stderr)
     try:
         results = list(evaluation.evaluate(
@@ -457,18 +496,23 @@ def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
     if missing:
         print(f"Left out {len(missing)} sources not found under {args.data_root}: "
               f"{', '.join(missing)}.", file=sys.stderr)
-    if args.json:
-        payload = {
-            "model": model.name,
-            "fingerprint": model.fingerprint,
-            "threshold": model.threshold,
-            "signal_thresholds": model.signal_thresholds,
-            "sources": [result.to_dict() for result in results],
-        }
-        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    if args.card:
-        command = model.training.get("command", "unknown")
-        write_card(model, args.model, command, results, args.command_line)
+    try:
+        if args.json:
+            payload = {
+                "model": model.name,
+                "fingerprint": model.fingerprint,
+                "threshold": model.threshold,
+                "signal_thresholds": model.signal_thresholds,
+                "sources": [result.to_dict() for result in results],
+            }
+            args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        if args.card:
+            command = model.training.get("command", "unknown")
+            write_card(model, args.model, command, results, args.command_line)
+    except OSError as error:
+        path = args.json if args.json else card_path(args.model)
+        print(f"Evaluation failed: {_write_failure(path, error)}.", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fault_files import tmpfs
 from PIL import Image
 
 from engine.cli import (
@@ -128,6 +129,26 @@ def test_score_logs_decoder_warning_with_file(tmp_path: Path) -> None:
     assert f"WARNING engine.images: {folder / 'photo.jpg'}: Corrupt EXIF data" in result.stderr
     assert "warnings.warn" not in result.stderr
     assert row["status"] == "ok"
+
+
+@pytest.mark.parametrize("command", [
+    ["score", "{folder}", "--csv", "{out}/scores.csv"],
+    ["train", "--folder", "{folder}", "--out", "{out}/model.safetensors"],
+    ["evaluate", "--data-root", "{folder}", "--json", "{out}/table.json"],
+], ids=["score", "train", "evaluate"])
+def test_read_only_output_fails_first(
+    tmp_path: Path, small_folder: Path, command: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with tmpfs(tmp_path / "read-only", "1m", read_only=True) as out:
+        code = main([part.format(folder=small_folder, out=out) for part in command])
+    errors = capsys.readouterr().err
+
+    assert code == EXIT_FAILED
+    assert f"cannot write to {out}: Read-only file system. Choose another path." in errors
+    assert "Traceback" not in errors
+    # Checked before any work: the folder was not even scored.
+    assert not (small_folder / ".retina-curator").exists()
 
 
 def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
