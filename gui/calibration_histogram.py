@@ -1,4 +1,4 @@
-"""Histogram of a new model's held-out clean errors with the threshold set from them."""
+"""Histogram of a new model's held-out clean scores with the threshold set from them."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ _CLEAN_COLOUR = QColor("#2e7d32")
 
 
 class CalibrationHistogram(QWidget):
-    """Bars of the held-out clean images' errors on a logarithmic axis and the threshold line.
+    """Bars of the held-out clean images' combined scores on a logarithmic axis and the
+    threshold line.
 
     Bars above the threshold, in the flag colour, are held-out clean images that the
     threshold flags. Calibration keeps their share at or below the target false-reject rate.
@@ -36,15 +37,16 @@ class CalibrationHistogram(QWidget):
         self._threshold = math.nan
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(240, 120)
-        self.setToolTip("Reconstruction errors of the held-out clean images, which the "
-                        "model never trained on, and the threshold chosen from them.")
+        self.setToolTip("Combined scores of the held-out clean images, which the model "
+                        "never trained on: each image's largest signal divided by that "
+                        "signal's threshold, set from these images. The line is at 1.")
 
     def sizeHint(self) -> QSize:
         return QSize(400, 180)
 
     @property
     def bin_counts(self) -> np.ndarray:
-        """Number of clean errors in each bin, lowest errors first."""
+        """Number of clean scores in each bin, lowest scores first."""
         return self._kept_counts + self._flagged_counts
 
     @property
@@ -57,7 +59,7 @@ class CalibrationHistogram(QWidget):
         self._scale = LogScale.covering(np.append(scores, calibration.threshold), padding=1.3)
         edges = self._scale.bin_edges(BIN_COUNT)
         clipped = np.clip(scores, edges[0], edges[-1])
-        # A bin may hold errors on both sides of the threshold, so the two parts are
+        # A bin may hold scores on both sides of the threshold, so the two parts are
         # counted apart and stacked.
         flagged = scores > calibration.threshold
         self._kept_counts = np.histogram(clipped[~flagged], edges)[0].astype(float)
@@ -111,7 +113,7 @@ class CalibrationHistogram(QWidget):
         painter.drawLine(plot.bottomLeft(), plot.bottomRight())
         baseline = plot.bottom() + 4 + metrics.ascent()
         paint_ticks(painter, plot, self._scale, metrics, baseline, self.width())
-        title = "mean squared error of each held-out clean image"
+        title = "combined score of each held-out clean image"
         painter.drawText(QPointF(plot.center().x() - metrics.horizontalAdvance(title) / 2,
                                  baseline + metrics.height()), title)
 

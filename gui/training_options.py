@@ -122,9 +122,11 @@ class TrainingOptionsForm(QWidget):
         form.addRow("", _hint(self, "A model card (.md) is written next to the model file."))
         intro = QLabel(
             "Train a reference model on a folder of images that all belong, such as "
-            "photographs that passed a review. The model learns to reconstruct them, and "
-            "images it reconstructs poorly are flagged. The threshold on that error is set "
-            "from held-out images, so that it flags at most the target share of good images.",
+            "photographs that passed a review. The model learns to reconstruct them and "
+            "records their codes and colours. An image is flagged when it is reconstructed "
+            "poorly, lands far from the training codes or has colours outside their range. "
+            "Each threshold is set from held-out images, so that together they flag at most "
+            "the target share of good images.",
             self)
         intro.setWordWrap(True)
         layout = QVBoxLayout(self)
