@@ -220,8 +220,10 @@ class TileDelegate(QStyledItemDelegate):
                                   rect.width())
         painter.setFont(option.font)
         painter.setPen(option.palette.color(QPalette.ColorRole.Text))
+        # A fallback font for other scripts, such as CJK, can make the line taller
+        # than this font's: centred and unclipped, it stays readable.
         painter.drawText(QRect(rect.left(), rect.top(), rect.width(), line_height),
-                         Qt.AlignmentFlag.AlignHCenter, name)
+                         Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextDontClip, name)
 
         score = item.record.score
         score_text = "not scored" if score is None else format_score(score)
