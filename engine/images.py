@@ -338,7 +338,7 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # Raised by Image.open before any pixel buffer exists; the warning arrives
         # as an exception only when warnings are turned into errors.
-        return LoadedImage(path, Status.TOO_LARGE, _bomb_detail(path, error))
+        return _too_large(path, error)
     except UnidentifiedImageError:
         return _unidentified(path)
     except MemoryError:
@@ -494,23 +494,34 @@ def _too_large_detail(pixels: int, size: tuple[int, int] | None) -> str:
     return f"too large ({pixels / 1e6:.0f} Mpx{declared}); the limit is {MAX_PIXELS / 1e6:.0f} Mpx"
 
 
-def _bomb_detail(path: Path, error: Exception) -> str:
+def _too_large(path: Path, error: Exception) -> LoadedImage:
+    """Return the status of a file that Pillow rejected as a decompression bomb.
+
+    A PNG's declared size is read from its header and kept, so it shows with the file.
+    """
     size = _png_size(path)
     if size:
-        return _too_large_detail(size[0] * size[1], size)
+        width, height = size
+        return LoadedImage(path, Status.TOO_LARGE, _too_large_detail(width * height, size),
+                           width=width, height=height, format="PNG")
     match = re.search(r"\((\d+) pixels\)", str(error))
-    return _too_large_detail(int(match.group(1)), None) if match else f"too large: {error}"
+    detail = _too_large_detail(int(match.group(1)), None) if match else f"too large: {error}"
+    return LoadedImage(path, Status.TOO_LARGE, detail)
 
 
 def _png_size(path: Path) -> tuple[int, int] | None:
     try:
         with path.open("rb") as stream:
-            head = stream.read(24)
+            return _png_header_size(stream.read(24))
     except OSError:
         return None
-    if head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+
+
+def _png_header_size(data: bytes) -> tuple[int, int] | None:
+    """Return the width and height that PNG bytes declare in their header, if any."""
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 24:
         return None
-    width, height = struct.unpack(">II", head[16:24])
+    width, height = struct.unpack(">II", data[16:24])
     return width, height
 
 
@@ -524,7 +535,9 @@ def _unidentified(path: Path) -> LoadedImage:
     except OSError as error:
         return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
     if data.startswith(_PNG_SIGNATURE) and _png_has_bad_crc(data):
-        return LoadedImage(path, Status.DAMAGED, "damaged (bad chunk checksum)")
+        width, height = _png_header_size(data) or (0, 0)
+        return LoadedImage(path, Status.DAMAGED, "damaged (bad chunk checksum)",
+                           width=width, height=height, format="PNG")
     if any(data.startswith(signature) for signature in _IMAGE_SIGNATURES):
         return LoadedImage(path, Status.DAMAGED, "damaged: the image header cannot be read")
     return LoadedImage(path, Status.NOT_IMAGE, "not a recognised image format")

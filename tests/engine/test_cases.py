@@ -163,6 +163,7 @@ def test_above_hard_limit_reports_megapixels(case: CopyCase) -> None:
 
     assert loaded.status is Status.TOO_LARGE
     assert loaded.detail.startswith("too large (182 Mpx")
+    assert (loaded.width, loaded.height, loaded.format) == (14000, 13000, "PNG")
 
 
 def test_webp_scored_like_png(case: CopyCase) -> None:
@@ -187,6 +188,7 @@ def test_bad_chunk_checksum_is_damaged(case: CopyCase) -> None:
 
     assert loaded.status is Status.DAMAGED
     assert loaded.detail == "damaged (bad chunk checksum)"
+    assert (loaded.width, loaded.height, loaded.format) == (64, 64, "PNG")
 
 
 
