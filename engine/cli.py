@@ -595,7 +595,7 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
     print(f"Exported {summary.exported} files to {summary.destination} "
           f"({summary.linked} hard-linked, {summary.already_present} already there). "
           f"{summary.not_copied} files are listed in {summary.manifest_csv} but not copied.")
-    return report_failures(summary.errors, "were not exported")
+    return report_failures(summary.errors, "stayed out of the export")
 
 
 def review_threshold(store: ReviewStore, model: ReferenceModel,
@@ -612,6 +612,6 @@ def report_failures(errors: list[str], consequence: str) -> int:
     """Print how many files failed, if any, and return the exit code."""
     if not errors:
         return EXIT_OK
-    print(f"{len(errors)} files failed and {consequence}; the reasons are listed above.",
-          file=sys.stderr)
+    files = "1 file" if len(errors) == 1 else f"{len(errors)} files"
+    print(f"{files} failed and {consequence}; the reasons are listed above.", file=sys.stderr)
     return EXIT_FAILED

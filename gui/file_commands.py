@@ -30,6 +30,11 @@ def _images(count: int) -> str:
     return f"{count} image" if count == 1 else f"{count} images"
 
 
+def _images_were(count: int) -> str:
+    """Return "1 image was" or "3 images were"."""
+    return f"{_images(count)} {'was' if count == 1 else 'were'}"
+
+
 class FileCommands(QObject):
     """The window's file commands on the open review, with their dialogs.
 
@@ -164,8 +169,8 @@ class FileCommands(QObject):
 
     def _ask_export_options(self, session: ReviewSession) -> ExportOptions | None:
         counts = self._gallery_model.counts()
-        summary = (f"{_images(counts.kept)} of {session.folder} are kept and will be "
-                   f"exported. {_images(counts.rejected)} are rejected and stay behind. "
+        summary = (f"Kept, to be exported: {_images(counts.kept)} of {session.folder}. "
+                   f"Rejected, left behind: {_images(counts.rejected)}. "
                    "manifest.csv and manifest.json record every file and decision.")
         dialog = ExportDialog(session.folder.parent, summary, self._window)
         if dialog.exec() != QDialog.DialogCode.Accepted:
@@ -216,7 +221,8 @@ class FileCommands(QObject):
                 # A file removed since the scan cannot be moved either, and is no
                 # longer in the folder: each line of the list gives the reason.
                 f"{_images(len(report.errors))} could not be moved; the list gives each reason. "
-                f"{moved} were moved to {report.destination}.", report.errors)
+                f"{_images_were(len(report.done))} moved to {report.destination}.",
+                report.errors)
 
     def _report_undo(self, report: JobReport) -> None:
         back = _images(len(report.done))
@@ -224,8 +230,9 @@ class FileCommands(QObject):
         if report.errors:
             self._show_report(
                 "Undo Move",
-                f"{_images(len(report.errors))} could not be moved back and stay in the "
-                f"quarantine folder. {back} were moved back.", report.errors)
+                f"{_images(len(report.errors))} could not be moved back from the quarantine "
+                f"folder; the list gives each reason. {_images_were(len(report.done))} moved "
+                "back.", report.errors)
 
     def _report_export(self, report: JobReport) -> None:
         summary = report.export_summary
@@ -255,11 +262,11 @@ def describe_export(summary: ExportSummary) -> str:
     """Return a paragraph with the counts and manifest paths of a finished export."""
     state = "was cancelled" if summary.cancelled else "finished"
     linked = f", {summary.linked} of them hard-linked" if summary.linked else ""
-    present = (f" {_images(summary.already_present)} were there already with the same "
+    present = (f" {_images_were(summary.already_present)} there already with the same "
                "content." if summary.already_present else "")
     manifests = ", ".join(str(path) for path in (summary.manifest_csv, summary.manifest_json)
                           if path is not None)
     return (f"The export to {summary.destination} {state}: {_images(summary.exported)} "
-            f"exported{linked}.{present} {_images(summary.not_copied)} not copied because "
-            f"they are rejected or not in the folder, {summary.failed} failed.\n\n"
+            f"exported{linked}.{present} Not copied, as rejected or not in the folder: "
+            f"{_images(summary.not_copied)}. Failed: {summary.failed}.\n\n"
             f"Manifests: {manifests or 'not written'}")

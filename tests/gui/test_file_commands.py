@@ -132,6 +132,7 @@ def test_move_lists_per_file_errors(
     report = window.file_commands.last_report
     assert report is not None
     assert report.summary.startswith("1 image could not be moved")
+    assert report.summary.endswith(f"6 images were moved to {mixed_folder}_rejected.")
     assert len(report.lines) == 1
     assert vanished in report.lines[0]
 
