@@ -22,13 +22,13 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from engine import evaluation
 from engine.calibration import DEFAULT_TARGET_FRR
-from engine.export import CleanedSetExport, ExportError
+from engine.export import CleanedSetExport, ExportError, destination_problem
 from engine.framing import Framing
 from engine.images import list_relative_images, log_decoder_warnings
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
-from engine.moves import move_batch, undo_last_batch
+from engine.moves import move_batch, quarantine_problem, undo_last_batch
 from engine.quarantine import default_quarantine_dir
 from engine.resources import DEFAULT_MODEL_PATH
 from engine.review import Location, ReviewStore
@@ -521,6 +521,16 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
     if store is None:
         return EXIT_FAILED
     with store:
+        # The destination is checked before the scan, which can take minutes.
+        try:
+            destination = args.destination or default_quarantine_dir(store.folder)
+        except ValueError as error:
+            print(f"Moving rejects failed: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        problem = quarantine_problem(store.folder, destination)
+        if problem:
+            print(f"Moving rejects failed: {problem}", file=sys.stderr)
+            return EXIT_FAILED
         threshold = review_threshold(store, model, args.threshold)
         if not scan(store, model, threshold, "Moving rejects"):
             return EXIT_FAILED
@@ -529,7 +539,6 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
             print(f"No file of {store.folder} has the final decision reject.")
             return EXIT_OK
         try:
-            destination = args.destination or default_quarantine_dir(store.folder)
             outcomes = list(tqdm(move_batch(store, rejects, destination), total=len(rejects),
                                  unit="file", file=sys.stderr))
         except (ValueError, ReviewStoreError) as error:
@@ -569,6 +578,11 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
     if store is None:
         return EXIT_FAILED
     with store:
+        # The destination is checked before the scan, which can take minutes.
+        problem = destination_problem(store.folder, args.destination, args.merge)
+        if problem:
+            print(f"Exporting failed: {problem}", file=sys.stderr)
+            return EXIT_FAILED
         threshold = review_threshold(store, model, args.threshold)
         if not scan(store, model, threshold, "Exporting"):
             return EXIT_FAILED

@@ -161,22 +161,9 @@ class CleanedSetExport:
             )
 
     def _check_destination(self) -> None:
-        resolved = self.destination.resolve()
-        folder = self.store.folder
-        if resolved == folder or resolved.is_relative_to(folder):
-            raise ValueError(f"Exporting failed: the destination {self.destination} is inside "
-                             f"the reviewed folder {folder}. Choose a folder outside it.")
-        if folder.is_relative_to(resolved):
-            raise ValueError(f"Exporting failed: the destination {self.destination} contains "
-                             f"the reviewed folder {folder}. Choose a folder outside it.")
-        if self.destination.exists() and not self.destination.is_dir():
-            raise ValueError(f"Exporting failed: {self.destination} is a file, not a folder. "
-                             "Choose a folder.")
-        if self.destination.is_dir() and any(self.destination.iterdir()) and not self.merge:
-            raise ValueError(
-                f"Exporting failed: {self.destination} is not empty. Choose an empty folder, "
-                "or merge into it (existing files are never overwritten)."
-            )
+        problem = destination_problem(self.store.folder, self.destination, self.merge)
+        if problem:
+            raise ValueError(f"Exporting failed: {problem}")
 
     def _export_one(self, record: FileRecord) -> ExportedFile:
         decision = record.final_decision(self.threshold)
@@ -347,6 +334,28 @@ class _DestinationNames:
             names = set(os.listdir(folder))
             self.by_folder[folder] = _FolderNames(names, {fold_name(name) for name in names})
         return self.by_folder[folder]
+
+
+def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
+    """Return why the kept files of `folder` cannot be exported to `destination`, or "".
+
+    The destination can be neither inside the folder nor contain it, and must be
+    an empty folder or a new one unless `merge` is set.
+    """
+    resolved = destination.resolve()
+    folder = folder.resolve()
+    if resolved == folder or resolved.is_relative_to(folder):
+        return (f"the destination {destination} is inside the reviewed folder {folder}. "
+                "Choose a folder outside it.")
+    if folder.is_relative_to(resolved):
+        return (f"the destination {destination} contains the reviewed folder {folder}. "
+                "Choose a folder outside it.")
+    if destination.exists() and not destination.is_dir():
+        return f"{destination} is a file, not a folder. Choose a folder."
+    if destination.is_dir() and any(destination.iterdir()) and not merge:
+        return (f"{destination} is not empty. Choose an empty folder, or merge into it "
+                "(existing files are never overwritten).")
+    return ""
 
 
 def _copy_new(source: Path, target: Path, expected_size: int) -> str:

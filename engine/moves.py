@@ -64,25 +64,31 @@ def move_batch(
 
     Yields one MoveOutcome per file, like engine.quarantine.move_files. Stop
     iterating to cancel between files: the batch is then complete with the rest
-    skipped. Raises ValueError at once if `destination` is the folder or inside
-    it, and ReviewStoreError on the first iteration if another process is moving
-    files of the same folder.
+    skipped. Raises ValueError at once for a destination that quarantine_problem
+    rejects, and ReviewStoreError on the first iteration if another process is
+    moving files of the same folder.
     """
-    target = Path(os.path.abspath(destination))
-    resolved = target.resolve()
-    if resolved == store.folder or resolved.is_relative_to(store.folder):
-        raise ValueError(
-            f"Moving files failed: the quarantine folder {destination} is inside the "
-            f"reviewed folder {store.folder}. Choose a folder outside it."
-        )
-    if store.folder.is_relative_to(resolved):
-        # Relative paths kept there could lead back into the reviewed folder.
-        raise ValueError(
-            f"Moving files failed: the quarantine folder {destination} contains the "
-            f"reviewed folder {store.folder}. Choose a folder beside it, such as "
-            f"{default_quarantine_dir(store.folder)}."
-        )
-    return _run_batch(store, list(relative_paths), target)
+    problem = quarantine_problem(store.folder, destination)
+    if problem:
+        raise ValueError(f"Moving files failed: {problem}")
+    return _run_batch(store, list(relative_paths), Path(os.path.abspath(destination)))
+
+
+def quarantine_problem(folder: Path, destination: Path) -> str:
+    """Return why `destination` cannot take the files of the reviewed `folder`, or "".
+
+    The destination can be neither the folder, nor inside it, nor contain it:
+    relative paths kept there could lead back into the folder.
+    """
+    resolved = Path(os.path.abspath(destination)).resolve()
+    folder = folder.resolve()
+    if resolved == folder or resolved.is_relative_to(folder):
+        return (f"the quarantine folder {destination} is inside the reviewed folder "
+                f"{folder}. Choose a folder outside it.")
+    if folder.is_relative_to(resolved):
+        return (f"the quarantine folder {destination} contains the reviewed folder {folder}. "
+                f"Choose a folder beside it, such as {default_quarantine_dir(folder)}.")
+    return ""
 
 
 def _run_batch(

@@ -165,6 +165,26 @@ def test_move_failure_exits_one(
     assert inventory(demo, quarantine) == before
 
 
+@pytest.mark.parametrize("command", [
+    ["move-rejects", "{folder}", "--to", "{parent}"],
+    ["export", "{folder}", "--to", "{parent}"],
+], ids=["move-rejects", "export"])
+def test_bad_destination_fails_before_scan(
+    demo: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = inventory_by_path(demo.parent)
+
+    code = main([part.format(folder=demo, parent=demo.parent) for part in command])
+    errors = capsys.readouterr().err
+    with sqlite3.connect(demo / DB_FOLDER_NAME / DB_FILE_NAME) as connection:
+        scored = connection.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+
+    assert code == EXIT_FAILED
+    assert f"contains the reviewed folder {demo}" in errors
+    assert scored == 0
+    assert inventory_by_path(demo.parent) == before
+
+
 def test_threshold_choice_shared_by_commands(demo: Path, tmp_path: Path) -> None:
     # Nothing scores above 1e9, so only the empty file is rejected and moved.
     code = main(["move-rejects", str(demo), "--to", str(tmp_path / "q"), "--threshold", "1e9"])
