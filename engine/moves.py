@@ -214,7 +214,7 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
                 "UPDATE batches SET state = 'undoing', undo_started_ns = ? WHERE id = ?",
                 (time.time_ns(), batch_id),
             )
-            # Errors of an earlier undo are stale, and recovery tells the entry in
+            # Errors of an earlier undo are stale, and recovery identifies the entry in
             # flight by the absence of one (see interrupted_return).
             connection.execute(
                 "UPDATE batch_files SET error = NULL WHERE batch_id = ? AND state = 'moved'",
