@@ -69,6 +69,9 @@ class WindowActions(QObject):
         self.open_folder = _action(window, "&Open Folder…", "Choose a folder and score every "
                                    "image in it", QKeySequence.StandardKey.Open)
         self.open_folder.setIconText("Open Folder")
+        self.reload_folder = _action(window, "Re&load Folder", "List the open folder again, "
+                                     "for files added, changed or removed by other programs, "
+                                     "and score what changed", QKeySequence.StandardKey.Refresh)
         self.move_rejects = _action(window, "&Move Rejects Out…", "Move every image whose final "
                                     "decision is reject to the quarantine folder", "Ctrl+M")
         self.move_rejects.setIconText("Move Rejects Out")
@@ -130,6 +133,7 @@ class WindowActions(QObject):
         file_menu = menu_bar.addMenu("&File")
         file_menu.addAction(self.open_folder)
         file_menu.addMenu(self.recent_menu)
+        file_menu.addAction(self.reload_folder)
         file_menu.addSeparator()
         file_menu.addAction(self.move_rejects)
         file_menu.addAction(self.export)
@@ -188,7 +192,8 @@ class WindowActions(QObject):
         toolbar.addSeparator()
 
     def all_actions(self) -> list[QAction]:
-        return [self.open_folder, self.move_rejects, self.export, self.undo, self.select_all,
+        return [self.open_folder, self.reload_folder, self.move_rejects, self.export, self.undo,
+                self.select_all,
                 *self.review_actions(), self.open_model, self.larger_thumbnails,
                 self.smaller_thumbnails, self.quit]
 

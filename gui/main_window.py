@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.file_commands.connect_actions(actions)
         self.folder_commands.connect_actions(actions)
         self.folder_commands.folder_requested.connect(self.open_folder)
+        self.window_actions.reload_folder.triggered.connect(self.reload_folder)
         self.model_commands.connect_actions(actions)
         self.model_commands.model_loaded.connect(self.set_model)
         self.model_changed.connect(self.model_commands.remember_model)
@@ -244,6 +245,15 @@ class MainWindow(QMainWindow):
                               "exactly one place:", session.recovered)
         self.rescan()
         return True
+
+    def reload_folder(self) -> bool:
+        """Open the open folder again: the gallery is listed anew and changed files scored.
+
+        Returns False if no folder is open or it cannot be opened again.
+        """
+        if self._session is None:
+            return False
+        return self.open_folder(self._session.folder)
 
     def rescan(self) -> None:
         """Score the open folder again, reading unchanged files from the score cache."""

@@ -158,6 +158,7 @@ class WindowLayout(QObject):
         counts = self._gallery_model.counts()
         idle = not scanning and not file_job
         actions.open_folder.setEnabled(has_model and not file_job)
+        actions.reload_folder.setEnabled(has_model and has_folder and not file_job)
         actions.open_model.setEnabled(not file_job)
         actions.use_bundled_model.setEnabled(not file_job)
         actions.move_rejects.setEnabled(has_folder and idle and counts.rejected > 0)

@@ -117,6 +117,22 @@ def test_reopen_rescores_only_changed_files(
     assert second.gallery_model.counts().total == 19
 
 
+def test_reload_lists_outside_changes(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    before = set(gallery_paths(window))
+    removed = first_blood(window)
+    (mixed_folder / removed).unlink()
+    (mixed_folder / "added.png").write_bytes((mixed_folder / "retina_0001.png").read_bytes())
+
+    with qtbot.waitSignal(window.scoring_finished, timeout=SCORING_TIMEOUT_MS):
+        window.window_actions.reload_folder.trigger()
+
+    assert set(gallery_paths(window)) == before - {removed} | {"added.png"}
+    assert window.window_actions.reload_folder.isEnabled()
+
+
 # Move rejects out, with per-file errors
 
 
