@@ -10,6 +10,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from engine.images import Status
 from engine.review import FileRecord, Location, ReviewStore, read_identity
 from engine.reviewdb import utc_now
 from engine.signals import COLOUR, LATENT, RECONSTRUCTION, flagging_signals
@@ -114,7 +115,9 @@ def file_sha256(store: ReviewStore, record: FileRecord) -> str | None:
         digest = hash_file(path)
         after = read_identity(path)
     except OSError as error:
-        logger.warning("Cannot read %s: %s", path, error)
+        # A file that intake could not read has that reason in its status already.
+        level = logging.WARNING if record.status is Status.OK else logging.DEBUG
+        logger.log(level, "Cannot read %s: %s", path, error)
         return None
     if (before.size, before.mtime_ns) == (after.size, after.mtime_ns) == (
             record.size, record.mtime_ns):

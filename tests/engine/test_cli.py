@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import shutil
 import signal
@@ -149,6 +150,21 @@ def test_read_only_output_fails_first(
     assert "Traceback" not in errors
     # Checked before any work: the folder was not even scored.
     assert not (small_folder / ".retina-curator").exists()
+
+
+def test_unreadable_file_reported_once(
+    tmp_path: Path, small_folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (small_folder / "broken.png").symlink_to(tmp_path / "absent.png")
+
+    with caplog.at_level(logging.DEBUG):
+        code = main(["score", str(small_folder), "--csv", str(tmp_path / "scores.csv")])
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelno >= logging.WARNING and "broken.png" in record.getMessage()]
+
+    assert code == EXIT_OK
+    # The skipped file's status, and no second line from hashing it for the CSV.
+    assert warnings == [f"skipped {small_folder / 'broken.png'}: broken symbolic link"]
 
 
 def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
