@@ -28,6 +28,7 @@ from engine.journal import (
     moved_index,
     set_entry,
     set_location,
+    settle_moved_entry,
     settle_planned_entry,
 )
 from engine.quarantine import (
@@ -247,6 +248,8 @@ def _return_one(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
     relative_path = entry["relative_path"]
     current = Path(entry["moved_to"])
     original = Path(entry["source"])
+    if not os.path.lexists(current):
+        return _settle_gone(store, entry)
     if os.path.lexists(original):
         message = (
             f"Undoing the move of {relative_path} failed: {original} exists now, and it is "
@@ -266,6 +269,28 @@ def _return_one(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
                   None, None)
         set_location(connection, relative_path, Location.FOLDER, None)
     return UndoOutcome(relative_path, current, original, None)
+
+
+def _settle_gone(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
+    """Record where a file is that was moved back or removed by hand since its move.
+
+    Retrying such an entry could never succeed, and the batch, with every older
+    one, could then never be undone.
+    """
+    relative_path = entry["relative_path"]
+    current = Path(entry["moved_to"])
+    original = Path(entry["source"])
+    started_ns = batch_row(store, entry["batch_id"])["started_ns"]
+    with store.database.transaction() as connection:
+        message = settle_moved_entry(connection, entry, started_ns)
+        state = connection.execute(
+            "SELECT state FROM batch_files WHERE batch_id = ? AND position = ?",
+            (entry["batch_id"], entry["position"])).fetchone()[0]
+    if state == EntryState.RETURNED:
+        logger.info("%s", message)
+        return UndoOutcome(relative_path, current, original, None)
+    logger.warning("%s", message)
+    return UndoOutcome(relative_path, current, None, message)
 
 
 def _note_entry_error(store: ReviewStore, entry: sqlite3.Row, message: str) -> None:

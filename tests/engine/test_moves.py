@@ -208,6 +208,41 @@ def test_quick_second_undo_keeps_returned_file(
     assert inventory(folder, quarantine) == before
 
 
+def test_undo_accepts_file_moved_back_by_hand(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    list(move_batch(store, ["retina/a0000.png"], quarantine))
+    list(move_batch(store, ["retina/a0001.png", "retina/a0002.png"], quarantine))
+    os.rename(quarantine / "retina" / "a0001.png", folder / "retina" / "a0001.png")
+
+    newer = list(undo_last_batch(store))
+    older = list(undo_last_batch(store))
+
+    assert [outcome.error for outcome in newer] == [None, None]
+    assert [outcome.relative_path for outcome in older] == ["retina/a0000.png"]
+    assert [batch.state for batch in batches(store)] == [BatchState.UNDONE] * 2
+    assert (folder / "retina" / "a0000.png").is_file()
+
+
+def test_undo_reports_file_gone_from_quarantine(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    list(move_batch(store, ["retina/a0000.png"], quarantine))
+    list(move_batch(store, ["retina/a0001.png"], quarantine))
+    (quarantine / "retina" / "a0001.png").unlink()
+
+    [gone] = list(undo_last_batch(store))
+    [older] = list(undo_last_batch(store))
+
+    assert gone.error is not None
+    assert "another program moved or deleted it" in gone.error
+    assert older.relative_path == "retina/a0000.png"
+    assert older.error is None
+    assert batches(store)[0].in_quarantine == 0
+
+
 def test_numbered_name_undone_to_original(
     store: ReviewStore, folder: Path, tmp_path: Path
 ) -> None:
