@@ -377,10 +377,10 @@ class ReviewStore:
         """Record that exactly `relative_paths` were found in the folder by a scan.
 
         Files found are in the folder, even one that was moved out before and
-        whose name has been taken again. Such a file keeps the curator's decision
-        only if it has the size and mtime of the file moved out: the decision was
-        about that file. Files not found and not moved out are marked missing, and
-        keep their overrides in case they come back.
+        whose name has been taken again. Files not found and not moved out are
+        marked missing. A file found again, after it was moved out or missing,
+        keeps the curator's decision only if it has the size and mtime of the file
+        that left: the decision was about that file.
         """
         listed = set(relative_paths)
         with self.database.transaction() as connection:
@@ -394,7 +394,7 @@ class ReviewStore:
             for relative_path, location, size, mtime_ns in cursor.execute(
                     "SELECT relative_path, location, size, mtime_ns FROM files").fetchall():
                 if relative_path in listed:
-                    if location == Location.QUARANTINE and not self._is_same_file(
+                    if location != Location.FOLDER and not self._is_same_file(
                             relative_path, size, mtime_ns):
                         replaced.append((relative_path,))
                     elif location != Location.FOLDER:

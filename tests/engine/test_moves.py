@@ -427,6 +427,38 @@ def test_new_file_at_moved_name_has_no_override(
     assert record.override_time is None
 
 
+def test_new_file_at_missing_name_has_no_override(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    store.set_override(["retina/a0003.png"], Decision.KEEP)
+    # Moved away by another program, so the scan marks it missing.
+    os.rename(folder / "retina" / "a0003.png", tmp_path / "a0003.png")
+    list(score_with_cache(store, default_model))
+    shutil.copy(folder / "retina" / "a0004.png", folder / "retina" / "a0003.png")
+    list(score_with_cache(store, default_model))
+
+    record = store.record("retina/a0003.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.location is Location.FOLDER
+    assert record.override is None
+
+
+def test_missing_file_back_keeps_override(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    store.set_override(["retina/a0003.png"], Decision.REJECT)
+    os.rename(folder / "retina" / "a0003.png", tmp_path / "a0003.png")
+    list(score_with_cache(store, default_model))
+    os.rename(tmp_path / "a0003.png", folder / "retina" / "a0003.png")
+    list(score_with_cache(store, default_model))
+
+    record = store.record("retina/a0003.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.override is Decision.REJECT
+
+
 def test_file_moved_back_by_hand_keeps_override(
     store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:

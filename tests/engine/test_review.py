@@ -431,12 +431,15 @@ def test_vanished_file_marked_missing(mixed: Path, default_model: ReferenceModel
     with ReviewStore.open(mixed) as store:
         store.set_override(["retina/r0002.png"], Decision.KEEP)
     removed_bytes = (mixed / "retina" / "r0002.png").read_bytes()
+    removed_mtime_ns = (mixed / "retina" / "r0002.png").stat().st_mtime_ns
     (mixed / "retina" / "r0002.png").unlink()
 
     scan(mixed, default_model)
     with ReviewStore.open(mixed) as store:
         missing = store.record("retina/r0002.png")
+    # Restored as a backup tool would: the same bytes and modification time.
     (mixed / "retina" / "r0002.png").write_bytes(removed_bytes)
+    os.utime(mixed / "retina" / "r0002.png", ns=(removed_mtime_ns, removed_mtime_ns))
     scan(mixed, default_model)
     with ReviewStore.open(mixed) as store:
         back = store.record("retina/r0002.png")
