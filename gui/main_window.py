@@ -338,6 +338,9 @@ class MainWindow(QMainWindow):
         if self._session is not None:
             try:
                 self._session.flush_pending()
+                # The scan drops the decision on a file that took the name of one
+                # that left, which the gallery read before the scan.
+                self.gallery_model.set_overrides(self._session.overrides())
             except (ReviewStoreError, sqlite3.Error) as error:
                 self._show_error("Saving decisions failed", str(error))
         self.gallery_view.set_placeholder_text(

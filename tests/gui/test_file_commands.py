@@ -27,6 +27,7 @@ from window_helpers import (
 from engine.decisions import Decision
 from engine.quarantine import default_quarantine_dir
 from gui.dialogs import ExportOptions, ReportDialog
+from gui.gallery_model import GalleryRole
 from gui.main_window import MainWindow
 
 BLOOD_KEPT = "incoming/"  # prefix of the blood-cell files, all flagged by the model
@@ -131,6 +132,26 @@ def test_reload_lists_outside_changes(
 
     assert set(gallery_paths(window)) == before - {removed} | {"added.png"}
     assert window.window_actions.reload_folder.isEnabled()
+
+
+def test_reload_drops_decision_on_new_file(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    decide(window, "retina_0002.png", Decision.REJECT)
+    move_rejects(qtbot, window)
+    # Another image takes the name of the one the curator rejected.
+    (mixed_folder / "retina_0002.png").write_bytes(
+        (mixed_folder / "retina_0003.png").read_bytes())
+
+    with qtbot.waitSignal(window.scoring_finished, timeout=SCORING_TIMEOUT_MS):
+        window.window_actions.reload_folder.trigger()
+    proxy = window.proxy_model
+    overrides = {proxy.index(row, 0).data(GalleryRole.RELATIVE_PATH):
+                 proxy.index(row, 0).data(GalleryRole.OVERRIDE) for row in range(proxy.rowCount())}
+
+    assert "retina_0002.png" in overrides
+    assert overrides["retina_0002.png"] is None
 
 
 # Move rejects out, with per-file errors
