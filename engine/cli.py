@@ -29,6 +29,7 @@ from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
 from engine.moves import move_batch, quarantine_problem, undo_last_batch
+from engine.names import folder_problem
 from engine.quarantine import default_quarantine_dir
 from engine.resources import DEFAULT_MODEL_PATH
 from engine.review import Location, ReviewStore
@@ -359,6 +360,9 @@ def _unwritable_folder(path: Path) -> str:
     before the work, so that a read-only destination fails at once rather than
     after scoring a whole folder or training a model.
     """
+    problem = folder_problem(path.parent)
+    if problem:
+        return f"{problem}. Choose another path."
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path.parent):

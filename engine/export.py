@@ -29,7 +29,7 @@ from engine.manifest import (
     json_row,
     review_row,
 )
-from engine.names import MAX_SUFFIX, fold_name, make_folders, numbered_names
+from engine.names import MAX_SUFFIX, fold_name, folder_problem, make_folders, numbered_names
 from engine.quarantine import describe_os_error
 from engine.review import FileRecord, Location, ReviewStore, read_identity
 from engine.reviewdb import utc_now
@@ -355,7 +355,8 @@ def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
     if destination.is_dir() and any(destination.iterdir()) and not merge:
         return (f"{destination} is not empty. Choose an empty folder, or merge into it "
                 "(existing files are never overwritten).")
-    return ""
+    problem = folder_problem(destination)
+    return f"{problem}. Choose another destination." if problem else ""
 
 
 def _copy_new(source: Path, target: Path, expected_size: int) -> str:

@@ -31,6 +31,7 @@ from engine.journal import (
     settle_moved_entry,
     settle_planned_entry,
 )
+from engine.names import folder_problem
 from engine.quarantine import (
     MoveOutcome,
     default_quarantine_dir,
@@ -79,7 +80,8 @@ def quarantine_problem(folder: Path, destination: Path) -> str:
     """Return why `destination` cannot take the files of the reviewed `folder`, or "".
 
     The destination can be neither the folder, nor inside it, nor contain it:
-    relative paths kept there could lead back into the folder.
+    relative paths kept there could lead back into the folder. It must also be a
+    folder that can be created and written to (see names.folder_problem).
     """
     resolved = Path(os.path.abspath(destination)).resolve()
     folder = folder.resolve()
@@ -89,7 +91,8 @@ def quarantine_problem(folder: Path, destination: Path) -> str:
     if folder.is_relative_to(resolved):
         return (f"the quarantine folder {destination} contains the reviewed folder {folder}. "
                 f"Choose a folder beside it, such as {default_quarantine_dir(folder)}.")
-    return ""
+    problem = folder_problem(destination)
+    return f"{problem}. Choose another quarantine folder." if problem else ""
 
 
 def _run_batch(

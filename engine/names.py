@@ -53,3 +53,22 @@ def make_folders(root: Path, parts: Sequence[str]) -> Path:
             raise NotADirectoryError(
                 errno.ENOTDIR, "it is a file or a link, not a folder", str(current))
     return current
+
+
+def folder_problem(folder: Path) -> str:
+    """Return why no file can be created in `folder`, or an empty string.
+
+    The reason is a clause without a full stop, for the caller's sentence.
+
+    `folder` need not exist yet: the nearest of it and its parents that exists
+    must be a folder that this process can write to. A read-only file system
+    counts as not writable, also for root.
+    """
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} cannot be written to (read-only, or no permission)"
+    return ""

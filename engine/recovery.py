@@ -195,7 +195,7 @@ def _group_names(folder: Path) -> dict[str, set[str]]:
     """Map each case-folded name, and the name without its number, to the names in `folder`."""
     try:
         names = os.listdir(folder)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
     groups: dict[str, set[str]] = {}
     for name in names:

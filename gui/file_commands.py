@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox
 from engine.decisions import Decision
 from engine.export import CleanedSetExport, ExportSummary
 from engine.journal import Batch
+from engine.moves import quarantine_problem
 from engine.quarantine import default_quarantine_dir
 from engine.review import Location
 from engine.reviewdb import ReviewStoreError
@@ -102,6 +103,10 @@ class FileCommands(QObject):
             destination = default_quarantine_dir(session.folder)
         except ValueError as error:
             self._show_report("Moving rejects out failed", str(error), [])
+            return False
+        problem = quarantine_problem(session.folder, destination)
+        if problem:
+            self._show_report("Moving rejects out failed", f"Moving files failed: {problem}", [])
             return False
         if not self._confirm_move(session.folder, destination, len(paths)):
             return False

@@ -146,7 +146,7 @@ def test_read_only_output_fails_first(
     errors = capsys.readouterr().err
 
     assert code == EXIT_FAILED
-    assert f"cannot write to {out}: Read-only file system. Choose another path." in errors
+    assert f"{out} cannot be written to (read-only, or no permission)." in errors
     assert "Traceback" not in errors
     # Checked before any work: the folder was not even scored.
     assert not (small_folder / ".retina-curator").exists()

@@ -185,6 +185,25 @@ def test_bad_destination_fails_before_scan(
     assert inventory_by_path(demo.parent) == before
 
 
+@pytest.mark.parametrize("command", ["move-rejects", "export"])
+def test_destination_under_file_fails_before_scan(
+    demo: Path, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"a file where a folder is needed")
+
+    code = main([command, str(demo), "--to", str(blocker / "out")])
+    errors = capsys.readouterr().err
+    with sqlite3.connect(demo / DB_FOLDER_NAME / DB_FILE_NAME) as connection:
+        scored = connection.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+
+    assert code == EXIT_FAILED
+    assert f"{blocker} is a file, not a folder. Choose another" in errors
+    assert "Traceback" not in errors
+    assert scored == 0
+    assert blocker.read_bytes() == b"a file where a folder is needed"
+
+
 def test_threshold_choice_shared_by_commands(demo: Path, tmp_path: Path) -> None:
     # Nothing scores above 1e9, so only the empty file is rejected and moved.
     code = main(["move-rejects", str(demo), "--to", str(tmp_path / "q"), "--threshold", "1e9"])

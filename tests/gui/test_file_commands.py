@@ -174,6 +174,24 @@ def test_move_lists_per_file_errors(
     assert vanished in report.lines[0]
 
 
+def test_move_rejected_when_quarantine_is_file(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    blocker = default_quarantine_dir(mixed_folder)
+    blocker.write_bytes(b"a file where the quarantine folder goes")
+    before = sha256_inventory(mixed_folder)
+
+    started = window.file_commands.move_rejects_out()
+
+    report = window.file_commands.last_report
+    assert not started
+    assert questions == []
+    assert report is not None
+    assert f"{blocker} is a file, not a folder" in report.summary
+    assert sha256_inventory(mixed_folder) == before
+
+
 # Undo
 
 
