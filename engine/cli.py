@@ -335,10 +335,9 @@ def _train_output_problem(out: Path, overwrite: bool) -> str:
     if out.suffix != ".safetensors":
         return f"{out} must end in .safetensors, the model file format."
     for path in (out, card_path(out)):
-        if path.is_dir():
-            return f"{path} is a folder. Pass a file path."
-        if path.exists() and not overwrite:
-            return f"{path} exists. Pass --overwrite to replace it, or another path."
+        problem = _existing_output_problem(path, overwrite)
+        if problem:
+            return problem
     return _unwritable_folder(out)
 
 
@@ -346,11 +345,23 @@ def _csv_output_problem(csv_path: Path, folder: Path, overwrite: bool) -> str:
     """Return why the score CSV cannot be written to `csv_path`, or an empty string."""
     if csv_path.resolve().is_relative_to(folder.resolve()):
         return f"{csv_path} is inside the scored folder. Write the CSV elsewhere."
-    if csv_path.is_dir():
-        return f"{csv_path} is a folder. Pass a file path."
-    if csv_path.exists() and not overwrite:
-        return f"{csv_path} exists. Pass --overwrite to replace it, or another path."
-    return _unwritable_folder(csv_path)
+    return _existing_output_problem(csv_path, overwrite) or _unwritable_folder(csv_path)
+
+
+def _existing_output_problem(path: Path, overwrite: bool) -> str:
+    """Return why what is at the output `path` now cannot be replaced, or an empty string.
+
+    Outputs are written beside and moved into place, which would put a regular
+    file where a device or a pipe was: `--csv /dev/null` run as root would
+    replace the device.
+    """
+    if path.is_dir():
+        return f"{path} is a folder. Pass a file path."
+    if path.exists() and not path.is_file():
+        return f"{path} is not a regular file (a device, a pipe or a socket). Pass a file path."
+    if path.exists() and not overwrite:
+        return f"{path} exists. Pass --overwrite to replace it, or another path."
+    return ""
 
 
 def _unwritable_folder(path: Path) -> str:
@@ -479,7 +490,9 @@ def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: st
 
 
 def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
-    problem = _unwritable_folder(args.json) if args.json else ""
+    # `evaluate` has no --overwrite: its JSON replaces an existing regular file.
+    problem = (_existing_output_problem(args.json, overwrite=True)
+               or _unwritable_folder(args.json)) if args.json else ""
     if problem:
         print(f"Evaluation failed: {problem}", file=sys.stderr)
         return EXIT_FAILED

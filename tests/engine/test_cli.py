@@ -167,6 +167,18 @@ def test_unreadable_file_reported_once(
     assert warnings == [f"skipped {small_folder / 'broken.png'}: broken symbolic link"]
 
 
+def test_score_never_replaces_a_pipe(tmp_path: Path, small_folder: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    pipe = tmp_path / "scores.csv"
+    os.mkfifo(pipe)
+
+    code = main(["score", str(small_folder), "--csv", str(pipe), "--overwrite"])
+
+    assert code == EXIT_FAILED
+    assert f"{pipe} is not a regular file" in capsys.readouterr().err
+    assert pipe.is_fifo()
+
+
 def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "model.safetensors"
 
