@@ -564,8 +564,8 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
     errors = [outcome.error for outcome in outcomes if outcome.error]
     for message in errors:
         print(message, file=sys.stderr)
-    print(f"Moved {len(outcomes) - len(errors)} of {len(outcomes)} rejected files "
-          f"to {destination}.")
+    print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} with the final "
+          f"decision reject to {destination}.")
     return report_failures(errors, "stayed in the folder")
 
 
@@ -585,7 +585,7 @@ def run_undo(args: argparse.Namespace) -> int:
     errors = [outcome.error for outcome in outcomes if outcome.error]
     for message in errors:
         print(message, file=sys.stderr)
-    print(f"Moved {len(outcomes) - len(errors)} of {len(outcomes)} files back "
+    print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} back "
           f"into {store.folder}.")
     return report_failures(errors, "stayed in quarantine")
 
@@ -623,9 +623,9 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
         print(message, file=sys.stderr)
     for note in summary.notes:
         print(note)
-    print(f"Exported {summary.exported} files to {summary.destination} "
+    print(f"Exported {_files(summary.exported)} to {summary.destination} "
           f"({summary.linked} hard-linked, {summary.already_present} already there). "
-          f"{summary.not_copied} files are listed in {summary.manifest_csv} but not copied.")
+          f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
     return report_failures(summary.errors, "stayed out of the export")
 
 
@@ -643,6 +643,10 @@ def report_failures(errors: list[str], consequence: str) -> int:
     """Print how many files failed, if any, and return the exit code."""
     if not errors:
         return EXIT_OK
-    files = "1 file" if len(errors) == 1 else f"{len(errors)} files"
-    print(f"{files} failed and {consequence}; the reasons are listed above.", file=sys.stderr)
+    print(f"{_files(len(errors))} failed and {consequence}; the reasons are listed above.",
+          file=sys.stderr)
     return EXIT_FAILED
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"

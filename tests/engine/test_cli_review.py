@@ -124,7 +124,8 @@ def test_move_rejects_then_undo(
     again_output = capsys.readouterr().out
 
     assert moved_code == EXIT_OK
-    assert f"Moved {len(expected)} of {len(expected)} rejected files" in moved_output
+    count = len(expected)
+    assert f"Moved {count} of {count} files with the final decision reject" in moved_output
     assert sorted(moved) == expected
     assert undo_code == EXIT_OK
     assert f"Moved {len(expected)} of {len(expected)} files back" in undo_output
@@ -142,7 +143,7 @@ def test_move_rejects_entry_point(demo: Path, tmp_path: Path) -> None:
     )
 
     assert result.returncode == EXIT_OK, result.stderr
-    assert "rejected files to" in result.stdout
+    assert "with the final decision reject to" in result.stdout
     assert inventory(demo, tmp_path / "out") == before
 
 
