@@ -282,8 +282,12 @@ class _DecoderWarnings:
         path = getattr(_decoding, "path", None)
         if path is None:
             self.show_other(message, category, filename, lineno, file, line)
-        else:
-            logger.warning("%s: %s", path, str(message).strip())
+            return
+        text = str(message).strip()
+        # Pillow raised some texts twice for one damaged TIFF.
+        if getattr(_decoding, "last_warning", None) != (path, text):
+            _decoding.last_warning = (path, text)
+            logger.warning("%s: %s", path, text)
 
 
 def log_decoder_warnings() -> None:

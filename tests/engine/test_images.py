@@ -240,6 +240,25 @@ def test_decoder_warnings_name_each_file(
         for path in paths]
 
 
+def test_decoder_warning_logged_once_per_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pillow warned twice about the directory of this TIFF cut in half.
+    whole = tmp_path / "whole.tif"
+    pixels = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(whole, compression="tiff_lzw")
+    path = tmp_path / "cut.tif"
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING, logger="engine.images"):
+        log_decoder_warnings()
+        loaded = load_image(path, FRAMING, None)
+
+    assert loaded.status is Status.DAMAGED
+    assert len(caplog.records) == 1
+    assert caplog.records[0].getMessage().startswith(f"{path}: Corrupt EXIF data")
+
+
 def test_other_warnings_shown_as_before(caplog: pytest.LogCaptureFixture) -> None:
     shown: list[str] = []
 
