@@ -25,7 +25,7 @@ from fault_files import (
 )
 from PIL import Image
 
-from engine.export import CleanedSetExport, ExportError
+from engine.export import CleanedSetExport
 from engine.modelfile import ReferenceModel
 from engine.quarantine import move_files
 from engine.review import ReviewStore
@@ -139,9 +139,10 @@ def test_read_only_quarantine_keeps_files(base: Path) -> None:
     )
 
     assert code == 1
-    lines = failures(errors, "Moving")
-    assert len(lines) == 4
-    assert all("failed: permission denied" in line for line in lines)
+    # Rejected before the scan, rather than file by file.
+    assert (f"Moving rejects failed: {quarantine} cannot be written to (read-only, or no "
+            "permission). Choose another quarantine folder.") in errors
+    assert "permission denied" not in errors
     assert sha256_inventory(folder) == before
     assert files_under(quarantine) == []
 
@@ -158,10 +159,9 @@ def test_read_only_export_destination(base: Path) -> None:
     )
 
     assert code == 1
-    lines = failures(errors, "Exporting")
-    assert len(lines) == 4
-    assert all("failed: permission denied" in line for line in lines)
-    assert "Exporting failed: writing the manifests to" in errors
+    assert (f"Exporting failed: {destination} cannot be written to (read-only, or no "
+            "permission). Choose another destination.") in errors
+    assert "permission denied" not in errors
     assert sha256_inventory(folder) == before
     assert files_under(destination) == []
 
@@ -176,7 +176,8 @@ def test_unwritable_export_parent(base: Path) -> None:
     code, errors = cli(base, "export", str(base / "batch"), "--to", str(locked / "clean"))
 
     assert code == 1
-    assert f"Exporting failed: creating {locked / 'clean'} failed: permission denied" in errors
+    assert (f"Exporting failed: {locked} cannot be written to (read-only, or no "
+            "permission). Choose another destination.") in errors
     assert sha256_inventory(base / "batch") == before
 
 
@@ -247,11 +248,8 @@ def test_read_only_mount_as_export(
     ):
         for _ in score_with_cache(store, default_model):
             pass
-        export = CleanedSetExport(store, mount, default_model.fingerprint, float(KEEP_ALL),
-                                  merge=True)
-        with pytest.raises(ExportError, match="read-only file system"):
-            list(export.run())
+        with pytest.raises(ValueError, match="cannot be written to"):
+            CleanedSetExport(store, mount, default_model.fingerprint, float(KEEP_ALL),
+                             merge=True)
 
-    assert export.summary.failed == 4
-    assert all("read-only file system" in error for error in export.summary.errors)
     assert sha256_inventory(folder) == before
