@@ -410,11 +410,18 @@ def test_override_kept_after_move_and_undo(
     assert record.score is not None
 
 
-def test_new_file_at_moved_name_has_no_override(
-    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+@pytest.mark.parametrize("departure", ["moved out", "removed"])
+def test_new_file_at_name_has_no_override(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel,
+    departure: str,
 ) -> None:
     store.set_override(["retina/a0003.png"], Decision.REJECT)
-    list(move_batch(store, rejects(store, default_model), tmp_path / "quarantine"))
+    if departure == "moved out":
+        list(move_batch(store, rejects(store, default_model), tmp_path / "quarantine"))
+    else:
+        # Removed by another program, so the scan marks it missing.
+        os.rename(folder / "retina" / "a0003.png", tmp_path / "a0003.png")
+        list(score_with_cache(store, default_model))
     # Another image arrives under the name of the one the curator rejected.
     shutil.copy(folder / "retina" / "a0004.png", folder / "retina" / "a0003.png")
     list(score_with_cache(store, default_model))
@@ -425,23 +432,6 @@ def test_new_file_at_moved_name_has_no_override(
     assert record.location is Location.FOLDER
     assert record.override is None
     assert record.override_time is None
-
-
-def test_new_file_at_missing_name_has_no_override(
-    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
-) -> None:
-    store.set_override(["retina/a0003.png"], Decision.KEEP)
-    # Moved away by another program, so the scan marks it missing.
-    os.rename(folder / "retina" / "a0003.png", tmp_path / "a0003.png")
-    list(score_with_cache(store, default_model))
-    shutil.copy(folder / "retina" / "a0004.png", folder / "retina" / "a0003.png")
-    list(score_with_cache(store, default_model))
-
-    record = store.record("retina/a0003.png", default_model.fingerprint)
-
-    assert record is not None
-    assert record.location is Location.FOLDER
-    assert record.override is None
 
 
 def test_missing_file_back_keeps_override(
