@@ -415,7 +415,7 @@ class ReviewStore:
             )
 
     def _is_same_file(self, relative_path: str, size: int, mtime_ns: int) -> bool:
-        """Tell whether the file at `relative_path` has the stored size and mtime_ns."""
+        """Return whether the file at `relative_path` has the stored size and mtime_ns."""
         try:
             stat = _listed_stat(self.folder / relative_path)
         except OSError:

@@ -247,7 +247,7 @@ class MainWindow(QMainWindow):
         return True
 
     def reload_folder(self) -> bool:
-        """Open the open folder again: the gallery is listed anew and changed files scored.
+        """Open the current folder again: its listing is read anew and changed files scored.
 
         Returns False if no folder is open or it cannot be opened again.
         """
@@ -338,8 +338,8 @@ class MainWindow(QMainWindow):
         if self._session is not None:
             try:
                 self._session.flush_pending()
-                # The scan drops the decision on a file that took the name of one
-                # that left, which the gallery read before the scan.
+                # The scan may have dropped decisions on files that took the name of
+                # a file that left, and the gallery read the decisions before it.
                 self.gallery_model.set_overrides(self._session.overrides())
             except (ReviewStoreError, sqlite3.Error) as error:
                 self._show_error("Saving decisions failed", str(error))
