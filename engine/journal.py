@@ -144,14 +144,14 @@ def finish_undo(store: ReviewStore, batch_id: int, in_flight: sqlite3.Row | None
 def interrupted_return(store: ReviewStore, batch_id: int) -> sqlite3.Row | None:
     """Return the entry of a batch whose return a kill may have cut short, if any.
 
-    An undo returns files in descending position, clears the errors of earlier
-    attempts when it starts and notes each failure as it happens. So the next
-    entry it would have tried is the moved entry with the highest position and no
-    error.
+    When an undo starts, it gives every entry still in quarantine an error saying
+    that it has not reached it. It clears that error just before it moves an
+    entry's file back, and records the result or a new error after. So the
+    entry still moved and without an error is the one whose move was under way.
     """
     rows = store.database.query(
-        "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' AND error IS NULL "
-        "ORDER BY position DESC LIMIT 1", (batch_id,),
+        "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' AND error IS NULL",
+        (batch_id,),
     )
     return rows[0] if rows else None
 

@@ -211,6 +211,12 @@ def undo_batch(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None
     return _run_undo(store, batch_id)
 
 
+# The error of every entry an undo has not reached yet. The entry whose return is
+# under way has none, so recovery after a kill can tell it from the others (see
+# journal.interrupted_return), and an undo that stops early leaves this behind.
+_NOT_REACHED = "the undo stopped before it reached this file"
+
+
 def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None, None]:
     with store.database.batch_lock():
         with store.database.transaction(durable=True) as connection:
@@ -218,11 +224,9 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
                 "UPDATE batches SET state = 'undoing', undo_started_ns = ? WHERE id = ?",
                 (time.time_ns(), batch_id),
             )
-            # Errors of an earlier undo are stale, and recovery identifies the entry in
-            # flight by the absence of one (see interrupted_return).
             connection.execute(
-                "UPDATE batch_files SET error = NULL WHERE batch_id = ? AND state = 'moved'",
-                (batch_id,),
+                "UPDATE batch_files SET error = ? WHERE batch_id = ? AND state = 'moved'",
+                (_NOT_REACHED, batch_id),
             )
         entries = store.database.query(
             "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' "
@@ -231,13 +235,17 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
         destination = Path(store.database.query(
             "SELECT destination FROM batches WHERE id = ?", (batch_id,))[0]["destination"])
         logger.info("Undoing move batch %d: %d files", batch_id, len(entries))
-        # The entry being returned, while an exception could cut its return short.
+        # The entry whose file is being moved back, while an exception could cut
+        # that move short.
         in_flight: sqlite3.Row | None = None
         try:
             for entry in entries:
-                in_flight = entry
-                outcome = _return_one(store, entry)
-                in_flight = None
+                outcome = _blocked_return(store, entry)
+                if outcome is None:
+                    _note_entry_error(store, entry, None)
+                    in_flight = entry
+                    outcome = _return_one(store, entry)
+                    in_flight = None
                 if outcome.error is None:
                     # Moving the file out made the folders of its path there.
                     remove_empty_folders(outcome.source.parent, destination)
@@ -247,22 +255,31 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
                 logger.warning("%s", message)
 
 
-def _return_one(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
+def _blocked_return(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome | None:
+    """Return the outcome of an entry whose file cannot be moved back, or None.
+
+    The file may have left quarantine by hand, or its original name may be taken.
+    """
     relative_path = entry["relative_path"]
     current = Path(entry["moved_to"])
     original = Path(entry["source"])
     if not os.path.lexists(current):
         return _settle_gone(store, entry)
-    if os.path.lexists(original):
-        message = (
-            f"Undoing the move of {relative_path} failed: {original} exists now, and it is "
-            f"never overwritten, so the file stays at {current}. Rename or move the file "
-            "that took the name, then undo again."
-        )
-        logger.warning("%s", message)
-        _note_entry_error(store, entry, message)
-        return UndoOutcome(relative_path, current, None, message)
+    if not os.path.lexists(original):
+        return None
+    message = (
+        f"Undoing the move of {relative_path} failed: {original} exists now, and it is "
+        f"never overwritten, so the file stays at {current}. Rename or move the file "
+        "that took the name, then undo again."
+    )
+    logger.warning("%s", message)
+    _note_entry_error(store, entry, message)
+    return UndoOutcome(relative_path, current, None, message)
 
+
+def _return_one(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
+    relative_path = entry["relative_path"]
+    current = Path(entry["moved_to"])
     outcome = move_file(current, store.folder, relative_path)
     if outcome.error is not None:
         _note_entry_error(store, entry, outcome.error)
@@ -271,7 +288,7 @@ def _return_one(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
         set_entry(connection, entry["batch_id"], entry["position"], EntryState.RETURNED,
                   None, None)
         set_location(connection, relative_path, Location.FOLDER, None)
-    return UndoOutcome(relative_path, current, original, None)
+    return UndoOutcome(relative_path, current, Path(entry["source"]), None)
 
 
 def _settle_gone(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
@@ -296,7 +313,7 @@ def _settle_gone(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
     return UndoOutcome(relative_path, current, None, message)
 
 
-def _note_entry_error(store: ReviewStore, entry: sqlite3.Row, message: str) -> None:
+def _note_entry_error(store: ReviewStore, entry: sqlite3.Row, message: str | None) -> None:
     with store.database.transaction() as connection:
         connection.execute(
             "UPDATE batch_files SET error = ? WHERE batch_id = ? AND position = ?",

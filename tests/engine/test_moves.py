@@ -208,6 +208,68 @@ def test_quick_second_undo_keeps_returned_file(
     assert inventory(folder, quarantine) == before
 
 
+_KILL_WHILE_NOTING_ERROR = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    import engine.moves
+    from engine.review import ReviewStore
+    engine.moves._note_entry_error = lambda *arguments: os._exit(9)
+    store = ReviewStore.open(Path(sys.argv[1]))
+    list(engine.moves.undo_last_batch(store))
+""")
+
+
+def test_kill_at_taken_name_removes_nothing(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    # The second undo is killed while it notes that the name is taken, which
+    # recovery once took for a return cut short: it removed the file at the name.
+    quarantine = tmp_path / "quarantine"
+    name = "retina/a0001.png"
+    list(move_batch(store, [name], quarantine))
+    shutil.copy(quarantine / name, folder / name)
+    list(move_batch(store, [name], quarantine))
+    list(undo_last_batch(store))
+    store.close()
+    before = inventory(folder, quarantine)
+
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILL_WHILE_NOTING_ERROR, str(folder)],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=120,
+    )
+    with ReviewStore.open(folder) as reopened:
+        recovered = reopened.recovered
+
+    assert killed.returncode == 9, killed.stderr
+    assert "was interrupted" in recovered[0]
+    assert inventory(folder, quarantine) == before
+    assert (folder / name).is_file()
+    assert (quarantine / name).is_file()
+
+
+def test_interrupt_at_taken_name_removes_nothing(
+    store: ReviewStore, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    name = "retina/a0001.png"
+    list(move_batch(store, [name], quarantine))
+    shutil.copy(quarantine / name, folder / name)
+    list(move_batch(store, [name], quarantine))
+    list(undo_last_batch(store))
+    before = inventory(folder, quarantine)
+
+    def interrupt(*arguments: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl+C while the undo notes that the name is taken.
+    monkeypatch.setattr("engine.moves._note_entry_error", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        list(undo_last_batch(store))
+
+    assert inventory(folder, quarantine) == before
+    assert (folder / name).is_file()
+
+
 def test_undo_accepts_file_moved_back_by_hand(
     store: ReviewStore, folder: Path, tmp_path: Path
 ) -> None:
