@@ -359,7 +359,8 @@ def _existing_output_problem(path: Path, overwrite: bool) -> str:
         return f"{path} is a folder. Pass a file path."
     if path.exists() and not path.is_file():
         return f"{path} is not a regular file (a device, a pipe or a socket). Pass a file path."
-    if path.exists() and not overwrite:
+    # lexists: a broken link is there too, and writing would replace it.
+    if os.path.lexists(path) and not overwrite:
         return f"{path} exists. Pass --overwrite to replace it, or another path."
     return ""
 

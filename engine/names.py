@@ -65,8 +65,10 @@ def folder_problem(folder: Path) -> str:
     counts as not writable, also for root.
     """
     existing = Path(os.path.abspath(folder))
-    while not existing.exists() and existing != existing.parent:
+    while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
+    if existing.is_symlink() and not existing.exists():
+        return f"{existing} is a broken link"
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):

@@ -122,7 +122,7 @@ class FileCommands(QObject):
             f"{reasons.flagged} flagged by the model, {reasons.unreadable} unreadable, "
             f"{reasons.curator} rejected by you.\n"
             "Subfolders are kept, no file is overwritten or deleted, and Edit › Undo moves "
-            "the files back.",
+            f"{'it' if count == 1 else 'them'} back.",
             _YES_CANCEL, QMessageBox.StandardButton.Cancel,
         )
         return answer == QMessageBox.StandardButton.Yes
@@ -194,7 +194,7 @@ class FileCommands(QObject):
             self._window, "Export Cleaned Set",
             f"{method.capitalize()} {_images(kept)} kept of {len(in_folder)} in\n"
             f"{export.store.folder}\nto\n{export.destination}?{merge}\n\n"
-            f"{_images(len(in_folder) - kept)} rejected are not exported. The manifests list "
+            f"Rejected, not exported: {_images(len(in_folder) - kept)}. The manifests list "
             f"all {len(export.records)} files of the review with their decisions.",
             _YES_CANCEL, QMessageBox.StandardButton.Cancel,
         )

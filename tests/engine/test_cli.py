@@ -179,6 +179,19 @@ def test_score_never_replaces_a_pipe(tmp_path: Path, small_folder: Path,
     assert pipe.is_fifo()
 
 
+def test_score_keeps_broken_link_without_overwrite(
+    tmp_path: Path, small_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = tmp_path / "scores.csv"
+    link.symlink_to(tmp_path / "nowhere.csv")
+
+    code = main(["score", str(small_folder), "--csv", str(link)])
+
+    assert code == EXIT_FAILED
+    assert f"{link} exists. Pass --overwrite" in capsys.readouterr().err
+    assert link.is_symlink()
+
+
 def test_train_writes_loadable_model(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "model.safetensors"
 

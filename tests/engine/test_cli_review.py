@@ -205,6 +205,22 @@ def test_destination_under_file_fails_before_scan(
     assert blocker.read_bytes() == b"a file where a folder is needed"
 
 
+@pytest.mark.parametrize("command", ["move-rejects", "export"])
+def test_broken_link_destination_fails_before_scan(
+    demo: Path, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = tmp_path / "broken"
+    link.symlink_to(tmp_path / "nowhere")
+
+    code = main([command, str(demo), "--to", str(link)])
+    errors = capsys.readouterr().err
+
+    assert code == EXIT_FAILED
+    assert f"{link} is a broken link. Choose another" in errors
+    assert link.is_symlink()
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_threshold_choice_shared_by_commands(demo: Path, tmp_path: Path) -> None:
     # Nothing scores above 1e9, so only the empty file is rejected and moved.
     code = main(["move-rejects", str(demo), "--to", str(tmp_path / "q"), "--threshold", "1e9"])
