@@ -182,12 +182,14 @@ class ReviewDatabase:
                 connection.execute("PRAGMA synchronous = FULL")
             try:
                 connection.execute("BEGIN IMMEDIATE")
-                try:
-                    yield connection
-                except BaseException:
-                    connection.rollback()
-                    raise
+                yield connection
                 connection.commit()
+            except BaseException:
+                # Also when Ctrl+C lands just after BEGIN or during the commit:
+                # an open transaction would make the next BEGIN fail.
+                if connection.in_transaction:
+                    connection.rollback()
+                raise
             finally:
                 if durable:
                     connection.execute("PRAGMA synchronous = NORMAL")

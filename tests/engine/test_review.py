@@ -449,6 +449,38 @@ def test_vanished_file_marked_missing(mixed: Path, default_model: ReferenceModel
     assert back.override is Decision.KEEP
 
 
+class _InterruptAfterBegin:
+    """The review's real connection, with Ctrl+C arriving right after BEGIN returns."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, *parameters: object) -> sqlite3.Cursor:
+        cursor = self._connection.execute(sql, *parameters)
+        if sql == "BEGIN IMMEDIATE":
+            raise KeyboardInterrupt
+        return cursor
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._connection, name)
+
+
+def test_interrupt_after_begin_leaves_no_transaction(tmp_path: Path) -> None:
+    with ReviewStore.open(tmp_path) as store:
+        database = store.database
+        connection = database._connection
+        database._connection = _InterruptAfterBegin(connection)  # type: ignore[assignment]
+        with pytest.raises(KeyboardInterrupt), database.transaction():
+            pass
+        database._connection = connection
+        still_open = connection.in_transaction
+        # The next transaction begins as usual.
+        with database.transaction() as usable:
+            usable.execute("SELECT 1")
+
+    assert not still_open
+
+
 # --- database file ---------------------------------------------------------------
 
 
