@@ -567,7 +567,7 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
         print(message, file=sys.stderr)
     print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} with the final "
           f"decision reject to {destination}.")
-    return report_failures(errors, "stayed in the folder")
+    return report_failures(errors, "could not be moved")
 
 
 def run_undo(args: argparse.Namespace) -> int:
@@ -588,7 +588,7 @@ def run_undo(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr)
     print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} back "
           f"into {store.folder}.")
-    return report_failures(errors, "stayed in quarantine")
+    return report_failures(errors, "could not be moved back")
 
 
 def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
@@ -627,7 +627,7 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
     print(f"Exported {_files(summary.exported)} to {summary.destination} "
           f"({summary.linked} hard-linked, {summary.already_present} already there). "
           f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
-    return report_failures(summary.errors, "stayed out of the export")
+    return report_failures(summary.errors, "could not be exported")
 
 
 def review_threshold(store: ReviewStore, model: ReferenceModel,
@@ -640,12 +640,11 @@ def review_threshold(store: ReviewStore, model: ReferenceModel,
     return store.threshold_for(model.fingerprint, model.threshold)
 
 
-def report_failures(errors: list[str], consequence: str) -> int:
-    """Print how many files failed, if any, and return the exit code."""
+def report_failures(errors: list[str], failure: str) -> int:
+    """Print how many files failed, such as "could not be moved", and return the exit code."""
     if not errors:
         return EXIT_OK
-    print(f"{_files(len(errors))} failed and {consequence}; the reasons are listed above.",
-          file=sys.stderr)
+    print(f"{_files(len(errors))} {failure}; the reasons are listed above.", file=sys.stderr)
     return EXIT_FAILED
 
 

@@ -162,7 +162,7 @@ def test_move_failure_exits_one(
     errors = capsys.readouterr().err
     assert code == EXIT_FAILED
     assert "it is a file or a link, not a folder" in errors
-    assert "files failed and stayed in the folder" in errors
+    assert "files could not be moved; the reasons are listed above." in errors
     assert inventory(demo, quarantine) == before
 
 
