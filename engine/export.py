@@ -29,7 +29,14 @@ from engine.manifest import (
     json_row,
     review_row,
 )
-from engine.names import MAX_SUFFIX, fold_name, folder_problem, make_folders, numbered_names
+from engine.names import (
+    MAX_SUFFIX,
+    fold_name,
+    folder_problem,
+    make_folders,
+    numbered_names,
+    overlap,
+)
 from engine.quarantine import describe_os_error
 from engine.review import FileRecord, Location, ReviewStore, read_identity
 from engine.reviewdb import utc_now
@@ -342,13 +349,11 @@ def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
     The destination can be neither inside the folder nor contain it, and must be
     an empty folder or a new one unless `merge` is set.
     """
-    resolved = destination.resolve()
     folder = folder.resolve()
-    if resolved == folder or resolved.is_relative_to(folder):
-        return (f"the destination {destination} is inside the reviewed folder {folder}. "
-                "Choose a folder outside it.")
-    if folder.is_relative_to(resolved):
-        return (f"the destination {destination} contains the reviewed folder {folder}. "
+    position = overlap(folder, destination)
+    if position:
+        relation = "is inside" if position == "inside" else "contains"
+        return (f"the destination {destination} {relation} the reviewed folder {folder}. "
                 "Choose a folder outside it.")
     if destination.exists() and not destination.is_dir():
         return f"{destination} is a file, not a folder. Choose a folder."

@@ -31,7 +31,7 @@ from engine.journal import (
     settle_moved_entry,
     settle_planned_entry,
 )
-from engine.names import folder_problem
+from engine.names import folder_problem, overlap
 from engine.quarantine import (
     MoveOutcome,
     default_quarantine_dir,
@@ -79,16 +79,16 @@ def move_batch(
 def quarantine_problem(folder: Path, destination: Path) -> str:
     """Return why `destination` cannot take the files of the reviewed `folder`, or "".
 
-    The destination can be neither the folder, nor inside it, nor contain it:
-    relative paths kept there could lead back into the folder. It must also be a
-    folder that can be created and written to (see names.folder_problem).
+    The destination can be neither the folder, nor inside it, nor contain it (see
+    names.overlap). It must also be a folder that can be created and written to
+    (see names.folder_problem).
     """
-    resolved = Path(os.path.abspath(destination)).resolve()
     folder = folder.resolve()
-    if resolved == folder or resolved.is_relative_to(folder):
+    position = overlap(folder, destination)
+    if position == "inside":
         return (f"the quarantine folder {destination} is inside the reviewed folder "
                 f"{folder}. Choose a folder outside it.")
-    if folder.is_relative_to(resolved):
+    if position == "contains":
         return (f"the quarantine folder {destination} contains the reviewed folder {folder}. "
                 f"Choose a folder beside it, such as {default_quarantine_dir(folder)}.")
     problem = folder_problem(destination)

@@ -74,3 +74,19 @@ def folder_problem(folder: Path) -> str:
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} cannot be written to (read-only, or no permission)"
     return ""
+
+
+def overlap(folder: Path, destination: Path) -> str:
+    """Return "inside" when `destination` is `folder` or inside it, "contains" when it
+    contains `folder`, and "" otherwise, once links are resolved.
+
+    Moves and exports keep relative paths, so a destination that overlaps the
+    reviewed folder could lead a path back into it.
+    """
+    resolved = Path(os.path.abspath(destination)).resolve()
+    folder = folder.resolve()
+    if resolved == folder or resolved.is_relative_to(folder):
+        return "inside"
+    if folder.is_relative_to(resolved):
+        return "contains"
+    return ""
