@@ -114,7 +114,7 @@ def test_unsafe_model_exits_nonzero(tmp_path: Path, small_folder: Path, data_roo
 def test_score_logs_decoder_warning_with_file(tmp_path: Path) -> None:
     folder = tmp_path / "folder"
     folder.mkdir()
-    # The first EXIF directory announces five entries and holds one.
+    # The first EXIF directory announces five entries and contains one.
     exif = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01\x03\x00"
     Image.new("RGB", (40, 30), (200, 80, 30)).save(folder / "photo.jpg", exif=exif)
     csv_path = tmp_path / "scores.csv"

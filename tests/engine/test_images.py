@@ -260,15 +260,15 @@ def test_decoder_warning_logged_once_per_file(
 
 
 def test_other_warnings_shown_as_before(caplog: pytest.LogCaptureFixture) -> None:
-    shown: list[str] = []
+    other_warnings: list[str] = []
 
     with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
-        warnings.showwarning = lambda message, *details: shown.append(str(message))
+        warnings.showwarning = lambda message, *details: other_warnings.append(str(message))
         log_decoder_warnings()
         warnings.simplefilter("always")
         warnings.warn("raised outside decoding", UserWarning, stacklevel=1)
 
-    assert shown == ["raised outside decoding"]
+    assert other_warnings == ["raised outside decoding"]
     assert caplog.records == []
 
 

@@ -185,17 +185,25 @@ def test_undo_never_overwrites(
     assert (folder / "retina" / "a0000.png").read_bytes() == original
 
 
+def move_out_twice(store: ReviewStore, folder: Path, quarantine: Path, name: str) -> None:
+    """Move `name` out, put a copy of it back under its name and move that out too.
+
+    The copy has the same bytes and a new mtime, and goes to "name (1)" in quarantine.
+    """
+    list(move_batch(store, [name], quarantine))
+    shutil.copy(quarantine / name, folder / name)
+    list(move_batch(store, [name], quarantine))
+
+
 def test_quick_second_undo_keeps_returned_file(
     store: ReviewStore, folder: Path, tmp_path: Path
 ) -> None:
     # The first undo returns a copy of the file to its name within the 2 s that
-    # recovery allows for coarse clocks. The second undo finds the name taken, and
-    # once removed that file as an unfinished copy of its own.
+    # recovery allows for coarse clocks. The second undo finds the name taken and
+    # must not take that file for an unfinished copy of its own.
     quarantine = tmp_path / "quarantine"
     name = "retina/a0001.png"
-    list(move_batch(store, [name], quarantine))
-    shutil.copy(quarantine / name, folder / name)
-    list(move_batch(store, [name], quarantine))
+    move_out_twice(store, folder, quarantine, name)
     before = inventory(folder, quarantine)
 
     returned = list(undo_last_batch(store))
@@ -222,13 +230,11 @@ _KILL_WHILE_NOTING_ERROR = textwrap.dedent("""
 def test_kill_at_taken_name_removes_nothing(
     store: ReviewStore, folder: Path, tmp_path: Path
 ) -> None:
-    # The second undo is killed while it notes that the name is taken, which
-    # recovery once took for a return cut short: it removed the file at the name.
+    # The second undo is killed while it notes that the name is taken. Recovery
+    # must not take that entry for a return cut short and remove the file there.
     quarantine = tmp_path / "quarantine"
     name = "retina/a0001.png"
-    list(move_batch(store, [name], quarantine))
-    shutil.copy(quarantine / name, folder / name)
-    list(move_batch(store, [name], quarantine))
+    move_out_twice(store, folder, quarantine, name)
     list(undo_last_batch(store))
     store.close()
     before = inventory(folder, quarantine)
@@ -252,9 +258,7 @@ def test_interrupt_at_taken_name_removes_nothing(
 ) -> None:
     quarantine = tmp_path / "quarantine"
     name = "retina/a0001.png"
-    list(move_batch(store, [name], quarantine))
-    shutil.copy(quarantine / name, folder / name)
-    list(move_batch(store, [name], quarantine))
+    move_out_twice(store, folder, quarantine, name)
     list(undo_last_batch(store))
     before = inventory(folder, quarantine)
 
@@ -359,7 +363,7 @@ def entry_states(store: ReviewStore) -> list[str]:
 
 def test_cancel_keeps_moved_duplicate(tmp_path: Path, data_root: Path) -> None:
     # The copy in quarantine has the bytes of "a.png", which was never tried, and a
-    # name that "a.png" may be numbered to: it once passed for an unfinished copy.
+    # name that "a.png" may be numbered to, so it must not pass for its unfinished copy.
     folder = write_duplicates(tmp_path / "photos", data_root)
     quarantine = tmp_path / "rejected"
     before = inventory(folder)
