@@ -54,7 +54,7 @@ IMAGE_SUFFIXES = frozenset(
 
 # Pillow keeps 4 bytes a pixel, so an image of more than this many pixels takes
 # over 128 MB decoded, and framing it about a third more. Such images are decoded
-# one at a time, also by different threads.
+# one at a time, even on different threads.
 LARGE_PIXELS = 32_000_000
 _large_decoding = threading.Lock()
 
