@@ -25,7 +25,6 @@ from engine.manifest import (
     MANIFEST_COLUMNS,
     file_sha256,
     free_manifest_paths,
-    hash_file,
     json_row,
     review_row,
 )
@@ -38,7 +37,7 @@ from engine.names import (
     overlap,
 )
 from engine.quarantine import describe_os_error
-from engine.review import FileRecord, Location, ReviewStore, read_identity
+from engine.review import FileRecord, Location, ReviewStore, hash_file, read_identity
 from engine.reviewdb import utc_now
 
 logger = logging.getLogger(__name__)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import logging
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 from engine.images import Status
-from engine.review import FileRecord, Location, ReviewStore, read_identity
+from engine.review import FileRecord, Location, ReviewStore, hash_file, read_identity
 from engine.reviewdb import utc_now
 from engine.signals import COLOUR, LATENT, RECONSTRUCTION, flagging_signals
 
@@ -50,8 +47,6 @@ REVIEW_COLUMNS = (
 # (which differs from `path` only when a name differing in case was exported
 # first) and, if the copy failed, why.
 MANIFEST_COLUMNS = (*REVIEW_COLUMNS, "exported", "exported_as", "error")
-
-_CHUNK_BYTES = 1 << 20
 
 # A destination with this many manifests means something is wrong with it.
 _MAX_MANIFESTS = 9999
@@ -123,20 +118,6 @@ def file_sha256(store: ReviewStore, record: FileRecord) -> str | None:
             record.size, record.mtime_ns):
         store.save_sha256(record.relative_path, before, digest)
     return digest
-
-
-def hash_file(path: Path) -> str:
-    """Return the SHA-256 of a regular file's content as hex.
-
-    Raises OSError, also for a pipe or a device, which would block or never end.
-    """
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def free_manifest_paths(destination: Path) -> tuple[Path, Path]:

@@ -8,8 +8,11 @@ process left unfinished (see engine.journal).
 from __future__ import annotations
 
 import enum
+import errno
+import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 # is not trusted. Two seconds is the mtime resolution of FAT, the coarsest of the
 # common file systems.
 RACY_WINDOW_NS = 2_000_000_000
+
+# Bytes read at a time when a file's content is hashed.
+_CHUNK_BYTES = 1 << 20
 
 # Statuses that depend on the moment of reading, not on the file's content, so they
 # are never cached: the next scan reads the file again.
@@ -101,6 +107,20 @@ def read_identity(path: Path) -> FileIdentity:
     checked_ns = time.time_ns()
     stat = os.stat(path)
     return FileIdentity(stat.st_size, stat.st_mtime_ns, checked_ns)
+
+
+def hash_file(path: Path) -> str:
+    """Return the SHA-256 of a regular file's content as hex.
+
+    Raises OSError, also for a pipe or a device, which would block or never end.
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _listed_identity(path: Path) -> FileIdentity:
@@ -378,26 +398,24 @@ class ReviewStore:
 
         Files found are in the folder, even one that was moved out before and
         whose name has been taken again. Files not found and not moved out are
-        marked missing. A file found again, after it was moved out or missing,
-        keeps the curator's decision only if it has the size and mtime of the file
-        that left: the decision was about that file.
+        marked missing. A curator's decision stays with the content it was made
+        on: it is dropped when the file at its name now contains other content, see
+        `_replaced_decisions`.
         """
         listed = set(relative_paths)
+        # Outside the transaction: hashing changed files may take a while.
+        replaced = self._replaced_decisions(listed)
         with self.database.transaction() as connection:
             # Comparing in Python and updating only the files that changed took
             # 4 ms for 8000 files, where a temporary table of the listing took 12 ms.
             found_again: list[tuple[str]] = []
-            replaced: list[tuple[str]] = []
             not_found: list[tuple[str]] = []
             cursor = connection.cursor()
             cursor.row_factory = None
-            for relative_path, location, size, mtime_ns in cursor.execute(
-                    "SELECT relative_path, location, size, mtime_ns FROM files").fetchall():
+            for relative_path, location in cursor.execute(
+                    "SELECT relative_path, location FROM files").fetchall():
                 if relative_path in listed:
-                    if location != Location.FOLDER and not self._is_same_file(
-                            relative_path, size, mtime_ns):
-                        replaced.append((relative_path,))
-                    elif location != Location.FOLDER:
+                    if location != Location.FOLDER:
                         found_again.append((relative_path,))
                 elif location == Location.FOLDER:
                     not_found.append((relative_path,))
@@ -405,38 +423,79 @@ class ReviewStore:
                 "UPDATE files SET location = 'folder', moved_to = NULL WHERE relative_path = ?",
                 found_again,
             )
+            # The decision is dropped only if it is still the one judged above.
             connection.executemany(
-                "UPDATE files SET location = 'folder', moved_to = NULL, override = NULL, "
-                "override_time = NULL WHERE relative_path = ?",
+                "UPDATE files SET override = NULL, override_time = NULL, "
+                "override_sha256 = NULL "
+                "WHERE relative_path = ? AND override_time IS ? AND override_sha256 IS ?",
                 replaced,
             )
             connection.executemany(
                 "UPDATE files SET location = 'missing' WHERE relative_path = ?", not_found
             )
+        for relative_path, *_ in replaced:
+            logger.info("Dropped the decision on %s: the file now contains other content",
+                        relative_path)
 
-    def _is_same_file(self, relative_path: str, size: int, mtime_ns: int) -> bool:
-        """Return whether the file at `relative_path` has the stored size and mtime_ns."""
-        try:
-            stat = _listed_stat(self.folder / relative_path)
-        except OSError:
-            return False
-        return (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns)
+    def _replaced_decisions(self, listed: set[str]) -> list[tuple[str, str, str | None]]:
+        """Return the path, decision time and decided digest of each listed file whose
+        decision no longer applies to the file found at its name.
+
+        A decision applies while the file keeps the size and mtime_ns it had when it
+        was last scored. When they changed, it applies if the content has the
+        SHA-256 the decision was made on, so a folder copied without its times keeps
+        its decisions. A decision stored without a digest applies to a file that
+        stayed in the folder, and not to one found again after it was moved out or
+        missing with another size or mtime_ns.
+        """
+        decided_files = self.database.query_tuples(
+            "SELECT relative_path, location, size, mtime_ns, override_sha256, override_time "
+            "FROM files WHERE override IS NOT NULL")
+        replaced = []
+        for relative_path, location, size, mtime_ns, decided_sha256, decided in decided_files:
+            if relative_path not in listed:
+                continue
+            path = self.folder / relative_path
+            try:
+                now = _listed_stat(path)
+            except OSError:
+                # Gone again since the listing: the next scan marks it missing.
+                continue
+            if (now.st_size, now.st_mtime_ns) == (size, mtime_ns):
+                continue
+            if decided_sha256 is None:
+                applies = location == Location.FOLDER
+            else:
+                try:
+                    applies = hash_file(path) == decided_sha256
+                except OSError as error:
+                    logger.warning("Reading %s failed, so its decision is dropped: %s",
+                                   path, error.strerror or error)
+                    applies = False
+            if not applies:
+                replaced.append((relative_path, decided, decided_sha256))
+        return replaced
 
     # --- curator decisions -------------------------------------------------------
 
     def set_override(self, relative_paths: Iterable[str], decision: Decision | None) -> None:
         """Set the curator's decision on files, or clear it with None.
 
-        Raises ValueError, changing nothing, if a path is not in the review.
+        A decision is stored with the SHA-256 of the file's content when the file
+        is as it was last scored, the version the curator saw, so that the
+        decision stays with that content (see mark_listed). Raises ValueError,
+        changing nothing, if a path is not in the review.
         """
         paths = list(relative_paths)
         stamp = None if decision is None else utc_now()
         value = None if decision is None else decision.value
+        digests = {} if decision is None else self._scored_digests(paths)
         with self.database.transaction() as connection:
             for relative_path in paths:
                 changed = connection.execute(
-                    "UPDATE files SET override = ?, override_time = ? WHERE relative_path = ?",
-                    (value, stamp, relative_path),
+                    "UPDATE files SET override = ?, override_time = ?, override_sha256 = ? "
+                    "WHERE relative_path = ?",
+                    (value, stamp, digests.get(relative_path), relative_path),
                 ).rowcount
                 if not changed:
                     raise ValueError(
@@ -444,6 +503,29 @@ class ReviewStore:
                         f"of {self.folder}. Score the folder first."
                     )
         logger.debug("Set the decision of %d files to %s", len(paths), value)
+
+    def _scored_digests(self, relative_paths: list[str]) -> dict[str, str]:
+        """Return the SHA-256 of each file that still has the size and mtime_ns it
+        was scored with, from the review when stored there.
+
+        Files in quarantine, changed since their scan or unreadable get none.
+        """
+        digests = {}
+        for relative_path in relative_paths:
+            rows = self.database.query_tuples(
+                "SELECT size, mtime_ns, sha256 FROM files "
+                "WHERE relative_path = ? AND location = 'folder'", (relative_path,))
+            if not rows:
+                continue
+            size, mtime_ns, stored = rows[0]
+            path = self.folder / relative_path
+            try:
+                now = os.stat(path)
+                if (now.st_size, now.st_mtime_ns) == (size, mtime_ns):
+                    digests[relative_path] = stored or hash_file(path)
+            except OSError:
+                continue
+        return digests
 
     def threshold_choice(self, model_fingerprint: str) -> float | None:
         """Return the threshold chosen for this folder and model, or None for calibrated."""

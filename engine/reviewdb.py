@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 DB_FOLDER_NAME = ".retina-curator"
 DB_FILE_NAME = "review.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -47,7 +47,9 @@ CREATE TABLE files (
     override_time TEXT,
     location TEXT NOT NULL DEFAULT 'folder'
         CHECK (location IN ('folder', 'quarantine', 'missing')),
-    moved_to TEXT
+    moved_to TEXT,
+    -- The SHA-256 of the content the curator's decision was made on.
+    override_sha256 TEXT
 );
 CREATE TABLE scores (
     relative_path TEXT NOT NULL,
@@ -282,6 +284,13 @@ def _check_schema(connection: sqlite3.Connection, path: Path) -> None:
                     connection.execute(f"ALTER TABLE scores ADD COLUMN {column} REAL")
                 connection.execute("UPDATE schema_version SET version = 2")
                 logger.info("Upgraded the review database %s to schema version 2", path)
+                version = 2
+            if version == 2:
+                # Version 3 keeps the SHA-256 of the content each decision was made
+                # on. Decisions stored before have none and stay as they are.
+                connection.execute("ALTER TABLE files ADD COLUMN override_sha256 TEXT")
+                connection.execute("UPDATE schema_version SET version = 3")
+                logger.info("Upgraded the review database %s to schema version 3", path)
             elif version != SCHEMA_VERSION:
                 raise ReviewStoreError(
                     f"Opening the review database {path} failed: it has schema version "

@@ -500,6 +500,49 @@ def test_new_file_at_name_has_no_override(
     assert record.override_time is None
 
 
+def test_file_overwritten_in_place_loses_override(
+    store: ReviewStore, folder: Path, default_model: ReferenceModel
+) -> None:
+    store.set_override(["retina/a0003.png"], Decision.REJECT)
+    # Another program writes another image over the one the curator rejected.
+    shutil.copy(folder / "retina" / "a0004.png", folder / "retina" / "a0003.png")
+    list(score_with_cache(store, default_model))
+
+    record = store.record("retina/a0003.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.override is None
+    assert record.override_time is None
+    assert "retina/a0003.png" not in store.relative_paths_to_reject(
+        default_model.fingerprint, 1e9)
+
+
+@pytest.mark.parametrize("departure", ["stays", "moved out", "removed"])
+def test_same_content_with_new_times_keeps_override(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel,
+    departure: str,
+) -> None:
+    decided = folder / "retina" / "a0003.png"
+    content = decided.read_bytes()
+    store.set_override(["retina/a0003.png"], Decision.REJECT)
+    if departure == "moved out":
+        list(move_batch(store, rejects(store, default_model), tmp_path / "quarantine"))
+    elif departure == "removed":
+        decided.unlink()
+        list(score_with_cache(store, default_model))
+    # The same bytes come back with a new modification time, as a copy without
+    # its times would leave them.
+    decided.write_bytes(content)
+    os.utime(decided, (1_000_000_000, 1_000_000_000))
+    list(score_with_cache(store, default_model))
+
+    record = store.record("retina/a0003.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.location is Location.FOLDER
+    assert record.override is Decision.REJECT
+
+
 def test_missing_file_back_keeps_override(
     store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:

@@ -21,7 +21,7 @@ from engine.decisions import Decision, DecisionSource
 from engine.images import Status, list_images
 from engine.modelfile import ReferenceModel
 from engine.review import Location, ReviewStore
-from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewStoreError
+from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, SCHEMA_VERSION, ReviewStoreError
 from engine.scorecache import score_changed, score_with_cache
 from engine.signals import SIGNALS
 
@@ -494,7 +494,8 @@ def test_database_inside_folder_is_hidden(mixed: Path, default_model: ReferenceM
     assert all(DB_FOLDER_NAME not in item.parts for item in listed)
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+        assert connection.execute(
+            "SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel) -> None:
@@ -504,10 +505,11 @@ def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel)
         name = store.relative_path(first)
         store.set_override([name], Decision.KEEP)
         path = store.path
-    # Turn the database back into version 1: no signal columns.
+    # Turn the database back into version 1: no signal columns, no decided digests.
     with sqlite3.connect(path) as connection:
         for column in SIGNALS:
             connection.execute(f"ALTER TABLE scores DROP COLUMN {column}")
+        connection.execute("ALTER TABLE files DROP COLUMN override_sha256")
         connection.execute("UPDATE schema_version SET version = 1")
     connection.close()
 
@@ -520,10 +522,38 @@ def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel)
     assert hits == []
     assert len(misses) == len(list_images(mixed))
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+        version = connection.execute("SELECT version FROM schema_version").fetchone()[0]
         columns = [row[1] for row in connection.execute("PRAGMA table_info(scores)")]
     connection.close()
+    assert version == SCHEMA_VERSION
     assert set(SIGNALS) <= set(columns)
+
+
+def test_version_2_decisions_kept_when_times_change(
+    mixed: Path, default_model: ReferenceModel
+) -> None:
+    scan(mixed, default_model)
+    with ReviewStore.open(mixed) as store:
+        store.set_override(["retina/r0001.png"], Decision.REJECT)
+        path = store.path
+    # Turn the database back into version 2, whose decisions have no digest.
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE files DROP COLUMN override_sha256")
+        connection.execute("UPDATE schema_version SET version = 2")
+    connection.close()
+    # As a copy of the folder without its times would.
+    os.utime(mixed / "retina" / "r0001.png", (1_000_000_000, 1_000_000_000))
+    scan(mixed, default_model)
+
+    with ReviewStore.open(mixed) as store:
+        record = store.record("retina/r0001.png", default_model.fingerprint)
+    with sqlite3.connect(path) as connection:
+        version = connection.execute("SELECT version FROM schema_version").fetchone()[0]
+    connection.close()
+
+    assert record is not None
+    assert record.override is Decision.REJECT
+    assert version == SCHEMA_VERSION
 
 
 def test_unwritable_folder_uses_data_home(
