@@ -146,12 +146,38 @@ def test_reload_drops_decision_on_new_file(
 
     with qtbot.waitSignal(window.scoring_finished, timeout=SCORING_TIMEOUT_MS):
         window.window_actions.reload_folder.trigger()
-    proxy = window.proxy_model
-    overrides = {proxy.index(row, 0).data(GalleryRole.RELATIVE_PATH):
-                 proxy.index(row, 0).data(GalleryRole.OVERRIDE) for row in range(proxy.rowCount())}
+    overrides = gallery_overrides(window)
 
     assert "retina_0002.png" in overrides
     assert overrides["retina_0002.png"] is None
+
+
+def test_reload_drops_decision_on_overwritten_file(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    decide(window, "retina_0002.png", Decision.REJECT)
+    decide(window, "retina_0004.png", Decision.REJECT)
+    # Another program writes another image over the first decided file and
+    # rewrites the second with its own bytes, which only changes its times.
+    (mixed_folder / "retina_0002.png").write_bytes(
+        (mixed_folder / "retina_0003.png").read_bytes())
+    (mixed_folder / "retina_0004.png").write_bytes(
+        (mixed_folder / "retina_0004.png").read_bytes())
+
+    with qtbot.waitSignal(window.scoring_finished, timeout=SCORING_TIMEOUT_MS):
+        window.window_actions.reload_folder.trigger()
+    overrides = gallery_overrides(window)
+
+    assert overrides["retina_0002.png"] is None
+    assert overrides["retina_0004.png"] == Decision.REJECT
+
+
+def gallery_overrides(window: MainWindow) -> dict[str, str | None]:
+    """Return the curator's decision shown for each file of the gallery."""
+    proxy = window.proxy_model
+    return {proxy.index(row, 0).data(GalleryRole.RELATIVE_PATH):
+            proxy.index(row, 0).data(GalleryRole.OVERRIDE) for row in range(proxy.rowCount())}
 
 
 # Move rejects out, with per-file errors
