@@ -197,7 +197,8 @@ class CleanedSetExport:
 
     def _count(self, target: Path | None, linked: bool, error: str | None) -> None:
         if error is not None:
-            logger.warning("%s", error)
+            # The caller shows the summary's errors to the user.
+            logger.debug("%s", error)
             self.summary.failed += 1
             self.summary.errors.append(error)
         elif target is None:

@@ -50,7 +50,8 @@ class UndoOutcome:
     """Result of moving one file back from quarantine.
 
     `destination` is the original path when the file is back there, or None when
-    `error` (a sentence for the user) explains why it stayed at `source`.
+    `error` (a sentence for the user) explains why it stayed at `source`. The caller
+    shows `error` to the user, so it is logged at debug level only.
     """
 
     relative_path: str
@@ -272,7 +273,7 @@ def _blocked_return(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome | Non
         f"never overwritten, so the file stays at {current}. Rename or move the file "
         "that took the name, then undo again."
     )
-    logger.warning("%s", message)
+    logger.debug("%s", message)
     _note_entry_error(store, entry, message)
     return UndoOutcome(relative_path, current, None, message)
 
@@ -309,7 +310,7 @@ def _settle_gone(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome:
     if state == EntryState.RETURNED:
         logger.info("%s", message)
         return UndoOutcome(relative_path, current, original, None)
-    logger.warning("%s", message)
+    logger.debug("%s", message)
     return UndoOutcome(relative_path, current, None, message)
 
 

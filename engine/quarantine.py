@@ -50,7 +50,8 @@ class MoveOutcome:
     """Result of moving one file.
 
     `destination` is where the file is now, or None when `error` (a sentence for the
-    user) explains why it stayed at `source`.
+    user) explains why it stayed at `source`. The caller shows `error` to the user,
+    so it is logged at debug level only.
     """
 
     relative_path: str
@@ -140,7 +141,7 @@ def move_file(source: Path, root: Path, relative_path: str) -> MoveOutcome:
         return MoveOutcome(relative_path, source, target, None)
 
     message = f"Moving {source} to {target} failed: {reason}."
-    logger.warning("%s", message)
+    logger.debug("%s", message)
     return MoveOutcome(relative_path, source, None, message)
 
 
@@ -172,7 +173,7 @@ def _move_one(
         # The folders made for a file that stayed behind would contain nothing.
         remove_empty_folders(target_folder, destination)
     message = f"Moving {relative_path} failed: {reason}."
-    logger.warning("%s", message)
+    logger.debug("%s", message)
     return MoveOutcome(relative_path, source, None, message)
 
 

@@ -283,3 +283,88 @@ def test_missing_folder_exits_one(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     assert code == EXIT_FAILED
     assert "absent not found" in capsys.readouterr().err
+
+
+def run_main(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run main.py in a new process, where log lines reach stderr as they do for a user."""
+    return subprocess.run(
+        [sys.executable, "main.py", *arguments],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=300,
+    )
+
+
+def stderr_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    # The progress bar redraws itself after a carriage return.
+    return result.stderr.replace("\r", "\n").splitlines()
+
+
+def lines_containing(lines: list[str], text: str) -> list[str]:
+    return [line for line in lines if text in line]
+
+
+def test_move_failure_listed_once(demo: Path, tmp_path: Path) -> None:
+    quarantine = tmp_path / "quarantine"
+    quarantine.mkdir()
+    # A file where the new_batch folder would go makes each move into it fail.
+    (quarantine / "new_batch").write_bytes(b"not a folder")
+    scores = tmp_path / "scores.csv"
+    main(["score", str(demo), "--csv", str(scores)])
+    failing = [path for path, row in read_rows(scores).items()
+               if row["final_decision"] == "reject" and path.startswith("new_batch/")]
+
+    result = run_main("move-rejects", str(demo), "--to", str(quarantine))
+    lines = stderr_lines(result)
+
+    assert result.returncode == EXIT_FAILED
+    assert failing
+    for path in failing:
+        assert len(lines_containing(lines, f"Moving {path} failed:")) == 1, result.stderr
+    assert lines[-1] == f"{len(failing)} files could not be moved; the reasons are listed above."
+
+
+def test_undo_failure_listed_once(demo: Path, tmp_path: Path) -> None:
+    quarantine = tmp_path / "quarantine"
+    main(["move-rejects", str(demo), "--to", str(quarantine)])
+    moved = sorted(inventory_by_path(quarantine))
+    # Another file takes the name of the empty file, so that file cannot go back.
+    (demo / "empty.png").write_bytes(b"a new file")
+    # The files of new_batch cannot go back through a link, which move_file rejects.
+    (demo / "new_batch").rename(demo / "new_batch_real")
+    (demo / "new_batch").symlink_to(demo / "new_batch_real")
+    removed, *linked = [path for path in moved if path.startswith("new_batch/")]
+    # A file deleted from quarantine by hand cannot go back either.
+    (quarantine / removed).unlink()
+
+    result = run_main("undo", str(demo))
+    lines = stderr_lines(result)
+
+    assert result.returncode == EXIT_FAILED
+    assert "empty.png" in moved
+    assert linked
+    assert len(lines_containing(lines, "Undoing the move of empty.png failed:")) == 1, result.stderr
+    assert len(lines_containing(lines, f"{removed} was found neither at")) == 1, result.stderr
+    for path in linked:
+        assert len(lines_containing(lines, f"{quarantine / path} to ")) == 1, result.stderr
+    count = len(linked) + 2
+    assert lines[-1] == f"{count} files could not be moved back; the reasons are listed above."
+
+
+def test_export_failure_listed_once(demo: Path, tmp_path: Path) -> None:
+    destination = tmp_path / "clean"
+    scores = tmp_path / "scores.csv"
+    main(["score", str(demo), "--csv", str(scores)])
+    kept_paths = [path for path, row in read_rows(scores).items()
+                  if row["final_decision"] == "keep"][:2]
+    # Files with other content at the names of two kept files, which merge never overwrites.
+    for path in kept_paths:
+        (destination / path).parent.mkdir(parents=True, exist_ok=True)
+        (destination / path).write_bytes(b"other content")
+
+    result = run_main("export", str(demo), "--to", str(destination), "--merge")
+    lines = stderr_lines(result)
+
+    assert result.returncode == EXIT_FAILED
+    assert len(kept_paths) == 2
+    for path in kept_paths:
+        assert len(lines_containing(lines, f"Exporting {path} failed:")) == 1, result.stderr
+    assert lines[-1] == "2 files could not be exported; the reasons are listed above."
