@@ -178,13 +178,16 @@ def list_images(folder: Path) -> list[Path]:
     return [folder / relative_path for relative_path in list_relative_images(folder)]
 
 
-def list_relative_images(folder: Path) -> list[str]:
+def list_relative_images(folder: Path, warn_skipped: bool = True) -> list[str]:
     """List what list_images lists, as paths relative to `folder` with forward slashes.
 
     The order is that of list_images. Strings cost less: building a Path for each
     of 8000 files took about 25 ms on Python 3.11, and the `score` command needs a
-    Path only for each file it scores.
+    Path only for each file it scores. With `warn_skipped` False, the names and
+    subfolders left out are logged at debug level instead of as warnings, for a
+    listing that repeats one whose warnings were shown already.
     """
+    skip_level = logging.WARNING if warn_skipped else logging.DEBUG
     root = folder.resolve()
     found: list[str] = []
     # os.scandir, unlike os.walk, keeps each entry's type from the listing, so a
@@ -200,7 +203,8 @@ def list_relative_images(folder: Path) -> list[str]:
             if not prefix:
                 # The folder itself: PermissionError, FileNotFoundError and the like.
                 raise
-            logger.warning("skipped folder %s: %s", error.filename, error.strerror or error)
+            logger.log(skip_level, "skipped folder %s: %s", error.filename,
+                       error.strerror or error)
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -209,7 +213,7 @@ def list_relative_images(folder: Path) -> list[str]:
                 if not entry.is_symlink():
                     pending.append((entry.path, f"{prefix}{entry.name}/"))
                 continue
-            if _is_listed_image(entry, root):
+            if _is_listed_image(entry, root, skip_level):
                 found.append(prefix + entry.name)
     found.sort(key=_path_order)
     return found
@@ -233,8 +237,8 @@ def _is_folder(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _is_listed_image(entry: os.DirEntry[str], root: Path) -> bool:
-    """Return whether the scan takes a listed file."""
+def _is_listed_image(entry: os.DirEntry[str], root: Path, skip_level: int) -> bool:
+    """Return whether the scan takes a listed file, logging a bad name at `skip_level`."""
     name = entry.name
     dot = name.rfind(".")
     if dot <= 0 or name[dot:].lower() not in IMAGE_SUFFIXES:
@@ -242,8 +246,8 @@ def _is_listed_image(entry: os.DirEntry[str], root: Path) -> bool:
     if not _is_utf8(name):
         # NOTE: the review database stores names as UTF-8 text, so such a
         # file is left out of the scan with a warning rather than listed.
-        logger.warning("skipped %s: the file name is not valid UTF-8, so rename the file "
-                       "to score it", entry.path)
+        logger.log(skip_level, "skipped %s: the file name is not valid UTF-8, so rename "
+                   "the file to score it", entry.path)
         return False
     if entry.is_symlink() and _points_inside(Path(entry.path), root):
         logger.debug("left out %s: it links to a file inside the folder", entry.path)

@@ -82,7 +82,8 @@ def score_changed(
     no result for the cached files, for a caller that reads the results from the
     store afterwards. When files were scored, the folder is listed again at the end,
     so a file removed during the scan is marked missing rather than read back as
-    present.
+    present. That listing logs the names and subfolders it leaves out at debug
+    level only, because the caller's listing warned about them already.
     """
     fingerprint = model.fingerprint
     store.mark_listed(relative_paths)
@@ -99,7 +100,9 @@ def score_changed(
     if not stale:
         return
     try:
-        listed = list_relative_images(store.folder)
+        # NOTE: a subfolder that became unreadable during the scan is therefore not
+        # warned about, and its files are marked missing like removed ones.
+        listed = list_relative_images(store.folder, warn_skipped=False)
     except OSError as error:
         logger.warning("Listing %s again failed: %s. Files removed during the scan may "
                        "show as present.", store.folder, error.strerror or error)
