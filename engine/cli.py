@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-root", type=Path, required=True,
                           help="folder with medmnist/, blood/, fundus/ and other/")
     evaluate.add_argument("--json", type=Path, help="also write the results to this file")
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace the JSON file if it exists")
     evaluate.add_argument("--card", action="store_true",
                           help="also write the results into the model card beside the model")
     add_model_option(evaluate)
@@ -491,8 +493,7 @@ def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: st
 
 
 def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
-    # `evaluate` has no --overwrite: its JSON replaces an existing regular file.
-    problem = (_existing_output_problem(args.json, overwrite=True)
+    problem = (_existing_output_problem(args.json, args.overwrite)
                or _unwritable_folder(args.json)) if args.json else ""
     if problem:
         print(f"Evaluation failed: {problem}", file=sys.stderr)

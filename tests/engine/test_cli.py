@@ -286,6 +286,35 @@ def test_evaluate_names_missing_sources(
     assert "Random noise" not in notice
 
 
+def test_evaluate_keeps_existing_json(
+    tmp_path: Path, data_root: Path, tiny_model: ReferenceModel,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model_path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model, model_path)
+    partial = tmp_path / "data" / "medmnist"
+    partial.mkdir(parents=True)
+    shutil.copy(data_root / "medmnist" / "retinamnist.npz", partial)
+    out = tmp_path / "evaluation.json"
+    out.write_text("earlier results\n")
+    command = ["evaluate", "--data-root", str(partial.parent), "--model", str(model_path),
+               "--json", str(out)]
+
+    rejected = main(command)
+    rejected_output = capsys.readouterr()
+    text_after_rejection = out.read_text()
+    replaced = main([*command, "--overwrite"])
+
+    assert rejected == EXIT_FAILED
+    assert rejected_output.err == (f"Evaluation failed: {out} exists. Pass --overwrite to "
+                                   "replace it, or another path.\n")
+    # Rejected before any work: no table of results.
+    assert rejected_output.out == ""
+    assert text_after_rejection == "earlier results\n"
+    assert replaced == EXIT_OK
+    assert json.loads(out.read_text())["sources"][0]["source"] == "RetinaMNIST test"
+
+
 def test_score_refuses_csv_inside_folder(small_folder: Path) -> None:
     image = small_folder / "retina.png"
     before = image.read_bytes()
@@ -323,6 +352,27 @@ def test_score_skips_non_utf8_name(
     assert len(read_rows(out)) == 3
     assert "not valid UTF-8" in caplog.text
     assert Path(os.fsdecode(odd)).read_bytes() == (small_folder / "retina.png").read_bytes()
+
+
+def test_non_utf8_name_warned_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    Image.new("RGB", (32, 32), (150, 60, 30)).save(folder / "retina.png")
+    # The scored file makes the scan list the folder a second time at its end.
+    odd = os.fsencode(folder) + b"/bad\xff.png"
+    with open(odd, "wb") as stream:
+        stream.write((folder / "retina.png").read_bytes())
+
+    with caplog.at_level(logging.DEBUG):
+        code = main(["score", str(folder), "--csv", str(tmp_path / "scores.csv")])
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelno >= logging.WARNING and "not valid UTF-8" in record.getMessage()]
+
+    assert code == EXIT_OK
+    assert warnings == [f"skipped {os.fsdecode(odd)}: the file name is not valid UTF-8, so "
+                        "rename the file to score it"]
 
 
 @pytest.mark.parametrize(
