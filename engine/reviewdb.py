@@ -100,6 +100,10 @@ class ReviewStoreError(Exception):
     """The review database cannot be used. The message explains why and what to do."""
 
 
+class BatchLockedError(ReviewStoreError):
+    """Another process owns the folder's batch lock, so no file can be moved now."""
+
+
 def utc_now() -> str:
     """Return the current time as ISO 8601 UTC with seconds, such as 2025-01-31T12:00:00Z."""
     # Manifests and the score CSV stamp every row, thousands within one second, so
@@ -218,11 +222,11 @@ class ReviewDatabase:
     def batch_lock(self) -> Iterator[None]:
         """Own the folder's batch lock during the block, so one process at a time moves files.
 
-        Raises ReviewStoreError at once if another process owns the lock.
+        Raises BatchLockedError at once if another process owns the lock.
         """
         with self.path.with_suffix(".lock").open("a+b") as handle:
             if not _try_lock(handle.fileno()):
-                raise ReviewStoreError(
+                raise BatchLockedError(
                     f"Another Retina Curator process is moving files of {self.folder}. "
                     "Wait until it has finished, then try again."
                 )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QSize, Qt, Slot
+from PySide6.QtGui import QGuiApplication, QScreen, QTextOption
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -14,21 +16,31 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 logger = logging.getLogger(__name__)
+
+# Widths of the dialogs in logical pixels, where the screen is wide enough.
+REPORT_WIDTH = 720
+EXPORT_DIALOG_WIDTH = 620
+# The tallest a WrappedText grows, in logical pixels. Longer text scrolls.
+MAX_WRAPPED_TEXT_HEIGHT = 240
+# Room left between a dialog and the edges of the screen, for its frame.
+_SCREEN_MARGIN = 40
 
 
 @dataclass(frozen=True)
@@ -41,14 +53,26 @@ class ExportOptions:
 
 
 class ExportDialog(QDialog):
-    """Asks for the export destination, copy or hard link, and whether to merge."""
+    """Asks for the export destination, copy or hard link, and whether to merge.
 
-    def __init__(self, start_folder: Path, summary: str, parent: QWidget | None = None) -> None:
+    `initial` fills in the options the dialog opens with, such as a destination
+    that was rejected, so the user can correct it instead of typing it again.
+    Browse… starts in the typed destination when it is a folder, else in
+    `start_folder`.
+    """
+
+    def __init__(self, start_folder: Path, summary: str, parent: QWidget | None = None,
+                 initial: ExportOptions | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export Cleaned Set")
         self._start_folder = start_folder
         self._build_ui(summary)
         self._connect_signals()
+        if initial is not None:
+            self.destination_edit.setText(str(initial.destination))
+            self.destination_edit.selectAll()
+            self.link_button.setChecked(initial.link)
+            self.merge_box.setChecked(initial.merge)
         self._on_destination_edit_changed(self.destination_edit.text())
 
     def _build_ui(self, summary: str) -> None:
@@ -73,13 +97,12 @@ class ExportDialog(QDialog):
         form.addRow("Method:", self.copy_button)
         form.addRow("", self.link_button)
         form.addRow("", self.merge_box)
-        summary_label = QLabel(summary, self)
-        summary_label.setWordWrap(True)
+        self.summary_view = WrappedText(summary, self)
         layout = QVBoxLayout(self)
-        layout.addWidget(summary_label)
+        layout.addWidget(self.summary_view)
         layout.addLayout(form)
         layout.addWidget(self.buttons)
-        self.resize(620, self.sizeHint().height())
+        fit_to_screen(self, EXPORT_DIALOG_WIDTH)
 
     def _connect_signals(self) -> None:
         self.browse_button.clicked.connect(self._on_browse_button_clicked)
@@ -92,9 +115,19 @@ class ExportDialog(QDialog):
         return ExportOptions(Path(self.destination_edit.text().strip()).expanduser(),
                              link=self.link_button.isChecked(), merge=self.merge_box.isChecked())
 
+    def browse_folder(self) -> Path:
+        """Return the folder that Browse… opens in."""
+        typed = self.destination_edit.text().strip()
+        if typed:
+            destination = Path(typed).expanduser()
+            for folder in (destination, destination.parent):
+                if folder.is_absolute() and folder.is_dir():
+                    return folder
+        return self._start_folder
+
     @Slot()
     def _on_browse_button_clicked(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Export To", str(self._start_folder))
+        chosen = QFileDialog.getExistingDirectory(self, "Export To", str(self.browse_folder()))
         if chosen:
             self.destination_edit.setText(chosen)
 
@@ -104,35 +137,128 @@ class ExportDialog(QDialog):
 
 
 class ReportDialog(QDialog):
-    """A summary of a finished job with an optional list of per-file messages."""
+    """A summary of a finished job with an optional list of per-file messages.
+
+    The summary and the list wrap their lines to the dialog's width, breaking a
+    path or another long word anywhere when it does not fit, so the dialog never
+    needs to be wider than the screen. Both are selectable, and Copy puts the
+    whole report on the clipboard.
+    """
 
     def __init__(self, title: str, summary: str, lines: list[str],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
-        self.summary_label = QLabel(summary, self)
-        self.summary_label.setWordWrap(True)
-        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary_view = WrappedText(summary, self)
         self.details = QPlainTextEdit("\n".join(lines), self)
         self.details.setReadOnly(True)
-        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.details.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.details.setVisible(bool(lines))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setDefault(True)
+        self.copy_button = buttons.addButton("Copy", QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.setAutoDefault(False)
+        self.copy_button.setToolTip("Copy the summary and every line of the list")
+        self.copy_button.clicked.connect(self._on_copy_button_clicked)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.summary_label)
+        layout.addWidget(self.summary_view)
         layout.addWidget(self.details, 1)
         layout.addWidget(buttons)
-        self.resize(720, 420 if lines else self.sizeHint().height())
+        fit_to_screen(self, REPORT_WIDTH, 420 if lines else 0)
 
     @property
     def summary(self) -> str:
-        return self.summary_label.text()
+        return self.summary_view.toPlainText()
 
     @property
     def lines(self) -> list[str]:
         text = self.details.toPlainText()
         return text.split("\n") if text else []
+
+    def report_text(self) -> str:
+        """Return the summary and the lines as plain text, as Copy puts them on the clipboard."""
+        return "\n\n".join(part for part in (self.summary, "\n".join(self.lines)) if part)
+
+    @Slot()
+    def _on_copy_button_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.report_text())
+
+
+class WrappedText(QTextEdit):
+    """Read-only text that wraps like a word-wrapped QLabel, but also inside long words.
+
+    A QLabel breaks lines only where Unicode allows, such as after a space or a
+    slash, so a long file name in its text makes it, and its dialog, as wide as
+    the name. This widget breaks such a word at the edge and keeps the text
+    selectable. Its heightForWidth gives the layout the height of the text at
+    the width it gets, up to MAX_WRAPPED_TEXT_HEIGHT, above which the text scrolls.
+    """
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setPlainText(text)
+        self.setReadOnly(True)
+        # Like a selectable label: a click selects, and Tab passes it by.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.viewport().setAutoFillBackground(False)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setLineWrapMode(QTextEdit.LineWrapMode.WidgetWidth)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.document().setDocumentMargin(0)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        """Return the height that shows all of the text at `width`, up to the maximum."""
+        frame = 2 * self.frameWidth()
+        # A copy, because the widget lays its own document out at its current width.
+        document = self.document().clone()
+        document.setTextWidth(max(width - frame, 1))
+        return min(math.ceil(document.size().height()) + frame, MAX_WRAPPED_TEXT_HEIGHT)
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(hint.width(), self.heightForWidth(hint.width()))
+
+    def minimumSizeHint(self) -> QSize:
+        # One line of text. The minimum of a QTextEdit has room for scroll bars,
+        # which would leave a gap under a one-line summary.
+        line = self.fontMetrics().lineSpacing() + 2 * self.frameWidth()
+        return QSize(super().minimumSizeHint().width(), line)
+
+
+def dialog_screen(dialog: QDialog) -> QScreen:
+    """Return the screen of the dialog's parent window, else the primary screen."""
+    # NOTE: QWidget.screen() is avoided. With PySide6 6.11.3, calling it here made
+    # a later garbage collection delete the C++ QScreen with its wrapper, so the
+    # next window created crashed in QGuiApplication::screenAt (seen in the tests).
+    parent = dialog.parentWidget()
+    if parent is not None:
+        screen = QGuiApplication.screenAt(parent.window().geometry().center())
+        if screen is not None:
+            return screen
+    return QGuiApplication.primaryScreen()
+
+
+def fit_to_screen(dialog: QDialog, width: int, height: int = 0) -> None:
+    """Resize `dialog` to `width` or the screen's available width, whichever is less.
+
+    A `height` of 0 makes the dialog as tall as its layout needs at that width.
+    """
+    available = dialog_screen(dialog).availableGeometry()
+    width = min(width, available.width() - _SCREEN_MARGIN)
+    if not height:
+        height = dialog.heightForWidth(width)
+        if height < 0:
+            height = dialog.sizeHint().height()
+    dialog.resize(width, min(height, available.height() - _SCREEN_MARGIN))
 
 
 class ShortcutDialog(QDialog):

@@ -21,6 +21,7 @@ from gui.dialogs import ExportDialog, ExportOptions, ReportDialog
 from gui.file_jobs import FileJobs, JobKind, JobReport
 from gui.gallery_model import GalleryModel
 from gui.review_session import ReviewSession
+from gui.settings import WindowSettings
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +54,18 @@ class FileCommands(QObject):
     rescan_requested = Signal()
     undo_available = Signal(str)
 
-    def __init__(self, window: QMainWindow, gallery_model: GalleryModel, jobs: FileJobs) -> None:
+    def __init__(self, window: QMainWindow, gallery_model: GalleryModel, jobs: FileJobs,
+                 settings: WindowSettings) -> None:
         super().__init__(window)
         self._window = window
         self._gallery_model = gallery_model
         self._jobs = jobs
+        self._settings = settings
         self._session: ReviewSession | None = None
         self._undo_batch: Batch | None = None
+        # The options last accepted in the export dialog for the open folder, also
+        # when the export was rejected, so the dialog opens with them again.
+        self._export_options: ExportOptions | None = None
         self.last_report: ReportDialog | None = None
         jobs.job_ended.connect(self._on_jobs_job_ended)
 
@@ -70,6 +76,9 @@ class FileCommands(QObject):
         actions.undo.triggered.connect(self.undo_last_move)
 
     def set_session(self, session: ReviewSession | None) -> None:
+        previous = self._session
+        if session is None or previous is None or session.folder != previous.folder:
+            self._export_options = None
         self._session = session
         self.refresh_undo()
 
@@ -177,10 +186,19 @@ class FileCommands(QObject):
         summary = (f"Kept, to be exported: {_images(counts.kept)} of {session.folder}. "
                    f"Rejected, left behind: {_images(counts.rejected)}. "
                    "manifest.csv and manifest.json record every file and decision.")
-        dialog = ExportDialog(session.folder.parent, summary, self._window)
+        dialog = ExportDialog(session.folder.parent, summary, self._window,
+                              initial=self._initial_export_options())
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
-        return dialog.options()
+        self._export_options = dialog.options()
+        return self._export_options
+
+    def _initial_export_options(self) -> ExportOptions | None:
+        """Return the options typed last for this folder, else the last export folder."""
+        if self._export_options is not None:
+            return self._export_options
+        last_folder = self._settings.last_export_folder()
+        return None if last_folder is None else ExportOptions(Path(last_folder))
 
     def _confirm_export(self, export: CleanedSetExport, options: ExportOptions) -> bool:
         in_folder = [record for record in export.records if record.location is Location.FOLDER]
@@ -218,6 +236,9 @@ class FileCommands(QObject):
         self.refresh_undo()
 
     def _report_move(self, report: JobReport) -> None:
+        if report.locked_out:
+            self._report_locked_out("Move Rejects Out", "No file was moved")
+            return
         moved = _images(len(report.done))
         self._window.statusBar().showMessage(f"Moved {moved} to {report.destination}.", 10_000)
         if report.errors:
@@ -230,6 +251,9 @@ class FileCommands(QObject):
                 report.errors)
 
     def _report_undo(self, report: JobReport) -> None:
+        if report.locked_out:
+            self._report_locked_out("Undo Move", "No file was moved back")
+            return
         back = _images(len(report.done))
         self._window.statusBar().showMessage(f"Moved {back} back.", 10_000)
         if report.errors:
@@ -239,11 +263,24 @@ class FileCommands(QObject):
                 f"folder; the list gives each reason. {_images_were(len(report.done))} moved "
                 "back.", report.errors)
 
+    def _report_locked_out(self, title: str, outcome: str) -> None:
+        """Report a move or undo that did not start because another process owns the lock."""
+        folder = "this folder" if self._session is None else str(self._session.folder)
+        self._window.statusBar().showMessage(
+            f"{outcome}: another program is moving files in this folder.", 10_000)
+        self._show_report(
+            title,
+            f"{outcome}, because another program (the command line or another Retina "
+            f"Curator window) is moving files in {folder}. Try again when it has finished.",
+            [])
+
     def _report_export(self, report: JobReport) -> None:
         summary = report.export_summary
         if summary is None:
             self._show_report("Export Cleaned Set", "Exporting failed.", report.errors)
             return
+        if not (report.failed or summary.cancelled):
+            self._settings.set_last_export_folder(summary.destination)
         failure = report.errors[-1:] if report.failed else []
         self._show_report("Export Cleaned Set", describe_export(summary),
                           [*summary.notes, *summary.errors, *failure])

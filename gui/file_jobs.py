@@ -35,6 +35,8 @@ class JobReport:
     one sentence per file that failed, and the job's own failure if it stopped.
     `unknown_returns` are files moved back whose gallery items are no longer at
     hand (moved out before a restart), so the folder must be scanned again.
+    `locked_out` is True when the job did not start because another process was
+    moving files of the folder; `done` and `errors` are then empty.
     """
 
     kind: JobKind
@@ -43,6 +45,7 @@ class JobReport:
     errors: list[str] = field(default_factory=list)
     cancelled: bool = False
     failed: bool = False
+    locked_out: bool = False
     unknown_returns: list[str] = field(default_factory=list)
     export_summary: ExportSummary | None = None
 
@@ -55,7 +58,8 @@ class FileJobs(QObject):
 
     Signals:
         progressed(str, int, int): the job's verb, files done and total files.
-        job_ended(JobReport): the job ran to its end, was cancelled or failed.
+        job_ended(JobReport): the job ran to its end, was cancelled, failed, or
+            did not start because another process was moving files of the folder.
     """
 
     progressed = Signal(str, int, int)
@@ -108,6 +112,7 @@ class FileJobs(QObject):
         worker.signals.finished.connect(self._on_worker_finished)
         worker.signals.cancelled.connect(self._on_worker_cancelled)
         worker.signals.failed.connect(self._on_worker_failed)
+        worker.signals.locked_out.connect(self._on_worker_locked_out)
         self._worker = worker
         self._report = report
         logger.info("%s started", worker.action)
@@ -179,6 +184,13 @@ class FileJobs(QObject):
             assert self._report is not None
             self._report.failed = True
             self._report.errors.append(message)
+            self._end()
+
+    @Slot(str)
+    def _on_worker_locked_out(self, _message: str) -> None:
+        if self._is_current():
+            assert self._report is not None
+            self._report.locked_out = True
             self._end()
 
     def _end(self) -> None:

@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
         self.ui.add_actions(self.window_actions)
         self.controller = ReviewController(self.gallery_view, self.proxy_model,
                                            self.gallery_model, self)
-        self.file_commands = FileCommands(self, self.gallery_model, self._jobs)
+        self.file_commands = FileCommands(self, self.gallery_model, self._jobs, self._settings)
         self.folder_commands = FolderCommands(self, self._settings)
         self.model_commands = ModelCommands(self, self._settings, self._jobs)
         self.gallery_view.set_placeholder_text(self.ui.no_folder_text)

@@ -1,4 +1,7 @@
-"""Window settings kept in QSettings: layout, thumbnail size, recent folders and models."""
+"""Window settings kept in QSettings: layout, thumbnail size, recent folders and models.
+
+They also store the folder that the last finished export wrote to.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ _LAST_FOLDER = "folders/last"
 _RECENT_FOLDERS = "folders/recent"
 _LAST_MODEL = "models/last"
 _RECENT_MODELS = "models/recent"
+_LAST_EXPORT_FOLDER = "export/last_folder"
 
 
 class WindowSettings:
@@ -96,6 +100,13 @@ class WindowSettings:
 
     def clear_recent_models(self) -> None:
         self._set(_RECENT_MODELS, [])
+
+    def last_export_folder(self) -> str | None:
+        """Return the folder that the last finished export wrote to, or None."""
+        return self._text(_LAST_EXPORT_FOLDER)
+
+    def set_last_export_folder(self, folder: Path) -> None:
+        self._set(_LAST_EXPORT_FOLDER, str(folder))
 
     def sync(self) -> None:
         if self._settings is not None:

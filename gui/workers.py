@@ -21,6 +21,7 @@ from engine.modelfile import ReferenceModel
 from engine.moves import UndoOutcome, move_batch, undo_batch
 from engine.quarantine import MoveOutcome, move_files
 from engine.review import ReviewStore
+from engine.reviewdb import BatchLockedError
 from engine.scorecache import score_with_cache
 from engine.scoring import ScoredFile, score_files
 from engine.thumbcache import ThumbnailCache, attach_thumbnails, open_cache
@@ -58,6 +59,9 @@ class WorkerSignals(QObject):
         finished(): the job ran to its end.
         failed(str): the job raised an exception, described by the message.
         cancelled(): the job stopped early because cancel() was called.
+        locked_out(str): a job that takes the folder's batch lock did not start,
+            because another process owns it (engine.reviewdb.BatchLockedError).
+            The message is the engine's.
     """
 
     items_produced = Signal(list)
@@ -65,15 +69,20 @@ class WorkerSignals(QObject):
     finished = Signal()
     failed = Signal(str)
     cancelled = Signal()
+    locked_out = Signal(str)
 
 
 class BatchWorker(QRunnable):
     """A job that produces items one by one and can be cancelled between items.
 
     Subclasses implement `_produce()`, a generator that may call `_set_total()`
-    once the item count is known. Exactly one of `finished`, `failed` or
-    `cancelled` is emitted at the end, always after the last `items_produced`.
+    once the item count is known. Exactly one of `finished`, `failed`,
+    `cancelled` or `locked_out` is emitted at the end, always after the last
+    `items_produced`. Only a subclass that sets `takes_batch_lock` emits
+    `locked_out`, and others report a BatchLockedError with `failed`.
     """
+
+    takes_batch_lock = False
 
     def __init__(self, action: str) -> None:
         super().__init__()
@@ -101,6 +110,10 @@ class BatchWorker(QRunnable):
         try:
             completed = self._emit_batches()
         except Exception as error:
+            if self.takes_batch_lock and isinstance(error, BatchLockedError):
+                logger.info("%s did not start: %s", self._action, error)
+                self.signals.locked_out.emit(str(error))
+                return
             # Any failure of the job, expected or a bug, must reach the window.
             logger.exception("%s failed", self._action)
             self.signals.failed.emit(f"{self._action} failed: {error}")
@@ -272,6 +285,8 @@ class MoveWorker(BatchWorker):
     left half moved.
     """
 
+    takes_batch_lock = True
+
     def __init__(self, folder: Path, relative_paths: list[str], destination: Path,
                  store: ReviewStore | None = None) -> None:
         super().__init__(f"Moving files from {folder} to {destination}")
@@ -291,6 +306,8 @@ class MoveWorker(BatchWorker):
 
 class UndoWorker(BatchWorker):
     """Moves the files of the newest undoable batch back, producing UndoOutcome objects."""
+
+    takes_batch_lock = True
 
     def __init__(self, store: ReviewStore) -> None:
         super().__init__(f"Undoing the last move out of {store.folder}")

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from gui.dialogs import ExportDialog, ExportOptions, ReportDialog, ShortcutDialog
+from gui.dialogs import (
+    ExportDialog,
+    ExportOptions,
+    ReportDialog,
+    ShortcutDialog,
+    dialog_screen,
+)
 
 
 def test_export_dialog_initial_state(qtbot: QtBot, tmp_path: Path) -> None:
@@ -30,6 +38,31 @@ def test_export_dialog_returns_options(qtbot: QtBot, tmp_path: Path) -> None:
     assert dialog.options() == ExportOptions(tmp_path / "out", link=True, merge=True)
 
 
+def test_export_dialog_opens_with_initial_options(qtbot: QtBot, tmp_path: Path) -> None:
+    typed = tmp_path / "batch" / "cleaned"
+    dialog = ExportDialog(tmp_path, "", initial=ExportOptions(typed, link=True, merge=True))
+    qtbot.addWidget(dialog)
+    assert dialog.destination_edit.text() == str(typed)
+    # Selected, so typing replaces the whole path.
+    assert dialog.destination_edit.selectedText() == str(typed)
+    assert dialog.options() == ExportOptions(typed, link=True, merge=True)
+    assert dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+
+
+def test_export_dialog_browses_from_typed_path(qtbot: QtBot, tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
+    dialog = ExportDialog(tmp_path / "start", "")
+    qtbot.addWidget(dialog)
+    assert dialog.browse_folder() == tmp_path / "start"
+    dialog.destination_edit.setText(str(tmp_path / "exports"))
+    assert dialog.browse_folder() == tmp_path / "exports"
+    # A folder still to be created: Browse… opens in its parent.
+    dialog.destination_edit.setText(str(tmp_path / "exports" / "new"))
+    assert dialog.browse_folder() == tmp_path / "exports"
+    dialog.destination_edit.setText("relative/path")
+    assert dialog.browse_folder() == tmp_path / "start"
+
+
 def test_report_dialog_lists_lines(qtbot: QtBot) -> None:
     dialog = ReportDialog("Move Rejects Out", "1 image could not be moved.",
                           ["Moving a.png failed: permission denied."])
@@ -44,6 +77,49 @@ def test_report_dialog_without_lines(qtbot: QtBot) -> None:
     qtbot.addWidget(dialog)
     assert dialog.lines == []
     assert dialog.details.isHidden()
+
+
+def long_path(root: str = "/data") -> str:
+    """Return a path of 854 characters without a space, wider than any screen.
+
+    Its file name of 248 characters has no line-break opportunity, such as a space
+    or a slash, so only a wrap inside the word keeps it on screen.
+    """
+    folders = [f"scan_session_{number:02d}_left_eye" for number in range(24)]
+    name = "retina_" + "_".join(f"session{number:02d}lefteye" for number in range(14)) + ".png"
+    return "/".join([root, *folders, name])
+
+
+def test_report_dialog_wraps_long_lines(qtbot: QtBot) -> None:
+    summary = f"1 image could not be moved. 6 images were moved to {long_path('/q')}."
+    line = f"Moving {long_path()} failed: No such file or directory."
+    dialog = ReportDialog("Move Rejects Out", summary, [line])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+
+    screen = dialog_screen(dialog).availableGeometry()
+    assert dialog.frameGeometry().width() <= screen.width()
+    assert dialog.summary_view.horizontalScrollBar().maximum() == 0
+    assert dialog.details.horizontalScrollBar().maximum() == 0
+    # The summary shows every line it wraps into, without scrolling.
+    assert dialog.summary_view.verticalScrollBar().maximum() == 0
+    assert dialog.details.document().firstBlock().layout().lineCount() > 1
+    assert dialog.summary == summary
+    assert dialog.lines == [line]
+
+
+def test_report_dialog_copies_report(qtbot: QtBot) -> None:
+    lines = [f"Moving {long_path()} failed: Permission denied.",
+             "Moving b.png failed: No such file or directory."]
+    dialog = ReportDialog("Move Rejects Out", "2 images could not be moved.", lines)
+    qtbot.addWidget(dialog)
+    QGuiApplication.clipboard().clear()
+
+    qtbot.mouseClick(dialog.copy_button, Qt.MouseButton.LeftButton)
+
+    assert QGuiApplication.clipboard().text() == "\n".join(
+        ["2 images could not be moved.", "", *lines])
 
 
 def test_shortcut_dialog_rows(qtbot: QtBot) -> None:

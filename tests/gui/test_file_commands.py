@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 from pytestqt.qtbot import QtBot
 from window_helpers import (
     AGE_S,
@@ -26,11 +27,17 @@ from window_helpers import (
 
 from engine.decisions import Decision
 from engine.quarantine import default_quarantine_dir
-from gui.dialogs import ExportOptions, ReportDialog
+from engine.reviewdb import ReviewDatabase
+from gui.dialogs import ExportDialog, ExportOptions, ReportDialog, dialog_screen
 from gui.gallery_model import GalleryRole
 from gui.main_window import MainWindow
+from gui.settings import WindowSettings
 
 BLOOD_KEPT = "incoming/"  # prefix of the blood-cell files, all flagged by the model
+
+# A name of 220 characters, with no place where a line may break. With a prefix
+# or suffix it stays below the limit of 255 bytes of common file systems.
+LONG_NAME = "_".join(f"session{number:02d}lefteye" for number in range(13))
 
 
 @pytest.fixture
@@ -218,6 +225,55 @@ def test_move_rejected_when_quarantine_is_file(
     assert sha256_inventory(mixed_folder) == before
 
 
+def test_move_report_fits_long_names(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
+) -> None:
+    folder = mixed_folder.rename(mixed_folder.with_name(f"batch_{LONG_NAME}"))
+    blood = sorted((folder / "incoming").iterdir())[0]
+    vanished = blood.rename(blood.with_name(f"{LONG_NAME}.jpg"))
+    open_and_wait(qtbot, window, folder)
+    vanished.unlink()
+
+    assert move_rejects(qtbot, window) == [6, 1]
+    report = window.file_commands.last_report
+    assert report is not None
+    qtbot.waitExposed(report)
+
+    screen = dialog_screen(report).availableGeometry()
+    assert report.frameGeometry().width() <= screen.width()
+    assert report.summary_view.horizontalScrollBar().maximum() == 0
+    assert report.details.horizontalScrollBar().maximum() == 0
+    assert report.summary.endswith(f"6 images were moved to {folder}_rejected.")
+    assert len(report.lines) == 1
+    assert f"incoming/{vanished.name}" in report.lines[0]
+
+
+def test_move_reports_folder_locked(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    before = sha256_inventory(mixed_folder)
+    other = ReviewDatabase.open(mixed_folder)
+
+    try:
+        with other.batch_lock():
+            finished = move_rejects(qtbot, window)
+    finally:
+        other.close()
+
+    assert finished == [0, 0]
+    report = window.file_commands.last_report
+    assert report is not None
+    assert report.windowTitle() == "Move Rejects Out"
+    assert report.summary.startswith("No file was moved, because another program")
+    assert report.summary.endswith(f"is moving files in {mixed_folder}. Try again when it "
+                                   "has finished.")
+    assert report.lines == []
+    assert sha256_inventory(mixed_folder) == before
+    assert window.gallery_model.counts().total == 19
+    assert not window.window_actions.undo.isEnabled()
+
+
 # Undo
 
 
@@ -269,12 +325,77 @@ def test_undo_after_restart_restores_every_file(
     assert second.gallery_model.counts().rejected == 8
 
 
+def test_undo_reports_folder_locked(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
+) -> None:
+    before = sha256_inventory(mixed_folder)
+    quarantine = default_quarantine_dir(mixed_folder.resolve())
+    open_and_wait(qtbot, window, mixed_folder)
+    assert move_rejects(qtbot, window) == [7, 0]
+    moved_out = sha256_inventory(quarantine)
+    # As the command line does while it moves files of the same folder.
+    other = ReviewDatabase.open(mixed_folder)
+
+    try:
+        with (other.batch_lock(),
+              qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished):
+            qtbot.keyClick(window.gallery_view, Qt.Key.Key_Z,
+                           Qt.KeyboardModifier.ControlModifier)
+    finally:
+        other.close()
+
+    assert finished.args == [0, 0]
+    report = window.file_commands.last_report
+    assert report is not None
+    assert report.windowTitle() == "Undo Move"
+    assert report.summary.startswith("No file was moved back, because another program")
+    assert report.summary.endswith(f"is moving files in {mixed_folder}. Try again when it "
+                                   "has finished.")
+    assert "could not be moved back" not in report.summary
+    assert report.lines == []
+    assert sha256_inventory(quarantine) == moved_out
+    assert window.gallery_model.counts().total == 12
+    assert window.window_actions.undo.isEnabled()
+    assert window.window_actions.undo.text() == "Undo Move of 7 images"
+
+    # Once the other program has finished, undo moves the files back.
+    report.close()
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        window.window_actions.undo.trigger()
+    assert finished.args == [7, 0]
+    assert sha256_inventory(mixed_folder) == before
+
+
 # Export
 
 
 def read_manifest(destination: Path) -> list[dict[str, str]]:
     with (destination / "manifest.csv").open(newline="", encoding="utf-8") as stream:
         return list(csv.DictReader(stream))
+
+
+def answer_export_dialog(window: MainWindow, answer: Callable[[ExportDialog], None]) -> None:
+    """Choose File › Export Cleaned Set… and let `answer` fill in and close its dialog.
+
+    The dialog runs its own event loop, so `answer` runs from a timer once it is open.
+    """
+    answered: list[ExportDialog] = []
+
+    def answer_when_open() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, ExportDialog):
+            QTimer.singleShot(10, answer_when_open)
+            return
+        answered.append(dialog)
+        answer(dialog)
+
+    QTimer.singleShot(0, answer_when_open)
+    window.window_actions.export.trigger()
+    assert len(answered) == 1
+
+
+def click_export(dialog: ExportDialog) -> None:
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
 
 
 def export_and_wait(qtbot: QtBot, window: MainWindow, options: ExportOptions) -> object:
@@ -364,6 +485,69 @@ def test_export_declined_writes_nothing(
     assert not window.file_commands.export_cleaned_set(ExportOptions(destination))
     assert not destination.exists()
     assert not window.is_busy()
+
+
+def test_export_dialog_keeps_rejected_destination(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, settings: QSettings,
+    questions: list[str],
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    inside = mixed_folder / "cleaned"
+    before = sha256_inventory(mixed_folder)
+
+    def type_inside(dialog: ExportDialog) -> None:
+        dialog.destination_edit.setText(str(inside))
+        dialog.link_button.setChecked(True)
+        click_export(dialog)
+
+    answer_export_dialog(window, type_inside)
+    report = window.file_commands.last_report
+    assert report is not None
+    assert report.windowTitle() == "Exporting failed"
+    assert f"the destination {inside} is inside the reviewed folder" in report.summary
+    assert questions == []
+    assert sha256_inventory(mixed_folder) == before
+
+    opened_with: list[ExportOptions] = []
+
+    def read_and_cancel(dialog: ExportDialog) -> None:
+        opened_with.append(dialog.options())
+        dialog.reject()
+
+    answer_export_dialog(window, read_and_cancel)
+    assert opened_with == [ExportOptions(inside, link=True)]
+    # Only a finished export is remembered for the next start.
+    assert WindowSettings(settings).last_export_folder() is None
+
+
+def test_export_folder_remembered_across_runs(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], mixed_folder: Path, tmp_path: Path,
+    settings: QSettings, questions: list[str],
+) -> None:
+    destination = tmp_path / "cleaned"
+    first = make_window()
+    open_and_wait(qtbot, first, mixed_folder)
+
+    def type_destination(dialog: ExportDialog) -> None:
+        dialog.destination_edit.setText(str(destination))
+        click_export(dialog)
+
+    with qtbot.waitSignal(first.export_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        answer_export_dialog(first, type_destination)
+    assert finished.args[0].exported == 12
+    first.close()
+
+    second = make_window()
+    open_and_wait(qtbot, second, mixed_folder)
+    opened_with: list[ExportOptions] = []
+
+    def read_and_cancel(dialog: ExportDialog) -> None:
+        opened_with.append(dialog.options())
+        dialog.reject()
+
+    answer_export_dialog(second, read_and_cancel)
+    assert opened_with == [ExportOptions(destination)]
+    assert WindowSettings(settings).last_export_folder() == str(destination)
 
 
 def test_interrupted_move_recovered_on_open(

@@ -25,6 +25,8 @@ def test_settings_without_store_keep_nothing() -> None:
     settings.add_recent_model(Path("/models/a.safetensors"))
     assert settings.recent_models() == []
     assert settings.last_model() is None
+    settings.set_last_export_folder(Path("/exports/a"))
+    assert settings.last_export_folder() is None
 
 
 def test_recent_folders_newest_first(settings: QSettings) -> None:
