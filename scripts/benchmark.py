@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import shutil
@@ -19,6 +20,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 from PIL import Image
@@ -82,6 +85,49 @@ def decode_loop(paths: list[Path], side: int, draft: bool = False) -> None:
             if draft:
                 image.draft("RGB", (side * 8, side * 8))
             image.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)
+
+
+def parallel_figure(paths: list[Path], side: int, repeats: int) -> Figure:
+    """Compare two processes running the decode loop at once with one process alone.
+
+    Scoring can approach the decode loop's time only by running the model on a
+    second core beside the decoding, so this is the throughput a second core adds
+    on this machine: 2× on two free cores.
+    """
+    alone = min(_decode_in_processes(paths, side, 1) for _ in range(repeats))
+    together = min(_decode_in_processes(paths, side, 2) for _ in range(repeats))
+    return Figure(
+        f"Two processes decoding the {len(paths)} PNGs at once against one alone",
+        f"{2 * alone / together:.2f}× the throughput of one ({together:.2f} s each "
+        f"against {alone:.2f} s)",
+        "–", None,
+    )
+
+
+def _decode_in_processes(paths: list[Path], side: int, count: int) -> float:
+    """Return the longest time of `count` processes that each run decode_loop over
+    `paths`, all starting together once they are ready.
+    """
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(count)
+    times = context.Queue()
+    processes = [context.Process(target=_timed_decode_loop, args=(paths, side, ready, times))
+                 for _ in range(count)]
+    for process in processes:
+        process.start()
+    elapsed: list[float] = [times.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return max(elapsed)
+
+
+def _timed_decode_loop(paths: list[Path], side: int, ready: Barrier, times: Queue[float]) -> None:
+    """Run decode_loop once to warm up, wait for the other processes, then time it."""
+    decode_loop(paths, side)
+    ready.wait()
+    started = time.perf_counter()
+    decode_loop(paths, side)
+    times.put(time.perf_counter() - started)
 
 
 def full_intake(paths: list[Path], model: ReferenceModel) -> None:
@@ -274,6 +320,7 @@ def run(data_root: Path, work: Path, sizes: Sizes, skip: set[str]) -> list[Figur
     large = benchmark_data.write_large_jpegs(data_root, work / "large", sizes.large_jpegs)
     logger.info("benchmark folders ready under %s", work)
     figures = scoring_figures(model, "28 px PNGs", work / "small", small, sizes.repeats)
+    figures.append(parallel_figure(small, model.framing.size, sizes.repeats))
     figures += scoring_figures(model, "2–8 Mpx JPEGs", work / "large", large, sizes.repeats)
     figures.append(draft_figure(model, large, sizes.repeats))
     figures.append(cli_cache_figure(work / "small", work, sizes.repeats))

@@ -11,6 +11,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark.py"
 
 EXPECTED_ROWS = (
     "Scoring 48 28 px PNGs against decoding them",
+    "Two processes decoding the 48 PNGs at once against one alone",
     "Scoring 8 2–8 Mpx JPEGs against decoding them",
     "Intake of 8 JPEGs at reduced scale against full decoding",
     "Command `score` on a scored folder against the first run",
