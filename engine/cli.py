@@ -28,7 +28,7 @@ from engine.images import list_relative_images, log_decoder_warnings
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
-from engine.moves import move_batch, quarantine_problem, undo_last_batch
+from engine.moves import UndoError, move_batch, quarantine_problem, undo_last_batch
 from engine.names import folder_problem
 from engine.quarantine import default_quarantine_dir
 from engine.resources import DEFAULT_MODEL_PATH
@@ -578,7 +578,7 @@ def run_undo(args: argparse.Namespace) -> int:
     with store:
         try:
             outcomes = list(undo_last_batch(store))
-        except ReviewStoreError as error:
+        except (ReviewStoreError, UndoError) as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED
     if not outcomes:

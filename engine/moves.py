@@ -45,6 +45,10 @@ from engine.reviewdb import utc_now
 logger = logging.getLogger(__name__)
 
 
+class UndoError(Exception):
+    """An undo cannot start. The message gives the reason and the remedy."""
+
+
 @dataclass(frozen=True)
 class UndoOutcome:
     """Result of moving one file back from quarantine.
@@ -110,7 +114,7 @@ def _run_batch(
                 done += 1
                 yield outcome
         finally:
-            _finish_batch(store, batch_id, done)
+            _finish_batch(store, batch_id)
 
 
 def _plan(store: ReviewStore, relative_paths: list[str], destination: Path) -> int:
@@ -153,16 +157,19 @@ def _record_move(store: ReviewStore, batch_id: int, position: int, outcome: Move
                      outcome.destination)
 
 
-def _finish_batch(store: ReviewStore, batch_id: int, done: int) -> None:
+def _finish_batch(store: ReviewStore, batch_id: int) -> None:
     """Settle the entry that may have been in flight, skip the rest and mark the batch complete.
 
     Runs when the batch ends, is cancelled or is left by an exception, so a move
     cut short between its link and its unlink still leaves the file in one place.
+    The entry in flight is the first one still planned in the journal. A count of
+    the outcomes seen would point one entry too early after an interrupt that
+    landed between recording a move and counting it.
     If settling fails, the batch stays running and is recovered on the next open.
     """
     entries = store.database.query(
-        "SELECT * FROM batch_files WHERE batch_id = ? AND position >= ? ORDER BY position",
-        (batch_id, done),
+        "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'planned' ORDER BY position",
+        (batch_id,),
     )
     started_ns = batch_row(store, batch_id)["started_ns"]
     try:
@@ -180,8 +187,7 @@ def _finish_batch(store: ReviewStore, batch_id: int, done: int) -> None:
         logger.error("Finishing move batch %d failed: %s. It is recovered when the folder "
                      "is opened again.", batch_id, error)
         return
-    logger.info("Move batch %d ended after %d of %d files", batch_id, done,
-                done + len(entries))
+    logger.info("Move batch %d ended with %d files not moved yet", batch_id, len(entries))
 
 
 def undo_last_batch(store: ReviewStore) -> Generator[UndoOutcome, None, None]:
@@ -203,8 +209,9 @@ def undo_batch(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None
     quarantine with an error. The batch is undone when no file of it remains in
     quarantine; otherwise it stays complete, so the next undo retries it. Stop
     iterating to cancel between files. Raises ReviewStoreError on the first
-    iteration if another process is moving files of the same folder, and ValueError
-    if there is no batch `batch_id`.
+    iteration if another process is moving files of the same folder, UndoError
+    there if the batch's quarantine folder is missing, and ValueError at once if
+    there is no batch `batch_id`.
     """
     if not store.database.query("SELECT id FROM batches WHERE id = ?", (batch_id,)):
         raise ValueError(f"Undo failed: there is no move batch {batch_id} in the review "
@@ -220,6 +227,16 @@ _NOT_REACHED = "the undo stopped before it reached this file"
 
 def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None, None]:
     with store.database.batch_lock():
+        destination = Path(batch_row(store, batch_id)["destination"])
+        if not destination.is_dir():
+            # Files not found would be recorded as gone for good, and a disk that
+            # is not connected or a renamed folder would make the undo forget them.
+            raise UndoError(
+                f"Undo failed: the quarantine folder {destination} is not there, so no "
+                "file was moved back. Connect the disk it is on, or give the folder its "
+                "name again, then undo again. If you deleted it, create an empty folder "
+                "at that path and undo again to record its files as gone."
+            )
         with store.database.transaction(durable=True) as connection:
             connection.execute(
                 "UPDATE batches SET state = 'undoing', undo_started_ns = ? WHERE id = ?",
@@ -233,8 +250,6 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
             "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' "
             "ORDER BY position DESC", (batch_id,),
         )
-        destination = Path(store.database.query(
-            "SELECT destination FROM batches WHERE id = ?", (batch_id,))[0]["destination"])
         logger.info("Undoing move batch %d: %d files", batch_id, len(entries))
         # The entry whose file is being moved back, while an exception could cut
         # that move short.

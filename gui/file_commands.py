@@ -227,7 +227,9 @@ class FileCommands(QObject):
             self.move_finished.emit(len(report.done), len(report.errors))
         elif report.kind is JobKind.UNDO:
             self._report_undo(report)
-            self.undo_finished.emit(len(report.done), len(report.errors))
+            # The last error of a failed job is the job's own, not a file's.
+            file_errors = len(report.errors) - (1 if report.failed else 0)
+            self.undo_finished.emit(len(report.done), file_errors)
             if report.unknown_returns:
                 self.rescan_requested.emit()
         else:
@@ -256,7 +258,13 @@ class FileCommands(QObject):
             return
         back = _images(len(report.done))
         self._window.statusBar().showMessage(f"Moved {back} back.", 10_000)
-        if report.errors:
+        if report.failed:
+            *errors, failure = report.errors
+            self._show_report(
+                "Undo Move",
+                f"{failure} {_images_were(len(report.done))} moved back before it stopped."
+                if report.done else failure, errors)
+        elif report.errors:
             self._show_report(
                 "Undo Move",
                 f"{_images(len(report.errors))} could not be moved back from the quarantine "

@@ -18,7 +18,7 @@ from engine.export import CleanedSetExport, ExportedFile
 from engine.images import list_relative_images
 from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
-from engine.moves import UndoOutcome, move_batch, undo_batch
+from engine.moves import UndoError, UndoOutcome, move_batch, undo_batch
 from engine.quarantine import MoveOutcome, move_files
 from engine.review import ReviewStore
 from engine.reviewdb import BatchLockedError
@@ -113,6 +113,11 @@ class BatchWorker(QRunnable):
             if self.takes_batch_lock and isinstance(error, BatchLockedError):
                 logger.info("%s did not start: %s", self._action, error)
                 self.signals.locked_out.emit(str(error))
+                return
+            if isinstance(error, UndoError):
+                # The message gives the remedy, so no traceback is logged.
+                logger.error("%s", error)
+                self.signals.failed.emit(str(error))
                 return
             # Any failure of the job, expected or a bug, must reach the window.
             logger.exception("%s failed", self._action)

@@ -322,6 +322,26 @@ def test_move_failure_listed_once(demo: Path, tmp_path: Path) -> None:
     assert lines[-1] == f"{len(failing)} files could not be moved; the reasons are listed above."
 
 
+def test_undo_keeps_batch_while_quarantine_missing(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    before = inventory_by_path(demo)
+    main(["move-rejects", str(demo), "--to", str(quarantine)])
+    quarantine.rename(tmp_path / "unplugged")
+    capsys.readouterr()
+
+    missing_code = main(["undo", str(demo)])
+    missing_error = capsys.readouterr().err
+    (tmp_path / "unplugged").rename(quarantine)
+    undo_code = main(["undo", str(demo)])
+
+    assert missing_code == EXIT_FAILED
+    assert f"the quarantine folder {quarantine} is not there" in missing_error
+    assert undo_code == EXIT_OK
+    assert inventory_by_path(demo) == before
+
+
 def test_undo_failure_listed_once(demo: Path, tmp_path: Path) -> None:
     quarantine = tmp_path / "quarantine"
     main(["move-rejects", str(demo), "--to", str(quarantine)])

@@ -13,6 +13,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from review_files import (
@@ -23,10 +24,11 @@ from review_files import (
     write_retina_pngs,
 )
 
+import engine.moves
 from engine.decisions import Decision
 from engine.journal import BatchState, batches
 from engine.modelfile import ReferenceModel
-from engine.moves import move_batch, undo_batch, undo_last_batch
+from engine.moves import UndoError, move_batch, undo_batch, undo_last_batch
 from engine.review import Location, ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewDatabase, ReviewStoreError
 from engine.scorecache import score_with_cache
@@ -272,6 +274,56 @@ def test_interrupt_at_taken_name_removes_nothing(
 
     assert inventory(folder, quarantine) == before
     assert (folder / name).is_file()
+
+
+def test_interrupt_after_recorded_move_keeps_file(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    before = inventory(folder)
+    planned = rejects(store, default_model)
+    recorded: list[str] = []
+    record_move = engine.moves._record_move
+
+    def record_then_interrupt(*arguments: Any) -> None:
+        record_move(*arguments)
+        recorded.append(arguments[3].relative_path)
+        if len(recorded) == 3:
+            # Ctrl+C after the journal has the move and before the batch counts it.
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("engine.moves._record_move", record_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        list(move_batch(store, planned, quarantine))
+    monkeypatch.undo()
+    third = store.record(recorded[2])
+    returned = list(undo_last_batch(store))
+
+    assert third is not None
+    assert third.location is Location.QUARANTINE
+    assert sorted(outcome.relative_path for outcome in returned) == sorted(recorded)
+    assert all(outcome.error is None for outcome in returned)
+    assert inventory(folder) == before
+
+
+def test_undo_waits_for_missing_quarantine(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    before = inventory(folder)
+    moved = list(move_batch(store, rejects(store, default_model), quarantine))
+    # As when the disk that holds the quarantine is not connected.
+    quarantine.rename(tmp_path / "elsewhere")
+
+    with pytest.raises(UndoError, match="is not there"):
+        list(undo_last_batch(store))
+    (tmp_path / "elsewhere").rename(quarantine)
+    returned = list(undo_last_batch(store))
+
+    assert len(returned) == len(moved)
+    assert all(outcome.error is None for outcome in returned)
+    assert inventory(folder) == before
 
 
 def test_undo_accepts_file_moved_back_by_hand(

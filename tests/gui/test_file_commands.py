@@ -325,6 +325,36 @@ def test_undo_after_restart_restores_every_file(
     assert second.gallery_model.counts().rejected == 8
 
 
+def test_undo_waits_for_missing_quarantine(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path,
+    questions: list[str],
+) -> None:
+    before = sha256_inventory(mixed_folder)
+    quarantine = default_quarantine_dir(mixed_folder.resolve())
+    open_and_wait(qtbot, window, mixed_folder)
+    assert move_rejects(qtbot, window) == [7, 0]
+    # As when the disk that holds the quarantine is not connected.
+    quarantine.rename(tmp_path / "elsewhere")
+
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        window.window_actions.undo.trigger()
+
+    assert finished.args == [0, 0]
+    report = window.file_commands.last_report
+    assert report is not None
+    assert report.summary.startswith(f"Undo failed: the quarantine folder {quarantine} is "
+                                     "not there, so no file was moved back.")
+    assert report.lines == []
+    assert window.window_actions.undo.isEnabled()
+
+    report.close()
+    (tmp_path / "elsewhere").rename(quarantine)
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        window.window_actions.undo.trigger()
+    assert finished.args == [7, 0]
+    assert sha256_inventory(mixed_folder) == before
+
+
 def test_undo_reports_folder_locked(
     qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
 ) -> None:
