@@ -243,7 +243,9 @@ def _signal_calibrations(
     for name in SIGNALS:
         threshold = float(described[name]["threshold"])
         target_frr = float(described[name]["target_frr"])
-        if not math.isfinite(threshold) or threshold < 0 or not 0.0 < target_frr < 1.0:
+        # A signal's score is divided by its threshold, so 0 would make every
+        # score unbounded.
+        if not math.isfinite(threshold) or threshold <= 0 or not 0.0 < target_frr < 1.0:
             raise ValueError(f"signal {name} has threshold {threshold}, rate {target_frr}")
         scores = tensors.pop(_SIGNAL_SCORES_KEY.format(name)).numpy().astype(np.float64)
         signals[name] = Calibration(target_frr, threshold, np.sort(scores))

@@ -162,6 +162,9 @@ def rewrite_description(path: Path, change: dict[str, dict[str, object]]) -> Non
         {"calibration": {"signals": {"reconstruction": {"threshold": 1, "target_frr": 0.1},
                                      "latent": {"threshold": -1, "target_frr": 0.1},
                                      "colour": {"threshold": 1, "target_frr": 0.1}}}},
+        {"calibration": {"signals": {"reconstruction": {"threshold": 0, "target_frr": 0.1},
+                                     "latent": {"threshold": 1, "target_frr": 0.1},
+                                     "colour": {"threshold": 1, "target_frr": 0.1}}}},
         {"reference": {"neighbours": 0}},  # no neighbour to measure a distance to
     ],
 )
