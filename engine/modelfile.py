@@ -149,6 +149,14 @@ def load_model(path: Path) -> ReferenceModel:
     Raises ModelFileError naming the file, the problem and what to do next.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"Loading model {path} failed: it is a folder, not a model file. "
+                             "Pass the path of a .safetensors model file.")
+    if path.exists() and not path.is_file():
+        # Reading a pipe would wait for a writer for ever.
+        raise ModelFileError(f"Loading model {path} failed: it is not a regular file (a "
+                             "device, a pipe or a socket). Pass the path of a .safetensors "
+                             "model file.")
     header, tensors = _read_safetensors(path)
     try:
         config = AutoencoderConfig.from_dict(header["architecture"])

@@ -111,6 +111,22 @@ def test_unsafe_model_exits_nonzero(tmp_path: Path, small_folder: Path, data_roo
     assert "CASEFILES_PICKLE_PAYLOAD_EXECUTED" not in result.stdout + result.stderr
 
 
+def test_folder_as_model_exits_two(tmp_path: Path, small_folder: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+
+    result = subprocess.run(
+        [sys.executable, "main.py", "score", str(small_folder), "--csv",
+         str(tmp_path / "out.csv"), "--model", str(models)],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=120,
+    )
+
+    assert result.returncode == EXIT_BAD_MODEL
+    assert result.stderr.strip() == (f"Loading model {models} failed: it is a folder, not a "
+                                      "model file. Pass the path of a .safetensors model file.")
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_score_logs_decoder_warning_with_file(tmp_path: Path) -> None:
     folder = tmp_path / "folder"
     folder.mkdir()

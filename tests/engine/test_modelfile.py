@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,27 @@ def test_foreign_safetensors_rejected(tmp_path: Path) -> None:
 def test_missing_file_message(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="does not exist"):
         load_model(tmp_path / "absent.safetensors")
+
+
+def test_folder_as_model_rejected(tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+
+    with pytest.raises(ModelFileError) as raised:
+        load_model(folder)
+
+    message = str(raised.value)
+    assert message == (f"Loading model {folder} failed: it is a folder, not a model file. "
+                       "Pass the path of a .safetensors model file.")
+
+
+def test_pipe_as_model_rejected_at_once(tmp_path: Path) -> None:
+    pipe = tmp_path / "model.safetensors"
+    os.mkfifo(pipe)
+
+    # Reading the pipe would wait for a writer for ever, so the test would hang.
+    with pytest.raises(ModelFileError, match="it is not a regular file"):
+        load_model(pipe)
 
 
 def rewrite_description(path: Path, change: dict[str, dict[str, object]]) -> None:
