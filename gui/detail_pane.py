@@ -242,8 +242,9 @@ class DetailPane(QWidget):
             fields["Clean data"].setText("")
             fields["Model"].setText(f"Not scored: {describe_status(record)}")
         else:
-            fields["Score"].setText(f"{format_score(record.score)} "
-                                    f"({record.score / threshold:.2f} × threshold)")
+            # A threshold of 0, at the end of the slider, has no multiples.
+            ratio = f" ({record.score / threshold:.2f} × threshold)" if threshold > 0 else ""
+            fields["Score"].setText(f"{format_score(record.score)}{ratio}")
             fields["Signals"].setText(self._describe_signals(record.signals, threshold))
             fields["Clean data"].setText(self._describe_percentile(record.score))
             fields["Model"].setText(self._describe_verdict(record.signals, threshold,
@@ -266,7 +267,8 @@ class DetailPane(QWidget):
         return "<br>".join(
             f"{name} {format_score(signals[name])} "
             f"({signals[name] / (threshold * thresholds[name]):.2f} × its threshold)"
-            for name in SIGNALS if name in signals and thresholds.get(name, 0) > 0)
+            for name in SIGNALS
+            if name in signals and threshold * thresholds.get(name, 0) > 0)
 
     def _describe_verdict(self, signals: dict[str, float] | None, threshold: float,
                           flagged: bool) -> str:

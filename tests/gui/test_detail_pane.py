@@ -107,6 +107,17 @@ def test_signals_shown_against_thresholds(qtbot: QtBot, scored_window: MainWindo
     assert pane.info_text("Model").startswith("Passed")
 
 
+def test_zero_threshold_shows_no_ratios(qtbot: QtBot, scored_window: MainWindow) -> None:
+    # The spin box's lowest value: every image with a score above 0 is flagged.
+    scored_window.threshold_panel.spin_box.setValue(0.0)
+    pane = show(qtbot, scored_window, "retina_0005.png")
+
+    assert scored_window.gallery_model.threshold == 0.0
+    assert "×" not in pane.info_text("Score")
+    assert pane.info_text("Signals") == ""
+    assert pane.info_text("Model").startswith("Flagged: above the threshold 0")
+
+
 def test_decision_text_follows_override(qtbot: QtBot, scored_window: MainWindow,
                                         mixed_folder: Path) -> None:
     relative_path = blood_path(mixed_folder)
