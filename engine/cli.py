@@ -25,15 +25,16 @@ from engine.calibration import DEFAULT_TARGET_FRR
 from engine.export import CleanedSetExport, ExportError, destination_problem
 from engine.framing import Framing
 from engine.images import list_relative_images, log_decoder_warnings
+from engine.journal import batches
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
 from engine.moves import UndoError, move_batch, quarantine_problem, undo_last_batch
 from engine.names import folder_problem
-from engine.quarantine import default_quarantine_dir
+from engine.quarantine import MoveOutcome, default_quarantine_dir
 from engine.resources import DEFAULT_MODEL_PATH
 from engine.review import Location, ReviewStore
-from engine.reviewdb import ReviewStoreError
+from engine.reviewdb import ReviewStoreError, find_database
 from engine.scorecache import score_changed
 from engine.training import (
     MIN_SPLIT_IMAGES,
@@ -455,13 +456,20 @@ def atomic_text_file(path: Path, errors: str = "strict") -> Iterator[TextIO]:
         raise
 
 
-def open_review(folder: Path, action: str) -> ReviewStore | None:
-    """Open the review of `folder`, printing recovery messages, or print why it failed."""
+def check_folder(folder: Path, action: str) -> bool:
+    """Return True if `folder` is an existing folder, else print why not and return False."""
     if not folder.exists():
         print(f"{action} failed: {folder} not found. Pass an existing folder.", file=sys.stderr)
-        return None
+        return False
     if not folder.is_dir():
         print(f"{action} failed: {folder} is not a folder. Pass a folder.", file=sys.stderr)
+        return False
+    return True
+
+
+def open_review(folder: Path, action: str) -> ReviewStore | None:
+    """Open the review of `folder`, printing recovery messages, or print why it failed."""
+    if not check_folder(folder, action):
         return None
     try:
         store = ReviewStore.open(folder)
@@ -557,21 +565,75 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
         if not rejects:
             print(f"No file of {store.folder} has the final decision reject.")
             return EXIT_OK
+        previous_batches = {batch.id for batch in batches(store)}
         try:
-            outcomes = list(tqdm(move_batch(store, rejects, destination), total=len(rejects),
-                                 unit="file", file=sys.stderr))
+            outcomes, interrupted = _move_with_progress(store, rejects, destination)
         except (ValueError, ReviewStoreError) as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED
+        moved = 0
+        if interrupted:
+            # The journal counts a file whose move Ctrl+C cut short too, once
+            # settled, so it is exact where the outcomes may miss one.
+            moved = sum(batch.in_quarantine for batch in batches(store)
+                        if batch.id not in previous_batches)
     errors = [outcome.error for outcome in outcomes if outcome.error]
     for message in errors:
         print(message, file=sys.stderr)
+    if interrupted:
+        _report_interrupted_move(store.folder, destination, len(rejects), moved, errors)
+        return EXIT_INTERRUPTED
     print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} with the final "
           f"decision reject to {destination}.")
     return report_failures(errors, "could not be moved")
 
 
+def _move_with_progress(store: ReviewStore, rejects: list[str],
+                        destination: Path) -> tuple[list[MoveOutcome], bool]:
+    """Move `rejects` as one batch with a progress bar on stderr.
+
+    Returns the outcomes so far, and True if Ctrl+C stopped the batch. The batch
+    is closed before this returns, so the journal then records every file moved.
+    Raises what move_batch raises.
+    """
+    outcomes: list[MoveOutcome] = []
+    try:
+        with (contextlib.closing(move_batch(store, rejects, destination)) as moves,
+              tqdm(total=len(rejects), unit="file", file=sys.stderr) as bar):
+            for outcome in moves:
+                outcomes.append(outcome)
+                bar.update(1)
+    except KeyboardInterrupt:
+        return outcomes, True
+    return outcomes, False
+
+
+def _report_interrupted_move(folder: Path, destination: Path, total: int, moved: int,
+                             errors: list[str]) -> None:
+    """Print how many files an interrupted move-rejects moved, and how to move them back."""
+    stayed = total - moved
+    if errors:
+        rest = (f" The other {stayed} stay in {folder}: {len(errors)} could not be moved, "
+                "for the reasons listed above, and the move was interrupted before the others.")
+    elif stayed:
+        rest = f" The other {stayed} stay in {folder}, because the move was interrupted."
+    else:
+        rest = ""
+    print(f"Move-rejects interrupted: moved {moved} of {_files(total)} with the final decision "
+          f"reject to {destination}.{rest}", file=sys.stderr)
+    if moved:
+        print(f"To move the {_files(moved)} back, run: python main.py undo "
+              f"{shlex.quote(str(folder))}", file=sys.stderr)
+
+
 def run_undo(args: argparse.Namespace) -> int:
+    if not check_folder(args.folder, "Undo"):
+        return EXIT_FAILED
+    # Opening the review would create a database in a folder that has none.
+    if find_database(args.folder) is None:
+        print(f"Nothing to undo: {args.folder} has no review database, so no move of its "
+              "files is recorded.")
+        return EXIT_OK
     store = open_review(args.folder, "Undo")
     if store is None:
         return EXIT_FAILED

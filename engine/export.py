@@ -18,7 +18,7 @@ import os
 import shutil
 from collections.abc import Generator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from engine.decisions import Decision
 from engine.manifest import (
@@ -33,6 +33,8 @@ from engine.names import (
     fold_name,
     folder_problem,
     make_folders,
+    name_difference,
+    name_max,
     numbered_names,
     overlap,
 )
@@ -49,6 +51,16 @@ _CHUNK_BYTES = 1 << 20
 _COPY_INSTEAD_ERRNOS = frozenset(
     {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 )
+
+# The file systems on which two names that differ only in this way (a result of
+# names.name_difference) are one name.
+_ONE_NAME_ON = {
+    "case": "case-insensitive file systems such as exFAT, NTFS and the default APFS",
+    "Unicode normalisation": "file systems that ignore normalisation, such as APFS and "
+    "HFS+ on macOS",
+    "case and Unicode normalisation": "file systems that ignore both, such as the default "
+    "APFS on macOS",
+}
 
 
 @dataclass(frozen=True)
@@ -91,10 +103,12 @@ class CleanedSetExport:
     copies them elsewhere, with a note in the summary. `merge` allows a non-empty
     destination, in which an existing name is never overwritten: a byte-identical
     file there counts as already present, and any other file is an error for that
-    file. A file whose name differs only in case (compared case-folded) from a
-    name in the destination or exported before it gets the first free variant
-    `name (1).ext`, `name (2).ext`, ..., with a note in the summary, so that no
-    two files share a name on a case-insensitive file system.
+    file. A file whose name differs only in case or Unicode normalisation
+    (compared with names.fold_name) from a name in the destination or exported
+    before it gets the first free variant `name (1).ext`, `name (2).ext`, ...,
+    with a note in the summary, so that no two files share a name on a file
+    system that ignores case or normalisation. A variant too long for the
+    destination's file system gets a shorter stem.
     `signal_thresholds`, the model's calibrated threshold of each signal, name the
     signals that flagged each file in the manifest. The constructor raises
     ValueError for an unusable destination and for files in the folder that are
@@ -219,7 +233,7 @@ class CleanedSetExport:
         if requested.name in names.existing and fold_name(requested.name) not in names.claimed:
             # The same name from an earlier export: merge checks that it is this file.
             return requested, False, self._check_present(source, requested)
-        for candidate in numbered_names(requested.name):
+        for candidate in numbered_names(requested.name, name_max(requested.parent)):
             if names.is_taken(candidate):
                 continue
             target = requested.with_name(candidate)
@@ -228,11 +242,11 @@ class CleanedSetExport:
             except FileExistsError:
                 # Another program took the name, or the file system folds names
                 # differently than casefold(): the next variant is tried.
-                names.claimed.add(fold_name(candidate))
+                names.occupied.add(fold_name(candidate))
                 continue
-            names.claimed.add(fold_name(candidate))
+            names.claimed[fold_name(candidate)] = candidate
             if target != requested:
-                self._note_renamed(record.relative_path, target)
+                self._note_renamed(record.relative_path, target, names)
             return placed
         raise _ExportError(f"{requested.name} and its numbered variants up to ({MAX_SUFFIX}) "
                            f"all exist in {requested.parent}")
@@ -243,11 +257,31 @@ class CleanedSetExport:
             return target, True, hash_file(target)
         return target, False, _copy_new(source, target, size)
 
-    def _note_renamed(self, relative_path: str, target: Path) -> None:
+    def _note_renamed(self, relative_path: str, target: Path, names: _FolderNames) -> None:
+        """Add to the summary a note with the reason `relative_path` got another name."""
         exported_as = target.relative_to(self.destination).as_posix()
-        note = (f"{relative_path} was exported as {exported_as}, because its name differs "
-                "only in case from a file exported before it, and a case-insensitive file "
-                "system would store both under one name.")
+        requested = PurePath(relative_path).name
+        folded = fold_name(requested)
+        if folded in names.claimed:
+            other, where = names.claimed[folded], "was exported before it"
+        elif folded in names.existing_folded:
+            other, where = names.existing_folded[folded], "was in the destination already"
+        else:
+            other, where = "", ""
+        if other:
+            difference = name_difference(requested, other)
+            other_path = (target.parent / other).relative_to(self.destination).as_posix()
+            note = (f"{relative_path} was exported as {exported_as}, because its name differs "
+                    f"only in {difference} from {other_path}, which {where}. The two names "
+                    f"would be one on {_ONE_NAME_ON[difference]}.")
+        else:
+            # The name was free when the folder was listed, but creating it failed.
+            note = (f"{relative_path} was exported as {exported_as}, because another program "
+                    "created a file of that name during the export, or the file system "
+                    "counts another name there as the same.")
+        if not target.name.startswith(f"{PurePath(requested).stem} ("):
+            note += (f" The numbered name was shortened to fit the limit of "
+                     f"{name_max(target.parent)} bytes of file names there.")
         logger.info("%s", note)
         self.summary.notes.append(note)
 
@@ -314,17 +348,21 @@ class _ExportError(Exception):
 class _FolderNames:
     """Names in one destination folder: listed before the export, and taken by it.
 
-    `claimed` contains case-folded names, so two files whose names differ only in
-    case never get one name, on any file system.
+    `existing_folded` and `claimed` map each name folded with names.fold_name to
+    the name itself, so two files whose names differ only in case or Unicode
+    normalisation never get one name, on any file system. `occupied` contains the
+    folded names that were free when listed but could not be created.
     """
 
     existing: set[str]
-    existing_folded: set[str]
-    claimed: set[str] = field(default_factory=set)
+    existing_folded: dict[str, str]
+    claimed: dict[str, str] = field(default_factory=dict)
+    occupied: set[str] = field(default_factory=set)
 
     def is_taken(self, name: str) -> bool:
         folded = fold_name(name)
-        return folded in self.claimed or folded in self.existing_folded
+        return (folded in self.claimed or folded in self.existing_folded
+                or folded in self.occupied)
 
 
 @dataclass
@@ -339,7 +377,8 @@ class _DestinationNames:
         # second fails as a name that exists with other content.
         if folder not in self.by_folder:
             names = set(os.listdir(folder))
-            self.by_folder[folder] = _FolderNames(names, {fold_name(name) for name in names})
+            self.by_folder[folder] = _FolderNames(
+                names, {fold_name(name): name for name in sorted(names)})
         return self.by_folder[folder]
 
 

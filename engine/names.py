@@ -9,12 +9,17 @@ import os
 import stat
 import unicodedata
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 logger = logging.getLogger(__name__)
 
 # A name with this many taken variants means something is wrong with the destination.
 MAX_SUFFIX = 9999
+
+# NAME_MAX in bytes of ext4, XFS, Btrfs, tmpfs and most other file systems, used
+# where os.pathconf cannot give it, as on Windows.
+DEFAULT_NAME_MAX = 255
 
 
 def fold_name(name: str) -> str:
@@ -27,12 +32,63 @@ def fold_name(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
-def numbered_names(name: str) -> Iterator[str]:
-    """Yield `name`, then `stem (1).ext`, `stem (2).ext`, ... up to MAX_SUFFIX."""
+def name_difference(name: str, other: str) -> str:
+    """Return how two different names that fold_name makes equal differ.
+
+    The result is "case", "Unicode normalisation" (composed and decomposed
+    spellings of the same letters) or "case and Unicode normalisation".
+    """
+    if unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", other):
+        return "Unicode normalisation"
+    if name.casefold() == other.casefold():
+        return "case"
+    return "case and Unicode normalisation"
+
+
+def name_max(folder: Path) -> int:
+    """Return the maximum length in bytes of a file name in `folder` (NAME_MAX).
+
+    Falls back to DEFAULT_NAME_MAX where the system cannot tell.
+    """
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        # AttributeError: Windows has no os.pathconf.
+        return DEFAULT_NAME_MAX
+    # pathconf returns -1 for a file system without a limit.
+    return limit if limit > 0 else DEFAULT_NAME_MAX
+
+
+def numbered_names(name: str, max_bytes: int = DEFAULT_NAME_MAX) -> Iterator[str]:
+    """Yield `name`, then `stem (1).ext`, `stem (2).ext`, ... up to MAX_SUFFIX.
+
+    A numbered name longer than `max_bytes` in the file system encoding gets a
+    shorter stem, cut at a character boundary, so that it keeps its extension and
+    number and fits. `name` itself is yielded as it is.
+    """
     yield name
     path = PurePath(name)
     for number in range(1, MAX_SUFFIX + 1):
-        yield f"{path.stem} ({number}){path.suffix}"
+        yield _fitted_name(path.stem, f" ({number}){path.suffix}", max_bytes)
+
+
+def _fitted_name(stem: str, ending: str, max_bytes: int) -> str:
+    """Return `stem + ending`, with as much of `stem` as fits in `max_bytes` bytes.
+
+    When `ending` leaves no room for even one character of the stem, the name is
+    returned whole, so that the file system reports it as too long.
+    """
+    room = max_bytes - len(os.fsencode(ending))
+    if len(os.fsencode(stem)) <= room:
+        return stem + ending
+    # os.fsencode encodes a character of a name that is not valid UTF-8 (a
+    # surrogate escape) as its one original byte, so the sum is the real length.
+    length = 0
+    for index, character in enumerate(stem):
+        length += len(os.fsencode(character))
+        if length > room:
+            return stem[:index] + ending if index > 0 else stem + ending
+    return stem + ending
 
 
 def make_folders(root: Path, parts: Sequence[str]) -> Path:
@@ -55,10 +111,21 @@ def make_folders(root: Path, parts: Sequence[str]) -> Path:
     return current
 
 
-def folder_problem(folder: Path) -> str:
-    """Return why no file can be created in `folder`, or an empty string.
+@dataclass(frozen=True)
+class FolderProblem:
+    """Why no file can be created in a folder, and what the user can do about it.
 
-    The reason is a clause without a full stop, for the caller's sentence.
+    Both are clauses without a full stop, for the caller's sentences: `reason`
+    such as "/data cannot be written to (read-only, or no permission)" and
+    `remedy` such as "make /data writable".
+    """
+
+    reason: str
+    remedy: str
+
+
+def find_folder_problem(folder: Path) -> FolderProblem | None:
+    """Return why no file can be created in `folder`, or None.
 
     `folder` need not exist yet: the nearest of it and its parents that exists
     must be a folder that this process can write to. A read-only file system
@@ -68,12 +135,23 @@ def folder_problem(folder: Path) -> str:
     while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
     if existing.is_symlink() and not existing.exists():
-        return f"{existing} is a broken link"
+        return FolderProblem(f"{existing} is a broken link", f"remove the link {existing}")
     if not existing.is_dir():
-        return f"{existing} is a file, not a folder"
+        return FolderProblem(f"{existing} is a file, not a folder",
+                             f"rename or move the file {existing}")
     if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} cannot be written to (read-only, or no permission)"
-    return ""
+        return FolderProblem(f"{existing} cannot be written to (read-only, or no permission)",
+                             f"make {existing} writable")
+    return None
+
+
+def folder_problem(folder: Path) -> str:
+    """Return the reason of find_folder_problem(`folder`), or an empty string.
+
+    The reason is a clause without a full stop, for the caller's sentence.
+    """
+    problem = find_folder_problem(folder)
+    return "" if problem is None else problem.reason
 
 
 def overlap(folder: Path, destination: Path) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import BinaryIO
 
-from engine.names import MAX_SUFFIX, fold_name, make_folders, numbered_names
+from engine.names import MAX_SUFFIX, fold_name, make_folders, name_max, numbered_names
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def move_files(folder: Path, relative_paths: list[str], destination: Path) -> It
     Parent folders are created under `destination`. An existing name is never
     overwritten: the file gets the first free name `name (1).ext`, `name (2).ext`, ...,
     compared case-folded so that the result is also safe on case-insensitive file
-    systems. Within one file system a move is a hard link plus unlink of the source.
+    systems, with the stem shortened where the number would make the name too long.
+    Within one file system a move is a hard link plus unlink of the source.
     Across file systems the file is copied, synced and verified by size and SHA-256
     before the source is removed. A link is moved as a link and its target is never
     touched. Paths that leave `folder` (absolute, `..`, or through a linked folder)
@@ -252,9 +253,13 @@ def _claim(
     name: str,
     existing: _ExistingNames,
 ) -> Path:
-    """Move `source` into `target_folder` under the first free variant of `name`."""
+    """Move `source` into `target_folder` under the first free variant of `name`.
+
+    NOTE: engine.recovery finds a numbered name by its whole stem, so after a kill
+    it does not find a move cut short under a name shortened to fit NAME_MAX.
+    """
     names = existing.names_in(target_folder)
-    for candidate in numbered_names(name):
+    for candidate in numbered_names(name, name_max(target_folder)):
         folded = fold_name(candidate)
         if folded in names:
             continue

@@ -124,6 +124,21 @@ def fallback_database_path(folder: Path) -> Path:
     return Path(data_home) / "retina-curator" / "reviews" / f"{key}.sqlite"
 
 
+def find_database(folder: Path) -> Path | None:
+    """Return the review database of `folder` if one exists, else None.
+
+    Looks in both places that ReviewDatabase.open uses, and creates nothing.
+    """
+    try:
+        resolved = folder.resolve(strict=True)
+    except OSError:
+        return None
+    for path in (resolved / DB_FOLDER_NAME / DB_FILE_NAME, fallback_database_path(resolved)):
+        if path.is_file():
+            return path
+    return None
+
+
 class ReviewDatabase:
     """An open review database, safe to share between threads.
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox
 
 from engine.decisions import Decision
 from engine.export import CleanedSetExport, ExportSummary
 from engine.journal import Batch
 from engine.moves import quarantine_problem
+from engine.names import find_folder_problem, overlap
 from engine.quarantine import default_quarantine_dir
 from engine.review import Location
 from engine.reviewdb import ReviewStoreError
@@ -67,6 +70,10 @@ class FileCommands(QObject):
         # when the export was rejected, so the dialog opens with them again.
         self._export_options: ExportOptions | None = None
         self.last_report: ReportDialog | None = None
+        # The menu path and shortcut of Undo Move for the reports, and the shortest
+        # of them for the status bar.
+        self._undo_hint = "Edit › Undo Move"
+        self._undo_key = self._undo_hint
         jobs.job_ended.connect(self._on_jobs_job_ended)
 
     def connect_actions(self, actions: WindowActions) -> None:
@@ -74,6 +81,10 @@ class FileCommands(QObject):
         actions.move_rejects.triggered.connect(self.move_rejects_out)
         actions.export.triggered.connect(self.ask_and_export)
         actions.undo.triggered.connect(self.undo_last_move)
+        shortcut = actions.undo.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        if shortcut:
+            self._undo_hint = f"Edit › Undo Move ({shortcut})"
+            self._undo_key = shortcut
 
     def set_session(self, session: ReviewSession | None) -> None:
         previous = self._session
@@ -113,9 +124,9 @@ class FileCommands(QObject):
         except ValueError as error:
             self._show_report("Moving rejects out failed", str(error), [])
             return False
-        problem = quarantine_problem(session.folder, destination)
+        problem = window_quarantine_problem(session.folder, destination)
         if problem:
-            self._show_report("Moving rejects out failed", f"Moving files failed: {problem}", [])
+            self._show_report("Moving rejects out failed", problem, [])
             return False
         if not self._confirm_move(session.folder, destination, len(paths)):
             return False
@@ -241,6 +252,10 @@ class FileCommands(QObject):
         if report.locked_out:
             self._report_locked_out("Move Rejects Out", "No file was moved")
             return
+        # A cancel after the last file leaves none behind, which the usual report covers.
+        if report.cancelled and len(report.done) + len(report.errors) < report.total:
+            self._report_cancelled_move(report)
+            return
         moved = _images(len(report.done))
         self._window.statusBar().showMessage(f"Moved {moved} to {report.destination}.", 10_000)
         if report.errors:
@@ -251,6 +266,31 @@ class FileCommands(QObject):
                 f"{_images(len(report.errors))} could not be moved; the list gives each reason. "
                 f"{_images_were(len(report.done))} moved to {report.destination}.",
                 report.errors)
+
+    def _report_cancelled_move(self, report: JobReport) -> None:
+        """Report how many files a cancelled move moved, where the rest are, and how to undo."""
+        moved = len(report.done)
+        stayed = report.total - moved
+        folder = "the reviewed folder" if self._session is None else str(self._session.folder)
+        if moved:
+            # Short, so that the status bar beside the counts shows all of it.
+            status = (f"Move cancelled: {moved} of {report.total} moved, {stayed} stay. "
+                      f"{self._undo_key} moves {'it' if moved == 1 else 'them'} back.")
+            summary = (f"The move was cancelled after {_images_were(moved)} moved to "
+                       f"{report.destination}. The other {_images(stayed)} stay in {folder}")
+        else:
+            status = f"Move cancelled: no image was moved, all {report.total} stay."
+            summary = (f"The move was cancelled before any image was moved. All "
+                       f"{_images(stayed)} stay in {folder}")
+        if report.errors:
+            summary += (f": {len(report.errors)} could not be moved, as the list shows, and "
+                        "the move was cancelled before the others.")
+        else:
+            summary += ", because the move was cancelled before them."
+        if moved:
+            summary += f" {self._undo_hint} moves the {_images(moved)} back."
+        self._window.statusBar().showMessage(status, 30_000)
+        self._show_report("Move Rejects Out", summary, report.errors)
 
     def _report_undo(self, report: JobReport) -> None:
         if report.locked_out:
@@ -306,6 +346,33 @@ class FileCommands(QObject):
             session.flush_pending()
         except (ReviewStoreError, sqlite3.Error) as error:
             logger.error("Saving held-back decisions of %s failed: %s", session.folder, error)
+
+
+def window_quarantine_problem(folder: Path, destination: Path) -> str:
+    """Return why Move Rejects Out cannot move files of `folder` to `destination`, or "".
+
+    The window always moves to the default quarantine folder, so unlike the
+    engine's message the advice fixes that folder or points to the command line,
+    which takes another folder with --to.
+    """
+    problem = quarantine_problem(folder, destination)
+    if not problem:
+        return ""
+    command = f"python main.py move-rejects {shlex.quote(str(folder))} --to DEST"
+    other_folder = (f"Move Rejects Out always moves to {destination}. To move the rejects "
+                    f"to another folder, run: {command}")
+    position = overlap(folder, destination)
+    if position:
+        relation = "is inside" if position == "inside" else "contains"
+        return (f"Moving files failed: the quarantine folder {destination} {relation} the "
+                f"reviewed folder {folder}, once links are followed. {other_folder}")
+    found = find_folder_problem(destination)
+    if found is None:
+        # The folder changed since quarantine_problem looked at it.
+        return f"Moving files failed: {problem}"
+    remedy = found.remedy[:1].upper() + found.remedy[1:]
+    return (f"Moving files failed: {found.reason}. {remedy}, then move the rejects out "
+            f"again. {other_folder}")
 
 
 def describe_export(summary: ExportSummary) -> str:

@@ -31,6 +31,7 @@ class JobKind(enum.StrEnum):
 class JobReport:
     """The end of a file job.
 
+    `total` is the number of files a move was started with, and 0 for other jobs.
     `done` lists the relative paths moved, moved back or exported. `errors` has
     one sentence per file that failed, and the job's own failure if it stopped.
     `unknown_returns` are files moved back whose gallery items are no longer at
@@ -41,6 +42,7 @@ class JobReport:
 
     kind: JobKind
     destination: Path | None = None
+    total: int = 0
     done: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cancelled: bool = False
@@ -84,7 +86,7 @@ class FileJobs(QObject):
     def start_move(self, store: ReviewStore, relative_paths: list[str], destination: Path) -> None:
         """Move `relative_paths` of the store's folder into `destination` as one batch."""
         worker = MoveWorker(store.folder, relative_paths, destination, store)
-        self._start(worker, JobReport(JobKind.MOVE, destination))
+        self._start(worker, JobReport(JobKind.MOVE, destination, total=len(relative_paths)))
 
     def start_undo(self, store: ReviewStore) -> None:
         """Move the files of the newest undoable batch back to their original paths."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +17,14 @@ from pathlib import Path
 import pytest
 from review_files import backdate, inventory, inventory_by_path, sha256_of
 
-from engine.cli import EXIT_BAD_MODEL, EXIT_FAILED, EXIT_OK, SCORE_COLUMNS, main
+from engine.cli import (
+    EXIT_BAD_MODEL,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    SCORE_COLUMNS,
+    main,
+)
 from engine.modelfile import ReferenceModel
 from engine.resources import DEMO_DIR
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME
@@ -132,6 +141,80 @@ def test_move_rejects_then_undo(
     assert inventory_by_path(demo) == before
     assert again_code == EXIT_OK
     assert "Nothing to undo" in again_output
+
+
+def test_undo_of_unreviewed_folder_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"never reviewed")
+    data_home = tmp_path / "data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+
+    code = main(["undo", str(folder)])
+
+    assert code == EXIT_OK
+    assert capsys.readouterr().out == (f"Nothing to undo: {folder} has no review database, "
+                                       "so no move of its files is recorded.\n")
+    assert os.listdir(folder) == ["a.png"]
+    assert not data_home.exists()
+
+
+class InterruptAfterMoves(logging.Handler):
+    """Send SIGINT to this process, as Ctrl+C does, once `count` files are moved.
+
+    engine.quarantine logs "Moved SOURCE to TARGET" at debug level after each
+    file, before the journal records it, so the interrupt lands in the batch.
+    """
+
+    def __init__(self, count: int) -> None:
+        super().__init__(logging.DEBUG)
+        self.remaining = count
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg != "Moved %s to %s":
+            return
+        self.remaining -= 1
+        if self.remaining == 0:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_during_move_reports_moved_files(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = inventory_by_path(demo)
+    quarantine = tmp_path / "quarantine"
+    engine_logger = logging.getLogger("engine.quarantine")
+    interrupter = InterruptAfterMoves(3)
+    engine_logger.addHandler(interrupter)
+    level = engine_logger.level
+    engine_logger.setLevel(logging.DEBUG)
+    try:
+        # Every score is above 0, so every file has the final decision reject.
+        code = main(["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"])
+    finally:
+        engine_logger.removeHandler(interrupter)
+        engine_logger.setLevel(level)
+    errors = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    moved = inventory_by_path(quarantine)
+    undo_code = main(["undo", str(demo)])
+    undo_output = capsys.readouterr().out
+
+    # ATTRIBUTION.md is no image, so it is neither scored nor moved.
+    total = len(before) - 1
+    assert code == EXIT_INTERRUPTED
+    assert errors[-2:] == [
+        f"Move-rejects interrupted: moved 3 of {total} files with the final decision reject "
+        f"to {quarantine}. The other {total - 3} stay in {demo}, because the move was "
+        "interrupted.",
+        f"To move the 3 files back, run: python main.py undo {demo}",
+    ]
+    assert "Traceback" not in "\n".join(errors)
+    assert len(moved) == 3
+    assert undo_code == EXIT_OK
+    assert "Moved 3 of 3 files back" in undo_output
+    assert inventory_by_path(demo) == before
 
 
 def test_move_rejects_entry_point(demo: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -324,3 +325,107 @@ def test_manifest_json_types(
     assert all(isinstance(row["score"], float) for row in readable)
     assert all(row["score"] is None for row in unreadable)
     assert all(isinstance(row["exported"], bool) for row in files)
+
+
+KEEP_ALL = 1e9  # far above any combined score
+
+
+def scored_store(folder: Path, model: ReferenceModel) -> ReviewStore:
+    """Open the review of `folder` and score every file in it."""
+    backdate(folder)
+    opened = ReviewStore.open(folder)
+    for _ in score_with_cache(opened, model):
+        pass
+    return opened
+
+
+def retina_pngs_named(data_root: Path, folder: Path, names: list[str]) -> None:
+    """Write one RetinaMNIST PNG under each of `names` in `folder`."""
+    written = write_retina_pngs(data_root, folder, len(names))
+    for old, new in zip(written, names, strict=True):
+        os.rename(folder / old, folder / new)
+
+
+NFC_CAFE = unicodedata.normalize("NFC", "caf\u00e9.png")
+NFD_CAFE = unicodedata.normalize("NFD", "caf\u00e9.png")
+NFD_CAFE_CAPITAL = unicodedata.normalize("NFD", "CAF\u00c9.png")
+
+# Pairs of names that fold_name makes equal, in the order the export meets them,
+# with the difference its note must give.
+LOOK_ALIKE_NAMES = {
+    "case": ("Photo.png", "photo.png", "case"),
+    "normalisation": (NFD_CAFE, NFC_CAFE, "Unicode normalisation"),
+    "both": (NFD_CAFE_CAPITAL, NFC_CAFE, "case and Unicode normalisation"),
+}
+
+
+@pytest.mark.parametrize("kind", LOOK_ALIKE_NAMES)
+def test_renamed_export_notes_real_difference(
+    tmp_path: Path, data_root: Path, default_model: ReferenceModel, kind: str
+) -> None:
+    first, second, difference = LOOK_ALIKE_NAMES[kind]
+    folder = tmp_path / "batch"
+    retina_pngs_named(data_root, folder, [first, second])
+    destination = tmp_path / "clean"
+
+    with scored_store(folder, default_model) as store:
+        job = CleanedSetExport(store, destination, default_model.fingerprint, KEEP_ALL)
+        exported = {item.relative_path: item.destination for item in job.run()}
+
+    renamed = second.removesuffix(".png") + " (1).png"
+    assert exported == {first: destination / first, second: destination / renamed}
+    assert job.summary.notes == [
+        f"{second} was exported as {renamed}, because its name differs only in {difference} "
+        f"from {first}, which was exported before it. The two names would be one on "
+        + {"case": "case-insensitive file systems such as exFAT, NTFS and the default APFS.",
+           "normalisation": "file systems that ignore normalisation, such as APFS and HFS+ "
+                            "on macOS.",
+           "both": "file systems that ignore both, such as the default APFS on macOS."}[kind]
+    ]
+    assert read_csv(destination / "manifest.csv")[second]["exported_as"] == renamed
+
+
+def test_merge_notes_name_in_destination(
+    tmp_path: Path, data_root: Path, default_model: ReferenceModel
+) -> None:
+    folder = tmp_path / "batch"
+    retina_pngs_named(data_root, folder, [NFC_CAFE])
+    destination = tmp_path / "clean"
+    destination.mkdir()
+    (destination / NFD_CAFE).write_bytes(b"exported by an earlier run")
+
+    with scored_store(folder, default_model) as store:
+        summary = export_cleaned_set(store, destination, default_model.fingerprint, KEEP_ALL,
+                                     merge=True)
+
+    renamed = NFC_CAFE.removesuffix(".png") + " (1).png"
+    assert summary.exported == 1
+    assert len(summary.notes) == 1
+    assert summary.notes[0].startswith(
+        f"{NFC_CAFE} was exported as {renamed}, because its name differs only in Unicode "
+        f"normalisation from {NFD_CAFE}, which was in the destination already.")
+    assert (destination / NFD_CAFE).read_bytes() == b"exported by an earlier run"
+
+
+def test_numbered_long_name_exported_shortened(
+    tmp_path: Path, data_root: Path, default_model: ReferenceModel
+) -> None:
+    # Names of 255 bytes, the NAME_MAX of the file systems the tests run on.
+    first, second = "L" * 251 + ".png", "l" * 251 + ".png"
+    folder = tmp_path / "batch"
+    retina_pngs_named(data_root, folder, [first, second])
+    contents = inventory_by_path(folder)
+    destination = tmp_path / "clean"
+
+    with scored_store(folder, default_model) as store:
+        summary = export_cleaned_set(store, destination, default_model.fingerprint, KEEP_ALL)
+
+    renamed = "l" * 247 + " (1).png"
+    exported = inventory_by_path(destination)
+    assert summary.errors == []
+    assert summary.exported == 2
+    assert exported[first] == contents[first]
+    assert exported[renamed] == contents[second]
+    assert len(summary.notes) == 1
+    assert summary.notes[0].endswith(
+        "The numbered name was shortened to fit the limit of 255 bytes of file names there.")

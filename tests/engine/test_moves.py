@@ -377,6 +377,29 @@ def test_numbered_name_undone_to_original(
     assert (quarantine / "retina" / "a0002.png").read_bytes() == b"rejected in an earlier review"
 
 
+def test_shortened_name_undone_to_original(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    # A name of 255 bytes, the NAME_MAX of the file systems the tests run on.
+    name = "\u00e9" * 125 + "a.png"
+    os.rename(folder / "retina" / "a0003.png", folder / "retina" / name)
+    content = (folder / "retina" / name).read_bytes()
+    quarantine = tmp_path / "quarantine"
+    (quarantine / "retina").mkdir(parents=True)
+    (quarantine / "retina" / name).write_bytes(b"rejected in an earlier review")
+
+    [moved] = list(move_batch(store, [f"retina/{name}"], quarantine))
+    journaled = store.database.query("SELECT moved_to FROM batch_files")
+    list(undo_last_batch(store))
+
+    assert moved.error is None
+    assert moved.destination == quarantine / "retina" / ("\u00e9" * 123 + " (1).png")
+    assert [Path(row["moved_to"]) for row in journaled] == [moved.destination]
+    assert (folder / "retina" / name).read_bytes() == content
+    assert not moved.destination.exists()
+    assert (quarantine / "retina" / name).read_bytes() == b"rejected in an earlier review"
+
+
 def test_cancelled_batch_skips_the_rest(
     store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:

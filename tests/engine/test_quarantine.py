@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.names import numbered_names
 from engine.quarantine import MoveOutcome, default_quarantine_dir, move_files
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,64 @@ def test_case_only_collision_with_existing_file(tmp_path: Path) -> None:
     # casefold() maps ß to ss, the strictest reading of "same name".
     assert outcome.destination == destination / "Straße (1).PNG"
     assert _inventory(folder, destination) == before
+
+
+# Stems that make a name of exactly 255 bytes with ".jpg", the NAME_MAX of the
+# file systems the tests run on, and the numbered name each must get.
+LONG_STEMS = {
+    "ascii": ("L" * 251, "L" * 247 + " (1).jpg"),
+    # Two bytes per é: 123 of them and " (1).jpg" make 254 bytes, and a 124th
+    # would need 256, so the cut falls between two characters.
+    "two-byte": ("\u00e9" * 125 + "a", "\u00e9" * 123 + " (1).jpg"),
+}
+
+
+@pytest.mark.parametrize("kind", LONG_STEMS)
+def test_numbered_long_name_shortened(tmp_path: Path, kind: str) -> None:
+    stem, expected = LONG_STEMS[kind]
+    name = f"{stem}.jpg"
+    folder = tmp_path / "batch"
+    destination = tmp_path / "rejected"
+    incoming = _write(folder / name, 1)
+    earlier = _write(destination / name, 2)
+    before = _inventory(folder, destination)
+
+    [outcome] = _move_all(folder, [name], destination)
+
+    assert len(os.fsencode(name)) == os.pathconf(destination, "PC_NAME_MAX")
+    assert outcome.error is None
+    assert outcome.destination == destination / expected
+    assert len(os.fsencode(expected)) <= 255
+    assert (destination / expected).read_bytes() == incoming
+    assert (destination / name).read_bytes() == earlier
+    assert _inventory(folder, destination) == before
+
+
+def test_numbered_names_keep_whole_characters() -> None:
+    # Three bytes per character: 83 of them and ".png" make 253 bytes. Beside
+    # " (1).png" or " (12).png" 82 fit, beside " (100).png" or " (1000).png" 81.
+    stem = "\u732b" * 83
+
+    names = list(numbered_names(f"{stem}.png", 255))
+
+    assert names[0] == f"{stem}.png"
+    assert names[1] == "\u732b" * 82 + " (1).png"
+    assert names[12] == "\u732b" * 82 + " (12).png"
+    assert names[100] == "\u732b" * 81 + " (100).png"
+    assert names[1000] == "\u732b" * 81 + " (1000).png"
+    assert all(len(os.fsencode(name)) <= 255 for name in names[1:])
+    assert len(set(names)) == len(names)
+
+
+def test_numbered_names_without_room_left_whole() -> None:
+    # The extension alone fills the limit, so no stem fits, and the name is
+    # left for the file system to reject as too long.
+    suffix = "." + "x" * 250
+
+    names = numbered_names(f"stem{suffix}", 255)
+
+    assert next(names) == f"stem{suffix}"
+    assert next(names) == f"stem (1){suffix}"
 
 
 @pytest.mark.parametrize(

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 from window_helpers import (
     AGE_S,
@@ -221,8 +223,103 @@ def test_move_rejected_when_quarantine_is_file(
     assert not started
     assert questions == []
     assert report is not None
-    assert f"{blocker} is a file, not a folder" in report.summary
+    # The window has no choice of quarantine folder, so the advice fixes the one
+    # it uses or points to the command line.
+    assert report.summary == (
+        f"Moving files failed: {blocker} is a file, not a folder. Rename or move the file "
+        f"{blocker}, then move the rejects out again. Move Rejects Out always moves to "
+        f"{blocker}. To move the rejects to another folder, run: python main.py "
+        f"move-rejects {mixed_folder} --to DEST")
     assert sha256_inventory(mixed_folder) == before
+
+
+@contextlib.contextmanager
+def read_only_bind(folder: Path) -> Iterator[Path]:
+    """Mount `folder` read-only onto itself for the block, so it is read-only also for root."""
+    if os.geteuid() != 0:
+        pytest.fail("a read-only bind mount needs root: run the tests as root, as .ci/run does")
+    commands = [["mount", "--bind", str(folder), str(folder)],
+                ["mount", "-o", "remount,bind,ro", str(folder)]]
+    mounted = False
+    try:
+        for command in commands:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                pytest.fail(f"{' '.join(command)} failed: {result.stderr.strip()}")
+            mounted = True
+        yield folder
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], capture_output=True, check=True)
+
+
+def test_move_report_for_read_only_parent(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, questions: list[str],
+) -> None:
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    folder = mixed_folder.rename(parent / "batch")
+    # The review database cannot go into the read-only folder, so it goes here.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    before = sha256_inventory(folder)
+
+    with read_only_bind(parent):
+        open_and_wait(qtbot, window, folder)
+        started = window.file_commands.move_rejects_out()
+        report = window.file_commands.last_report
+        assert report is not None
+        summary = report.summary
+        window.close()
+
+    assert not started
+    assert questions == []
+    assert summary == (
+        f"Moving files failed: {parent} cannot be written to (read-only, or no permission). "
+        f"Make {parent} writable, then move the rejects out again. Move Rejects Out always "
+        f"moves to {folder}_rejected. To move the rejects to another folder, run: python "
+        f"main.py move-rejects {folder} --to DEST")
+    assert sha256_inventory(folder) == before
+    assert sorted(path.name for path in parent.iterdir()) == ["batch"]
+
+
+def test_cancelled_move_reports_the_rest(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, questions: list[str]
+) -> None:
+    before = sha256_inventory(large_folder)
+    open_and_wait(qtbot, window, large_folder)
+    # Every image scores above 0.01, a hundredth of the calibrated threshold, so all
+    # are flagged.
+    window.gallery_model.set_threshold(0.01)
+    total = window.gallery_model.counts().rejected
+    cancel_button = window.status_bar.findChild(QPushButton)
+
+    with qtbot.waitSignal(window.move_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert window.file_commands.move_rejects_out()
+        # The worker checks for a cancel after each file, so at least one moves.
+        cancel_button.click()
+
+    moved, failed = finished.args
+    quarantine = default_quarantine_dir(large_folder)
+    assert total == len(before)
+    assert 0 < moved < total
+    assert failed == 0
+    assert len(list(quarantine.iterdir())) == moved
+    images = "1 image" if moved == 1 else f"{moved} images"
+    assert window.statusBar().currentMessage() == (
+        f"Move cancelled: {moved} of {total} moved, {total - moved} stay. Ctrl+Z moves "
+        f"{'it' if moved == 1 else 'them'} back.")
+    report = window.file_commands.last_report
+    assert report is not None
+    assert report.windowTitle() == "Move Rejects Out"
+    assert f"The other {total - moved} images stay in {large_folder}, because the move was " \
+        "cancelled before them." in report.summary
+    assert report.summary.endswith(f"Edit › Undo Move (Ctrl+Z) moves the {images} back.")
+
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as undone:
+        window.window_actions.undo.trigger()
+    assert undone.args == [moved, 0]
+    assert sha256_inventory(large_folder) == before
 
 
 def test_move_report_fits_long_names(
