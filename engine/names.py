@@ -67,9 +67,14 @@ def numbered_names(name: str, max_bytes: int = DEFAULT_NAME_MAX) -> Iterator[str
     number and fits. `name` itself is yielded as it is.
     """
     yield name
-    path = PurePath(name)
     for number in range(1, MAX_SUFFIX + 1):
-        yield _fitted_name(path.stem, f" ({number}){path.suffix}", max_bytes)
+        yield numbered_name(name, number, max_bytes)
+
+
+def numbered_name(name: str, number: int, max_bytes: int = DEFAULT_NAME_MAX) -> str:
+    """Return `stem (number).ext` for `name`, shortened as numbered_names shortens it."""
+    path = PurePath(name)
+    return _fitted_name(path.stem, f" ({number}){path.suffix}", max_bytes)
 
 
 def _fitted_name(stem: str, ending: str, max_bytes: int) -> str:

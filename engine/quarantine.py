@@ -253,11 +253,7 @@ def _claim(
     name: str,
     existing: _ExistingNames,
 ) -> Path:
-    """Move `source` into `target_folder` under the first free variant of `name`.
-
-    NOTE: engine.recovery finds a numbered name by its whole stem, so after a kill
-    it does not find a move cut short under a name shortened to fit NAME_MAX.
-    """
+    """Move `source` into `target_folder` under the first free variant of `name`."""
     names = existing.names_in(target_folder)
     for candidate in numbered_names(name, name_max(target_folder)):
         folded = fold_name(candidate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fault_files import exfat
 from review_files import (
     backdate,
     copy_blood_jpgs,
@@ -663,6 +665,8 @@ _KILL_PROGRAMS = {
     "mid copy": ("engine.quarantine", "_copy_stream", "partial"),
     # After a verified cross-device copy, before the source is removed.
     "after copy": ("engine.quarantine", "_remove_source", "kill"),
+    # After an undo moved the file back, before the journal records it.
+    "after return": ("engine.moves", "move_file", "after"),
 }
 _CROSS_DEVICE = {"mid copy", "after copy"}
 
@@ -679,13 +683,15 @@ _CHILD = textwrap.dedent("""
     def patched(*args, **kwargs):
         global calls
         calls += 1
-        if calls == int(kill_at):
-            if mode == "partial":
-                reader, writer = args
-                writer.write(reader.read(1000))
-                writer.flush()
-            die()
-        return original(*args, **kwargs)
+        if calls != int(kill_at):
+            return original(*args, **kwargs)
+        if mode == "partial":
+            reader, writer = args
+            writer.write(reader.read(1000))
+            writer.flush()
+        elif mode == "after":
+            original(*args, **kwargs)
+        die()
 
     setattr(module, function_name, patched)
     from engine.cli import main
@@ -704,12 +710,13 @@ def run_killed(point: str, command: list[str]) -> subprocess.CompletedProcess[st
 
 
 # What recovery reports for the third file, which was in flight at the kill, and how
-# many files of the move batch are in quarantine afterwards.
+# many files of a move batch killed there are in quarantine afterwards.
 _SETTLED = {
     "after link": ("was finished", 3),
     "before record": ("had been moved", 3),
     "mid copy": ("was rolled back", 2),
     "after copy": ("was finished", 3),
+    "after return": ("had been moved back", None),
 }
 
 
@@ -733,14 +740,15 @@ def check_crash_state(point: str, before: dict[str, str], *roots: Path) -> None:
 
 def journal_states(folder: Path) -> list[str]:
     """The entry states of the first batch, read without opening (and recovering) the review."""
-    with sqlite3.connect(folder / DB_FOLDER_NAME / DB_FILE_NAME) as connection:
+    # Closed at once: an open database keeps an exFAT test mount busy.
+    with contextlib.closing(sqlite3.connect(folder / DB_FOLDER_NAME / DB_FILE_NAME)) as connection:
         rows = connection.execute(
             "SELECT state FROM batch_files WHERE batch_id = 1 ORDER BY position"
         ).fetchall()
     return [row[0] for row in rows]
 
 
-@pytest.mark.parametrize("point", list(_KILL_PROGRAMS))
+@pytest.mark.parametrize("point", ["after link", "before record", "mid copy", "after copy"])
 def test_killed_move_recovered(
     point: str, folder: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -748,6 +756,47 @@ def test_killed_move_recovered(
         quarantine = request.getfixturevalue("other_device") / "quarantine"
     else:
         quarantine = tmp_path / "quarantine"
+    check_killed_move(point, folder, quarantine)
+
+
+# exFAT has no hard links, so every move there is a copy, and exfat-fuse reports a
+# file's ctime as its mtime, which the copy takes from its source.
+@pytest.mark.parametrize("point", ["before record", "mid copy", "after copy"])
+def test_killed_move_recovered_on_exfat(point: str, folder: Path, tmp_path: Path) -> None:
+    with exfat(tmp_path / "exfat", tmp_path / "exfat.img") as mount:
+        on_exfat = shutil.copytree(folder, mount / "batch")
+        check_killed_move(point, on_exfat, mount / "quarantine")
+
+
+def test_killed_move_of_shortened_name_recovered(folder: Path, tmp_path: Path) -> None:
+    # Three files, the last with a 255-byte name whose place in quarantine is
+    # taken, so the move gives it a numbered name with a shortened stem.
+    small = tmp_path / "small"
+    small.mkdir()
+    long_name = "c" + "\u00e9" * 124 + "a.png"
+    for name, source in zip(["a.png", "b.png", long_name], sorted(folder.glob("retina/*.png")),
+                            strict=False):
+        shutil.copy2(source, small / name)
+    quarantine = tmp_path / "quarantine"
+    quarantine.mkdir()
+    (quarantine / long_name).write_bytes(b"rejected in an earlier review")
+    before = inventory_by_path(small)
+
+    killed = run_killed("after link", ["move-rejects", str(small), "--to", str(quarantine),
+                                       "--threshold", "0"])
+    with ReviewStore.open(small) as store:
+        recovered = store.recovered
+        undone = list(undo_last_batch(store))
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert recovered[-1].endswith(" (1).png was finished.")
+    assert [outcome.error for outcome in undone] == [None] * 3
+    assert inventory_by_path(small) == before
+    assert sorted(os.listdir(quarantine)) == [long_name]
+
+
+def check_killed_move(point: str, folder: Path, quarantine: Path) -> None:
+    """Kill move-rejects of every file at `point`, then check recovery and undo."""
     before = inventory_by_path(folder)
 
     # A threshold of 0 rejects every readable file, so the batch has 19 files.
@@ -779,6 +828,68 @@ def test_killed_move_recovered(
     assert inventory_by_path(quarantine) == {}
 
 
+@pytest.mark.parametrize("point", ["after copy", "before record"])
+@pytest.mark.parametrize("older", ["other bytes", "same bytes"])
+def test_killed_move_beside_older_files_on_exfat(
+    older: str, point: str, folder: Path, tmp_path: Path
+) -> None:
+    # Every planned name in the quarantine is taken by an older file already, as
+    # another folder's moves would leave it, so each move makes "name (1).ext".
+    with exfat(tmp_path / "exfat", tmp_path / "exfat.img") as mount:
+        on_exfat = shutil.copytree(folder, mount / "batch")
+        quarantine = mount / "quarantine"
+        before = inventory_by_path(on_exfat)
+        for relative_path in before:
+            (quarantine / relative_path).parent.mkdir(parents=True, exist_ok=True)
+            if older == "same bytes":
+                # With the mtime too, as `cp -p` or a move of a copy would keep it.
+                shutil.copy2(on_exfat / relative_path, quarantine / relative_path)
+            else:
+                (quarantine / relative_path).write_bytes(b"older file " * 100)
+        older_files = inventory_by_path(quarantine)
+
+        killed = run_killed(point, ["move-rejects", str(on_exfat), "--to", str(quarantine),
+                                    "--threshold", "0"])
+        with ReviewStore.open(on_exfat) as store:
+            recovered = store.recovered
+            [third] = store.database.query("SELECT * FROM batch_files WHERE position = 2")
+            record = store.record(third["relative_path"])
+            undone = list(undo_last_batch(store))
+        in_folder = inventory_by_path(on_exfat)
+        in_quarantine = inventory_by_path(quarantine)
+
+    planned = Path(third["relative_path"])
+    copy = planned.with_name(f"{planned.stem} (1){planned.suffix}").as_posix()
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [outcome.error for outcome in undone] == [None] * len(undone)
+    # The older files are never removed, changed or moved into the folder.
+    assert {name: in_quarantine.get(name) for name in older_files} == older_files
+    if older == "other bytes":
+        assert "3 of 19 files are in quarantine" in recovered[0]
+        assert _SETTLED[point][0] in recovered[1]
+        assert third["state"] == "moved"
+        assert third["moved_to"] == str(quarantine / copy)
+        assert in_folder == before
+        assert in_quarantine == older_files
+        return
+    # Two files have the bytes and mtime of the third one, so it is unknown which
+    # one the move made, and neither is taken.
+    assert "2 of 19 files are in quarantine" in recovered[0]
+    assert "unknown which one" in recovered[1]
+    assert copy in recovered[1]
+    assert in_quarantine[copy] == before[third["relative_path"]]
+    assert set(in_quarantine) == {*older_files, copy}
+    if point == "after copy":
+        assert third["state"] == "skipped"
+        assert in_folder == before
+    else:
+        assert third["state"] == "failed"
+        assert record is not None
+        assert record.location is Location.MISSING
+        assert in_folder == {name: digest for name, digest in before.items()
+                             if name != third["relative_path"]}
+
+
 @pytest.mark.parametrize("point", ["after link", "mid copy", "after copy"])
 def test_killed_undo_recovered(
     point: str, folder: Path, tmp_path: Path, default_model: ReferenceModel,
@@ -788,6 +899,22 @@ def test_killed_undo_recovered(
         quarantine = request.getfixturevalue("other_device") / "quarantine"
     else:
         quarantine = tmp_path / "quarantine"
+    check_killed_undo(point, folder, quarantine, default_model)
+
+
+@pytest.mark.parametrize("point", ["mid copy", "after copy", "after return"])
+def test_killed_undo_recovered_on_exfat(
+    point: str, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    with exfat(tmp_path / "exfat", tmp_path / "exfat.img") as mount:
+        on_exfat = shutil.copytree(folder, mount / "batch")
+        check_killed_undo(point, on_exfat, mount / "quarantine", default_model)
+
+
+def check_killed_undo(
+    point: str, folder: Path, quarantine: Path, default_model: ReferenceModel
+) -> None:
+    """Move every file out, kill the undo at `point`, then check recovery and a second undo."""
     before = inventory_by_path(folder)
     with ReviewStore.open(folder) as store:
         store.set_threshold_choice(default_model.fingerprint, 0.0)
@@ -807,7 +934,8 @@ def test_killed_undo_recovered(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert "undo of move batch 1 was interrupted" in recovered[0]
     assert _SETTLED[point][0] in recovered[1]
-    assert recovered[1].startswith("The undo of")
+    if point != "after return":
+        assert recovered[1].startswith("The undo of")
     assert files_after == Counter(before.values())
     assert [outcome.error for outcome in undone] == [None] * len(undone)
     assert final_state is BatchState.UNDONE
