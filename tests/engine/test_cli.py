@@ -283,17 +283,25 @@ def test_evaluate_json(tmp_path: Path, data_root: Path, tiny_model: ReferenceMod
     assert sources["PBC blood cells 28 px"]["auroc"] > 0.9
 
 
+def retina_only_data(
+    tmp_path: Path, data_root: Path, model: ReferenceModel
+) -> tuple[Path, Path]:
+    """Save `model` and make a data folder with RetinaMNIST only; return both paths."""
+    model_path = tmp_path / "tiny.safetensors"
+    save_model(model, model_path)
+    partial = tmp_path / "data" / "medmnist"
+    partial.mkdir(parents=True)
+    shutil.copy(data_root / "medmnist" / "retinamnist.npz", partial)
+    return model_path, partial.parent
+
+
 def test_evaluate_names_missing_sources(
     tmp_path: Path, data_root: Path, tiny_model: ReferenceModel,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    model_path = tmp_path / "tiny.safetensors"
-    save_model(tiny_model, model_path)
-    partial = tmp_path / "data" / "medmnist"
-    partial.mkdir(parents=True)
-    shutil.copy(data_root / "medmnist" / "retinamnist.npz", partial)
+    model_path, data = retina_only_data(tmp_path, data_root, tiny_model)
 
-    code = main(["evaluate", "--data-root", str(partial.parent), "--model", str(model_path)])
+    code = main(["evaluate", "--data-root", str(data), "--model", str(model_path)])
 
     notice = capsys.readouterr().err.rpartition("Left out")[2]
     assert code == EXIT_OK
@@ -306,14 +314,10 @@ def test_evaluate_keeps_existing_json(
     tmp_path: Path, data_root: Path, tiny_model: ReferenceModel,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    model_path = tmp_path / "tiny.safetensors"
-    save_model(tiny_model, model_path)
-    partial = tmp_path / "data" / "medmnist"
-    partial.mkdir(parents=True)
-    shutil.copy(data_root / "medmnist" / "retinamnist.npz", partial)
+    model_path, data = retina_only_data(tmp_path, data_root, tiny_model)
     out = tmp_path / "evaluation.json"
     out.write_text("earlier results\n")
-    command = ["evaluate", "--data-root", str(partial.parent), "--model", str(model_path),
+    command = ["evaluate", "--data-root", str(data), "--model", str(model_path),
                "--json", str(out)]
 
     rejected = main(command)
