@@ -210,8 +210,14 @@ def list_relative_images(folder: Path, warn_skipped: bool = True) -> list[str]:
             if entry.name.startswith("."):
                 continue
             if _is_folder(entry):
-                if not entry.is_symlink():
-                    pending.append((entry.path, f"{prefix}{entry.name}/"))
+                if entry.is_symlink():
+                    continue
+                if not _is_utf8(entry.name):
+                    # Its files could not be stored in the review, as with a file name.
+                    logger.log(skip_level, "skipped folder %s: the folder name is not valid "
+                               "UTF-8, so rename the folder to score its files", entry.path)
+                    continue
+                pending.append((entry.path, f"{prefix}{entry.name}/"))
                 continue
             if _is_listed_image(entry, root, skip_level):
                 found.append(prefix + entry.name)

@@ -395,6 +395,27 @@ def test_non_utf8_name_warned_once(
                         "rename the file to score it"]
 
 
+def test_non_utf8_folder_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    Image.new("RGB", (32, 32), (150, 60, 30)).save(folder / "retina.png")
+    odd = os.fsencode(folder) + b"/d\xe9j\xe0"
+    os.mkdir(odd)
+    with open(odd + b"/inside.png", "wb") as stream:
+        stream.write((folder / "retina.png").read_bytes())
+    scores = tmp_path / "scores.csv"
+
+    with caplog.at_level(logging.WARNING):
+        code = main(["score", str(folder), "--csv", str(scores)])
+    warnings = [record.getMessage() for record in caplog.records
+                if "not valid UTF-8" in record.getMessage()]
+
+    assert code == EXIT_OK
+    assert [row["path"] for row in read_rows(scores)] == ["retina.png"]
+    assert warnings == [f"skipped folder {os.fsdecode(odd)}: the folder name is not valid "
+                        "UTF-8, so rename the folder to score its files"]
+
+
 @pytest.mark.parametrize(
     "arguments",
     [
