@@ -194,12 +194,18 @@ def undo_last_batch(store: ReviewStore) -> Generator[UndoOutcome, None, None]:
     """Move the files of `last_undoable_batch` back; yields nothing if there is none."""
     batch = last_undoable_batch(store)
     if batch is None:
-        return _nothing_to_undo()
+        return _nothing_to_undo(store)
     return undo_batch(store, batch.id)
 
 
-def _nothing_to_undo() -> Generator[UndoOutcome, None, None]:
-    yield from ()
+def _nothing_to_undo(store: ReviewStore) -> Generator[UndoOutcome, None, None]:
+    """Yield nothing, or raise BatchLockedError if another process is moving files.
+
+    A batch that another process is running is not undoable yet, though its files
+    may be in quarantine already.
+    """
+    with store.database.batch_lock():
+        yield from ()
 
 
 def undo_batch(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None, None]:

@@ -522,6 +522,14 @@ def test_second_process_cannot_move(
     other.close()
 
 
+def test_undo_reports_lock_with_nothing_undoable(store: ReviewStore, folder: Path) -> None:
+    # Another process running the folder's first batch, with files in quarantine.
+    other = ReviewDatabase.open(folder)
+    with other.batch_lock(), pytest.raises(ReviewStoreError, match="Another Retina Curator"):
+        list(undo_last_batch(store))
+    other.close()
+
+
 def test_running_batch_left_alone_while_locked(
     store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:
