@@ -165,6 +165,9 @@ def add_review_commands(
         "undo", parents=[common], help="move the files of the last move batch back"
     )
     undo.add_argument("folder", type=Path, help="reviewed folder")
+    undo.add_argument("--forget-missing", action="store_true",
+                      help="record the batch's files that are in neither place as gone, "
+                           "also when none of them is in the quarantine folder")
 
     export = commands.add_parser(
         "export", parents=[common],
@@ -639,7 +642,7 @@ def run_undo(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     with store:
         try:
-            outcomes = list(undo_last_batch(store))
+            outcomes = list(undo_last_batch(store, args.forget_missing))
         except (ReviewStoreError, UndoError) as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED

@@ -190,12 +190,17 @@ def _finish_batch(store: ReviewStore, batch_id: int) -> None:
     logger.info("Move batch %d ended with %d files not moved yet", batch_id, len(entries))
 
 
-def undo_last_batch(store: ReviewStore) -> Generator[UndoOutcome, None, None]:
-    """Move the files of `last_undoable_batch` back; yields nothing if there is none."""
+def undo_last_batch(
+    store: ReviewStore, forget_missing: bool = False
+) -> Generator[UndoOutcome, None, None]:
+    """Move the files of `last_undoable_batch` back; yields nothing if there is none.
+
+    See undo_batch for `forget_missing`.
+    """
     batch = last_undoable_batch(store)
     if batch is None:
         return _nothing_to_undo(store)
-    return undo_batch(store, batch.id)
+    return undo_batch(store, batch.id, forget_missing)
 
 
 def _nothing_to_undo(store: ReviewStore) -> Generator[UndoOutcome, None, None]:
@@ -208,21 +213,25 @@ def _nothing_to_undo(store: ReviewStore) -> Generator[UndoOutcome, None, None]:
         yield from ()
 
 
-def undo_batch(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None, None]:
+def undo_batch(
+    store: ReviewStore, batch_id: int, forget_missing: bool = False
+) -> Generator[UndoOutcome, None, None]:
     """Move every file of the batch that is still in quarantine back to its original path.
 
     Yields one UndoOutcome per file. A file whose original path is taken stays in
-    quarantine with an error. The batch is undone when no file of it remains in
-    quarantine; otherwise it stays complete, so the next undo retries it. Stop
-    iterating to cancel between files. Raises ReviewStoreError on the first
-    iteration if another process is moving files of the same folder, UndoError
-    there if the batch's quarantine folder is missing, and ValueError at once if
-    there is no batch `batch_id`.
+    quarantine with an error. A file found in neither place is recorded as gone.
+    The batch is undone when no file of it remains in quarantine; otherwise it
+    stays complete, so the next undo retries it. Stop iterating to cancel between
+    files. Raises ReviewStoreError on the first iteration if another process is
+    moving files of the same folder, and ValueError at once if there is no batch
+    `batch_id`. Raises UndoError on the first iteration, changing nothing, if the
+    quarantine folder is missing or contains none of the batch's files, as when its
+    disk is not mounted, unless `forget_missing` is set.
     """
     if not store.database.query("SELECT id FROM batches WHERE id = ?", (batch_id,)):
         raise ValueError(f"Undo failed: there is no move batch {batch_id} in the review "
                          f"of {store.folder}.")
-    return _run_undo(store, batch_id)
+    return _run_undo(store, batch_id, forget_missing)
 
 
 # The error of every entry an undo has not reached yet. The entry whose return is
@@ -231,18 +240,13 @@ def undo_batch(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None
 _NOT_REACHED = "the undo stopped before it reached this file"
 
 
-def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None, None]:
+def _run_undo(
+    store: ReviewStore, batch_id: int, forget_missing: bool
+) -> Generator[UndoOutcome, None, None]:
     with store.database.batch_lock():
         destination = Path(batch_row(store, batch_id)["destination"])
-        if not destination.is_dir():
-            # Files not found would be recorded as gone for good, and a disk that
-            # is not connected or a renamed folder would make the undo forget them.
-            raise UndoError(
-                f"Undo failed: the quarantine folder {destination} is not there, so no "
-                "file was moved back. Connect the disk it is on, or give the folder its "
-                "name again, then undo again. If you deleted it, create an empty folder "
-                "at that path and undo again to record its files as gone."
-            )
+        if not forget_missing:
+            _check_quarantine_reachable(store, batch_id, destination)
         with store.database.transaction(durable=True) as connection:
             connection.execute(
                 "UPDATE batches SET state = 'undoing', undo_started_ns = ? WHERE id = ?",
@@ -275,6 +279,34 @@ def _run_undo(store: ReviewStore, batch_id: int) -> Generator[UndoOutcome, None,
         finally:
             for message in finish_undo(store, batch_id, in_flight):
                 logger.warning("%s", message)
+
+
+def _check_quarantine_reachable(store: ReviewStore, batch_id: int, destination: Path) -> None:
+    """Raise UndoError if the batch's quarantine folder is missing or contains none of
+    the files the batch left there.
+
+    Files not found would be recorded as gone for good, so a disk that is not
+    mounted, which often leaves an empty folder behind, or a renamed folder would
+    make the undo forget them.
+    """
+    remedy = (
+        "Connect or mount the disk it is on, or give the folder its name again, then "
+        "undo again. If the files were deleted, run python main.py undo "
+        f"{store.folder} --forget-missing to record them as gone."
+    )
+    if not destination.is_dir():
+        raise UndoError(f"Undo failed: the quarantine folder {destination} is not there, so "
+                        f"no file was moved back. {remedy}")
+    places = [Path(row["moved_to"]) for row in store.database.query(
+        "SELECT moved_to FROM batch_files WHERE batch_id = ? AND state = 'moved'",
+        (batch_id,))]
+    if places and not any(os.path.lexists(place) for place in places):
+        files = "the file" if len(places) == 1 else f"none of the {len(places)} files"
+        raise UndoError(
+            f"Undo failed: {files} that the move put in {destination} "
+            f"{'is not' if len(places) == 1 else 'is'} there, so no file was moved back. "
+            f"{remedy}"
+        )
 
 
 def _blocked_return(store: ReviewStore, entry: sqlite3.Row) -> UndoOutcome | None:

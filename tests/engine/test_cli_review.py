@@ -425,6 +425,32 @@ def test_undo_keeps_batch_while_quarantine_missing(
     assert inventory_by_path(demo) == before
 
 
+def test_undo_forgets_missing_files_when_asked(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    main(["move-rejects", str(demo), "--to", str(quarantine)])
+    moved = sorted(inventory_by_path(quarantine))
+    # The curator deletes every quarantined file by hand.
+    for relative_path in moved:
+        (quarantine / relative_path).unlink()
+    capsys.readouterr()
+
+    refused_code = main(["undo", str(demo)])
+    refused_error = capsys.readouterr().err
+    forgot_code = main(["undo", str(demo), "--forget-missing"])
+    capsys.readouterr()
+    again_code = main(["undo", str(demo)])
+    again_output = capsys.readouterr().out
+
+    assert refused_code == EXIT_FAILED
+    assert f"none of the {len(moved)} files that the move put in" in refused_error
+    assert "--forget-missing" in refused_error
+    assert forgot_code == EXIT_FAILED
+    assert again_code == EXIT_OK
+    assert again_output.startswith("Nothing to undo")
+
+
 def test_undo_failure_listed_once(demo: Path, tmp_path: Path) -> None:
     quarantine = tmp_path / "quarantine"
     main(["move-rejects", str(demo), "--to", str(quarantine)])

@@ -328,6 +328,26 @@ def test_undo_waits_for_missing_quarantine(
     assert inventory(folder) == before
 
 
+def test_undo_waits_for_unmounted_quarantine(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    before = inventory(folder)
+    moved = list(move_batch(store, rejects(store, default_model), quarantine))
+    # As when the disk is unmounted: an empty folder stays at the mount point.
+    quarantine.rename(tmp_path / "disk")
+    quarantine.mkdir()
+
+    with pytest.raises(UndoError, match=f"none of the {len(moved)} files"):
+        list(undo_last_batch(store))
+    quarantine.rmdir()
+    (tmp_path / "disk").rename(quarantine)
+    returned = list(undo_last_batch(store))
+
+    assert all(outcome.error is None for outcome in returned)
+    assert inventory(folder) == before
+
+
 def test_undo_accepts_file_moved_back_by_hand(
     store: ReviewStore, folder: Path, tmp_path: Path
 ) -> None:
@@ -353,7 +373,10 @@ def test_undo_reports_file_gone_from_quarantine(
     list(move_batch(store, ["retina/a0001.png"], quarantine))
     (quarantine / "retina" / "a0001.png").unlink()
 
-    [gone] = list(undo_last_batch(store))
+    # With none of its files in quarantine, the batch looks like a disk not mounted.
+    with pytest.raises(UndoError, match=r"the file that the move put in .* is not there"):
+        list(undo_last_batch(store))
+    [gone] = list(undo_last_batch(store, forget_missing=True))
     [older] = list(undo_last_batch(store))
 
     assert gone.error is not None
