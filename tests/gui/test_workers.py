@@ -204,11 +204,13 @@ def test_burst_reaches_gui_while_worker_waits(qtbot: QtBot, pool: QThreadPool) -
 
     # The first item of the burst goes at once, the other four a moment later,
     # not with the next burst.
-    qtbot.waitUntil(lambda: len(recorder.items) == 5, timeout=TIMEOUT_MS)
-    waited = recorder.progress[-1]
+    # The progress signal follows the items, so both are awaited.
+    qtbot.waitUntil(lambda: len(recorder.items) == 5 and recorder.progress[-1:] == [(5, 10)],
+                    timeout=TIMEOUT_MS)
+    waited = recorder.items[:]
     worker.resume.set()
 
-    assert waited == (5, 10)
+    assert waited == list(range(5))
     assert recorder.wait_for_end(qtbot) == "finished"
     assert recorder.items == list(range(10))
 
