@@ -25,11 +25,17 @@ from engine.calibration import DEFAULT_TARGET_FRR
 from engine.export import CleanedSetExport, ExportError, destination_problem
 from engine.framing import Framing
 from engine.images import list_relative_images, log_decoder_warnings
-from engine.journal import batches
+from engine.journal import batches, last_undoable_batch
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
-from engine.moves import UndoError, move_batch, quarantine_problem, undo_last_batch
+from engine.moves import (
+    UndoError,
+    UndoOutcome,
+    move_batch,
+    quarantine_problem,
+    undo_last_batch,
+)
 from engine.names import folder_problem
 from engine.quarantine import MoveOutcome, default_quarantine_dir
 from engine.resources import DEFAULT_MODEL_PATH
@@ -640,12 +646,22 @@ def run_undo(args: argparse.Namespace) -> int:
     store = open_review(args.folder, "Undo")
     if store is None:
         return EXIT_FAILED
+    outcomes: list[UndoOutcome] = []
     with store:
+        batch = last_undoable_batch(store)
         try:
-            outcomes = list(undo_last_batch(store, args.forget_missing))
+            for outcome in undo_last_batch(store, args.forget_missing):
+                outcomes.append(outcome)
         except (ReviewStoreError, UndoError) as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED
+        except KeyboardInterrupt:
+            # From the journal, which also counts the file whose return was cut short.
+            back = 0 if batch is None else batch.in_quarantine - _in_quarantine(store, batch.id)
+            print(f"Undo interrupted: moved {_files(back)} back into {store.folder}. To move "
+                  f"back the files still in quarantine, run: python main.py undo "
+                  f"{store.folder}", file=sys.stderr)
+            return EXIT_INTERRUPTED
     if not outcomes:
         print(f"Nothing to undo: no files of {store.folder} are in quarantine.")
         return EXIT_OK
@@ -655,6 +671,11 @@ def run_undo(args: argparse.Namespace) -> int:
     print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} back "
           f"into {store.folder}.")
     return report_failures(errors, "could not be moved back")
+
+
+def _in_quarantine(store: ReviewStore, batch_id: int) -> int:
+    """Return how many files of the batch the journal has in quarantine."""
+    return next(batch.in_quarantine for batch in batches(store) if batch.id == batch_id)
 
 
 def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:

@@ -217,6 +217,33 @@ def test_ctrl_c_during_move_reports_moved_files(
     assert inventory_by_path(demo) == before
 
 
+def test_ctrl_c_during_undo_reports_moved_files(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = inventory_by_path(demo)
+    quarantine = tmp_path / "quarantine"
+    main(["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"])
+    engine_logger = logging.getLogger("engine.quarantine")
+    interrupter = InterruptAfterMoves(3)
+    engine_logger.addHandler(interrupter)
+    level = engine_logger.level
+    engine_logger.setLevel(logging.DEBUG)
+    capsys.readouterr()
+    try:
+        code = main(["undo", str(demo)])
+    finally:
+        engine_logger.removeHandler(interrupter)
+        engine_logger.setLevel(level)
+    errors = capsys.readouterr().err.splitlines()
+    again_code = main(["undo", str(demo)])
+
+    assert code == EXIT_INTERRUPTED
+    assert errors[-1] == (f"Undo interrupted: moved 3 files back into {demo}. To move back "
+                          f"the files still in quarantine, run: python main.py undo {demo}")
+    assert again_code == EXIT_OK
+    assert inventory_by_path(demo) == before
+
+
 def test_move_rejects_entry_point(demo: Path, tmp_path: Path) -> None:
     before = inventory(demo)
 
