@@ -118,7 +118,7 @@ def make_folders(root: Path, parts: Sequence[str]) -> Path:
 
 @dataclass(frozen=True)
 class FolderProblem:
-    """Why no file can be created in a folder, and what the user can do about it.
+    """The reason no file can be created in a folder, and the remedy for the user.
 
     Both are clauses without a full stop, for the caller's sentences: `reason`
     such as "/data cannot be written to (read-only, or no permission)" and

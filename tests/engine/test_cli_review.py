@@ -463,16 +463,16 @@ def test_undo_forgets_missing_files_when_asked(
         (quarantine / relative_path).unlink()
     capsys.readouterr()
 
-    refused_code = main(["undo", str(demo)])
-    refused_error = capsys.readouterr().err
+    rejected_code = main(["undo", str(demo)])
+    rejected_error = capsys.readouterr().err
     forgot_code = main(["undo", str(demo), "--forget-missing"])
     capsys.readouterr()
     again_code = main(["undo", str(demo)])
     again_output = capsys.readouterr().out
 
-    assert refused_code == EXIT_FAILED
-    assert f"none of the {len(moved)} files that the move put in" in refused_error
-    assert "--forget-missing" in refused_error
+    assert rejected_code == EXIT_FAILED
+    assert f"none of the {len(moved)} files that the move put in" in rejected_error
+    assert "--forget-missing" in rejected_error
     assert forgot_code == EXIT_FAILED
     assert again_code == EXIT_OK
     assert again_output.startswith("Nothing to undo")

@@ -309,41 +309,29 @@ def test_interrupt_after_recorded_move_keeps_file(
     assert inventory(folder) == before
 
 
+@pytest.mark.parametrize("departure", ["not connected", "unmounted"])
 def test_undo_waits_for_missing_quarantine(
-    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel,
+    departure: str,
 ) -> None:
     quarantine = tmp_path / "quarantine"
     before = inventory(folder)
     moved = list(move_batch(store, rejects(store, default_model), quarantine))
-    # As when the disk that holds the quarantine is not connected.
-    quarantine.rename(tmp_path / "elsewhere")
-
-    with pytest.raises(UndoError, match="is not there"):
-        list(undo_last_batch(store))
-    (tmp_path / "elsewhere").rename(quarantine)
-    returned = list(undo_last_batch(store))
-
-    assert len(returned) == len(moved)
-    assert all(outcome.error is None for outcome in returned)
-    assert inventory(folder) == before
-
-
-def test_undo_waits_for_unmounted_quarantine(
-    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
-) -> None:
-    quarantine = tmp_path / "quarantine"
-    before = inventory(folder)
-    moved = list(move_batch(store, rejects(store, default_model), quarantine))
-    # As when the disk is unmounted: an empty folder stays at the mount point.
+    # The disk that contains the quarantine is gone. When it is unmounted, an
+    # empty folder stays at the mount point.
     quarantine.rename(tmp_path / "disk")
-    quarantine.mkdir()
+    if departure == "unmounted":
+        quarantine.mkdir()
+    expected = "is not there" if departure == "not connected" else f"none of the {len(moved)} files"
 
-    with pytest.raises(UndoError, match=f"none of the {len(moved)} files"):
+    with pytest.raises(UndoError, match=expected):
         list(undo_last_batch(store))
-    quarantine.rmdir()
+    if departure == "unmounted":
+        quarantine.rmdir()
     (tmp_path / "disk").rename(quarantine)
     returned = list(undo_last_batch(store))
 
+    assert len(returned) == len(moved)
     assert all(outcome.error is None for outcome in returned)
     assert inventory(folder) == before
 

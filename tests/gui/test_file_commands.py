@@ -430,7 +430,7 @@ def test_undo_waits_for_missing_quarantine(
     quarantine = default_quarantine_dir(mixed_folder.resolve())
     open_and_wait(qtbot, window, mixed_folder)
     assert move_rejects(qtbot, window) == [7, 0]
-    # As when the disk that holds the quarantine is not connected.
+    # As when the disk that contains the quarantine is not connected.
     quarantine.rename(tmp_path / "elsewhere")
 
     with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
