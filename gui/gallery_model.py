@@ -140,6 +140,10 @@ class GalleryModel(QAbstractListModel):
         self._decisions: list[Decision] = []
         self._sort_values: list[SortValue] = []
         self._sort_key = SortKey.SCORE
+        # The scores of the readable files in no order, for the histogram that is
+        # redrawn several times a second while a scan inserts rows. None after a
+        # removal, until scores() reads them from the rows again.
+        self._scores: list[float] | None = []
         # Rebuilt on the first lookup after rows moved, because an insertion in the
         # middle moves every later row.
         self._rows_by_path: dict[str, int] | None = {}
@@ -274,6 +278,8 @@ class GalleryModel(QAbstractListModel):
             self._decisions[first:first] = [self._decide(row) for row in range(first, last + 1)]
             self._rows_by_path = None
             self.endInsertRows()
+        if self._scores is not None:
+            self._scores += [item.record.score for item in items if item.record.score is not None]
         self._recount()
 
     @property
@@ -313,6 +319,7 @@ class GalleryModel(QAbstractListModel):
         self._row_overrides.clear()
         self._decisions.clear()
         self._sort_values.clear()
+        self._scores = []
         self._rows_by_path = {}
         self.endResetModel()
         self._recount()
@@ -333,6 +340,7 @@ class GalleryModel(QAbstractListModel):
             self._rows_by_path = None
             self.endRemoveRows()
         if rows:
+            self._scores = None
             self._recount()
         return removed
 
@@ -350,8 +358,11 @@ class GalleryModel(QAbstractListModel):
         return self._row_index().get(relative_path)
 
     def scores(self) -> list[float]:
-        """Return the scores of the readable files, in model order."""
-        return [item.record.score for item in self._items if item.record.score is not None]
+        """Return the scores of the readable files, in no particular order."""
+        if self._scores is None:
+            self._scores = [item.record.score for item in self._items
+                            if item.record.score is not None]
+        return list(self._scores)
 
     def flag_at(self, row: int) -> bool | None:
         """Return whether the file at `row` is flagged, or None if it has no score."""

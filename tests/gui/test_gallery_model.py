@@ -179,6 +179,18 @@ def test_clear_removes_everything(model: GalleryModel) -> None:
     assert model.counts() == GalleryCounts()
 
 
+def test_scores_follow_insertions_removals_and_clear(model: GalleryModel) -> None:
+    assert sorted(model.scores()) == [0.002, THRESHOLD, 0.02, 0.5]
+    model.insert_items([make_item("f.png", 0.3), make_item("g.png", None, Status.EMPTY)])
+    assert sorted(model.scores()) == [0.002, THRESHOLD, 0.02, 0.3, 0.5]
+    model.remove_paths(["A.png", "g.png"])
+    assert sorted(model.scores()) == [0.002, THRESHOLD, 0.02, 0.3]
+    model.insert_items([make_item("h.png", 0.7)])
+    assert sorted(model.scores()) == [0.002, THRESHOLD, 0.02, 0.3, 0.7]
+    model.clear()
+    assert model.scores() == []
+
+
 def test_rows_have_no_children(model: GalleryModel) -> None:
     assert model.rowCount(model.index(0)) == 0
     assert model.data(QModelIndex()) is None
