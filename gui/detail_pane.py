@@ -260,15 +260,24 @@ class DetailPane(QWidget):
         fields["Path"].setText(str(record.path))
 
     def _describe_signals(self, signals: dict[str, float] | None, threshold: float) -> str:
-        """Return each signal with its value as a multiple of its own threshold."""
+        """Return each signal with its value as a multiple of its own threshold.
+
+        A signal whose threshold is 0, as every one is at a combined threshold of 0,
+        is shown with its value alone, since it has no multiple.
+        """
         if self._model is None or not signals:
             return "not recorded"
         thresholds = self._model.signal_thresholds
-        return "<br>".join(
-            f"{name} {format_score(signals[name])} "
-            f"({signals[name] / (threshold * thresholds[name]):.2f} × its threshold)"
-            for name in SIGNALS
-            if name in signals and threshold * thresholds.get(name, 0) > 0)
+        lines = []
+        for name in SIGNALS:
+            if name not in signals:
+                continue
+            line = f"{name} {format_score(signals[name])}"
+            signal_threshold = threshold * thresholds.get(name, 0)
+            if signal_threshold > 0:
+                line += f" ({signals[name] / signal_threshold:.2f} × its threshold)"
+            lines.append(line)
+        return "<br>".join(lines)
 
     def _describe_verdict(self, signals: dict[str, float] | None, threshold: float,
                           flagged: bool) -> str:

@@ -111,10 +111,14 @@ def test_zero_threshold_shows_no_ratios(qtbot: QtBot, scored_window: MainWindow)
     # The spin box's lowest value: every image with a score above 0 is flagged.
     scored_window.threshold_panel.spin_box.setValue(0.0)
     pane = show(qtbot, scored_window, "retina_0005.png")
+    record = scored_window.gallery_model.index(
+        scored_window.gallery_model.row_of("retina_0005.png")).data(GalleryRole.RECORD)
 
     assert scored_window.gallery_model.threshold == 0.0
     assert "×" not in pane.info_text("Score")
-    assert pane.info_text("Signals") == ""
+    assert record.signals is not None
+    assert pane.info_text("Signals").split("<br>") == [
+        f"{name} {format_score(record.signals[name])}" for name in SIGNALS]
     assert pane.info_text("Model").startswith("Flagged: above the threshold 0")
 
 
