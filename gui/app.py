@@ -15,7 +15,7 @@ from PySide6.QtGui import QPixmapCache
 from PySide6.QtWidgets import QApplication
 
 from engine.images import log_decoder_warnings
-from engine.modelfile import ModelFileError, ReferenceModel, load_model
+from engine.modelfile import ModelFileError, load_model
 from engine.resources import DEFAULT_MODEL_PATH, DEMO_DIR, demo_working_copy
 from gui.main_window import APP_NAME, MainWindow
 from gui.thumbnails import PIXMAP_CACHE_KB
@@ -159,9 +159,11 @@ def _run_interactive(app: QApplication, model_path: Path | None, folder: Path | 
 
 def _run_screenshot(app: QApplication, model_path: Path, folder: Path | None,
                     output: Path) -> int:
-    model = _load_model_or_message(model_path)
-    if isinstance(model, str):
-        print(model, file=sys.stderr)
+    try:
+        model = load_model(model_path)
+    except ModelFileError as error:
+        # Printed only: a log record of it too would put the message on stderr twice.
+        print(error, file=sys.stderr)
         return EXIT_USAGE
     if folder is not None and not folder.is_dir():
         print(f"Opening folder failed: {folder} is not a folder.", file=sys.stderr)
@@ -179,15 +181,6 @@ def _run_screenshot(app: QApplication, model_path: Path, folder: Path | None,
     window.close()
     window.deleteLater()
     return code
-
-
-def _load_model_or_message(path: Path) -> ReferenceModel | str:
-    """Return the loaded model, or the ModelFileError message if loading failed."""
-    try:
-        return load_model(path)
-    except ModelFileError as error:
-        logger.error("%s", error)
-        return str(error)
 
 
 # A screenshot is taken at the latest this long after scoring ends, even if the

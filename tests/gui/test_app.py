@@ -94,7 +94,7 @@ def test_invalid_model_exits_with_message(mixed_folder: Path, tmp_path: Path) ->
     result = run_app(str(mixed_folder), "--model", str(model), "--screenshot", str(output))
 
     assert result.returncode == EXIT_USAGE
-    assert f"Loading model {model} failed" in result.stderr
+    assert result.stderr.count(f"Loading model {model} failed") == 1, result.stderr
     assert not output.exists()
 
 
