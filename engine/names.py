@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import os
@@ -96,20 +95,26 @@ def _fitted_name(stem: str, ending: str, max_bytes: int) -> str:
     return stem + ending
 
 
-def make_folders(root: Path, parts: Sequence[str]) -> Path:
+def make_folders(root: Path, parts: Sequence[str], created: list[Path] | None = None) -> Path:
     """Create `root` and the folders `parts` inside it, each in the one before, and
     return the last.
 
-    A part that exists as a file or as a link raises NotADirectoryError: a link
-    could lead a write below the result out of `root`. Other failures raise the
-    OSError of os.mkdir.
+    Each folder of `parts` that this call creates is appended to `created`, also
+    when a later part fails. A part that exists as a file or as a link raises
+    NotADirectoryError: a link could lead a write below the result out of `root`.
+    Other failures raise the OSError of os.mkdir.
     """
     root.mkdir(parents=True, exist_ok=True)
     current = root
     for part in parts:
         current = current / part
-        with contextlib.suppress(FileExistsError):
+        try:
             os.mkdir(current)
+        except FileExistsError:
+            pass
+        else:
+            if created is not None:
+                created.append(current)
         if not stat.S_ISDIR(os.lstat(current).st_mode):
             raise NotADirectoryError(
                 errno.ENOTDIR, "it is a file or a link, not a folder", str(current))

@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import BinaryIO
@@ -151,11 +151,12 @@ def _move_one(
 ) -> MoveOutcome:
     source = folder / relative_path
     target_folder: Path | None = None
+    created: list[Path] = []
     try:
         parts = _checked_parts(relative_path)
         source_stat = _inspect_source(folder, parts)
         target_folder = destination.joinpath(*parts[:-1])
-        make_folders(destination, parts[:-1])
+        make_folders(destination, parts[:-1], created)
         target = _claim(source, source_stat, target_folder, parts[-1], existing)
     except _MoveError as error:
         reason = str(error)
@@ -172,18 +173,24 @@ def _move_one(
 
     if target_folder is not None:
         # The folders made for a file that stayed behind would contain nothing.
-        remove_empty_folders(target_folder, destination)
+        # A folder that was there before stays, even empty: the move that failed
+        # in it may have failed because the user cannot write to it.
+        remove_empty_folders(target_folder, destination, created)
     message = f"Moving {relative_path} failed: {reason}."
     logger.debug("%s", message)
     return MoveOutcome(relative_path, source, None, message)
 
 
-def remove_empty_folders(folder: Path, destination: Path) -> None:
+def remove_empty_folders(
+    folder: Path, destination: Path, created: Collection[Path] | None = None
+) -> None:
     """Remove `folder` and its parents up to `destination`, which stays, while empty.
 
-    os.rmdir removes only an empty folder, so a folder that contains anything stays,
-    even a file that another program put there meanwhile. Nothing at or below a
-    link is removed: os.rmdir would follow the link out of `destination`.
+    With `created`, only the folders in it are removed, and the first folder from
+    `folder` upwards that is not in it stays with all its parents. os.rmdir
+    removes only an empty folder, so a folder that contains anything stays, even
+    a file that another program put there meanwhile. Nothing at or below a link
+    is removed: os.rmdir would follow the link out of `destination`.
     """
     if not folder.is_relative_to(destination):
         return
@@ -199,6 +206,8 @@ def remove_empty_folders(folder: Path, destination: Path) -> None:
             break  # never made, when making the folders failed at this one
         folders.append(current)
     for path in reversed(folders):
+        if created is not None and path not in created:
+            return
         try:
             os.rmdir(path)
         except OSError:

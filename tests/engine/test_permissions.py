@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +144,36 @@ def test_read_only_quarantine_keeps_files(base: Path) -> None:
     assert (f"Moving rejects failed: {quarantine} cannot be written to (read-only, or no "
             "permission). Choose another quarantine folder.") in errors
     assert "permission denied" not in errors
+    assert sha256_inventory(folder) == before
+    assert files_under(quarantine) == []
+
+
+def test_unwritable_quarantine_subfolder_kept(base: Path) -> None:
+    folder, quarantine = base / "batch", base / "rejected"
+    # The images are in batch/sub. The quarantine can be written to, but its
+    # subfolder sub, empty before the move, cannot.
+    (folder / "sub").mkdir()
+    for path in sorted(folder.glob("*.*")):
+        path.rename(folder / "sub" / path.name)
+    subfolder = quarantine / "sub"
+    subfolder.mkdir(parents=True)
+    give_to_user(base)
+    make_read_only(subfolder)
+    inode = os.lstat(subfolder).st_ino
+    before = sha256_inventory(folder)
+
+    code, errors = cli(
+        base, "move-rejects", str(folder), "--to", str(quarantine), "--threshold", REJECT_ALL
+    )
+
+    assert code == 1
+    lines = failures(errors, "Moving")
+    assert len(lines) == 4, errors
+    for line in lines:
+        assert "failed: permission denied" in line
+    # The same folder, read-only as before: never removed and made again by the user.
+    assert os.lstat(subfolder).st_ino == inode
+    assert stat.S_IMODE(os.lstat(subfolder).st_mode) == 0o555
     assert sha256_inventory(folder) == before
     assert files_under(quarantine) == []
 
