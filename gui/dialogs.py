@@ -1,4 +1,4 @@
-"""Dialogs of the main window: export options, job reports and the keyboard shortcuts."""
+"""Dialogs of the main window: export options, confirmations, job reports and shortcut keys."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QRadioButton,
     QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QTextEdit,
@@ -36,9 +38,13 @@ logger = logging.getLogger(__name__)
 
 # Widths of the dialogs in logical pixels, where the screen is wide enough.
 REPORT_WIDTH = 720
+CONFIRM_WIDTH = 620
 EXPORT_DIALOG_WIDTH = 620
 # The tallest a WrappedText grows, in logical pixels. Longer text scrolls.
 MAX_WRAPPED_TEXT_HEIGHT = 240
+# A confirmation's text may grow taller, because it has no list below it and the
+# user should see its paths in full before files are moved or copied.
+MAX_CONFIRM_TEXT_HEIGHT = 480
 # Room left between a dialog and the edges of the screen, for its frame.
 _SCREEN_MARGIN = 40
 
@@ -186,6 +192,54 @@ class ReportDialog(QDialog):
         QGuiApplication.clipboard().setText(self.report_text())
 
 
+class ConfirmDialog(QDialog):
+    """A Yes or Cancel question like QMessageBox.question, with text that wraps long paths.
+
+    A QMessageBox cuts off a path with a long folder or file name (see WrappedText),
+    and a path is what the user checks before files are moved or copied. Cancel is
+    the default button and has the focus, so Enter and Escape both cancel.
+    """
+
+    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        style = self.style()
+        icon_size = style.pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize, None, self)
+        icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxQuestion, None, self)
+        icon_label = QLabel(self)
+        icon_label.setPixmap(icon.pixmap(icon_size, icon_size))
+        self.text_view = WrappedText(text, self, MAX_CONFIRM_TEXT_HEIGHT)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Yes | QDialogButtonBox.StandardButton.Cancel, self)
+        cancel_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        cancel_button.setDefault(True)
+        cancel_button.setFocus()
+        # Yes has the YesRole, which emits accepted.
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        row = QHBoxLayout()
+        row.addWidget(icon_label, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.text_view, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.buttons)
+        fit_to_screen(self, CONFIRM_WIDTH)
+
+    @property
+    def text(self) -> str:
+        return self.text_view.toPlainText()
+
+
+def confirm(parent: QWidget, title: str, text: str) -> bool:
+    """Ask `text` in a modal ConfirmDialog and return True if the user chose Yes."""
+    dialog = ConfirmDialog(title, text, parent)
+    try:
+        return dialog.exec() == QDialog.DialogCode.Accepted
+    finally:
+        dialog.deleteLater()
+
+
 class WrappedText(QTextEdit):
     """Read-only text that wraps like a word-wrapped QLabel, but also inside long words.
 
@@ -193,11 +247,13 @@ class WrappedText(QTextEdit):
     slash, so a long file name in its text makes it, and its dialog, as wide as
     the name. This widget breaks such a word at the edge and keeps the text
     selectable. Its heightForWidth gives the layout the height of the text at
-    the width it gets, up to MAX_WRAPPED_TEXT_HEIGHT, above which the text scrolls.
+    the width it gets, up to `max_height` logical pixels, above which the text scrolls.
     """
 
-    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+    def __init__(self, text: str, parent: QWidget | None = None,
+                 max_height: int = MAX_WRAPPED_TEXT_HEIGHT) -> None:
         super().__init__(parent)
+        self._max_height = max_height
         self.setPlainText(text)
         self.setReadOnly(True)
         # Like a selectable label: a click selects, and Tab passes it by.
@@ -221,7 +277,7 @@ class WrappedText(QTextEdit):
         # A copy, because the widget lays its own document out at its current width.
         document = self.document().clone()
         document.setTextWidth(max(width - frame, 1))
-        return min(math.ceil(document.size().height()) + frame, MAX_WRAPPED_TEXT_HEIGHT)
+        return min(math.ceil(document.size().height()) + frame, self._max_height)
 
     def sizeHint(self) -> QSize:
         hint = super().sizeHint()

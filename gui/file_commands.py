@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDialog, QMainWindow
 
 from engine.decisions import Decision
 from engine.export import CleanedSetExport, ExportSummary
@@ -20,15 +20,13 @@ from engine.quarantine import default_quarantine_dir
 from engine.review import Location
 from engine.reviewdb import ReviewStoreError
 from gui.actions import WindowActions
-from gui.dialogs import ExportDialog, ExportOptions, ReportDialog
+from gui.dialogs import ExportDialog, ExportOptions, ReportDialog, confirm
 from gui.file_jobs import FileJobs, JobKind, JobReport
 from gui.gallery_model import GalleryModel
 from gui.review_session import ReviewSession
 from gui.settings import WindowSettings
 
 logger = logging.getLogger(__name__)
-
-_YES_CANCEL = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
 
 
 def _images(count: int) -> str:
@@ -136,16 +134,14 @@ class FileCommands(QObject):
 
     def _confirm_move(self, folder: Path, destination: Path, count: int) -> bool:
         reasons = self._gallery_model.rejection_reasons()
-        answer = QMessageBox.question(
+        return confirm(
             self._window, "Move Rejects Out",
             f"Move {_images(count)} out of\n{folder}\ninto\n{destination}?\n\n"
             f"{reasons.flagged} flagged by the model, {reasons.unreadable} unreadable, "
             f"{reasons.curator} rejected by you.\n"
             "Subfolders are kept, no file is overwritten or deleted, and Edit › Undo moves "
             f"{'it' if count == 1 else 'them'} back.",
-            _YES_CANCEL, QMessageBox.StandardButton.Cancel,
         )
-        return answer == QMessageBox.StandardButton.Yes
 
     # Undo
 
@@ -219,15 +215,13 @@ class FileCommands(QObject):
         merge = " It is not empty: files are added, and none is overwritten." if (
             options.merge and options.destination.is_dir()
             and any(options.destination.iterdir())) else ""
-        answer = QMessageBox.question(
+        return confirm(
             self._window, "Export Cleaned Set",
             f"{method.capitalize()} {_images(kept)} kept of {len(in_folder)} in\n"
             f"{export.store.folder}\nto\n{export.destination}?{merge}\n\n"
             f"Rejected, not exported: {_images(len(in_folder) - kept)}. The manifests list "
             f"all {len(export.records)} files of the review with their decisions.",
-            _YES_CANCEL, QMessageBox.StandardButton.Cancel,
         )
-        return answer == QMessageBox.StandardButton.Yes
 
     # Reports
 

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from gui.dialogs import (
+    ConfirmDialog,
     ExportDialog,
     ExportOptions,
     ReportDialog,
@@ -120,6 +121,39 @@ def test_report_dialog_copies_report(qtbot: QtBot) -> None:
 
     assert QGuiApplication.clipboard().text() == "\n".join(
         ["2 images could not be moved.", "", *lines])
+
+
+def test_confirm_dialog_wraps_long_folder(qtbot: QtBot) -> None:
+    name = "_".join(f"session{number:02d}lefteye" for number in range(14))[:230]
+    text = (f"Move 7 images out of\n/data/{name}\ninto\n/data/{name}_rejected?\n\n"
+            "6 flagged by the model, 1 unreadable, 0 rejected by you.")
+    dialog = ConfirmDialog("Move Rejects Out", text)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+
+    screen = dialog_screen(dialog).availableGeometry()
+    assert len(name) == 230
+    assert dialog.text == text
+    assert dialog.frameGeometry().width() <= screen.width()
+    assert dialog.text_view.horizontalScrollBar().maximum() == 0
+    assert dialog.text_view.verticalScrollBar().maximum() == 0
+
+
+def test_confirm_dialog_buttons(qtbot: QtBot) -> None:
+    dialog = ConfirmDialog("Export Cleaned Set", "Copy 12 images?")
+    qtbot.addWidget(dialog)
+    yes = dialog.buttons.button(QDialogButtonBox.StandardButton.Yes)
+    cancel = dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+
+    assert dialog.buttons.standardButtons() == (QDialogButtonBox.StandardButton.Yes
+                                                | QDialogButtonBox.StandardButton.Cancel)
+    # As in the QMessageBox.question it replaces, Cancel is the default and has the focus.
+    assert cancel.isDefault()
+    assert not yes.isDefault()
+    assert dialog.focusWidget() is cancel
+    yes.click()
+    assert dialog.result() == ConfirmDialog.DialogCode.Accepted
 
 
 def test_shortcut_dialog_rows(qtbot: QtBot) -> None:

@@ -10,12 +10,14 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox, QPushButton
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QPushButton
 from pytestqt.qtbot import QtBot
 from window_helpers import (
     AGE_S,
@@ -27,10 +29,11 @@ from window_helpers import (
     sha256_inventory,
 )
 
+import gui.file_commands
 from engine.decisions import Decision
 from engine.quarantine import default_quarantine_dir
 from engine.reviewdb import ReviewDatabase
-from gui.dialogs import ExportDialog, ExportOptions, ReportDialog, dialog_screen
+from gui.dialogs import ConfirmDialog, ExportDialog, ExportOptions, ReportDialog, dialog_screen
 from gui.gallery_model import GalleryRole
 from gui.main_window import MainWindow
 from gui.settings import WindowSettings
@@ -42,16 +45,20 @@ BLOOD_KEPT = "incoming/"  # prefix of the blood-cell files, all flagged by the m
 LONG_NAME = "_".join(f"session{number:02d}lefteye" for number in range(13))
 
 
+# A folder name of 230 characters without a line-break opportunity.
+FOLDER_NAME_230 = f"{LONG_NAME}_retina_01"
+
+
 @pytest.fixture
 def questions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Answer Yes to every confirmation and collect the questions asked."""
     asked: list[str] = []
 
-    def answer_yes(_parent: object, _title: str, text: str, *_args: object) -> int:
+    def answer_yes(_parent: object, _title: str, text: str) -> bool:
         asked.append(text)
-        return QMessageBox.StandardButton.Yes
+        return True
 
-    monkeypatch.setattr(QMessageBox, "question", answer_yes)
+    monkeypatch.setattr(gui.file_commands, "confirm", answer_yes)
     return asked
 
 
@@ -345,6 +352,79 @@ def test_move_report_fits_long_names(
     assert f"incoming/{vanished.name}" in report.lines[0]
 
 
+@dataclass
+class Confirmation:
+    """What a confirmation showed: its class, its text and whether all of it fit."""
+
+    class_name: str
+    frame_width: int
+    screen_width: int
+    text: str = ""
+    scroll_ranges: tuple[int, int] | None = None
+
+
+def cancel_confirmation(start: Callable[[], bool]) -> tuple[bool, list[Confirmation]]:
+    """Call `start`, measure the confirmation it opens, cancel it and return both results.
+
+    The confirmation runs its own event loop, so it is measured from a timer.
+    """
+    seen: list[Confirmation] = []
+
+    def measure_and_cancel() -> None:
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(10, measure_and_cancel)
+            return
+        QTest.qWaitForWindowExposed(dialog)
+        confirmation = Confirmation(type(dialog).__name__, dialog.frameGeometry().width(),
+                                    dialog_screen(dialog).availableGeometry().width())
+        if isinstance(dialog, ConfirmDialog):
+            confirmation.text = dialog.text
+            confirmation.scroll_ranges = (dialog.text_view.horizontalScrollBar().maximum(),
+                                          dialog.text_view.verticalScrollBar().maximum())
+        seen.append(confirmation)
+        dialog.reject()
+
+    QTimer.singleShot(0, measure_and_cancel)
+    return start(), seen
+
+
+def test_move_confirmation_shows_long_folder(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path
+) -> None:
+    folder = mixed_folder.rename(mixed_folder.with_name(FOLDER_NAME_230))
+    open_and_wait(qtbot, window, folder)
+
+    started, [seen] = cancel_confirmation(window.file_commands.move_rejects_out)
+
+    assert len(FOLDER_NAME_230) == 230
+    assert not started
+    assert seen.class_name == "ConfirmDialog"
+    assert f"out of\n{folder}\ninto\n{folder}_rejected?" in seen.text
+    # Every line wraps within the dialog, and nothing is scrolled out of sight.
+    assert seen.scroll_ranges == (0, 0)
+    assert seen.frame_width <= seen.screen_width
+    assert not default_quarantine_dir(folder).exists()
+
+
+def test_export_confirmation_shows_long_folder(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path
+) -> None:
+    folder = mixed_folder.rename(mixed_folder.with_name(FOLDER_NAME_230))
+    open_and_wait(qtbot, window, folder)
+    destination = tmp_path / f"cleaned_{FOLDER_NAME_230}"
+
+    started, [seen] = cancel_confirmation(
+        lambda: window.file_commands.export_cleaned_set(ExportOptions(destination)))
+
+    assert not started
+    assert seen.class_name == "ConfirmDialog"
+    assert f"in\n{folder}\nto\n{destination}?" in seen.text
+    assert seen.scroll_ranges == (0, 0)
+    assert seen.frame_width <= seen.screen_width
+    assert not destination.exists()
+
+
 def test_move_reports_folder_locked(
     qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
 ) -> None:
@@ -606,8 +686,7 @@ def test_export_declined_writes_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     open_and_wait(qtbot, window, mixed_folder)
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *_args: QMessageBox.StandardButton.Cancel)
+    monkeypatch.setattr(gui.file_commands, "confirm", lambda *_args: False)
     destination = tmp_path / "never"
     assert not window.file_commands.export_cleaned_set(ExportOptions(destination))
     assert not destination.exists()

@@ -16,6 +16,7 @@ from window_helpers import (
     sha256_inventory,
 )
 
+import gui.file_commands
 from engine.decisions import Decision
 from engine.modelfile import ReferenceModel
 from engine.quarantine import default_quarantine_dir
@@ -125,11 +126,11 @@ def test_move_rejects_out_moves_blood_and_empty(
     destination = default_quarantine_dir(mixed_folder.resolve())
     questions: list[str] = []
 
-    def answer_yes(_parent: object, _title: str, text: str, *_args: object) -> int:
+    def answer_yes(_parent: object, _title: str, text: str) -> bool:
         questions.append(text)
-        return QMessageBox.StandardButton.Yes
+        return True
 
-    monkeypatch.setattr(QMessageBox, "question", answer_yes)
+    monkeypatch.setattr(gui.file_commands, "confirm", answer_yes)
     with qtbot.waitSignal(scored_window.move_finished, timeout=SCORING_TIMEOUT_MS) as finished:
         scored_window.window_actions.move_rejects.trigger()
 
@@ -153,8 +154,7 @@ def test_move_declined_moves_nothing(
     scored_window: MainWindow, mixed_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = sha256_inventory(mixed_folder)
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *_args: QMessageBox.StandardButton.Cancel)
+    monkeypatch.setattr(gui.file_commands, "confirm", lambda *_args: False)
     scored_window.window_actions.move_rejects.trigger()
     assert not scored_window.is_busy()
     assert sha256_inventory(mixed_folder) == before
