@@ -11,10 +11,12 @@ import math
 import operator
 import os
 import shlex
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TextIO
 
 from tqdm import tqdm
@@ -68,6 +70,9 @@ EXIT_FAILED = 1
 EXIT_BAD_MODEL = 2
 # The shell's code for a process stopped by Ctrl+C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+# Commands that report how many files they moved when stopped. SIGTERM, as `kill`
+# and service managers send it, stops them as Ctrl+C does, with that report and code.
+_STOPPED_LIKE_CTRL_C = frozenset({"move-rejects", "undo"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,12 +250,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_decoder_warnings()
     # Log lines go above the progress bar instead of being glued to its end.
     try:
-        with logging_redirect_tqdm():
+        stop_on_sigterm = (sigterm_as_interrupt() if args.command in _STOPPED_LIKE_CTRL_C
+                           else contextlib.nullcontext())
+        with logging_redirect_tqdm(), stop_on_sigterm:
             return run_command(args)
     except KeyboardInterrupt:
         # The user asked for the stop, so one line replaces the traceback.
         print(f"{args.command.capitalize()} interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Raise KeyboardInterrupt on SIGTERM inside the block, as Python does on SIGINT.
+
+    The previous SIGTERM handler is restored on leaving the block. Must run in the
+    main thread, because only that thread can set signal handlers (ValueError otherwise).
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        # None is a handler that was not set from Python, and Python cannot set it again.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _raise_keyboard_interrupt(_signal_number: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -601,9 +627,9 @@ def _move_with_progress(store: ReviewStore, rejects: list[str],
                         destination: Path) -> tuple[list[MoveOutcome], bool]:
     """Move `rejects` as one batch with a progress bar on stderr.
 
-    Returns the outcomes so far, and True if Ctrl+C stopped the batch. The batch
-    is closed before this returns, so the journal then records every file moved.
-    Raises what move_batch raises.
+    Returns the outcomes so far, and True if Ctrl+C or SIGTERM stopped the batch.
+    The batch is closed before this returns, so the journal then records every
+    file moved. Raises what move_batch raises.
     """
     outcomes: list[MoveOutcome] = []
     try:

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -242,6 +243,119 @@ def test_ctrl_c_during_undo_reports_moved_files(
                           f"the files still in quarantine, run: python main.py undo {demo}")
     assert again_code == EXIT_OK
     assert inventory_by_path(demo) == before
+
+
+# Runs a command of the CLI in a child process. Once the function named has moved
+# its third file, the child writes a marker file and waits, so that a SIGTERM from
+# the test lands after that move and before the journal records it.
+_WAITING_CHILD = textwrap.dedent("""
+    import importlib, sys, time
+    from pathlib import Path
+    module_name, function_name, marker = sys.argv[1:4]
+    module = importlib.import_module(module_name)
+    original = getattr(module, function_name)
+    calls = 0
+
+    def patched(*args, **kwargs):
+        global calls
+        outcome = original(*args, **kwargs)
+        calls += 1
+        if calls == 3:
+            Path(marker).touch()
+            # Short sleeps, so a signal that arrives just before one is handled
+            # within 0.1 s. The batch goes on after 120 s without a signal.
+            for _ in range(1200):
+                time.sleep(0.1)
+        return outcome
+
+    setattr(module, function_name, patched)
+    from engine.cli import main
+    sys.exit(main(sys.argv[4:]))
+""")
+
+
+def terminate_after_three_moves(
+    function: str, command: list[str], tmp_path: Path
+) -> tuple[int, list[str]]:
+    """Run `command` in a child, stop it with SIGTERM, and return its exit code and stderr lines.
+
+    The signal is sent once `function` ("module.name") has moved three files.
+    """
+    module, name = function.rsplit(".", 1)
+    marker = tmp_path / "three_moved"
+    stderr_path = tmp_path / "child_stderr.txt"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _WAITING_CHILD, module, name, str(marker), *command],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        deadline = time.monotonic() + 300
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=120)
+    errors = stderr_path.read_text().replace("\r", "\n").splitlines()
+    assert marker.exists(), "\n".join(errors)
+    return code, errors
+
+
+def test_sigterm_during_move_reports_moved_files(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = inventory_by_path(demo)
+    quarantine = tmp_path / "quarantine"
+
+    # Every score is above 0, so every file has the final decision reject.
+    code, errors = terminate_after_three_moves(
+        "engine.quarantine._move_one",
+        ["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"], tmp_path)
+    moved = inventory_by_path(quarantine)
+    undo_code = main(["undo", str(demo)])
+    undo_output = capsys.readouterr().out
+
+    # ATTRIBUTION.md is no image, so it is neither scored nor moved.
+    total = len(before) - 1
+    assert code == EXIT_INTERRUPTED, "\n".join(errors)
+    assert errors[-2:] == [
+        f"Move-rejects interrupted: moved 3 of {total} files with the final decision reject "
+        f"to {quarantine}. The other {total - 3} stay in {demo}, because the move was "
+        "interrupted.",
+        f"To move the 3 files back, run: python main.py undo {demo}",
+    ]
+    assert "Traceback" not in "\n".join(errors)
+    assert len(moved) == 3
+    assert undo_code == EXIT_OK
+    assert "Moved 3 of 3 files back" in undo_output
+    assert inventory_by_path(demo) == before
+
+
+def test_sigterm_during_undo_reports_moved_files(demo: Path, tmp_path: Path) -> None:
+    before = inventory_by_path(demo)
+    quarantine = tmp_path / "quarantine"
+    main(["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"])
+
+    code, errors = terminate_after_three_moves("engine.moves.move_file", ["undo", str(demo)],
+                                               tmp_path)
+    again_code = main(["undo", str(demo)])
+
+    assert code == EXIT_INTERRUPTED, "\n".join(errors)
+    assert errors[-1] == (f"Undo interrupted: moved 3 files back into {demo}. To move back "
+                          f"the files still in quarantine, run: python main.py undo {demo}")
+    assert "Traceback" not in "\n".join(errors)
+    assert again_code == EXIT_OK
+    assert inventory_by_path(demo) == before
+
+
+def test_sigterm_handler_restored_after_command(tmp_path: Path) -> None:
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        main(["undo", str(tmp_path)])
+        handler = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert handler == signal.SIG_IGN
 
 
 def test_move_rejects_entry_point(demo: Path, tmp_path: Path) -> None:
