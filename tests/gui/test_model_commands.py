@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from window_helpers import SCORING_TIMEOUT_MS, open_and_wait, select_paths
 
 import engine.scoring
+import gui.file_commands
 from engine.decisions import Decision
 from engine.framing import Framing
 from engine.modelfile import ReferenceModel, load_model, save_model
@@ -233,8 +234,7 @@ def test_open_model_rejected_during_move(
     default_model: ReferenceModel, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     open_and_wait(qtbot, window, mixed_folder)
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *_args: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(gui.file_commands, "confirm", lambda *_args: True)
     with qtbot.waitSignal(window.move_finished, timeout=SCORING_TIMEOUT_MS):
         assert window.file_commands.move_rejects_out()
         assert not window.model_commands.open_model_file(second_model_path)
