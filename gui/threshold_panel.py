@@ -36,16 +36,21 @@ _REFRESH_INTERVAL_MS = 150
 
 
 def describe_clean_rate(model: ReferenceModel | None, threshold: float) -> str:
-    """Return "rejects X % of clean images" for `threshold` under `model`'s calibration."""
+    """Return how many of `model`'s held-out clean images score above `threshold`,
+    beside the rate the calibration aims at for new clean images.
+    """
     if model is None:
         return "no model: clean reject rate unknown"
-    rate = 100.0 * model.calibration.clean_rejected_fraction(threshold)
-    count = model.calibration.clean_scores.size
-    # The held-out images set the thresholds, so few of them lie above; the target
-    # is the rate promised for new clean images.
-    target = 100.0 * model.calibration.target_frr
-    return (f"rejects {rate:.1f} % of clean images ({count} calibration images; "
-            f"target {target:g} % at the calibrated threshold)")
+    calibration = model.calibration
+    count = calibration.clean_scores.size
+    above = round(calibration.clean_rejected_fraction(threshold) * count)
+    # The held-out images set the thresholds, so at the calibrated threshold few of
+    # them, often none, lie above: a count of 0 is no promise for new images, which
+    # the target is about.
+    # No-break spaces keep each number with its unit when the label wraps.
+    return (f"Above it: {above} of {count} held-out clean images "
+            f"({100.0 * above / max(count, 1):.1f}\u00a0%). Target for new clean images: "
+            f"{100.0 * calibration.target_frr:g}\u00a0% at the calibrated threshold.")
 
 
 class ThresholdPanel(QWidget):

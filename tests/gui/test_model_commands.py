@@ -112,7 +112,7 @@ def test_open_model_rescores_folder(
     assert panel.threshold == second_model.threshold
     assert not panel.reset_button.isEnabled()
     clean_count = second_model.calibration.clean_scores.size
-    assert f"({clean_count} calibration images;" in panel.clean_rate_label.text()
+    assert f" of {clean_count} held-out clean images" in panel.clean_rate_label.text()
     assert panel.scale.high >= second_model.threshold
     assert panel.histogram.bin_counts.sum() == READABLE_COUNT
     assert window.detail_pane.error_map_scale == full_scale(second_model)

@@ -13,7 +13,7 @@ from engine.modelfile import ReferenceModel
 from gui.gallery_model import GalleryModel
 from gui.gallery_proxy import FilterMode
 from gui.main_window import MainWindow
-from gui.threshold_panel import SLIDER_STEPS, ThresholdPanel
+from gui.threshold_panel import SLIDER_STEPS, ThresholdPanel, describe_clean_rate
 
 
 @pytest.fixture
@@ -32,12 +32,24 @@ def test_panel_initial_state(panel: ThresholdPanel, default_model: ReferenceMode
     assert panel.threshold == default_model.threshold
     assert panel.spin_box.value() == pytest.approx(default_model.threshold, abs=1e-6)
     assert not panel.reset_button.isEnabled()
-    rate = 100 * default_model.calibration.clean_rejected_fraction(default_model.threshold)
-    assert panel.clean_rate_label.text().startswith(f"rejects {rate:.1f} % of clean images")
-    assert "target 1 % at the calibrated threshold" in panel.clean_rate_label.text()
+    calibration = default_model.calibration
+    above = round(calibration.clean_rejected_fraction(default_model.threshold)
+                  * calibration.clean_scores.size)
+    assert panel.clean_rate_label.text() == (
+        f"Above it: {above} of {calibration.clean_scores.size} held-out clean images "
+        f"({100 * above / calibration.clean_scores.size:.1f}\u00a0%). Target for new clean "
+        "images: 1\u00a0% at the calibrated threshold.")
     assert panel.flagged_label.text() == "Flagged: <b>6</b> of 18 scored"
     # Every scored file is in a histogram bar.
     assert panel.histogram.bin_counts.sum() == 18
+
+
+def test_clean_rate_counts_held_out_images_above(default_model: ReferenceModel) -> None:
+    count = default_model.calibration.clean_scores.size
+    assert describe_clean_rate(default_model, 0.0).startswith(
+        f"Above it: {count} of {count} held-out clean images (100.0\u00a0%).")
+    assert describe_clean_rate(default_model, 1e9).startswith(
+        f"Above it: 0 of {count} held-out clean images (0.0\u00a0%).")
 
 
 def test_panel_without_model_disabled(qtbot: QtBot) -> None:
@@ -75,8 +87,7 @@ def test_gallery_threshold_moves_slider(
     assert panel.spin_box.value() == pytest.approx(threshold, abs=1e-6)
     # Moving the slider to show the value must not round the model's threshold.
     assert scored_window.gallery_model.threshold == threshold
-    rate = 100 * default_model.calibration.clean_rejected_fraction(threshold)
-    assert panel.clean_rate_label.text().startswith(f"rejects {rate:.1f} %")
+    assert panel.clean_rate_label.text() == describe_clean_rate(default_model, threshold)
 
 
 def test_spin_box_sets_gallery_threshold(scored_window: MainWindow,
