@@ -12,6 +12,11 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
+# The widest bottleneck that a model file may have, which keeps a hand-edited file
+# from making the loader allocate unbounded memory. `train --latent` rejects wider
+# ones, so that every model it writes can be loaded.
+MAX_LATENT_SIZE = 4096
+
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
@@ -47,8 +52,8 @@ class AutoencoderConfig:
         # Bounds that keep a hand-edited file from allocating unbounded memory.
         if not 8 <= config.input_size <= 512:
             raise ValueError(f"input size {config.input_size} is outside 8–512 pixels")
-        if not 1 <= config.latent_size <= 4096:
-            raise ValueError(f"latent size {config.latent_size} is outside 1–4096")
+        if not 1 <= config.latent_size <= MAX_LATENT_SIZE:
+            raise ValueError(f"latent size {config.latent_size} is outside 1–{MAX_LATENT_SIZE}")
         if not 1 <= len(config.channels) <= 6 or not all(1 <= c <= 1024 for c in config.channels):
             raise ValueError(f"channels {list(config.channels)} must be 1–6 layers of 1–1024")
         return config

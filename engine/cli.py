@@ -23,6 +23,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from engine import evaluation
+from engine.autoencoder import MAX_LATENT_SIZE
 from engine.calibration import DEFAULT_TARGET_FRR
 from engine.export import CleanedSetExport, ExportError, destination_problem
 from engine.framing import Framing
@@ -44,7 +45,9 @@ from engine.resources import DEFAULT_MODEL_PATH
 from engine.review import Location, ReviewStore
 from engine.reviewdb import ReviewStoreError, find_database
 from engine.scorecache import score_changed
+from engine.signals import SIGNALS
 from engine.training import (
+    MAX_SEED,
     MIN_SPLIT_IMAGES,
     EpochReport,
     TrainingData,
@@ -99,11 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace an existing model file and model card")
     train.add_argument("--epochs", type=positive_int, default=defaults.epochs,
                        help="passes over the training images (default %(default)s)")
-    train.add_argument("--latent", type=positive_int, default=defaults.latent_size,
-                       help="width of the autoencoder bottleneck (default %(default)s)")
-    train.add_argument("--seed", type=int, default=defaults.seed,
-                       help="random seed; the same seed gives the same model")
-    train.add_argument("--target-frr", type=rate, default=DEFAULT_TARGET_FRR,
+    train.add_argument("--latent", type=latent_size_value, default=defaults.latent_size,
+                       help=f"width of the autoencoder bottleneck, 1 to {MAX_LATENT_SIZE} "
+                            "(default %(default)s)")
+    train.add_argument("--seed", type=seed_value, default=defaults.seed,
+                       help=f"random seed from 0 to {MAX_SEED}; the same seed gives the "
+                            "same model (default %(default)s)")
+    train.add_argument("--target-frr", type=target_rate, default=DEFAULT_TARGET_FRR,
                        help="share of clean images the threshold may flag "
                             "(default %(default)s)")
 
@@ -137,23 +142,52 @@ def build_parser() -> argparse.ArgumentParser:
 
 def positive_int(text: str) -> int:
     """Parse a whole number of at least 1 for argparse."""
+    return whole_number(text, 1)
+
+
+def latent_size_value(text: str) -> int:
+    """Parse a bottleneck width that a model file can have, 1 to MAX_LATENT_SIZE, for argparse."""
+    return whole_number(text, 1, MAX_LATENT_SIZE)
+
+
+def seed_value(text: str) -> int:
+    """Parse a random seed from 0 to MAX_SEED, the range torch and numpy both take, for argparse."""
+    return whole_number(text, 0, MAX_SEED)
+
+
+def whole_number(text: str, minimum: int, maximum: int | None = None) -> int:
+    """Parse a whole number from `minimum` to `maximum` (None: no maximum) for argparse.
+
+    Raises argparse.ArgumentTypeError, which argparse turns into exit code 2 before
+    any work.
+    """
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid number {text!r}: pass a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {value}: pass 1 or more")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"invalid value {value}: pass {minimum} or more")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"invalid value {value}: pass {maximum} or less")
     return value
 
 
-def rate(text: str) -> float:
-    """Parse a rate strictly between 0 and 1 for argparse."""
+def target_rate(text: str) -> float:
+    """Parse a target false-reject rate for argparse.
+
+    The rate must be strictly between 0 and 1, and its share for each signal
+    (rate / len(SIGNALS), as training calibrates them) must not round to 0.
+    """
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid rate {text!r}: pass a number") from None
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"invalid rate {value}: pass a value between 0 and 1")
+    if value / len(SIGNALS) == 0.0:
+        raise argparse.ArgumentTypeError(
+            f"invalid rate {value}: its share for each of the {len(SIGNALS)} signals rounds "
+            "to 0. Pass a larger rate")
     return value
 
 

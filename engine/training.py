@@ -37,6 +37,11 @@ MIN_SPLIT_IMAGES = 20
 # so that they cover the camera differences the autoencoder was trained to ignore.
 REFERENCE_COPIES = 4
 
+# The largest seed that both torch.manual_seed and numpy's default_rng accept. Above
+# it torch 2.13 raises "Overflow when unpacking long long", and below 0 numpy 2.4
+# raises "expected non-negative integer".
+MAX_SEED = 2**64 - 1
+
 
 @dataclass(frozen=True)
 class TrainingOptions:

@@ -24,6 +24,7 @@ from engine.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     SCORE_COLUMNS,
+    build_parser,
     main,
 )
 from engine.modelfile import ReferenceModel, save_model
@@ -417,19 +418,46 @@ def test_non_utf8_folder_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixtur
 
 
 @pytest.mark.parametrize(
-    "arguments",
+    ("arguments", "message"),
     [
-        ["--target-frr", "0"],  # rate outside (0, 1)
-        ["--epochs", "0"],  # nothing to train
-        ["--latent", "-3"],  # impossible bottleneck
+        # rate outside (0, 1)
+        (["--target-frr", "0"], "invalid rate 0.0: pass a value between 0 and 1"),
+        # a third of the rate, each signal's share, rounds to 0
+        (["--target-frr", "5e-324"], "invalid rate 5e-324: its share for each of the 3 signals "
+                                     "rounds to 0. Pass a larger rate"),
+        # nothing to train
+        (["--epochs", "0"], "invalid value 0: pass 1 or more"),
+        # impossible bottleneck
+        (["--latent", "-3"], "invalid value -3: pass 1 or more"),
+        # wider than a model file may be, so the model would not load
+        (["--latent", "4097"], "invalid value 4097: pass 4096 or less"),
+        # numpy accepts no negative seed
+        (["--seed", "-5"], "invalid value -5: pass 0 or more"),
+        # above the 64 bits that torch accepts
+        (["--seed", str(2**64)], f"invalid value {2**64}: pass {2**64 - 1} or less"),
+        # not a whole number
+        (["--seed", "1.5"], "invalid number '1.5': pass a whole number"),
     ],
 )
-def test_train_rejects_bad_options_at_once(tmp_path: Path, arguments: list[str]) -> None:
+def test_train_rejects_bad_options_at_once(
+    tmp_path: Path, arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as raised:
         main(["train", "--medmnist-root", str(tmp_path), "--out",
               str(tmp_path / "m.safetensors"), *arguments])
 
     assert raised.value.code == 2
+    assert capsys.readouterr().err.endswith(f"argument {arguments[0]}: {message}\n")
+
+
+def test_train_takes_option_limits(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        ["train", "--folder", str(tmp_path), "--out", str(tmp_path / "m.safetensors"),
+         "--seed", str(2**64 - 1), "--latent", "4096", "--target-frr", "1e-323"])
+
+    assert args.seed == 2**64 - 1
+    assert args.latent == 4096
+    assert args.target_frr == 1e-323
 
 
 def test_train_never_overwrites(tmp_path: Path, data_root: Path) -> None:
