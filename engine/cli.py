@@ -575,16 +575,26 @@ def run_evaluate(args: argparse.Namespace, model: ReferenceModel) -> int:
     if problem:
         print(f"Evaluation failed: {problem}", file=sys.stderr)
         return EXIT_FAILED
-    bar = tqdm(total=len(evaluation.ALL_SOURCES), unit="source", file=sys.stderr)
     try:
-        results = list(evaluation.evaluate(
-            model, args.data_root, progress=lambda name: bar.set_description(name) or bar.update(1)
-        ))
-    except FileNotFoundError as error:
+        # Checked before the progress bar appears, so that a wrong path gives one line.
+        evaluation.check_data_root(args.data_root)
+    except OSError as error:
         print(f"Evaluation failed: {error}.", file=sys.stderr)
         return EXIT_FAILED
-    finally:
-        bar.close()
+    with tqdm(total=len(evaluation.ALL_SOURCES), unit="source", file=sys.stderr) as bar:
+        try:
+            results = list(evaluation.evaluate(
+                model, args.data_root,
+                progress=lambda name: bar.set_description(name) or bar.update(1)
+            ))
+        except (FileNotFoundError, NotADirectoryError) as error:
+            failure = f"Evaluation failed: {error}."
+        else:
+            failure = ""
+    # Printed once the progress bar is closed, so the message has a line of its own.
+    if failure:
+        print(failure, file=sys.stderr)
+        return EXIT_FAILED
     print(f"Model {model.name} ({model.fingerprint}), threshold {model.threshold:.6g}\n")
     print(evaluation.format_table(results))
     measured = {result.source.name for result in results}

@@ -231,9 +231,11 @@ def evaluate(
     """Score every source present under `data_root` and yield its result.
 
     Sources whose files are absent are left out with an INFO log line. Raises
-    FileNotFoundError when the RetinaMNIST test split, the reference of every
-    AUROC and the source of the generated grey copies, is missing.
+    what check_data_root raises, and FileNotFoundError when the RetinaMNIST test
+    split, the reference of every AUROC and the source of the generated grey
+    copies, is missing.
     """
+    check_data_root(data_root)
     retina = _read_array(data_root, REFERENCE)
     if retina is None:
         raise FileNotFoundError(f"RetinaMNIST not found: expected {data_root / REFERENCE.location}")
@@ -250,6 +252,18 @@ def evaluate(
         separation = float("nan") if source is REFERENCE else auroc(reference, scores)
         yield SourceResult(source, scores, signals, model.threshold, model.signal_thresholds,
                            separation, skipped)
+
+
+def check_data_root(data_root: Path) -> None:
+    """Raise FileNotFoundError if `data_root` does not exist, NotADirectoryError if it
+    is not a folder. The message is a lower-case sentence without a full stop.
+    """
+    if not data_root.exists():
+        raise FileNotFoundError(f"the data root {data_root} does not exist. Pass the folder "
+                                "that contains medmnist/, blood/, fundus/ and other/")
+    if not data_root.is_dir():
+        raise NotADirectoryError(f"the data root {data_root} is not a folder. Pass the folder "
+                                 "that contains medmnist/, blood/, fundus/ and other/")
 
 
 def _read_array(data_root: Path, source: Source) -> np.ndarray | None:

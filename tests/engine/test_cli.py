@@ -284,6 +284,45 @@ def test_evaluate_json(tmp_path: Path, data_root: Path, tiny_model: ReferenceMod
     assert sources["PBC blood cells 28 px"]["auroc"] > 0.9
 
 
+def test_evaluate_failure_after_progress_bar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    code = main(["evaluate", "--data-root", str(empty)])
+    errors = capsys.readouterr().err
+    expected = empty / "medmnist" / "retinamnist.npz"
+
+    assert code == EXIT_FAILED
+    # The progress bar is closed first, so the message has the last line to itself.
+    assert errors.endswith(f"\nEvaluation failed: RetinaMNIST not found: expected {expected}.\n")
+    assert errors.count("Evaluation failed") == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("notes.txt", "is not a folder"),  # a file passed as the data root
+        ("missing", "does not exist"),  # a typo in the path
+    ],
+)
+def test_evaluate_rejects_bad_data_root(
+    tmp_path: Path, name: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a data folder\n")
+    root = tmp_path / name
+
+    code = main(["evaluate", "--data-root", str(root)])
+    output = capsys.readouterr()
+
+    assert code == EXIT_FAILED
+    # Rejected before the progress bar appears.
+    assert output.err == (f"Evaluation failed: the data root {root} {problem}. Pass the folder "
+                          "that contains medmnist/, blood/, fundus/ and other/.\n")
+    assert output.out == ""
+
+
 def retina_only_data(
     tmp_path: Path, data_root: Path, model: ReferenceModel
 ) -> tuple[Path, Path]:
