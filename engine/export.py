@@ -394,9 +394,11 @@ def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
         relation = "is inside" if position == "inside" else "contains"
         return (f"the destination {destination} {relation} the reviewed folder {folder}. "
                 "Choose a folder outside it.")
-    if destination.exists() and not destination.is_dir():
+    # os.path, unlike Path.exists, returns False for a name too long to look up,
+    # which folder_problem then names.
+    if os.path.exists(destination) and not os.path.isdir(destination):
         return f"{destination} is a file, not a folder. Choose a folder."
-    if destination.is_dir() and any(destination.iterdir()) and not merge:
+    if os.path.isdir(destination) and any(destination.iterdir()) and not merge:
         return (f"{destination} is not empty. Choose an empty folder, or merge into it "
                 "(existing files are never overwritten).")
     problem = folder_problem(destination)

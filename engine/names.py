@@ -138,10 +138,13 @@ def find_folder_problem(folder: Path) -> FolderProblem | None:
     """Return why no file can be created in `folder`, or None.
 
     `folder` need not exist yet: the nearest of it and its parents that exists
-    must be a folder that this process can write to. A read-only file system
-    counts as not writable, also for root.
+    must be a folder that this process can write to, and the names of the
+    folders to create in it must fit its file system's NAME_MAX. A read-only file
+    system counts as not writable, also for root.
     """
-    existing = Path(os.path.abspath(folder))
+    absolute = Path(os.path.abspath(folder))
+    existing = absolute
+    # lexists is also False for a path with a name too long to look up.
     while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
     if existing.is_symlink() and not existing.exists():
@@ -149,9 +152,17 @@ def find_folder_problem(folder: Path) -> FolderProblem | None:
     if not existing.is_dir():
         return FolderProblem(f"{existing} is a file, not a folder",
                              f"rename or move the file {existing}")
+    # NOTE: os.access checks permissions only, so a file system that refuses new
+    # folders to everyone, such as /proc for root, passes here and mkdir fails later.
     if not os.access(existing, os.W_OK | os.X_OK):
         return FolderProblem(f"{existing} cannot be written to (read-only, or no permission)",
                              f"make {existing} writable")
+    limit = name_max(existing)
+    for name in absolute.relative_to(existing).parts:
+        if len(os.fsencode(name)) > limit:
+            return FolderProblem(f"the folder name {name} is longer than the {limit} bytes "
+                                 f"that names can have in {existing}",
+                                 f"choose a folder name of at most {limit} bytes")
     return None
 
 

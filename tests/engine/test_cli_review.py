@@ -27,6 +27,7 @@ from engine.cli import (
     main,
 )
 from engine.modelfile import ReferenceModel
+from engine.names import name_max
 from engine.resources import DEMO_DIR
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME
 
@@ -427,6 +428,25 @@ def test_destination_under_file_fails_before_scan(
     assert "Traceback" not in errors
     assert scored == 0
     assert blocker.read_bytes() == b"a file where a folder is needed"
+
+
+@pytest.mark.parametrize("command", ["move-rejects", "export"])
+def test_destination_name_too_long_fails_before_scan(
+    demo: Path, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    limit = name_max(tmp_path)
+    long_name = "x" * (limit + 1)
+
+    code = main([command, str(demo), "--to", str(tmp_path / long_name / "out")])
+    errors = capsys.readouterr().err
+    with sqlite3.connect(demo / DB_FOLDER_NAME / DB_FILE_NAME) as connection:
+        scored = connection.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+
+    assert code == EXIT_FAILED
+    assert (f"the folder name {long_name} is longer than the {limit} bytes that names can "
+            f"have in {tmp_path}. Choose another") in errors
+    assert "Traceback" not in errors
+    assert scored == 0
 
 
 @pytest.mark.parametrize("command", ["move-rejects", "export"])
