@@ -781,8 +781,13 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
         print(message, file=sys.stderr)
     for note in summary.notes:
         print(note)
-    print(f"Exported {_files(summary.exported)} to {summary.destination} "
-          f"({summary.linked} hard-linked, {summary.already_present} already there). "
+    # A file that a merge found in the destination with the same content was not
+    # copied, so it counts as there already, not as exported.
+    present = summary.already_present
+    there_already = (f" {_files(present)} {'was' if present == 1 else 'were'} there already "
+                     "with the same content." if present else "")
+    print(f"Exported {_files(summary.added)} to {summary.destination} "
+          f"({summary.linked} hard-linked).{there_already} "
           f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
     return report_failures(summary.errors, "could not be exported")
 

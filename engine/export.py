@@ -81,7 +81,13 @@ class ExportedFile:
 
 @dataclass
 class ExportSummary:
-    """Counts and messages of one export; `manifest_csv` and `manifest_json` once written."""
+    """Counts and messages of one export; `manifest_csv` and `manifest_json` once written.
+
+    `exported` counts the kept files that are in the destination after the export,
+    as the manifest's `exported` column does. It includes the `already_present`
+    files, which a merge found there with the same content and left as they were,
+    and `added` counts the others. `linked` counts the added files that were hard-linked.
+    """
 
     destination: Path
     exported: int = 0
@@ -94,6 +100,11 @@ class ExportSummary:
     manifest_csv: Path | None = None
     manifest_json: Path | None = None
     cancelled: bool = False
+
+    @property
+    def added(self) -> int:
+        """The number of files this export copied or linked into the destination."""
+        return self.exported - self.already_present
 
 
 class CleanedSetExport:
@@ -165,9 +176,10 @@ class CleanedSetExport:
             except OSError as error:
                 raise ExportError(f"writing the manifests to {self.destination} failed: "
                                   f"{describe_os_error(error)}.") from error
-            logger.info("Exported %d files of %s to %s: %d not copied, %d failed",
-                        self.summary.exported, self.store.folder, self.destination,
-                        self.summary.not_copied, self.summary.failed)
+            logger.info("Exported %d files of %s to %s: %d there already, %d not copied, "
+                        "%d failed", self.summary.added, self.store.folder, self.destination,
+                        self.summary.already_present, self.summary.not_copied,
+                        self.summary.failed)
 
     def _check_scored(self) -> None:
         unscored = [record.relative_path for record in self.records

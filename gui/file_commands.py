@@ -318,14 +318,26 @@ class FileCommands(QObject):
 
     def _report_export(self, report: JobReport) -> None:
         summary = report.export_summary
-        if summary is None:
-            self._show_report("Export Cleaned Set", "Exporting failed.", report.errors)
+        if report.failed or summary is None:
+            self._report_failed_export(report)
             return
-        if not (report.failed or summary.cancelled):
+        if not summary.cancelled:
             self._settings.set_last_export_folder(summary.destination)
-        failure = report.errors[-1:] if report.failed else []
         self._show_report("Export Cleaned Set", describe_export(summary),
-                          [*summary.notes, *summary.errors, *failure])
+                          [*summary.notes, *summary.errors])
+
+    def _report_failed_export(self, report: JobReport) -> None:
+        """Report an export that stopped on an error of its own, such as a destination
+        that cannot be created, with the title of an export rejected before it starts.
+        """
+        # The last error of a failed job is the job's own, and the others are the files'.
+        *file_errors, failure = report.errors or ["Exporting failed."]
+        summary = report.export_summary
+        if summary is None:
+            self._show_report("Exporting failed", failure, file_errors)
+            return
+        self._show_report("Exporting failed", describe_failed_export(summary, failure),
+                          [*summary.notes, *summary.errors])
 
     def _show_report(self, title: str, summary: str, lines: list[str]) -> None:
         """Show a report without blocking, replacing the previous one."""
@@ -370,14 +382,36 @@ def window_quarantine_problem(folder: Path, destination: Path) -> str:
 
 
 def describe_export(summary: ExportSummary) -> str:
-    """Return a paragraph with the counts and manifest paths of a finished export."""
+    """Return a paragraph with the counts and manifest paths of a finished or cancelled export.
+
+    Files that a merge found in the destination with the same content count as
+    there already, not as exported, because nothing was copied for them.
+    """
     state = "was cancelled" if summary.cancelled else "finished"
     linked = f", {summary.linked} of them hard-linked" if summary.linked else ""
     present = (f" {_images_were(summary.already_present)} there already with the same "
                "content." if summary.already_present else "")
-    manifests = ", ".join(str(path) for path in (summary.manifest_csv, summary.manifest_json)
-                          if path is not None)
-    return (f"The export to {summary.destination} {state}: {_images(summary.exported)} "
+    return (f"The export to {summary.destination} {state}: {_images(summary.added)} "
             f"exported{linked}.{present} Not copied, as rejected or not in the folder: "
             f"{_images(summary.not_copied)}. Failed: {summary.failed}.\n\n"
-            f"Manifests: {manifests or 'not written'}")
+            f"Manifests: {_manifests(summary)}")
+
+
+def describe_failed_export(summary: ExportSummary, failure: str) -> str:
+    """Return a paragraph that opens with `failure`, the error that stopped an export,
+    and counts the images exported before it.
+    """
+    if not failure.endswith("."):
+        failure += "."
+    if summary.added:
+        done = (f"{_images_were(summary.added)} exported to {summary.destination} before "
+                "it stopped.")
+    else:
+        done = "No image was exported."
+    return f"{failure} {done}\n\nManifests: {_manifests(summary)}"
+
+
+def _manifests(summary: ExportSummary) -> str:
+    written = [str(path) for path in (summary.manifest_csv, summary.manifest_json)
+               if path is not None]
+    return ", ".join(written) or "not written"

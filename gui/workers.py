@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
-from engine.export import CleanedSetExport, ExportedFile
+from engine.export import CleanedSetExport, ExportedFile, ExportError
 from engine.images import list_relative_images
 from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
@@ -110,18 +110,7 @@ class BatchWorker(QRunnable):
         try:
             completed = self._emit_batches()
         except Exception as error:
-            if self.takes_batch_lock and isinstance(error, BatchLockedError):
-                logger.info("%s did not start: %s", self._action, error)
-                self.signals.locked_out.emit(str(error))
-                return
-            if isinstance(error, UndoError):
-                # The message gives the remedy, so no traceback is logged.
-                logger.error("%s", error)
-                self.signals.failed.emit(str(error))
-                return
-            # Any failure of the job, expected or a bug, must reach the window.
-            logger.exception("%s failed", self._action)
-            self.signals.failed.emit(f"{self._action} failed: {error}")
+            self._report_failure(error)
             return
         elapsed = time.perf_counter() - started
         if completed:
@@ -130,6 +119,25 @@ class BatchWorker(QRunnable):
         else:
             logger.info("%s cancelled after %.1f s", self._action, elapsed)
             self.signals.cancelled.emit()
+
+    def _report_failure(self, error: Exception) -> None:
+        """Log the exception that stopped the job and emit `locked_out` or `failed`."""
+        if self.takes_batch_lock and isinstance(error, BatchLockedError):
+            logger.info("%s did not start: %s", self._action, error)
+            self.signals.locked_out.emit(str(error))
+        elif isinstance(error, UndoError):
+            # The message gives the remedy, so no traceback is logged.
+            logger.error("%s", error)
+            self.signals.failed.emit(str(error))
+        elif isinstance(error, ExportError):
+            # The message names the destination and the reason, so no traceback is
+            # logged. It is worded as on the command line.
+            logger.error("%s failed: %s", self._action, error)
+            self.signals.failed.emit(f"Exporting failed: {error}")
+        else:
+            # Any failure of the job, expected or a bug, must reach the window.
+            logger.exception("%s failed", self._action)
+            self.signals.failed.emit(f"{self._action} failed: {error}")
 
     def _produce(self) -> Generator[Any, None, None]:
         raise NotImplementedError

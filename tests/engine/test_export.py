@@ -219,7 +219,11 @@ def test_merge_never_overwrites(
     assert rows["sub/s0001.png"]["exported"] == "false"
     assert summary.already_present == 1
     assert rows[kept[0]]["exported"] == "true"
+    assert rows[kept[0]]["exported_as"] == kept[0]
+    # In the destination: every kept file but the one that failed.
     assert summary.exported == len(kept) - 1
+    # Copied by this export: those, but the one that was there already.
+    assert summary.added == len(kept) - 2
     assert summary.manifest_json == destination / "manifest (1).json"
 
 

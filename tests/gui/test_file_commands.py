@@ -6,6 +6,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -679,6 +680,83 @@ def test_export_into_non_empty_folder_needs_merge(
     assert summary.exported == 12
     assert "It is not empty" in questions[-1]
     assert (destination / "notes.txt").read_text() == "kept by the curator"
+
+
+def test_merge_counts_identical_files_as_there(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    destination = tmp_path / "cleaned"
+    export_and_wait(qtbot, window, ExportOptions(destination))
+
+    summary = export_and_wait(qtbot, window, ExportOptions(destination, merge=True))
+
+    report = window.file_commands.last_report
+    assert report is not None
+    assert report.summary.startswith(
+        f"The export to {destination} finished: 0 images exported. 12 images were there "
+        "already with the same content. Not copied, as rejected or not in the folder: 7 "
+        "images. Failed: 0.")
+    assert summary.already_present == 12
+    assert summary.added == 0
+    # The manifest lists each of them as in the cleaned set, where it was already.
+    with (destination / "manifest (1).csv").open(newline="", encoding="utf-8") as stream:
+        rows = [row for row in csv.DictReader(stream) if row["final_decision"] == "keep"]
+    assert len(rows) == 12
+    assert all(row["exported"] == "true" for row in rows)
+    assert all(row["exported_as"] == row["path"] for row in rows)
+
+
+def test_export_under_file_rejected_before_question(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    blocker = tmp_path / "exports"
+    blocker.write_bytes(b"a file where a folder is needed")
+
+    started = window.file_commands.export_cleaned_set(ExportOptions(blocker / "cleaned"))
+
+    report = window.file_commands.last_report
+    assert not started
+    assert questions == []
+    assert report is not None
+    assert report.windowTitle() == "Exporting failed"
+    assert report.summary == (f"Exporting failed: {blocker} is a file, not a folder. "
+                              "Choose another destination.")
+
+
+def test_export_failing_to_create_destination_reported(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, settings: QSettings,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    blocker = tmp_path / "exports"
+    destination = blocker / "cleaned"
+
+    def answer_yes_then_block(*_args: object) -> bool:
+        # A file takes the place of the destination's parent after the checks that
+        # run before the question, as another program could, so creating it fails.
+        blocker.write_bytes(b"a file where a folder is needed")
+        return True
+
+    monkeypatch.setattr(gui.file_commands, "confirm", answer_yes_then_block)
+    with qtbot.waitSignal(window.export_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert window.file_commands.export_cleaned_set(ExportOptions(destination))
+
+    report = window.file_commands.last_report
+    assert report is not None
+    assert report.windowTitle() == "Exporting failed"
+    assert report.summary == (
+        f"Exporting failed: creating {destination} failed: not a directory ({destination}). "
+        "No image was exported.\n\nManifests: not written")
+    assert report.lines == []
+    assert finished.args[0].exported == 0
+    assert [record for record in caplog.records if record.exc_info] == []
+    assert [record.levelno for record in caplog.records
+            if f"creating {destination} failed" in record.getMessage()] == [logging.ERROR]
+    # Only a finished export is remembered for the next start.
+    assert WindowSettings(settings).last_export_folder() is None
+    assert blocker.read_bytes() == b"a file where a folder is needed"
 
 
 def test_export_declined_writes_nothing(
