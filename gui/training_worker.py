@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtCore import QRunnable, Signal
 
 from engine.framing import Framing
 from engine.training import (
@@ -21,12 +21,12 @@ from engine.training import (
 
 # NOTE: _lower_thread_priority is private to gui.workers. The training jobs use it
 # too, so that on a busy machine the GUI thread still gets the CPU to paint.
-from gui.workers import _lower_thread_priority
+from gui.workers import PoolSignals, _lower_thread_priority
 
 logger = logging.getLogger(__name__)
 
 
-class JobSignals(QObject):
+class JobSignals(PoolSignals):
     """Signals of an EngineJob, emitted from its pool thread.
 
     The object lives in the thread that created the job, so connected slots of
@@ -38,6 +38,8 @@ class JobSignals(QObject):
         failed(str): the job raised an exception, described by the message.
         cancelled(): the job stopped early because cancel() was called.
     """
+
+    FINAL_SIGNALS = ("finished", "failed", "cancelled")
 
     epoch_finished = Signal(object)
     finished = Signal(object)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Signal
 
 from engine.export import CleanedSetExport, ExportedFile, ExportError
 from engine.images import list_relative_images
@@ -47,7 +47,27 @@ SCORING_BATCH_SIZE = 64
 _WORKER_NICE = 10
 
 
-class WorkerSignals(QObject):
+class PoolSignals(QObject):
+    """Base of the signals objects of pool jobs, which live until their last signal is handled.
+
+    A job's Python object, and with it a signals object it owned, could be freed
+    as soon as its run() returned, while signals it had emitted still waited in
+    the GUI thread's queue. A slot that called sender() for one of them then read
+    a freed object, and the window crashed when a folder was opened again during
+    its scan. So the application owns the object, and the object deletes itself
+    once one of FINAL_SIGNALS, the last signal a job emits, has been delivered.
+    Deletion waits for the event loop, so every slot of that signal runs first.
+    """
+
+    FINAL_SIGNALS: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__(QCoreApplication.instance())
+        for name in self.FINAL_SIGNALS:
+            getattr(self, name).connect(self.deleteLater)
+
+
+class WorkerSignals(PoolSignals):
     """Signals of a BatchWorker, emitted from its pool thread.
 
     The object lives in the thread that created the worker, so connected slots of
@@ -63,6 +83,8 @@ class WorkerSignals(QObject):
             because another process owns it (engine.reviewdb.BatchLockedError).
             The message is the engine's.
     """
+
+    FINAL_SIGNALS = ("finished", "failed", "cancelled", "locked_out")
 
     items_produced = Signal(list)
     progressed = Signal(int, int)

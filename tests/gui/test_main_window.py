@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QCoreApplication, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
@@ -23,6 +24,7 @@ from engine.quarantine import default_quarantine_dir
 from gui.gallery_model import GalleryCounts, GalleryRole
 from gui.gallery_proxy import FilterMode, SortKey
 from gui.main_window import APP_NAME, MainWindow
+from gui.workers import WorkerSignals
 
 
 @pytest.fixture
@@ -51,6 +53,22 @@ def test_window_initial_state(window: MainWindow, default_model: ReferenceModel)
     )
     assert window.filter_combo.currentText() == FilterMode.ALL.value
     assert window.sort_combo.currentText() == SortKey.SCORE.value
+
+
+def test_reopening_during_scans(qtbot: QtBot, window: MainWindow, large_folder: Path) -> None:
+    # Each open detaches the running scan while signals it emitted still wait in
+    # the queue. When the detached worker was freed before they were delivered,
+    # the window read a freed object, and the process crashed in each of three
+    # runs of this test.
+    for number in range(60):
+        window.open_folder(large_folder)
+        gc.collect()
+        qtbot.wait(15 + number * 7 % 40)
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=SCORING_TIMEOUT_MS)
+
+    assert window.gallery_model.rowCount() == len(list(large_folder.glob("*.png")))
+    # Every scan's signals object is gone once its last signal was handled.
+    qtbot.waitUntil(lambda: not QCoreApplication.instance().findChildren(WorkerSignals))
 
 
 def test_window_without_model_disables_scoring(window: MainWindow, mixed_folder: Path) -> None:
