@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.modelcard import card_path
+from engine.names import find_folder_problem
 from engine.training import TrainingOptions, minimum_images
 
 logger = logging.getLogger(__name__)
@@ -166,6 +167,8 @@ class TrainingOptionsForm(QWidget):
         if not folder_text:
             return "Choose a folder of known-good images."
         folder = _path(folder_text)
+        if not folder.exists():
+            return f"{folder} does not exist. Choose a folder of known-good images."
         if not folder.is_dir():
             return f"{folder} is not a folder. Choose a folder of known-good images."
         if not output_text:
@@ -175,7 +178,7 @@ class TrainingOptionsForm(QWidget):
             return f"The model file must end in {MODEL_SUFFIX}: {output.name}"
         if output.is_dir():
             return f"{output} is a folder. Choose a file name for the model."
-        return ""
+        return _output_folder_problem(output)
 
     def set_folder(self, folder: Path) -> None:
         self.folder_edit.setText(str(folder))
@@ -246,6 +249,22 @@ class TrainingOptionsForm(QWidget):
     @Slot(str)
     def _on_output_edit_edited(self, _text: str) -> None:
         self._output_edited = True
+
+
+def _output_folder_problem(output: Path) -> str:
+    """Return why the model file and its card cannot be created beside `output`, or "".
+
+    The same check as the command line's before training, without its test write,
+    because this one runs at each key press and must create no file or folder.
+    """
+    # NOTE: this checks permissions and read-only mounts only. A full disk, or a file
+    # system that rejects writes that os.access allows, fails only when Save writes.
+    found = find_folder_problem(output.parent)
+    if found is None:
+        return ""
+    remedy = found.remedy[:1].upper() + found.remedy[1:]
+    return (f"The model file cannot be written: {found.reason}. {remedy}, or choose "
+            "another model file.")
 
 
 def _path(text: str) -> Path:

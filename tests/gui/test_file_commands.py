@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import json
 import logging
 import os
 import sqlite3
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from window_helpers import (
     SCORING_TIMEOUT_MS,
     gallery_paths,
     open_and_wait,
+    read_only_bind,
     select_paths,
     sha256_inventory,
 )
@@ -239,26 +238,6 @@ def test_move_rejected_when_quarantine_is_file(
         f"{blocker}. To move the rejects to another folder, run: python main.py "
         f"move-rejects {mixed_folder} --to DEST")
     assert sha256_inventory(mixed_folder) == before
-
-
-@contextlib.contextmanager
-def read_only_bind(folder: Path) -> Iterator[Path]:
-    """Mount `folder` read-only onto itself for the block, so it is read-only also for root."""
-    if os.geteuid() != 0:
-        pytest.fail("a read-only bind mount needs root: run the tests as root, as .ci/run does")
-    commands = [["mount", "--bind", str(folder), str(folder)],
-                ["mount", "-o", "remount,bind,ro", str(folder)]]
-    mounted = False
-    try:
-        for command in commands:
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                pytest.fail(f"{' '.join(command)} failed: {result.stderr.strip()}")
-            mounted = True
-        yield folder
-    finally:
-        if mounted:
-            subprocess.run(["umount", str(folder)], capture_output=True, check=True)
 
 
 def test_move_report_for_read_only_parent(

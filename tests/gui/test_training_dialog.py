@@ -145,9 +145,54 @@ def test_invalid_output_disables_train(dialog: TrainingDialog, good_folder: Path
 
 
 def test_missing_folder_disables_train(dialog: TrainingDialog, tmp_path: Path) -> None:
-    dialog.options_form.set_folder(tmp_path / "absent")
-    assert "is not a folder" in dialog.problem_label.text()
+    folder = tmp_path / "absent"
+    dialog.options_form.set_folder(folder)
+    assert dialog.problem_label.text() == (
+        f"{folder} does not exist. Choose a folder of known-good images.")
     assert not dialog.train_button.isEnabled()
+
+
+def test_file_as_folder_disables_train(dialog: TrainingDialog, tmp_path: Path) -> None:
+    image = tmp_path / "eye.png"
+    image.write_bytes(b"a file, not a folder")
+    dialog.options_form.set_folder(image)
+    assert dialog.problem_label.text() == (
+        f"{image} is not a folder. Choose a folder of known-good images.")
+    assert not dialog.train_button.isEnabled()
+
+
+def test_output_below_file_disables_train(dialog: TrainingDialog, good_folder: Path,
+                                          tmp_path: Path) -> None:
+    # A file where the model's folder would go stops root too, unlike permissions.
+    blocker = tmp_path / "models.txt"
+    blocker.write_bytes(b"a file where a folder is needed")
+    dialog.options_form.set_folder(good_folder)
+    dialog.options_form.set_output(blocker / "trained" / "cells.safetensors")
+    assert dialog.problem_label.text() == (
+        f"The model file cannot be written: {blocker} is a file, not a folder. Rename or "
+        f"move the file {blocker}, or choose another model file.")
+    assert not dialog.train_button.isEnabled()
+
+
+def test_read_only_model_folder_disables_train(dialog: TrainingDialog, good_folder: Path,
+                                               tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    dialog.options_form.set_folder(good_folder)
+    with read_only_bind(locked):
+        # The check runs as the user types, so a new output path is checked at once.
+        dialog.options_form.set_output(locked / "cells.safetensors")
+        problem = dialog.problem_label.text()
+        train_enabled = dialog.train_button.isEnabled()
+        dialog.train_button.click()
+        step = dialog.step
+        running = dialog.is_running()
+    assert problem == (
+        f"The model file cannot be written: {locked} cannot be written to (read-only, or "
+        f"no permission). Make {locked} writable, or choose another model file.")
+    assert not train_enabled
+    assert step is Step.OPTIONS
+    assert not running
 
 
 def test_existing_output_declined_keeps_options(
@@ -348,7 +393,7 @@ def test_folder_removed_before_train_click(dialog: TrainingDialog, tmp_path: Pat
     folder.rmdir()
     dialog.train_button.click()
     assert dialog.step is Step.OPTIONS
-    assert dialog.problem_label.text().startswith(f"{folder} is not a folder.")
+    assert dialog.problem_label.text().startswith(f"{folder} does not exist.")
     assert not dialog.train_button.isEnabled()
 
 

@@ -1,12 +1,16 @@
-"""Helpers of the window tests: file inventories, scoring a folder and answering questions."""
+"""Helpers of the window tests: file inventories, scoring, answering questions, read-only mounts."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from engine.reviewdb import DB_FOLDER_NAME
@@ -70,3 +74,23 @@ def current_path(window: MainWindow) -> str | None:
     """Relative path of the gallery's current tile, or None."""
     index = window.gallery_view.currentIndex()
     return index.data(GalleryRole.RELATIVE_PATH) if index.isValid() else None
+
+
+@contextlib.contextmanager
+def read_only_bind(folder: Path) -> Iterator[Path]:
+    """Mount `folder` read-only onto itself for the block, so it is read-only also for root."""
+    if os.geteuid() != 0:
+        pytest.fail("a read-only bind mount needs root: run the tests as root, as .ci/run does")
+    commands = [["mount", "--bind", str(folder), str(folder)],
+                ["mount", "-o", "remount,bind,ro", str(folder)]]
+    mounted = False
+    try:
+        for command in commands:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                pytest.fail(f"{' '.join(command)} failed: {result.stderr.strip()}")
+            mounted = True
+        yield folder
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], capture_output=True, check=True)
