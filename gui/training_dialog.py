@@ -36,6 +36,7 @@ from gui.training_options import (
     TrainingRequest,
     default_models_folder,
     output_taken,
+    renamed_output_note,
     unique_model_path,
 )
 from gui.training_progress import TrainingProgress
@@ -89,6 +90,7 @@ class TrainingDialog(QDialog):
         self._request: TrainingRequest | None = None
         self._model: ReferenceModel | None = None
         self._approved_output: Path | None = None
+        self._shown_output: Path | None = None
         self._build_ui(models_folder or default_models_folder())
         self._connect_signals()
         self.options_form.restore(settings)
@@ -265,6 +267,13 @@ class TrainingDialog(QDialog):
             return free
         return path
 
+    def _show_save_path(self) -> None:
+        """Show where Save and use writes, and why when that is not the chosen file."""
+        assert self._request is not None
+        path = self._save_path()
+        self._shown_output = path
+        self.summary.show_output(path, renamed_output_note(self._request.output, path))
+
     # Slots
 
     @Slot()
@@ -329,7 +338,7 @@ class TrainingDialog(QDialog):
         self._job = None
         self._model = model
         self.summary.show_model(model)
-        self.summary.show_output(self._save_path())
+        self._show_save_path()
         seconds = float(model.training.get("seconds", 0.0))
         self.progress.finish(seconds, f"Training finished in {format_duration(seconds)}. Check "
                              "the threshold, then save the model to use it, or discard it.")
@@ -374,13 +383,21 @@ class TrainingDialog(QDialog):
             path = path.with_name(path.name + MODEL_SUFFIX)
         self._approved_output = path if confirmed and output_taken(path) else None
         self._request = replace(self._request, output=path)
-        self.summary.show_output(path)
+        self._show_save_path()
 
     @Slot()
     def _on_save_button_clicked(self) -> None:
         if self._model is None or self._request is None:
             return
         path = self._save_path()
+        if path != self._shown_output:
+            # A file took the shown name after the summary showed it. Save only to
+            # a file that the curator has seen named.
+            self._show_save_path()
+            self.progress.set_status("Nothing was saved, because another file took the "
+                                     "model file's name. Check the new name under Model "
+                                     "file, then click Save and use again.")
+            return
         command = self._request.command_text()
         self._model.training["command"] = command
         try:

@@ -73,6 +73,19 @@ def unique_model_path(folder: Path, stem: str) -> Path:
     return path
 
 
+def renamed_output_note(chosen: Path, path: Path) -> str:
+    """Return why the model is saved to `path`, not to the `chosen` file, or "" if it is not.
+
+    The dialog saves under a free numbered name beside a model file or card that
+    the curator did not agree to replace, such as one that appeared during training.
+    """
+    if path == chosen:
+        return ""
+    existing = chosen if chosen.exists() else card_path(chosen)
+    return (f"{existing} already exists, so Save and use writes the model to {path.name} "
+            "beside it and leaves that file as it is. Use Change… to choose another file.")
+
+
 class TrainingOptionsForm(QWidget):
     """Form for the folder of known-good images, epochs, latent size, target rate and output.
 

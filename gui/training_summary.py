@@ -6,8 +6,8 @@ import logging
 import math
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
@@ -71,14 +71,14 @@ class CalibrationSummary(QGroupBox):
         super().__init__("Calibration", parent)
         self.threshold_label = _value_label(self)
         self.rate_label = _value_label(self)
-        self.rate_note = _value_label(self)
-        self.rate_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.rate_note = _note_label(self)
         self.images_label = _value_label(self)
         self.time_label = _value_label(self)
         self.output_edit = QLineEdit(self)
         self.output_edit.setReadOnly(True)
         self.output_button = QPushButton("Change…", self)
         self.output_button.clicked.connect(self.output_change_requested)
+        self.output_note = _note_label(self)
         self.histogram = CalibrationHistogram(self)
 
         output_row = QHBoxLayout()
@@ -91,6 +91,7 @@ class CalibrationSummary(QGroupBox):
         form.addRow("Images:", self.images_label)
         form.addRow("Training time:", self.time_label)
         form.addRow("Model file:", output_row)
+        form.addRow(self.output_note)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.histogram, 1)
@@ -120,11 +121,13 @@ class CalibrationSummary(QGroupBox):
         self.time_label.setText(format_duration(float(training.get("seconds", 0.0))))
         self.histogram.set_calibration(calibration)
 
-    def show_output(self, path: Path) -> None:
-        """Show the file that Save and use writes, its name in view."""
+    def show_output(self, path: Path, note: str = "") -> None:
+        """Show the file that Save and use writes, its name in view, with `note` below it."""
         self.output_edit.setText(str(path))
         self.output_edit.setToolTip(str(path))
         self.output_edit.end(False)
+        self.output_note.setText(note)
+        self.output_note.setVisible(bool(note))
 
 
 class SkippedFilesBox(QGroupBox):
@@ -173,8 +176,45 @@ class SkippedFilesBox(QGroupBox):
         return item.text() if item is not None else ""
 
 
+class WrappedLabel(QLabel):
+    """A word-wrapped label that a short dialog never cuts off.
+
+    When a dialog is too short for every widget's heightForWidth, its layout
+    squeezes a word-wrapped QLabel down to the label's minimumSizeHint. Qt
+    computes that hint for a width of its own choosing, which cuts off the last
+    lines. Here the minimum height is that of the whole text at the label's
+    width, so the layout takes the room from other widgets or makes the dialog
+    taller.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        # Before its layout first sets its geometry, the label's width is a default
+        # that has nothing to do with the room it gets.
+        if not self.text() or not self.testAttribute(Qt.WidgetAttribute.WA_Resized):
+            return hint
+        return QSize(hint.width(), max(hint.height(), self.heightForWidth(self.width())))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # The minimum height depends on the width, so the layout must read it again.
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()
+
+
 def _value_label(parent: QWidget) -> QLabel:
-    label = QLabel(parent)
-    label.setWordWrap(True)
+    label = WrappedLabel(parent)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def _note_label(parent: QWidget) -> QLabel:
+    """Return a grey value label for an explanation under a row."""
+    label = _value_label(parent)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    label.hide()
     return label

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_retina_pngs
 from PySide6.QtCore import QSettings, QThreadPool
-from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QFileDialog, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
+from window_helpers import read_only_bind
 
 import gui.training_worker
 from engine.calibration import Calibration
@@ -24,6 +26,7 @@ from gui.training_options import unique_model_path
 from gui.training_summary import calibration_images_needed, format_duration
 
 TIMEOUT_MS = 60_000
+LAYOUT_TIMEOUT_MS = 2_000
 BLOOD_CLASSES = ("basophil", "eosinophil", "erythroblast", "ig", "lymphocyte", "monocyte",
                  "neutrophil", "platelet")
 EPOCHS = 3
@@ -86,6 +89,16 @@ def wait_for_first_epoch(qtbot: QtBot, dialog: TrainingDialog) -> None:
 
 def files_under(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*")) if folder.exists() else []
+
+
+def wait_shown_whole(qtbot: QtBot, label: QLabel) -> None:
+    """Wait until `label` is tall enough for all of its wrapped text at its width."""
+
+    def check() -> None:
+        assert label.heightForWidth(label.width()) <= label.height()
+
+    # The nested layouts of a dialog settle over a few passes of the event loop.
+    qtbot.waitUntil(check, timeout=LAYOUT_TIMEOUT_MS)
 
 
 # Options step
@@ -259,6 +272,25 @@ def test_small_held_out_set_is_explained(qtbot: QtBot, dialog: TrainingDialog,
     assert not dialog.summary.rate_note.isHidden()
 
 
+def test_rate_note_shown_whole(qtbot: QtBot, dialog: TrainingDialog, tmp_path: Path,
+                               data_root: Path) -> None:
+    folder = tmp_path / "eyes"
+    write_retina_pngs(data_root, folder, 70)
+    # Six skipped files fill the five rows of their table, which leaves the summary
+    # too short for all of the note.
+    for number in range(6):
+        (folder / f"empty-{number}.png").write_bytes(b"")
+    start_run(dialog, folder, epochs=1)
+    qtbot.waitUntil(lambda: dialog.step in (Step.SUMMARY, Step.STOPPED), timeout=TIMEOUT_MS)
+    assert dialog.step is Step.SUMMARY, dialog.progress.status
+    note = dialog.summary.rate_note
+    assert note.text().endswith("299 held-out images would be needed.")
+    wait_shown_whole(qtbot, note)
+    # The dialog can be made no shorter than the whole note needs.
+    dialog.resize(760, 440)
+    wait_shown_whole(qtbot, note)
+
+
 def test_save_and_use_writes_model_and_card(
     qtbot: QtBot, dialog: TrainingDialog, good_folder: Path, models_folder: Path
 ) -> None:
@@ -279,18 +311,55 @@ def test_save_and_use_writes_model_and_card(
     assert "(epochs 3, latent 64, target FRR 0.01)" in card
 
 
-def test_save_never_replaces_file_made_during_training(
+def test_file_during_training_named_in_summary(
+    qtbot: QtBot, dialog: TrainingDialog, good_folder: Path, models_folder: Path
+) -> None:
+    start_run(dialog, good_folder)
+    # Another program writes the chosen file while the model trains.
+    models_folder.mkdir()
+    existing = models_folder / "cells.safetensors"
+    existing.write_bytes(b"written meanwhile")
+    qtbot.waitUntil(lambda: dialog.step in (Step.SUMMARY, Step.STOPPED), timeout=TIMEOUT_MS)
+    assert dialog.step is Step.SUMMARY, dialog.progress.status
+    free = models_folder / "cells-2.safetensors"
+    summary = dialog.summary
+    assert summary.output_edit.text() == str(free)
+    assert summary.output_note.text() == (
+        f"{existing} already exists, so Save and use writes the model to cells-2.safetensors "
+        "beside it and leaves that file as it is. Use Change… to choose another file.")
+    assert not summary.output_note.isHidden()
+    wait_shown_whole(qtbot, summary.output_note)
+    with qtbot.waitSignal(dialog.model_trained, timeout=TIMEOUT_MS) as emitted:
+        dialog.save_button.click()
+    assert existing.read_bytes() == b"written meanwhile"
+    assert emitted.args[0].path == free
+    assert card_path(free).is_file()
+
+
+def test_file_after_summary_stops_save(
     qtbot: QtBot, dialog: TrainingDialog, good_folder: Path, models_folder: Path
 ) -> None:
     run_to_summary(qtbot, dialog, good_folder)
-    # Another program wrote the chosen file while the model trained.
+    assert dialog.summary.output_note.isHidden()
+    # Another program writes the shown file while the summary is open.
     models_folder.mkdir()
-    (models_folder / "cells.safetensors").write_bytes(b"written meanwhile")
+    existing = models_folder / "cells.safetensors"
+    existing.write_bytes(b"written meanwhile")
+    free = models_folder / "cells-2.safetensors"
+    with qtbot.assertNotEmitted(dialog.model_trained):
+        dialog.save_button.click()
+    assert dialog.step is Step.SUMMARY
+    assert files_under(models_folder) == [existing]
+    assert dialog.progress.status == (
+        "Nothing was saved, because another file took the model file's name. Check the new "
+        "name under Model file, then click Save and use again.")
+    assert dialog.summary.output_edit.text() == str(free)
+    assert dialog.summary.output_note.text().startswith(f"{existing} already exists")
     with qtbot.waitSignal(dialog.model_trained, timeout=TIMEOUT_MS) as emitted:
         dialog.save_button.click()
-    assert (models_folder / "cells.safetensors").read_bytes() == b"written meanwhile"
-    assert emitted.args[0].path == models_folder / "cells-2.safetensors"
-    assert card_path(models_folder / "cells-2.safetensors").is_file()
+    assert existing.read_bytes() == b"written meanwhile"
+    assert emitted.args[0].path == free
+    assert card_path(free).is_file()
 
 
 def test_change_output_saves_elsewhere(
@@ -310,6 +379,27 @@ def test_change_output_saves_elsewhere(
         dialog.save_button.click()
     assert emitted.args[0].path == expected
     assert load_model(expected).fingerprint == emitted.args[0].fingerprint
+
+
+def test_change_to_taken_name_shows_free_name(
+    qtbot: QtBot, dialog: TrainingDialog, good_folder: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_to_summary(qtbot, dialog, good_folder)
+    existing = tmp_path / "elsewhere" / "blood.safetensors"
+    existing.parent.mkdir()
+    existing.write_bytes(b"an older model")
+    # Typed without the suffix, so the file dialog never confirmed replacing it.
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *args, **kwargs: (str(tmp_path / "elsewhere" / "blood"), ""))
+    dialog.summary.output_button.click()
+    free = tmp_path / "elsewhere" / "blood-2.safetensors"
+    assert dialog.summary.output_edit.text() == str(free)
+    assert dialog.summary.output_note.text().startswith(f"{existing} already exists")
+    with qtbot.waitSignal(dialog.model_trained, timeout=TIMEOUT_MS) as emitted:
+        dialog.save_button.click()
+    assert emitted.args[0].path == free
+    assert existing.read_bytes() == b"an older model"
 
 
 def test_discard_writes_no_file(qtbot: QtBot, dialog: TrainingDialog, good_folder: Path,
