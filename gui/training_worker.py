@@ -39,8 +39,6 @@ class JobSignals(PoolSignals):
         cancelled(): the job stopped early because cancel() was called.
     """
 
-    FINAL_SIGNALS = ("finished", "failed", "cancelled")
-
     epoch_finished = Signal(object)
     finished = Signal(object)
     failed = Signal(str)
@@ -71,6 +69,12 @@ class EngineJob(QRunnable):
         self.cancel_event.set()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.signals.release()
+
+    def _run(self) -> None:
         _lower_thread_priority()
         started = time.perf_counter()
         logger.debug("%s started", self._action)

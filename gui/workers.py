@@ -48,23 +48,26 @@ _WORKER_NICE = 10
 
 
 class PoolSignals(QObject):
-    """Base of the signals objects of pool jobs, which live until their last signal is handled.
+    """Base of the signals objects of pool jobs, owned by the application.
 
     A job's Python object, and with it a signals object it owned, could be freed
     as soon as its run() returned, while signals it had emitted still waited in
     the GUI thread's queue. A slot that called sender() for one of them then read
     a freed object, and the window crashed when a folder was opened again during
-    its scan. So the application owns the object, and the object deletes itself
-    once one of FINAL_SIGNALS, the last signal a job emits, has been delivered.
-    Deletion waits for the event loop, so every slot of that signal runs first.
+    its scan. So the application owns the object, and the job's run() ends with
+    release(), after its last signal.
     """
-
-    FINAL_SIGNALS: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__(QCoreApplication.instance())
-        for name in self.FINAL_SIGNALS:
-            getattr(self, name).connect(self.deleteLater)
+
+    def release(self) -> None:
+        """Delete this object once the signals emitted before this call are delivered.
+
+        Call it last in the job's thread. deleteLater is thread-safe, and its event
+        comes after the queued signals in the GUI thread's queue.
+        """
+        self.deleteLater()
 
 
 class WorkerSignals(PoolSignals):
@@ -83,8 +86,6 @@ class WorkerSignals(PoolSignals):
             because another process owns it (engine.reviewdb.BatchLockedError).
             The message is the engine's.
     """
-
-    FINAL_SIGNALS = ("finished", "failed", "cancelled", "locked_out")
 
     items_produced = Signal(list)
     progressed = Signal(int, int)
@@ -126,6 +127,12 @@ class BatchWorker(QRunnable):
         return self._cancel_requested.is_set()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.signals.release()
+
+    def _run(self) -> None:
         _lower_thread_priority()
         started = time.perf_counter()
         logger.debug("%s started", self._action)
