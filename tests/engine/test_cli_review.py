@@ -199,13 +199,22 @@ def test_ctrl_c_during_move_reports_moved_files(
         engine_logger.removeHandler(interrupter)
         engine_logger.setLevel(level)
     errors = capsys.readouterr().err.replace("\r", "\n").splitlines()
+
+    check_stopped_move_undone(demo, quarantine, before, code, errors, capsys)
+
+
+def check_stopped_move_undone(
+    demo: Path, quarantine: Path, before: dict[str, str], code: int, errors: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Check the report of a move-rejects stopped after three files, then undo the move."""
     moved = inventory_by_path(quarantine)
     undo_code = main(["undo", str(demo)])
     undo_output = capsys.readouterr().out
 
     # ATTRIBUTION.md is no image, so it is neither scored nor moved.
     total = len(before) - 1
-    assert code == EXIT_INTERRUPTED
+    assert code == EXIT_INTERRUPTED, "\n".join(errors)
     assert errors[-2:] == [
         f"Move-rejects interrupted: moved 3 of {total} files with the final decision reject "
         f"to {quarantine}. The other {total - 3} stay in {demo}, because the move was "
@@ -311,24 +320,8 @@ def test_sigterm_during_move_reports_moved_files(
     code, errors = terminate_after_three_moves(
         "engine.quarantine._move_one",
         ["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"], tmp_path)
-    moved = inventory_by_path(quarantine)
-    undo_code = main(["undo", str(demo)])
-    undo_output = capsys.readouterr().out
 
-    # ATTRIBUTION.md is no image, so it is neither scored nor moved.
-    total = len(before) - 1
-    assert code == EXIT_INTERRUPTED, "\n".join(errors)
-    assert errors[-2:] == [
-        f"Move-rejects interrupted: moved 3 of {total} files with the final decision reject "
-        f"to {quarantine}. The other {total - 3} stay in {demo}, because the move was "
-        "interrupted.",
-        f"To move the 3 files back, run: python main.py undo {demo}",
-    ]
-    assert "Traceback" not in "\n".join(errors)
-    assert len(moved) == 3
-    assert undo_code == EXIT_OK
-    assert "Moved 3 of 3 files back" in undo_output
-    assert inventory_by_path(demo) == before
+    check_stopped_move_undone(demo, quarantine, before, code, errors, capsys)
 
 
 def test_sigterm_during_undo_reports_moved_files(demo: Path, tmp_path: Path) -> None:
