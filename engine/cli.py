@@ -689,7 +689,9 @@ def _move_with_progress(store: ReviewStore, rejects: list[str],
 
 def _report_interrupted_move(folder: Path, destination: Path, total: int, moved: int,
                              errors: list[str]) -> None:
-    """Print how many files an interrupted move-rejects moved, and how to move them back."""
+    """Print how many files an interrupted move-rejects moved, how to move the others
+    too, and how to move them back.
+    """
     stayed = total - moved
     if errors:
         rest = (f" The other {stayed} stay in {folder}: {len(errors)} could not be moved, "
@@ -700,6 +702,9 @@ def _report_interrupted_move(folder: Path, destination: Path, total: int, moved:
         rest = ""
     print(f"Move-rejects interrupted: moved {moved} of {_files(total)} with the final decision "
           f"reject to {destination}.{rest}", file=sys.stderr)
+    if stayed:
+        print(f"To move the other {stayed} as well, run the same move-rejects command again.",
+              file=sys.stderr)
     if moved:
         print(f"To move the {_files(moved)} back, run: python main.py undo "
               f"{shlex.quote(str(folder))}", file=sys.stderr)

@@ -215,10 +215,11 @@ def check_stopped_move_undone(
     # ATTRIBUTION.md is no image, so it is neither scored nor moved.
     total = len(before) - 1
     assert code == EXIT_INTERRUPTED, "\n".join(errors)
-    assert errors[-2:] == [
+    assert errors[-3:] == [
         f"Move-rejects interrupted: moved 3 of {total} files with the final decision reject "
         f"to {quarantine}. The other {total - 3} stay in {demo}, because the move was "
         "interrupted.",
+        f"To move the other {total - 3} as well, run the same move-rejects command again.",
         f"To move the 3 files back, run: python main.py undo {demo}",
     ]
     assert "Traceback" not in "\n".join(errors)
