@@ -174,8 +174,8 @@ print(converted.mode, peak_mb() - before)
 @pytest.mark.parametrize("mode", ["I;16", "RGBA"])
 def test_large_image_converted_without_whole_copies(tmp_path: Path, mode: str) -> None:
     # A 20 Mpx image takes 80 MB as Pillow's RGB. Converted whole, the 16-bit grey
-    # one took 460 MB more (float copies) and the RGBA one 310 MB (planes for
-    # compositing); by bands of rows, both take about 95 MB.
+    # one took 460 MB more for its float copies, and the RGBA one 310 MB for the
+    # planes of compositing. By bands of rows, both take about 95 MB.
     ramp = np.linspace(0, 1, 5000, dtype=np.float32)
     level = (ramp[None, :] + ramp[:4000, None]) / 2
     if mode == "I;16":
