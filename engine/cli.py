@@ -725,8 +725,12 @@ def run_undo(args: argparse.Namespace) -> int:
     with store:
         batch = last_undoable_batch(store)
         try:
-            for outcome in undo_last_batch(store, args.forget_missing):
-                outcomes.append(outcome)
+            # One outcome a file still in quarantine; no bar when there is nothing to undo.
+            with tqdm(total=0 if batch is None else batch.in_quarantine, unit="file",
+                      file=sys.stderr, disable=batch is None) as bar:
+                for outcome in undo_last_batch(store, args.forget_missing):
+                    outcomes.append(outcome)
+                    bar.update(1)
         except (ReviewStoreError, UndoError) as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED

@@ -130,9 +130,9 @@ def test_move_rejects_then_undo(
     moved_output = capsys.readouterr().out
     moved = inventory_by_path(quarantine)
     undo_code = main(["undo", str(demo)])
-    undo_output = capsys.readouterr().out
+    undo_output, undo_errors = capsys.readouterr()
     again_code = main(["undo", str(demo)])
-    again_output = capsys.readouterr().out
+    again_output, again_errors = capsys.readouterr()
 
     assert moved_code == EXIT_OK
     count = len(expected)
@@ -140,9 +140,12 @@ def test_move_rejects_then_undo(
     assert sorted(moved) == expected
     assert undo_code == EXIT_OK
     assert f"Moved {len(expected)} of {len(expected)} files back" in undo_output
+    # The progress bar counts the files moved back, and is left out when none are.
+    assert f"{count}/{count} [" in undo_errors.replace("\r", "\n").splitlines()[-1]
     assert inventory_by_path(demo) == before
     assert again_code == EXIT_OK
     assert "Nothing to undo" in again_output
+    assert again_errors == ""
 
 
 def test_undo_of_unreviewed_folder_creates_nothing(
