@@ -9,6 +9,7 @@ the files of the last scan of the folder, so score it first (score_with_cache).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import hashlib
@@ -16,9 +17,10 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
+from typing import TextIO
 
 from engine.decisions import Decision
 from engine.manifest import (
@@ -171,11 +173,7 @@ class CleanedSetExport:
                 handled += 1
         finally:
             self.summary.cancelled = handled < len(self.records)
-            try:
-                self._write_manifests()
-            except OSError as error:
-                raise ExportError(f"writing the manifests to {self.destination} failed: "
-                                  f"{describe_os_error(error)}.") from error
+            self._write_manifests()
             logger.info("Exported %d files of %s to %s: %d there already, %d not copied, "
                         "%d failed", self.summary.added, self.store.folder, self.destination,
                         self.summary.already_present, self.summary.not_copied,
@@ -322,13 +320,33 @@ class CleanedSetExport:
         return True
 
     def _write_manifests(self) -> None:
-        csv_path, json_path = free_manifest_paths(self.destination)
-        # File names that are not valid UTF-8 are written with backslash escapes.
-        with csv_path.open("x", newline="", encoding="utf-8", errors="backslashreplace") as stream:
-            writer = csv.DictWriter(stream, MANIFEST_COLUMNS)
-            writer.writeheader()
-            writer.writerows(self._rows)
-        payload = {
+        """Write the CSV manifest, then the JSON one, each whole or not at all.
+
+        Raises ExportError naming the manifest that could not be written, and the
+        CSV manifest if it was written before the JSON one failed.
+        """
+        try:
+            csv_path, json_path = free_manifest_paths(self.destination)
+            with _new_text_file(csv_path) as stream:
+                writer = csv.DictWriter(stream, MANIFEST_COLUMNS)
+                writer.writeheader()
+                writer.writerows(self._rows)
+            self.summary.manifest_csv = csv_path
+            with _new_text_file(json_path) as stream:
+                json.dump(self._json_manifest(), stream, indent=2, ensure_ascii=False)
+                stream.write("\n")
+            self.summary.manifest_json = json_path
+        except OSError as error:
+            reason = describe_os_error(error)
+            written = self.summary.manifest_csv
+            if written is None:
+                raise ExportError(f"writing the manifests to {self.destination} failed: "
+                                  f"{reason}.") from error
+            raise ExportError(f"writing the JSON manifest to {self.destination} failed: "
+                              f"{reason}. Only {written.name} was written.") from error
+
+    def _json_manifest(self) -> dict[str, object]:
+        return {
             "format": "retina-curator-export-manifest",
             "version": 1,
             "created": utc_now(),
@@ -341,11 +359,22 @@ class CleanedSetExport:
                         if isinstance(value, int | list)},
             "files": [json_row(row) for row in self._rows],
         }
-        with json_path.open("x", encoding="utf-8", errors="backslashreplace") as stream:
-            json.dump(payload, stream, indent=2, ensure_ascii=False)
-            stream.write("\n")
-        self.summary.manifest_csv = csv_path
-        self.summary.manifest_json = json_path
+
+
+@contextlib.contextmanager
+def _new_text_file(path: Path) -> Iterator[TextIO]:
+    """Create the UTF-8 text file `path`, which must not exist, and remove it again
+    if writing it fails, so that no manifest is left cut short.
+
+    File names that are not valid UTF-8 are written with backslash escapes.
+    """
+    stream = path.open("x", newline="", encoding="utf-8", errors="backslashreplace")
+    try:
+        with stream:
+            yield stream
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 class ExportError(Exception):

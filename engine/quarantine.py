@@ -454,6 +454,7 @@ _ADVICE = {
     errno.EPERM: "Check the permissions of the folders named, or choose another folder",
     errno.EROFS: "That file system is read-only. Remount it read-write, "
     "or choose a folder on another disk",
+    errno.ENOSPC: "Free some space on that disk, or choose a folder on another disk",
 }
 
 

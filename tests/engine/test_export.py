@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fault_files import tmpfs
 from review_files import (
     backdate,
     copy_blood_jpgs,
@@ -21,7 +22,7 @@ from review_files import (
 )
 
 from engine.decisions import Decision
-from engine.export import CleanedSetExport, export_cleaned_set
+from engine.export import CleanedSetExport, ExportError, export_cleaned_set
 from engine.manifest import MANIFEST_COLUMNS, json_row
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch
@@ -433,3 +434,36 @@ def test_numbered_long_name_exported_shortened(
     assert len(summary.notes) == 1
     assert summary.notes[0].endswith(
         "The numbered name was shortened to fit the limit of 255 bytes of file names there.")
+
+
+def test_full_disk_leaves_whole_manifests_only(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    reference = export(store, default_model, tmp_path / "reference").summary
+    assert reference.manifest_csv is not None and reference.manifest_json is not None
+    page = os.sysconf("SC_PAGE_SIZE")
+    csv_pages = -(-reference.manifest_csv.stat().st_size // page)
+    json_pages = -(-reference.manifest_json.stat().st_size // page)
+    # The disk keeps room for the CSV manifest only, once every file is exported.
+    assert json_pages > csv_pages
+
+    with tmpfs(tmp_path / "small_disk", "4m") as disk:
+        destination = disk / "clean"
+        job = CleanedSetExport(store, destination, default_model.fingerprint,
+                               default_model.threshold, model_name=default_model.name)
+        files = job.run()
+        for _ in range(job.total):
+            next(files)
+        free = os.statvfs(disk)
+        (disk / "filler").write_bytes(b"\0" * ((free.f_bavail - csv_pages) * free.f_frsize))
+        with pytest.raises(ExportError) as failure:
+            next(files)
+        written = sorted(path.name for path in destination.glob("manifest*"))
+
+    assert str(failure.value) == (
+        f"writing the JSON manifest to {destination} failed: no space left on device. "
+        "Free some space on that disk, or choose a folder on another disk. Only "
+        "manifest.csv was written.")
+    assert written == ["manifest.csv"]
+    assert job.summary.manifest_csv == destination / "manifest.csv"
+    assert job.summary.manifest_json is None
