@@ -72,10 +72,11 @@ def move_batch(
     Yields one MoveOutcome per file, like engine.quarantine.move_files. Stop
     iterating to cancel between files: the batch is then complete with the rest
     skipped. Raises ValueError at once for a destination that quarantine_problem
-    rejects, and ReviewStoreError on the first iteration if another process is
-    moving files of the same folder.
+    rejects or files that unmovable_problem finds unmovable, and ReviewStoreError
+    on the first iteration if another process is moving files of the same folder.
     """
-    problem = quarantine_problem(store.folder, destination)
+    problem = (quarantine_problem(store.folder, destination)
+               or unmovable_problem(store.folder, relative_paths))
     if problem:
         raise ValueError(f"Moving files failed: {problem}")
     return _run_batch(store, list(relative_paths), Path(os.path.abspath(destination)))
@@ -98,6 +99,33 @@ def quarantine_problem(folder: Path, destination: Path) -> str:
                 f"Choose a folder beside it, such as {default_quarantine_dir(folder)}.")
     problem = folder_problem(destination)
     return f"{problem}. Choose another quarantine folder." if problem else ""
+
+
+def unmovable_problem(folder: Path, relative_paths: Sequence[str]) -> str:
+    """Return why none of `relative_paths` can be moved out of `folder`, or "" if any can.
+
+    Moving a file out of a folder, by renaming or by copying and removing it, takes
+    write access to that folder, so a read-only mount or read-only subfolders are
+    found here, before a batch or a quarantine folder is made. Only the folders
+    that hold the files are checked, and the check is the one the process's own
+    rights pass: root passes read-only permissions, not a read-only mount.
+    """
+    holders = sorted({os.path.dirname(os.path.join(folder, path)) for path in relative_paths})
+    if not holders or any(os.access(holder, os.W_OK | os.X_OK) for holder in holders):
+        return ""
+    count = f"{len(relative_paths)} file{'' if len(relative_paths) == 1 else 's'}"
+    try:
+        read_only_mount = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_mount = False
+    if read_only_mount:
+        return (f"{folder} is on a read-only file system, so none of the {count} can be "
+                "moved out of it. Remount it read-write, or review a copy of the folder "
+                "on a writable disk.")
+    named = ", ".join(holders[:3]) + (f" and {len(holders) - 3} more" if len(holders) > 3 else "")
+    return (f"the folders that hold the {count} are read-only for this user ({named}), "
+            "so none of them can be moved out. Make those folders writable, then move "
+            "the rejects out again.")
 
 
 def _run_batch(

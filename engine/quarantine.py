@@ -452,8 +452,8 @@ def _discard(target: Path) -> None:
 _ADVICE = {
     errno.EACCES: "Check the permissions of the folders named, or choose another folder",
     errno.EPERM: "Check the permissions of the folders named, or choose another folder",
-    errno.EROFS: "That file system is read-only. Remount it read-write, "
-    "or choose a folder on another disk",
+    # The same advice fits the folder moved from and the one moved to.
+    errno.EROFS: "That file system is read-only. Remount it read-write first",
     errno.ENOSPC: "Free some space on that disk, or choose a folder on another disk",
 }
 

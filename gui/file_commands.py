@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QDialog, QMainWindow
 from engine.decisions import Decision
 from engine.export import CleanedSetExport, ExportSummary
 from engine.journal import Batch
-from engine.moves import quarantine_problem
+from engine.moves import quarantine_problem, unmovable_problem
 from engine.names import find_folder_problem, overlap
 from engine.quarantine import default_quarantine_dir
 from engine.review import Location
@@ -123,6 +123,9 @@ class FileCommands(QObject):
             self._show_report("Moving rejects out failed", str(error), [])
             return False
         problem = window_quarantine_problem(session.folder, destination)
+        if not problem:
+            unmovable = unmovable_problem(session.folder, paths)
+            problem = f"Moving files failed: {unmovable}" if unmovable else ""
         if problem:
             self._show_report("Moving rejects out failed", problem, [])
             return False

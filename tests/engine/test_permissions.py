@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fault_files import (
+    contents,
     give_to_user,
     make_read_only,
     run_unprivileged,
@@ -82,7 +83,7 @@ def files_under(root: Path) -> list[str]:
 # --- read-only source ------------------------------------------------------------
 
 
-def test_read_only_source_keeps_files(base: Path) -> None:
+def test_read_only_source_refused_before_moving(base: Path) -> None:
     folder, quarantine = base / "batch", base / "rejected"
     make_read_only(folder)
     before = sha256_inventory(folder)
@@ -92,15 +93,39 @@ def test_read_only_source_keeps_files(base: Path) -> None:
     )
 
     assert code == 1
+    assert errors.splitlines()[-1] == (
+        f"Moving files failed: the folders that hold the 4 files are read-only for this "
+        f"user ({folder}), so none of them can be moved out. Make those folders writable, "
+        "then move the rejects out again.")
+    assert sha256_inventory(folder) == before
+    assert not quarantine.exists()
+
+
+def test_read_only_subfolder_keeps_its_files(base: Path) -> None:
+    folder, quarantine = base / "batch", base / "rejected"
+    (folder / "sub").mkdir()
+    for name in ("cell_0.jpg", "cell_1.jpg"):
+        (folder / name).rename(folder / "sub" / name)
+    give_to_user(base)
+    make_read_only(folder / "sub")
+    before = sha256_inventory(folder)
+
+    code, errors = cli(
+        base, "move-rejects", str(folder), "--to", str(quarantine), "--threshold", REJECT_ALL
+    )
+
+    # The files of the writable folder move; those of the read-only one fail each.
+    assert code == 1
     lines = failures(errors, "Moving")
-    assert len(lines) == 4
+    assert len(lines) == 2
     for line in lines:
+        assert line.startswith("Moving sub/cell_")
         assert "failed: permission denied" in line
         assert line.endswith(
             "Check the permissions of the folders named, or choose another folder.")
-    assert sha256_inventory(folder) == before
-    # The hard link made before the unlink failed was removed again.
-    assert files_under(quarantine) == []
+    assert contents(sha256_inventory(folder, quarantine)) == contents(before)
+    # The hard links made before the unlinks failed were removed again.
+    assert files_under(quarantine) == ["rejected/retina_0.png", "rejected/retina_1.png"]
 
 
 def test_read_only_source_scored_and_exported(base: Path) -> None:
@@ -262,7 +287,8 @@ def test_read_only_mount_as_quarantine(tmp_path: Path, data_root: Path) -> None:
     for outcome in outcomes:
         assert outcome.error is not None
         assert "read-only file system" in outcome.error
-        assert "Remount it read-write, or choose a folder on another disk" in outcome.error
+        assert outcome.error.endswith("That file system is read-only. Remount it "
+                                      "read-write first.")
     assert sha256_inventory(folder) == before
 
 

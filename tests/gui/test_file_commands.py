@@ -270,6 +270,33 @@ def test_move_report_for_read_only_parent(
     assert sorted(path.name for path in parent.iterdir()) == ["batch"]
 
 
+def test_move_report_for_read_only_folder(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, questions: list[str],
+) -> None:
+    # The review database cannot go into the read-only folder, so it goes here.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    before = sha256_inventory(mixed_folder)
+
+    with read_only_bind(mixed_folder):
+        open_and_wait(qtbot, window, mixed_folder)
+        started = window.file_commands.move_rejects_out()
+        report = window.file_commands.last_report
+        assert report is not None
+        summary = report.summary
+        window.close()
+
+    # Refused before the question, and before a quarantine folder is made.
+    assert not started
+    assert questions == []
+    assert summary.startswith(
+        f"Moving files failed: {mixed_folder} is on a read-only file system, so none of the ")
+    assert summary.endswith(" can be moved out of it. Remount it read-write, or review a "
+                            "copy of the folder on a writable disk.")
+    assert sha256_inventory(mixed_folder) == before
+    assert not default_quarantine_dir(mixed_folder).exists()
+
+
 def test_cancelled_move_reports_the_rest(
     qtbot: QtBot, window: MainWindow, large_folder: Path, questions: list[str]
 ) -> None:
