@@ -157,7 +157,8 @@ def settle_return(entry: sqlite3.Row, since_ns: int) -> Settled:
             return Settled(original, f"{relative_path} had been moved back to {original}.")
         return Settled(None, (
             f"{relative_path} was found neither at {current} nor at {original}, "
-            "so another program moved or deleted it."
+            "so another program moved or deleted it. It is recorded as missing, and "
+            "undo no longer looks for it."
         ))
 
     kept_path = _keep_one(current, current_stat, original, since_ns)
