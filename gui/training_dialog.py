@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QThreadPool, Signal, Slot
+from PySide6.QtCore import QSettings, QSize, QThreadPool, Signal, Slot
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDialog,
@@ -59,7 +59,7 @@ class Step(enum.Enum):
     READING = 1
     TRAINING = 2
     SUMMARY = 3
-    STOPPED = 4  # cancelled, failed, or too few images
+    STOPPED = 4  # cancelled or failed
 
 
 class TrainingDialog(QDialog):
@@ -67,7 +67,9 @@ class TrainingDialog(QDialog):
 
     The options step takes the folder, the training settings and the model file.
     The training step reads the folder and trains in a pool thread, with a live loss
-    curve. The summary step shows the threshold and saves the model with its card.
+    curve. A folder with too few usable images leads back to the options step, which
+    shows the reason. The summary step shows the threshold and saves the model with
+    its card.
     Closing the dialog cancels a running job and waits for it.
 
     Signals:
@@ -91,6 +93,7 @@ class TrainingDialog(QDialog):
         self._model: ReferenceModel | None = None
         self._approved_output: Path | None = None
         self._shown_output: Path | None = None
+        self._options_size = QSize()
         self._build_ui(models_folder or default_models_folder())
         self._connect_signals()
         self.options_form.restore(settings)
@@ -219,11 +222,22 @@ class TrainingDialog(QDialog):
     def _is_current(self) -> bool:
         return self._job is not None and self.sender() is self._job.signals
 
-    def _stop(self, message: str) -> None:
-        """End the run without a model and show why."""
+    def _stop(self, message: str, outcome: str) -> None:
+        """End the run without a model and show why, with `outcome` before its duration."""
         self._job = None
-        self.progress.stop(message)
+        self.progress.stop(message, outcome)
         self._show_step(Step.STOPPED)
+
+    def _return_to_options(self, message: str) -> None:
+        """End the run before training and show `message` on the options step.
+
+        The message stays until an option is edited, and Train stays enabled, so
+        the same folder can be tried again once images have been added to it.
+        """
+        self._job = None
+        self.resize(self._options_size)
+        self._show_step(Step.OPTIONS)
+        self.problem_label.setText(message)
 
     def _shut_down_job(self) -> None:
         if self._job is None:
@@ -247,14 +261,18 @@ class TrainingDialog(QDialog):
         job = TrainingJob(data, self._framing, options, self._request.folder)
         self._start_job(job, self._on_training_job_finished)
 
-    def _too_few_message(self, usable: int) -> str:
+    def _too_few_message(self, usable: int, skipped: int) -> str:
         assert self._request is not None
         fraction = self._request.options.calibration_fraction
         minimum = minimum_images(fraction)
+        unreadable = ""
+        if skipped:
+            unreadable = (" 1 other file could not be read as an image." if skipped == 1
+                          else f" {skipped} other files could not be read as images.")
         return (f"Training needs at least {minimum} usable images, but "
-                f"{self._request.folder} contains {usable}. {100 * fraction:g} % of the "
-                "images are held out, never trained on, to set the threshold, and both the "
-                f"training and the held-out part need at least {MIN_SPLIT_IMAGES} images. "
+                f"{self._request.folder} contains {usable}.{unreadable} {100 * fraction:g} % "
+                "of the images are held out, never trained on, to set the threshold, and both "
+                f"the training and the held-out part need at least {MIN_SPLIT_IMAGES} images. "
                 "Add images to the folder or choose another folder.")
 
     def _save_path(self) -> Path:
@@ -305,6 +323,7 @@ class TrainingDialog(QDialog):
         self.skipped_box.set_files([], request.folder)
         self.progress.show_busy(f"Reading images in {request.folder}…")
         # The plots need more room than the options.
+        self._options_size = self.size()
         self.resize(max(self.width(), 960), max(self.height(), 680))
         self._show_step(Step.READING)
         logger.info("training requested: %s", request.command_text())
@@ -320,7 +339,7 @@ class TrainingDialog(QDialog):
         usable = len(data.images)
         if usable < minimum_images(self._request.options.calibration_fraction):
             logger.warning("not training on %s: %d usable images", self._request.folder, usable)
-            self._stop(self._too_few_message(usable))
+            self._return_to_options(self._too_few_message(usable, len(skipped)))
             return
         self._start_training(data)
 
@@ -347,12 +366,12 @@ class TrainingDialog(QDialog):
     @Slot(str)
     def _on_job_failed(self, message: str) -> None:
         if self._is_current():
-            self._stop(f"{message} No model file was written.")
+            self._stop(f"{message} No model file was written.", "Failed")
 
     @Slot()
     def _on_job_cancelled(self) -> None:
         if self._is_current():
-            self._stop("Training cancelled. No model file was written.")
+            self._stop("Training cancelled. No model file was written.", "Cancelled")
 
     @Slot()
     def _on_cancel_button_clicked(self) -> None:
@@ -360,6 +379,7 @@ class TrainingDialog(QDialog):
             self._job.cancel()
             self.cancel_button.setEnabled(False)
             self.progress.set_status("Cancelling…")
+            self.progress.stop_estimate()
 
     @Slot()
     def _on_back_button_clicked(self) -> None:

@@ -88,16 +88,28 @@ class TrainingProgress(QWidget):
         self.time_label.setText(f"{format_duration(seconds)} in all")
         self.time_label.show()
 
-    def stop(self, message: str) -> None:
-        """Show why the run ended early. The bar stays only if it counted epochs."""
+    def stop_estimate(self) -> None:
+        """Stop the clock and show the elapsed time alone, as when a cancel is pending."""
+        self.clock_timer.stop()
+        self.time_label.setText(f"{format_duration(self._elapsed_s())} elapsed")
+
+    def stop(self, message: str, outcome: str = "Stopped") -> None:
+        """Show why the run ended early, and "`outcome` after 12 s" in place of the time left.
+
+        The bar stays only if it counted epochs.
+        """
         self.clock_timer.stop()
         self.set_status(message)
+        self.time_label.setText(f"{outcome} after {format_duration(self._elapsed_s())}")
         if self.progress_bar.maximum() == 0:
             self.progress_bar.hide()
 
+    def _elapsed_s(self) -> float:
+        return self._clock.elapsed() / 1000 if self._clock.isValid() else 0.0
+
     @Slot()
     def _on_clock_timer_timeout(self) -> None:
-        elapsed_s = self._clock.elapsed() / 1000 if self._clock.isValid() else 0.0
+        elapsed_s = self._elapsed_s()
         text = f"{format_duration(elapsed_s)} elapsed"
         if self._epochs_done > 0:
             per_epoch_s = self._last_epoch_ms / 1000 / self._epochs_done

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 from engine.images import LoadedImage
 from engine.modelfile import ReferenceModel
 from gui.calibration_histogram import CalibrationHistogram
+from gui.dialogs import WrappedText
 from gui.gallery_model import format_score
 
 logger = logging.getLogger(__name__)
@@ -74,23 +74,24 @@ class CalibrationSummary(QGroupBox):
         self.rate_note = _note_label(self)
         self.images_label = _value_label(self)
         self.time_label = _value_label(self)
-        self.output_edit = QLineEdit(self)
-        self.output_edit.setReadOnly(True)
+        self.output_view = PathView(self)
         self.output_button = QPushButton("Change…", self)
         self.output_button.clicked.connect(self.output_change_requested)
         self.output_note = _note_label(self)
         self.histogram = CalibrationHistogram(self)
 
+        # The button goes below the path, so that the path has the whole column.
         output_row = QHBoxLayout()
-        output_row.addWidget(self.output_edit, 1)
         output_row.addWidget(self.output_button)
+        output_row.addStretch(1)
         form = QFormLayout()
         form.addRow("Threshold:", self.threshold_label)
         form.addRow("Target false-reject rate:", self.rate_label)
         form.addRow(self.rate_note)
         form.addRow("Images:", self.images_label)
         form.addRow("Training time:", self.time_label)
-        form.addRow("Model file:", output_row)
+        form.addRow("Model file:", self.output_view)
+        form.addRow("", output_row)
         form.addRow(self.output_note)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -121,11 +122,15 @@ class CalibrationSummary(QGroupBox):
         self.time_label.setText(format_duration(float(training.get("seconds", 0.0))))
         self.histogram.set_calibration(calibration)
 
+    @property
+    def output_text(self) -> str:
+        """The model file shown under Model file, as text."""
+        return self.output_view.toPlainText()
+
     def show_output(self, path: Path, note: str = "") -> None:
-        """Show the file that Save and use writes, its name in view, with `note` below it."""
-        self.output_edit.setText(str(path))
-        self.output_edit.setToolTip(str(path))
-        self.output_edit.end(False)
+        """Show the whole path of the file that Save and use writes, with `note` below it."""
+        self.output_view.setPlainText(str(path))
+        self.output_view.updateGeometry()
         self.output_note.setText(note)
         self.output_note.setVisible(bool(note))
 
@@ -202,6 +207,30 @@ class WrappedLabel(QLabel):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         # The minimum height depends on the width, so the layout must read it again.
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()
+
+
+class PathView(WrappedText):
+    """A selectable path shown whole, wrapped also inside long names.
+
+    A QLabel breaks a path only after a slash, and a line edit shows only the
+    part of it that fits. Like WrappedLabel, the minimum height is that of the
+    whole text at the widget's width, so a short dialog does not hide a line.
+    Only a path taller than the maximum height of a WrappedText scrolls.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        if not self.testAttribute(Qt.WidgetAttribute.WA_Resized):
+            return hint
+        return QSize(hint.width(), max(hint.height(), self.heightForWidth(self.width())))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
         if event.size().width() != event.oldSize().width():
             self.updateGeometry()
 

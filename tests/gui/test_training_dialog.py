@@ -291,6 +291,29 @@ def test_rate_note_shown_whole(qtbot: QtBot, dialog: TrainingDialog, tmp_path: P
     wait_shown_whole(qtbot, note)
 
 
+def test_model_file_shown_whole(qtbot: QtBot, dialog: TrainingDialog, good_folder: Path,
+                                tmp_path: Path) -> None:
+    # A folder name of 120 characters without a space, so the path must wrap inside it.
+    output = tmp_path / ("trained_models_" * 8) / "cells.safetensors"
+    dialog.options_form.set_output(output)
+    run_to_summary(qtbot, dialog, good_folder)
+    summary = dialog.summary
+    view = summary.output_view
+    assert summary.output_text == str(output)
+    line = view.fontMetrics().lineSpacing()
+
+    def check_whole() -> None:
+        assert view.heightForWidth(view.width()) <= view.height()
+
+    # The path wraps onto several lines, all of them in view.
+    qtbot.waitUntil(check_whole, timeout=LAYOUT_TIMEOUT_MS)
+    assert view.height() >= 3 * line
+    assert view.verticalScrollBar().maximum() == 0
+    # Also in the smallest dialog.
+    dialog.resize(760, 440)
+    qtbot.waitUntil(check_whole, timeout=LAYOUT_TIMEOUT_MS)
+
+
 def test_save_and_use_writes_model_and_card(
     qtbot: QtBot, dialog: TrainingDialog, good_folder: Path, models_folder: Path
 ) -> None:
@@ -323,7 +346,7 @@ def test_file_during_training_named_in_summary(
     assert dialog.step is Step.SUMMARY, dialog.progress.status
     free = models_folder / "cells-2.safetensors"
     summary = dialog.summary
-    assert summary.output_edit.text() == str(free)
+    assert summary.output_text == str(free)
     assert summary.output_note.text() == (
         f"{existing} already exists, so Save and use writes the model to cells-2.safetensors "
         "beside it and leaves that file as it is. Use Change… to choose another file.")
@@ -358,7 +381,7 @@ def test_file_after_summary_stops_save(
     assert dialog.progress.status == (
         "Nothing was saved, because another file took the model file's name. Check the new "
         "name under Model file, then click Save and use again.")
-    assert dialog.summary.output_edit.text() == str(free)
+    assert dialog.summary.output_text == str(free)
     assert dialog.summary.output_note.text().startswith(f"{existing} already exists")
     save_beside(qtbot, dialog, existing, free)
 
@@ -368,14 +391,14 @@ def test_change_output_saves_elsewhere(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run_to_summary(qtbot, dialog, good_folder)
-    assert dialog.summary.output_edit.text().endswith("cells.safetensors")
+    assert dialog.summary.output_text.endswith("cells.safetensors")
     chosen = tmp_path / "elsewhere" / "blood"
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         lambda *args, **kwargs: (str(chosen), ""))
     dialog.summary.output_button.click()
     # The suffix is added to a name typed without it.
     expected = tmp_path / "elsewhere" / "blood.safetensors"
-    assert dialog.summary.output_edit.text() == str(expected)
+    assert dialog.summary.output_text == str(expected)
     with qtbot.waitSignal(dialog.model_trained, timeout=TIMEOUT_MS) as emitted:
         dialog.save_button.click()
     assert emitted.args[0].path == expected
@@ -395,7 +418,7 @@ def test_change_to_taken_name_shows_free_name(
                         lambda *args, **kwargs: (str(tmp_path / "elsewhere" / "blood"), ""))
     dialog.summary.output_button.click()
     free = tmp_path / "elsewhere" / "blood-2.safetensors"
-    assert dialog.summary.output_edit.text() == str(free)
+    assert dialog.summary.output_text == str(free)
     assert dialog.summary.output_note.text().startswith(f"{existing} already exists")
     with qtbot.waitSignal(dialog.model_trained, timeout=TIMEOUT_MS) as emitted:
         dialog.save_button.click()
@@ -422,6 +445,9 @@ def test_cancel_writes_no_file(qtbot: QtBot, dialog: TrainingDialog, good_folder
     dialog.cancel_button.click()
     qtbot.waitUntil(lambda: dialog.step is Step.STOPPED, timeout=TIMEOUT_MS)
     assert dialog.progress.status == "Training cancelled. No model file was written."
+    time_text = dialog.progress.time_label.text()
+    assert time_text.startswith("Cancelled after ")
+    assert "left" not in time_text
     assert not dialog.is_running()
     assert dialog.model is None
     assert len(dialog.loss_plot.reports) < LONG_EPOCHS
@@ -462,19 +488,41 @@ def test_too_few_images_never_trains(
     copies = copy_blood_jpegs(data_root, folder, 1)
     for number in (1, 2):
         shutil.copy2(copies[0], folder / f"copy-{number}.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
     calls: list[object] = []
     monkeypatch.setattr(gui.training_worker, "train_model",
                         lambda *args, **kwargs: calls.append(args))
     start_run(dialog, folder)
-    qtbot.waitUntil(lambda: dialog.step is Step.STOPPED, timeout=TIMEOUT_MS)
-    status = dialog.progress.status
-    assert f"at least {minimum_images(0.3)} usable images" in status
-    assert "contains 10" in status
-    assert "held out" in status
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT_MS)
+    # Back on the options step, where another folder can be chosen.
+    assert dialog.step is Step.OPTIONS
+    assert dialog.options_form.isVisible()
+    assert not dialog.loss_plot.isVisible()
+    assert dialog.train_button.isVisible()
+    assert dialog.train_button.isEnabled()
+    assert not dialog.back_button.isVisible()
+    message = dialog.problem_label.text()
+    assert dialog.problem_label.isVisible()
+    assert f"at least {minimum_images(0.3)} usable images" in message
+    assert f"{folder} contains 10. 1 other file could not be read as an image." in message
+    assert "held out" in message
     assert calls == []
     assert dialog.loss_plot.reports == []
-    assert dialog.progress.progress_bar.isHidden()
     assert files_under(models_folder) == []
+
+
+def test_too_few_message_cleared_by_edit(
+    qtbot: QtBot, dialog: TrainingDialog, tmp_path: Path, good_folder: Path,
+    data_root: Path,
+) -> None:
+    folder = tmp_path / "few"
+    copy_blood_jpegs(data_root, folder, 1)
+    start_run(dialog, folder)
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT_MS)
+    assert dialog.problem_label.text().startswith("Training needs at least")
+    dialog.options_form.set_folder(good_folder)
+    assert dialog.problem_label.text() == ""
+    assert dialog.train_button.isEnabled()
 
 
 def test_folder_removed_before_train_click(dialog: TrainingDialog, tmp_path: Path) -> None:
