@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Slot
-from PySide6.QtGui import QGuiApplication, QScreen, QTextOption
+from PySide6.QtGui import QGuiApplication, QIcon, QScreen, QTextOption
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -198,9 +198,11 @@ class ConfirmDialog(QDialog):
     A QMessageBox cuts off a path with a long folder or file name (see WrappedText),
     and a path is what the user checks before files are moved or copied. Cancel is
     the default button and has the focus, so Enter and Escape both cancel.
+    `yes_text` and `cancel_text` replace the buttons' labels when given.
     """
 
-    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, text: str, parent: QWidget | None = None,
+                 yes_text: str = "", cancel_text: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         style = self.style()
@@ -212,6 +214,15 @@ class ConfirmDialog(QDialog):
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Yes | QDialogButtonBox.StandardButton.Cancel, self)
         cancel_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        # A label of its own replaces the standard icon too, because a style's check
+        # mark or cross may not fit the label's meaning.
+        if yes_text:
+            yes_button = self.buttons.button(QDialogButtonBox.StandardButton.Yes)
+            yes_button.setText(yes_text)
+            yes_button.setIcon(QIcon())
+        if cancel_text:
+            cancel_button.setText(cancel_text)
+            cancel_button.setIcon(QIcon())
         cancel_button.setDefault(True)
         cancel_button.setFocus()
         # Yes has the YesRole, which emits accepted.
@@ -231,9 +242,13 @@ class ConfirmDialog(QDialog):
         return self.text_view.toPlainText()
 
 
-def confirm(parent: QWidget, title: str, text: str) -> bool:
-    """Ask `text` in a modal ConfirmDialog and return True if the user chose Yes."""
-    dialog = ConfirmDialog(title, text, parent)
+def confirm(parent: QWidget, title: str, text: str, yes_text: str = "",
+            cancel_text: str = "") -> bool:
+    """Ask `text` in a modal ConfirmDialog and return True if the user chose Yes.
+
+    `yes_text` and `cancel_text` replace the labels of the Yes and Cancel buttons.
+    """
+    dialog = ConfirmDialog(title, text, parent, yes_text, cancel_text)
     try:
         return dialog.exec() == QDialog.DialogCode.Accepted
     finally:

@@ -226,6 +226,43 @@ class FileCommands(QObject):
             f"all {len(export.records)} files of the review with their decisions.",
         )
 
+    # Closing the window
+
+    def confirm_close(self) -> bool:
+        """Ask whether to stop the running move, undo or export so that the window can close.
+
+        Returns True when no such job runs or the user chose to stop it. The job
+        itself is left running: closing the window cancels it after the current file.
+        """
+        report = self._jobs.running_report
+        if report is None:
+            return True
+        logger.info("asking whether to stop %s to close the window", report.kind.value.lower())
+        return confirm(self._window, "Close Retina Curator", self._close_question(report),
+                       yes_text="Stop and Close", cancel_text="Keep Working")
+
+    def _close_question(self, report: JobReport) -> str:
+        folder = "the reviewed folder" if self._session is None else str(self._session.folder)
+        done = len(report.done)
+        if report.kind is JobKind.MOVE:
+            return (f"Rejected images are being moved out of\n{folder}\ninto\n"
+                    f"{report.destination}\n{done} of {report.total} moved so far.\n\n"
+                    "Closing stops the move after the current file. The images moved by then "
+                    f"stay in the quarantine folder, and {self._undo_hint} moves them back "
+                    "once you open the folder again. The others stay in the folder.")
+        if report.kind is JobKind.UNDO:
+            return (f"Images are being moved back from the quarantine folder into\n{folder}\n"
+                    f"{_images(done)} moved back so far.\n\n"
+                    "Closing stops the undo after the current file. The images not moved back "
+                    f"by then stay in the quarantine folder, and {self._undo_hint} moves them "
+                    "back once you open the folder again.")
+        return (f"The kept images of\n{folder}\nare being exported to\n{report.destination}\n"
+                f"{_images(done)} exported so far.\n\n"
+                "Closing stops the export after the current file, so the destination holds "
+                "only part of the kept images and manifest.json marks the export as "
+                "incomplete. To add the rest, export again to the same folder with the merge "
+                "option.")
+
     # Reports
 
     @Slot(object)

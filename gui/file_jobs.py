@@ -79,6 +79,11 @@ class FileJobs(QObject):
     def is_running(self) -> bool:
         return self._worker is not None
 
+    @property
+    def running_report(self) -> JobReport | None:
+        """The report of the running job with the files done so far, or None."""
+        return self._report if self._worker is not None else None
+
     def forget_moved_items(self) -> None:
         """Drop the items kept for undo, as when another folder is opened."""
         self._moved_items.clear()

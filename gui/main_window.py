@@ -396,7 +396,15 @@ class MainWindow(QMainWindow):
     # Window events
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancel running jobs and wait for them, so no thread outlives the window."""
+        """Cancel running jobs and wait for them, so no thread outlives the window.
+
+        A running move, undo or export is stopped only after the user confirms, and
+        the window stays open otherwise. Scoring stops without a question, because
+        a cancelled scan keeps its scores and changes no file.
+        """
+        if not self.file_commands.confirm_close():
+            event.ignore()
+            return
         if self.is_busy():
             logger.info("cancelling background jobs because the window closes")
         self._scanner.detach()

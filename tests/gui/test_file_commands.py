@@ -458,6 +458,146 @@ def test_move_reports_folder_locked(
     assert not window.window_actions.undo.isEnabled()
 
 
+# Closing the window during a file job
+
+CLOSE_TITLE = "Close Retina Curator"
+
+
+@dataclass
+class CloseQuestion:
+    """The text and button labels of a question shown as the window closed."""
+
+    text: str
+    yes_text: str
+    cancel_text: str
+
+
+def answer_close(monkeypatch: pytest.MonkeyPatch, stop: bool) -> list[CloseQuestion]:
+    """Answer Yes to each confirmation before a job, and `stop` to the question on closing.
+
+    Returns the list that collects the questions shown on closing.
+    """
+    close_questions: list[CloseQuestion] = []
+
+    def answer(_parent: object, title: str, text: str, yes_text: str = "",
+               cancel_text: str = "") -> bool:
+        if title != CLOSE_TITLE:
+            return True
+        close_questions.append(CloseQuestion(text, yes_text, cancel_text))
+        return stop
+
+    monkeypatch.setattr(gui.file_commands, "confirm", answer)
+    return close_questions
+
+
+def images_text(count: int) -> str:
+    return "1 image" if count == 1 else f"{count} images"
+
+
+def test_close_during_move_keeps_working(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    close_questions = answer_close(monkeypatch, stop=False)
+    open_and_wait(qtbot, window, large_folder)
+    # Every image scores above a hundredth of the calibrated threshold.
+    window.gallery_model.set_threshold(0.01)
+    total = window.gallery_model.counts().rejected
+    quarantine = default_quarantine_dir(large_folder)
+
+    with qtbot.waitSignal(window.move_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert window.file_commands.move_rejects_out()
+        # The move's end reaches the window only through the event loop, so to the
+        # window the move is still running.
+        assert not window.close()
+
+    assert window.isVisible()
+    assert finished.args == [total, 0]
+    assert len(close_questions) == 1
+    question = close_questions[0]
+    assert question.text.startswith(
+        f"Rejected images are being moved out of\n{large_folder}\ninto\n{quarantine}\n")
+    assert "Closing stops the move after the current file." in question.text
+    assert "Edit › Undo Move (Ctrl+Z) moves them back" in question.text
+    assert (question.yes_text, question.cancel_text) == ("Stop and Close", "Keep Working")
+    # Once the move has ended, the window closes without a question.
+    assert window.close()
+    assert len(close_questions) == 1
+
+
+def test_close_during_move_stops_between_files(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], large_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    close_questions = answer_close(monkeypatch, stop=True)
+    before = sha256_inventory(large_folder)
+    quarantine = default_quarantine_dir(large_folder)
+    first = make_window()
+    open_and_wait(qtbot, first, large_folder)
+    first.gallery_model.set_threshold(0.01)
+
+    assert first.file_commands.move_rejects_out()
+    assert first.close()
+
+    assert len(close_questions) == 1
+    assert first.running_job_count() == 0
+    moved = sha256_inventory(quarantine)
+    stayed = sha256_inventory(large_folder)
+    # The worker checks for a cancel after each file, so at least one moves.
+    assert 0 < len(moved) < len(before)
+    assert moved.keys().isdisjoint(stayed.keys())
+    assert moved | stayed == before
+
+    # The files that moved are one batch, which the next window moves back.
+    second = make_window()
+    open_and_wait(qtbot, second, large_folder)
+    assert second.window_actions.undo.text() == f"Undo Move of {images_text(len(moved))}"
+    with qtbot.waitSignal(second.undo_finished, timeout=JOB_TIMEOUT_MS) as undone:
+        second.window_actions.undo.trigger()
+    assert undone.args == [len(moved), 0]
+    assert sha256_inventory(large_folder) == before
+
+
+def test_close_during_undo_asks_first(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    close_questions = answer_close(monkeypatch, stop=False)
+    before = sha256_inventory(mixed_folder)
+    open_and_wait(qtbot, window, mixed_folder)
+    assert move_rejects(qtbot, window) == [7, 0]
+    assert close_questions == []
+
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert window.file_commands.undo_last_move()
+        assert not window.close()
+
+    assert finished.args == [7, 0]
+    assert len(close_questions) == 1
+    assert close_questions[0].text.startswith(
+        f"Images are being moved back from the quarantine folder into\n{mixed_folder}\n")
+    assert "Closing stops the undo after the current file." in close_questions[0].text
+    assert sha256_inventory(mixed_folder) == before
+
+
+def test_close_during_export_asks_first(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    close_questions = answer_close(monkeypatch, stop=False)
+    destination = tmp_path / "cleaned"
+    open_and_wait(qtbot, window, mixed_folder)
+
+    with qtbot.waitSignal(window.export_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert window.file_commands.export_cleaned_set(ExportOptions(destination))
+        assert not window.close()
+
+    assert not finished.args[0].cancelled
+    assert len(close_questions) == 1
+    assert close_questions[0].text.startswith(
+        f"The kept images of\n{mixed_folder}\nare being exported to\n{destination}\n")
+    assert "export again to the same folder with the merge option" in close_questions[0].text
+    assert len(read_manifest(destination)) == 19
+
+
 # Undo
 
 

@@ -182,15 +182,20 @@ def test_move_declined_moves_nothing(
 
 
 def test_close_during_scoring_waits(
-    qtbot: QtBot, window: MainWindow, large_folder: Path
+    qtbot: QtBot, window: MainWindow, large_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    questions: list[str] = []
+    monkeypatch.setattr(gui.file_commands, "confirm",
+                        lambda _parent, title, *_args, **_kwargs: questions.append(title))
     before = sha256_inventory(large_folder)
     with qtbot.waitSignal(window.gallery_model.rowsInserted, timeout=SCORING_TIMEOUT_MS):
         window.open_folder(large_folder)
     assert window.is_busy()
 
-    window.close()
+    assert window.close()
 
+    # A cancelled scan changes no file, so closing shows no question.
+    assert questions == []
     assert window.running_job_count() == 0
     assert not window.is_busy()
     assert window.gallery_model.rowCount() < len(before)
