@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from engine.modelfile import ReferenceModel
 from engine.signals import SIGNALS, flagging_signals
 from gui.detail_loader import DetailImages, DetailLoader
+from gui.dialogs import WrappedText
 from gui.error_map import ErrorMapLegend, colourise, full_scale, rgb_image
 from gui.gallery_model import (
     GalleryModel,
@@ -30,6 +31,7 @@ from gui.gallery_model import (
     describe_decision,
     describe_status,
     format_score,
+    format_threshold,
     sentence_case,
 )
 from gui.image_box import ImageBox
@@ -40,6 +42,9 @@ logger = logging.getLogger(__name__)
 _NO_IMAGE_TEXT = "Select an image in the gallery to see how the model reconstructs it."
 _INFO_FIELDS = ("Score", "Signals", "Clean data", "Model", "Decision", "Size", "Dimensions",
                 "Format", "Modified", "Path")
+# Fields whose text can hold a file name, or a reason for a file's status taken
+# from an error message, with no space to break a line at.
+_NAME_FIELDS = ("Model", "Path")
 
 
 def format_size(size: int | None) -> str:
@@ -62,6 +67,8 @@ class DetailPane(QWidget):
     The error map uses one colour scale for every image of a model (see
     gui.error_map), shown in a legend. Below are the score, its percentile among
     the clean calibration scores, the model's flag, the final decision and file facts.
+    The title and the fields that can hold a file name wrap inside a long name,
+    so the pane keeps its width for any name.
 
     Signals:
         images_shown(str): the decoded images of this file (the absolute path)
@@ -86,12 +93,11 @@ class DetailPane(QWidget):
         self.show_index(QModelIndex())
 
     def _build_ui(self) -> None:
-        self.title_label = QLabel(self)
+        self.title_label = WrappedText("", self)
         title_font = QFont(self.font())
         title_font.setBold(True)
         title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
         self.title_label.setFont(title_font)
-        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.selection_label = QLabel(self)
         self.original_box = ImageBox(200, "Original image", self)
         self.legend = ErrorMapLegend(self)
@@ -126,14 +132,18 @@ class DetailPane(QWidget):
 
     def _build_info(self) -> QFormLayout:
         """Build the form of score and file facts, one selectable label per field."""
-        self.info_labels: dict[str, QLabel] = {}
+        self.info_labels: dict[str, QLabel | WrappedText] = {}
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setVerticalSpacing(3)
         for field in _INFO_FIELDS:
-            value = QLabel(self)
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value: QLabel | WrappedText
+            if field in _NAME_FIELDS:
+                value = WrappedText("", self)
+            else:
+                value = QLabel(self)
+                value.setWordWrap(True)
+                value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.info_labels[field] = value
             form.addRow(f"{field}:", value)
         return form
@@ -163,7 +173,8 @@ class DetailPane(QWidget):
 
     def info_text(self, field: str) -> str:
         """Return the text shown for one of the file facts, such as "Size" or "Path"."""
-        return self.info_labels[field].text()
+        label = self.info_labels[field]
+        return label.toPlainText() if isinstance(label, WrappedText) else label.text()
 
     def set_reference_model(self, model: ReferenceModel | None) -> None:
         """Show the current image again as `model` reconstructs it."""
@@ -212,16 +223,16 @@ class DetailPane(QWidget):
     def _show_nothing(self) -> None:
         self._path = None
         self._loader.cancel()
-        self.title_label.setText("No image selected")
+        self.title_label.set_text("No image selected")
         self.original_box.set_text(_NO_IMAGE_TEXT)
         for box in (self.input_box, self.reconstruction_box, self.error_box):
             box.set_text("")
-        for label in self.info_labels.values():
-            label.setText("")
+        for field in self.info_labels:
+            self._set_info(field, "")
 
     def _show_thumbnail(self, tile: Tile) -> None:
         item = tile.item
-        self.title_label.setText(item.record.path.name)
+        self.title_label.set_text(item.record.path.name)
         if item.thumbnail:
             ratio = self.devicePixelRatioF()
             self.original_box.set_pixmap(thumbnail_pixmap(item.thumbnail_key, item.thumbnail,
@@ -240,14 +251,14 @@ class DetailPane(QWidget):
             fields["Score"].setText("none")
             fields["Signals"].setText("")
             fields["Clean data"].setText("")
-            fields["Model"].setText(f"Not scored: {describe_status(record)}")
+            self._set_info("Model", f"Not scored: {describe_status(record)}")
         else:
             # A threshold of 0, at the end of the slider, has no multiples.
             ratio = f" ({record.score / threshold:.2f} × threshold)" if threshold > 0 else ""
             fields["Score"].setText(f"{format_score(record.score)}{ratio}")
             fields["Signals"].setText(self._describe_signals(record.signals, threshold))
             fields["Clean data"].setText(self._describe_percentile(record.score))
-            fields["Model"].setText(self._describe_verdict(record.signals, threshold,
+            self._set_info("Model", self._describe_verdict(record.signals, threshold,
                                                            bool(tile.flagged)))
         fields["Decision"].setText(describe_decision(tile.decision, tile.override))
         fields["Size"].setText(format_size(self._file_size))
@@ -257,7 +268,14 @@ class DetailPane(QWidget):
         modified = ("unknown" if self._modified_ns is None else
                     datetime.fromtimestamp(self._modified_ns / 1e9).strftime("%Y-%m-%d %H:%M"))
         fields["Modified"].setText(modified)
-        fields["Path"].setText(str(record.path))
+        self._set_info("Path", str(record.path))
+
+    def _set_info(self, field: str, text: str) -> None:
+        label = self.info_labels[field]
+        if isinstance(label, WrappedText):
+            label.set_text(text)
+        else:
+            label.setText(text)
 
     def _describe_signals(self, signals: dict[str, float] | None, threshold: float) -> str:
         """Return each signal with its value as a multiple of its own threshold.
@@ -282,12 +300,12 @@ class DetailPane(QWidget):
     def _describe_verdict(self, signals: dict[str, float] | None, threshold: float,
                           flagged: bool) -> str:
         if not flagged:
-            return f"Passed: at or below the threshold {format_score(threshold)}"
+            return f"Passed: at or below the threshold {format_threshold(threshold)}"
         names = []
         if self._model is not None and signals:
             names = flagging_signals(signals, self._model.signal_thresholds, threshold)
         by = f", flagged by {' and '.join(names)}" if names else ""
-        return f"Flagged: above the threshold {format_score(threshold)}{by}"
+        return f"Flagged: above the threshold {format_threshold(threshold)}{by}"
 
     def _describe_percentile(self, score: float) -> str:
         if self._model is None:

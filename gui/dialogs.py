@@ -11,6 +11,7 @@ from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QGuiApplication, QIcon, QScreen, QTextOption
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractScrollArea,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 REPORT_WIDTH = 720
 CONFIRM_WIDTH = 620
 EXPORT_DIALOG_WIDTH = 620
+SHORTCUT_DIALOG_WIDTH = 520
 # The tallest a WrappedText grows, in logical pixels. Longer text scrolls.
 MAX_WRAPPED_TEXT_HEIGHT = 240
 # A confirmation's text may grow taller, because it has no list below it and the
@@ -283,6 +285,11 @@ class WrappedText(QTextEdit):
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
 
+    def set_text(self, text: str) -> None:
+        """Show `text` as plain text, and make the layout read its new height."""
+        self.setPlainText(text)
+        self.updateGeometry()
+
     def hasHeightForWidth(self) -> bool:
         return True
 
@@ -333,7 +340,11 @@ def fit_to_screen(dialog: QDialog, width: int, height: int = 0) -> None:
 
 
 class ShortcutDialog(QDialog):
-    """A table of every key of the window and what it does."""
+    """A table of every key of the window and what it does.
+
+    The dialog is as tall as all rows at their natural height when the screen has
+    room for them. On a shorter screen the table scrolls.
+    """
 
     def __init__(self, rows: list[tuple[str, str]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -354,12 +365,14 @@ class ShortcutDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # The table's size hint then covers every row, and the layout's hint with it.
+        self.table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
-        self.resize(520, min(640, 80 + 30 * len(rows)))
+        fit_to_screen(self, max(SHORTCUT_DIALOG_WIDTH, self.sizeHint().width()))
 
     def rows(self) -> list[tuple[str, str]]:
         """Return the (key, action) pairs shown."""

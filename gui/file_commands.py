@@ -47,6 +47,8 @@ class FileCommands(QObject):
         export_finished(object): an export ended with this engine.export.ExportSummary.
         rescan_requested(): files came back that the gallery has no items for.
         undo_available(str): the text of the undo command, "" when nothing can be undone.
+        folder_missing(object): a command found that the open folder (a Path) is
+            no longer a folder, and did nothing.
     """
 
     move_finished = Signal(int, int)
@@ -54,6 +56,7 @@ class FileCommands(QObject):
     export_finished = Signal(object)
     rescan_requested = Signal()
     undo_available = Signal(str)
+    folder_missing = Signal(object)
 
     def __init__(self, window: QMainWindow, gallery_model: GalleryModel, jobs: FileJobs,
                  settings: WindowSettings) -> None:
@@ -103,6 +106,16 @@ class FileCommands(QObject):
         text = "" if batch is None else f"Undo Move of {_images(batch.in_quarantine)}"
         self.undo_available.emit(text)
 
+    def _usable_session(self) -> ReviewSession | None:
+        """Return the open review, or None while a job runs or once its folder is gone."""
+        session = self._session
+        if session is None or self._jobs.is_running():
+            return None
+        if not session.folder.is_dir():
+            self.folder_missing.emit(session.folder)
+            return None
+        return session
+
     # Move rejects out
 
     def move_rejects_out(self) -> bool:
@@ -110,8 +123,8 @@ class FileCommands(QObject):
 
         Returns True if the move started.
         """
-        session = self._session
-        if session is None or self._jobs.is_running():
+        session = self._usable_session()
+        if session is None:
             return False
         paths = self._gallery_model.rejected_paths()
         if not paths:
@@ -140,7 +153,7 @@ class FileCommands(QObject):
         return confirm(
             self._window, "Move Rejects Out",
             f"Move {_images(count)} out of\n{folder}\ninto\n{destination}?\n\n"
-            f"{reasons.flagged} flagged by the model, {reasons.unreadable} unreadable, "
+            f"{reasons.flagged} flagged by the model, {reasons.not_scored} not scored, "
             f"{reasons.curator} rejected by you.\n"
             "Subfolders are kept, no file is overwritten or deleted, and Edit › Undo moves "
             f"{'it' if count == 1 else 'them'} back.",
@@ -151,9 +164,12 @@ class FileCommands(QObject):
     def undo_last_move(self) -> bool:
         """Move the files of the newest undoable batch back. Returns True if the undo started."""
         self.refresh_undo()
-        if self._session is None or self._undo_batch is None or self._jobs.is_running():
+        if self._undo_batch is None:
             return False
-        self._jobs.start_undo(self._session.store)
+        session = self._usable_session()
+        if session is None:
+            return False
+        self._jobs.start_undo(session.store)
         return True
 
     # Export
@@ -169,8 +185,8 @@ class FileCommands(QObject):
         A confirmation with the counts and the destination comes first. Returns True
         if the export started.
         """
-        session = self._session
-        if session is None or self._jobs.is_running():
+        session = self._usable_session()
+        if session is None:
             return False
         self._flush_decisions(session)
         if options is None:

@@ -24,6 +24,14 @@ def dropped_folder(event: QDragEnterEvent | QDropEvent) -> Path | None:
     return path if path.is_dir() else None
 
 
+def describe_missing_folder(folder: Path) -> str:
+    """Return why `folder`, which was opened before, cannot be opened now."""
+    if folder.exists():
+        return f"{folder} is no longer a folder."
+    return (f"{folder} no longer exists: it was removed or renamed, or the disk it is on "
+            "is not connected.")
+
+
 class FolderCommands(QObject):
     """Asks which folder to open and keeps the recent folders in the settings.
 
@@ -31,9 +39,12 @@ class FolderCommands(QObject):
 
     Signals:
         folder_requested(object): the user chose this folder (a Path) to open.
+        folder_missing(object): the user chose this folder (a Path) in Open Recent,
+            but it is no longer a folder. It has left the menu.
     """
 
     folder_requested = Signal(object)
+    folder_missing = Signal(object)
 
     def __init__(self, window: QWidget, settings: WindowSettings) -> None:
         super().__init__(window)
@@ -66,11 +77,12 @@ class FolderCommands(QObject):
 
     @Slot(str)
     def _on_actions_recent_folder_requested(self, folder: str) -> None:
-        # A missing folder leaves the menu, and opening it then shows why.
-        if not Path(folder).is_dir():
-            self._settings.remove_recent_folder(folder)
-            self._refresh_recent_menu()
-        self.folder_requested.emit(Path(folder))
+        if Path(folder).is_dir():
+            self.folder_requested.emit(Path(folder))
+            return
+        self._settings.remove_recent_folder(folder)
+        self._refresh_recent_menu()
+        self.folder_missing.emit(Path(folder))
 
     @Slot()
     def _on_actions_clear_recent_requested(self) -> None:

@@ -82,25 +82,26 @@ class Tile(NamedTuple):
 class GalleryCounts(NamedTuple):
     """Numbers of files in the gallery.
 
-    `flagged` counts readable files scored above the threshold, whatever the
-    curator decided. `kept` + `rejected` = `total` count final decisions, where an
-    unreadable file is rejected unless the curator keeps it. `overridden` counts
-    files with a curator's decision.
+    `flagged` counts scored files above the threshold, whatever the curator
+    decided. `not_scored` counts the files that could not be scored, whatever
+    their status: empty, damaged, too large, unreadable… `kept` + `rejected` =
+    `total` count final decisions, where a file that was not scored is rejected
+    unless the curator keeps it. `overridden` counts files with a curator's decision.
     """
 
     total: int = 0
     flagged: int = 0
     kept: int = 0
     rejected: int = 0
-    unreadable: int = 0
+    not_scored: int = 0
     overridden: int = 0
 
 
 class RejectionReasons(NamedTuple):
-    """Files to reject: flagged by the model, unreadable, and rejected by the curator."""
+    """Files to reject: flagged by the model, not scored, and rejected by the curator."""
 
     flagged: int
-    unreadable: int
+    not_scored: int
     curator: int
 
 
@@ -110,6 +111,23 @@ def format_score(score: float) -> str:
         return f"{score:.2f}"
     decimals = max(2, 2 - math.floor(math.log10(score)))
     return f"{score:.{decimals}f}"
+
+
+def format_threshold(threshold: float) -> str:
+    """Format a threshold with at least 2 decimals and 4 significant digits.
+
+    On a typical folder one slider step moves the threshold by 0.5 to 0.7 %
+    (gui.threshold_panel.SLIDER_STEPS). 4 digits show each step as a new value,
+    where the 3 of format_score show some neighbouring steps as one. Thresholds
+    of a million and more, or below 0.0001, are written with an exponent.
+    """
+    if threshold <= 0.0 or not math.isfinite(threshold):
+        return f"{threshold:.2f}"
+    exponent = math.floor(math.log10(threshold))
+    if exponent >= 6 or exponent < -4:
+        return f"{threshold:.3e}"
+    decimals = max(2, 3 - exponent)
+    return f"{threshold:.{decimals}f}"
 
 
 class GalleryModel(QAbstractListModel):
@@ -385,17 +403,17 @@ class GalleryModel(QAbstractListModel):
 
     def rejection_reasons(self) -> RejectionReasons:
         """Count the files whose final decision is reject by why they are rejected."""
-        curator = flagged = unreadable = 0
+        curator = flagged = not_scored = 0
         for row, decision in enumerate(self._decisions):
             if decision is not Decision.REJECT:
                 continue
             if self._row_overrides[row] is not None:
                 curator += 1
             elif self._flagged[row] is None:
-                unreadable += 1
+                not_scored += 1
             else:
                 flagged += 1
-        return RejectionReasons(flagged, unreadable, curator)
+        return RejectionReasons(flagged, not_scored, curator)
 
     def counts(self) -> GalleryCounts:
         """Return the numbers of files by flag and by final decision."""
@@ -433,7 +451,7 @@ class GalleryModel(QAbstractListModel):
             flagged=self._flagged.count(True),
             kept=total - rejected,
             rejected=rejected,
-            unreadable=self._flagged.count(None),
+            not_scored=self._flagged.count(None),
             overridden=total - self._row_overrides.count(None),
         )
         self.counts_changed.emit()

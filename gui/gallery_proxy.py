@@ -25,10 +25,10 @@ class FilterMode(enum.StrEnum):
     ALL = "All"
     FLAGGED = "Flagged"  # scored above the threshold, whatever the curator decided
     KEPT = "Kept"  # final decision keep
-    REJECTED = "Rejected"  # final decision reject, unreadable files included
+    REJECTED = "Rejected"  # final decision reject, files not scored included
     OVERRIDDEN = "Decided by you"
     # Every file whose intake status is not ok: empty, damaged, too large, unreadable…
-    PROBLEMS = "Problems"
+    NOT_SCORED = "Not scored"
 
 
 class GalleryProxyModel(QSortFilterProxyModel):
@@ -79,7 +79,7 @@ class GalleryProxyModel(QSortFilterProxyModel):
                 return source.decision_at(source_row) is Decision.REJECT
             case FilterMode.OVERRIDDEN:
                 return source.override_at(source_row) is not None
-            case FilterMode.PROBLEMS:
+            case FilterMode.NOT_SCORED:
                 return source.item(source_row).record.status is not Status.OK
         return True
 

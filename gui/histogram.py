@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gui.gallery_model import format_score
+from gui.gallery_model import format_threshold
 from gui.tile_delegate import FLAG_COLOUR
 
 logger = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class ScoreHistogram(QWidget):
         colour = self.palette().color(QPalette.ColorRole.WindowText)
         painter.setPen(QPen(colour, 2 if style is Qt.PenStyle.SolidLine else 1, style))
         painter.drawLine(QPointF(x, plot.top() - (0 if below else 4)), QPointF(x, plot.bottom()))
-        text = label if below else f"{label} {format_score(value)}"
+        text = label if below else f"{label} {format_threshold(value)}"
         metrics = QFontMetrics(self.font())
         width = metrics.horizontalAdvance(text)
         left = x + 4 if x + 4 + width < self.width() else x - 4 - width

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import (
+    QModelIndex,
     QSettings,
     QSize,
     Qt,
@@ -24,7 +25,7 @@ from gui.actions import WindowActions
 from gui.dialogs import ShortcutDialog, show_report, show_warning
 from gui.file_commands import FileCommands
 from gui.file_jobs import FileJobs
-from gui.folder_commands import FolderCommands, dropped_folder
+from gui.folder_commands import FolderCommands, describe_missing_folder, dropped_folder
 from gui.gallery_model import GalleryModel
 from gui.model_commands import ModelCommands
 from gui.review_controller import ReviewController
@@ -125,6 +126,7 @@ class MainWindow(QMainWindow):
         self.file_commands.connect_actions(actions)
         self.folder_commands.connect_actions(actions)
         self.folder_commands.folder_requested.connect(self.open_folder)
+        self.folder_commands.folder_missing.connect(self._on_folder_missing)
         self.window_actions.reload_folder.triggered.connect(self.reload_folder)
         self.model_commands.connect_actions(actions)
         self.model_commands.model_loaded.connect(self.set_model)
@@ -146,6 +148,7 @@ class MainWindow(QMainWindow):
         self._jobs.job_ended.connect(self._on_jobs_job_ended)
         self.file_commands.undo_available.connect(self._on_file_commands_undo_available)
         self.file_commands.rescan_requested.connect(self.rescan)
+        self.file_commands.folder_missing.connect(self._on_folder_missing)
         self.file_commands.move_finished.connect(self.move_finished)
         self.file_commands.undo_finished.connect(self.undo_finished)
         self.file_commands.export_finished.connect(self.export_finished)
@@ -249,9 +252,13 @@ class MainWindow(QMainWindow):
     def reload_folder(self) -> bool:
         """Open the current folder again: its listing is read anew and changed files scored.
 
-        Returns False if no folder is open or it cannot be opened again.
+        Returns False if no folder is open or it cannot be opened again. A folder
+        that no longer exists is closed, so that no command acts on files that are gone.
         """
         if self._session is None:
+            return False
+        if not self._session.folder.is_dir():
+            self._on_folder_missing(self._session.folder)
             return False
         return self.open_folder(self._session.folder)
 
@@ -275,6 +282,8 @@ class MainWindow(QMainWindow):
     # Opening folders
 
     def _open_problem(self, folder: Path) -> str:
+        if not folder.exists():
+            return f"{folder} does not exist."
         if not folder.is_dir():
             return f"{folder} is not a folder."
         if self._jobs.is_running():
@@ -292,6 +301,41 @@ class MainWindow(QMainWindow):
         self._jobs.forget_moved_items()
         self.controller.set_session(session)
         self.file_commands.set_session(session)
+
+    @Slot(object)
+    def _on_folder_missing(self, folder: Path) -> None:
+        message = describe_missing_folder(folder)
+        if self._session is not None and self._session.folder == folder \
+                and not self._jobs.is_running():
+            self._close_folder(message)
+        self._show_error("Folder not found", message)
+
+    def _close_folder(self, reason: str) -> None:
+        """Close the open review and empty the gallery, as before the first folder opened."""
+        # Nothing more is saved to the review, because its database may have gone with
+        # the folder. So a threshold moved in the last half second is not kept.
+        self._threshold_timer.stop()
+        scanning = self._scanner.is_running()
+        self._scanner.detach()
+        session, self._session = self._session, None
+        self._jobs.forget_moved_items()
+        self.controller.set_session(None)
+        self.file_commands.set_session(None)
+        # A cancelled scan may still save its last scores, as in _switch_session().
+        if session is not None and not scanning:
+            session.close()
+        self.gallery_model.clear()
+        self.gallery_model.set_overrides({})
+        # A model reset moves the view's current index without a signal.
+        self.detail_pane.show_index(QModelIndex())
+        self.detail_pane.set_selection_count(0)
+        if self._model is not None:
+            self.gallery_model.set_threshold(self._model.threshold)
+        self.status_bar.hide_progress()
+        self.threshold_panel.refresh_histogram()
+        self.setWindowTitle(APP_NAME)
+        self.gallery_view.set_placeholder_text(f"{reason} {self.ui.no_folder_text}")
+        self._update_actions()
 
     @Slot()
     def _save_threshold(self) -> None:

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import format_score
+from gui.gallery_model import format_score, format_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def model_facts(model: ReferenceModel) -> list[tuple[str, str]]:
     training = model.training
     calibration = model.calibration
     clean_rate = 100.0 * calibration.clean_rejected_fraction(model.threshold)
-    threshold = (f"{format_score(model.threshold)}, which flags {clean_rate:.1f} % of the "
+    threshold = (f"{format_threshold(model.threshold)}, which flags {clean_rate:.1f} % of the "
                  f"{calibration.clean_scores.size} held-out clean images (target "
                  f"{100.0 * calibration.target_frr:g} %)")
     signals = ", ".join(f"{name} {format_score(value)}"

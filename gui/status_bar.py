@@ -12,7 +12,7 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import GalleryCounts, format_score
+from gui.gallery_model import GalleryCounts, format_threshold
 from gui.model_info import describe_model_facts
 
 logger = logging.getLogger(__name__)
@@ -27,11 +27,11 @@ PROGRESS_REFRESH_S = 0.1
 
 
 def describe_counts(counts: GalleryCounts) -> str:
-    """Return "N images · K keep · R reject · F flagged · U unreadable · O by you"."""
+    """Return "N images · K keep · R reject · F flagged · S not scored · O decided by you"."""
     noun = "image" if counts.total == 1 else "images"
     return (
         f"{counts.total} {noun} · {counts.kept} keep · {counts.rejected} reject · "
-        f"{counts.flagged} flagged · {counts.unreadable} unreadable · "
+        f"{counts.flagged} flagged · {counts.not_scored} not scored · "
         f"{counts.overridden} decided by you"
     )
 
@@ -65,7 +65,7 @@ def describe_model(model: ReferenceModel | None) -> str:
     """Return the model's name and calibrated threshold."""
     if model is None:
         return "No model loaded: scoring is disabled"
-    return f"Model: {model.name} · calibrated threshold {format_score(model.threshold)}"
+    return f"Model: {model.name} · calibrated threshold {format_threshold(model.threshold)}"
 
 
 def _separator() -> QFrame:
@@ -187,7 +187,8 @@ class MainStatusBar(QStatusBar):
         self._counts_label.setToolTip(
             "keep and reject: final decisions, yours where you decided, else the model's\n"
             "flagged: scored above the threshold\n"
-            "unreadable: files that could not be scored; they are rejected unless you keep them"
+            "not scored: files that could not be read as images (empty, damaged, too large, "
+            "unreadable…); they are rejected unless you keep them"
         )
 
     def set_model(self, model: ReferenceModel | None) -> None:

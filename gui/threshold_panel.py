@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import sys
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Slot
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
@@ -21,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import GalleryCounts, GalleryModel, format_score
+from gui.gallery_model import GalleryCounts, GalleryModel, format_threshold
 from gui.histogram import LogScale, ScoreHistogram
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,16 @@ SLIDER_STEPS = 1000
 # New scores arrive in batches while a folder is scored, so the histogram is
 # rebuilt at most this often.
 _REFRESH_INTERVAL_MS = 150
+
+# The maximum number of decimals a QDoubleSpinBox takes. It rounds every value to
+# its decimals, and with these it keeps every digit of a threshold of 1e-300 or more.
+_SPIN_BOX_DECIMALS = 323
+# Qt's adaptive step up from 0 is one unit of the last decimal, 1e-323, so the
+# step up from 0 goes to this value instead.
+_STEP_UP_FROM_ZERO = 0.01
+# Text a user may type: digits, one decimal point and an exponent. Python's float()
+# would also take "inf", "nan" and underscores.
+_NUMBER_PATTERN = re.compile(r"\d*\.?\d*(?:[eE][+-]?\d*)?")
 
 
 def describe_clean_rate(model: ReferenceModel | None, threshold: float) -> str:
@@ -51,6 +64,53 @@ def describe_clean_rate(model: ReferenceModel | None, threshold: float) -> str:
     return (f"Above it: {above} of {count} held-out clean images "
             f"({100.0 * above / max(count, 1):.1f}\u00a0%). Target for new clean images: "
             f"{100.0 * calibration.target_frr:g}\u00a0% at the calibrated threshold.")
+
+
+class ThresholdSpinBox(QDoubleSpinBox):
+    """A spin box for any threshold the engine takes: finite and at least 0.
+
+    A plain QDoubleSpinBox rounds its value to the decimals it shows. This one
+    keeps the full value, so a threshold set by the slider or on the command line
+    stays as it is, and shows it as format_threshold does. Text that still reads
+    as the current value leaves the value unchanged: pressing Enter in the box, or
+    leaving it, never rounds the threshold to the digits shown. A value may be
+    typed with more digits than are shown, or with an exponent ("2e-5").
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(_SPIN_BOX_DECIMALS)
+        self.setRange(0.0, sys.float_info.max)
+        self.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+
+    def textFromValue(self, value: float) -> str:
+        return format_threshold(value)
+
+    def valueFromText(self, text: str) -> float:
+        text = text.strip()
+        if text == self.textFromValue(self.value()):
+            return self.value()
+        return float(text)
+
+    def validate(self, text: str, position: int) -> tuple[QValidator.State, str, int]:
+        candidate = text.strip()
+        if not _NUMBER_PATTERN.fullmatch(candidate):
+            return QValidator.State.Invalid, text, position
+        try:
+            value = float(candidate)
+        except ValueError:
+            # A number still being typed, such as "" or "2e-".
+            return QValidator.State.Intermediate, text, position
+        if not math.isfinite(value):
+            return QValidator.State.Invalid, text, position
+        return QValidator.State.Acceptable, text, position
+
+    def stepBy(self, steps: int) -> None:
+        if self.value() == 0.0 and steps > 0:
+            self.setValue(_STEP_UP_FROM_ZERO)
+            steps -= 1
+        if steps:
+            super().stepBy(steps)
 
 
 class ThresholdPanel(QWidget):
@@ -91,10 +151,7 @@ class ThresholdPanel(QWidget):
 
     def _build_controls(self) -> QWidget:
         """Build the column of the exact threshold, its meaning, the counts and Reset."""
-        self.spin_box = QDoubleSpinBox(self)
-        self.spin_box.setDecimals(6)
-        self.spin_box.setRange(0.0, 10.0)
-        self.spin_box.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+        self.spin_box = ThresholdSpinBox(self)
         self.spin_box.setKeyboardTracking(False)
         self.spin_box.setAccessibleName("Threshold")
         self.spin_box.setToolTip("Threshold on the combined score, 1 at the model's "
@@ -182,11 +239,11 @@ class ThresholdPanel(QWidget):
         self.reset_button.setEnabled(self._model is not None and threshold != calibrated)
         self.reset_button.setToolTip(
             "Go back to the threshold stored with the model"
-            + ("" if self._model is None else f": {format_score(calibrated)}")
+            + ("" if self._model is None else f": {format_threshold(calibrated)}")
         )
 
     def _show_counts(self, counts: GalleryCounts) -> None:
-        scored = counts.total - counts.unreadable
+        scored = counts.total - counts.not_scored
         self.flagged_label.setText(f"Flagged: <b>{counts.flagged}</b> of {scored} scored")
         self.decisions_label.setText(
             f"Keep <b>{counts.kept}</b> · reject <b>{counts.rejected}</b>"

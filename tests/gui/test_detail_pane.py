@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def blood_path(folder: Path) -> str:
 def test_pane_without_selection(qtbot: QtBot, window: MainWindow) -> None:
     pane = window.detail_pane
     assert pane.shown_path is None
-    assert pane.title_label.text() == "No image selected"
+    assert pane.title_label.toPlainText() == "No image selected"
     assert pane.info_text("Score") == ""
 
 
@@ -72,7 +73,7 @@ def test_file_info_of_blood_jpeg(qtbot: QtBot, scored_window: MainWindow, mixed_
     size = path.stat().st_size
     with Image.open(path) as image:
         width, height = image.size
-    assert pane.title_label.text() == path.name
+    assert pane.title_label.toPlainText() == path.name
     assert pane.info_text("Path") == str(path)
     assert f"({size:,} bytes)" in pane.info_text("Size")
     assert pane.info_text("Dimensions") == f"{width} × {height} px"
@@ -183,6 +184,30 @@ def test_unreadable_file_shows_status(qtbot: QtBot, scored_window: MainWindow) -
     assert pane.original_box.text == "Empty file (0 bytes)"
     assert pane.input_box.text.startswith("Cannot read the file now")
     assert pane.error_box.text == ""
+
+
+def test_long_name_keeps_pane_width(qtbot: QtBot, window: MainWindow, mixed_folder: Path) -> None:
+    # A name of 244 characters without a space, in a folder whose name has one.
+    name = "L" * 240 + ".png"
+    (mixed_folder / "odd names").mkdir()
+    shutil.copy2(mixed_folder / "retina_0001.png", mixed_folder / "odd names" / name)
+    window.resize(1400, 860)
+    open_and_wait(qtbot, window, mixed_folder)
+    dock = window.ui.detail_dock
+    dock_width = dock.width()
+    pane = show(qtbot, window, f"odd names/{name}")
+
+    title = pane.title_label
+    path = pane.info_labels["Path"]
+    # The whole name shows: each widget is as tall as its text wrapped at its width.
+    qtbot.waitUntil(lambda: title.height() >= title.heightForWidth(title.width())
+                    and path.height() >= path.heightForWidth(path.width()))
+    assert dock.width() == dock_width
+    assert pane.width() <= dock.widget().viewport().width()
+    assert title.toPlainText() == name
+    assert pane.info_text("Path") == str(mixed_folder.resolve() / "odd names" / name)
+    for box in (pane.original_box, pane.input_box, pane.reconstruction_box, pane.error_box):
+        assert pane.rect().contains(box.geometry())
 
 
 def test_sentence_case_keeps_units() -> None:

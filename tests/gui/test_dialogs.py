@@ -17,6 +17,7 @@ from gui.dialogs import (
     ShortcutDialog,
     dialog_screen,
 )
+from gui.main_window import MainWindow
 
 
 def test_export_dialog_initial_state(qtbot: QtBot, tmp_path: Path) -> None:
@@ -126,7 +127,7 @@ def test_report_dialog_copies_report(qtbot: QtBot) -> None:
 def test_confirm_dialog_wraps_long_folder(qtbot: QtBot) -> None:
     name = "_".join(f"session{number:02d}lefteye" for number in range(14))[:230]
     text = (f"Move 7 images out of\n/data/{name}\ninto\n/data/{name}_rejected?\n\n"
-            "6 flagged by the model, 1 unreadable, 0 rejected by you.")
+            "6 flagged by the model, 1 not scored, 0 rejected by you.")
     dialog = ConfirmDialog("Move Rejects Out", text)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -161,3 +162,20 @@ def test_shortcut_dialog_rows(qtbot: QtBot) -> None:
     dialog = ShortcutDialog(rows)
     qtbot.addWidget(dialog)
     assert dialog.rows() == rows
+
+
+def test_shortcut_dialog_shows_every_row(qtbot: QtBot, window: MainWindow) -> None:
+    dialog = window.show_shortcuts()
+    qtbot.waitExposed(dialog)
+    table = dialog.table
+    rows = window.window_actions.shortcut_rows()
+    assert table.rowCount() == len(rows)
+    # Each row at its natural height, and all of them within the visible table.
+    header = table.verticalHeader()
+    for row in range(table.rowCount()):
+        assert header.sectionSize(row) == header.defaultSectionSize()
+    assert table.viewport().height() >= header.length()
+    assert not table.verticalScrollBar().isVisible()
+    screen = dialog_screen(dialog).availableGeometry()
+    assert dialog.frameGeometry().height() <= screen.height()
+    dialog.close()

@@ -275,9 +275,9 @@ def test_problems_filter_lists_every_problem(
     expected = {**PROBLEM_CASES, "notes.png": "not an image", "broken.png": "unreadable"}
     open_and_wait(qtbot, window, folder)
 
-    window.filter_combo.setCurrentText("Problems")
+    window.filter_combo.setCurrentText("Not scored")
 
-    assert window.proxy_model.filter_mode is FilterMode.PROBLEMS
+    assert window.proxy_model.filter_mode is FilterMode.NOT_SCORED
     assert sorted(gallery_paths(window)) == sorted(expected)
     for row in range(window.proxy_model.rowCount()):
         index = window.proxy_model.index(row, 0)
@@ -301,7 +301,7 @@ def test_symlink_folder_listed_once(qtbot: QtBot, window: MainWindow, symlink_la
         for row in range(window.gallery_model.rowCount())
     }
     assert statuses["broken_link.png"] is Status.UNREADABLE
-    window.filter_combo.setCurrentText("Problems")
+    window.filter_combo.setCurrentText("Not scored")
     assert gallery_paths(window) == ["broken_link.png"]
 
 

@@ -19,6 +19,7 @@ from gui.gallery_model import (
     GalleryRole,
     RejectionReasons,
     format_score,
+    format_threshold,
 )
 from gui.gallery_proxy import FilterMode, GalleryProxyModel, SortKey
 
@@ -145,17 +146,17 @@ def test_roles_of_scored_and_unreadable_rows(model: GalleryModel) -> None:
 
 
 def test_counts_and_rejected_paths(model: GalleryModel) -> None:
-    assert model.counts() == GalleryCounts(total=5, flagged=2, kept=2, rejected=3, unreadable=1)
+    assert model.counts() == GalleryCounts(total=5, flagged=2, kept=2, rejected=3, not_scored=1)
     # The unreadable file is rejected too, as the engine decides.
     assert model.rejected_paths() == ["A.png", "d.png", "sub/c.png"]
-    assert model.rejection_reasons() == RejectionReasons(flagged=2, unreadable=1, curator=0)
+    assert model.rejection_reasons() == RejectionReasons(flagged=2, not_scored=1, curator=0)
 
 
 def test_threshold_change_reflags_rows(qtbot: QtBot, model: GalleryModel) -> None:
     with qtbot.waitSignal(model.dataChanged, timeout=1000) as changed:
         model.set_threshold(0.001)
     assert GalleryRole.FLAGGED in changed.args[2]
-    assert model.counts() == GalleryCounts(total=5, flagged=4, kept=0, rejected=5, unreadable=1)
+    assert model.counts() == GalleryCounts(total=5, flagged=4, kept=0, rejected=5, not_scored=1)
     assert model.index(0).data(GalleryRole.FLAGGED) is True
 
 
@@ -220,7 +221,7 @@ def test_proxy_keeps_order_for_new_rows(model: GalleryModel, proxy: GalleryProxy
         (FilterMode.KEPT, {"b.png", "e.png"}),
         (FilterMode.REJECTED, {"A.png", "d.png", "sub/c.png"}),
         (FilterMode.OVERRIDDEN, set()),
-        (FilterMode.PROBLEMS, {"sub/c.png"}),
+        (FilterMode.NOT_SCORED, {"sub/c.png"}),
     ],
 )
 def test_proxy_filter_modes(
@@ -253,6 +254,23 @@ def test_proxy_filter_follows_threshold(model: GalleryModel, proxy: GalleryProxy
 )
 def test_format_score(score: float, text: str) -> None:
     assert format_score(score) == text
+
+
+@pytest.mark.parametrize(
+    ("threshold", "text"),
+    [
+        (1.0, "1.000"),
+        (1.0034567, "1.003"),  # one slider step above 1 shows as a new value
+        (0.0123456, "0.01235"),
+        (100.0, "100.00"),  # at least 2 decimals, as scores have
+        (12345.678, "12345.68"),
+        (0.0, "0.00"),
+        (2.5e6, "2.500e+06"),  # a million and more: with an exponent
+        (0.0000123, "1.230e-05"),  # below 0.0001: with an exponent
+    ],
+)
+def test_format_threshold(threshold: float, text: str) -> None:
+    assert format_threshold(threshold) == text
 
 
 def test_threshold_change_signals_changed_rows(qtbot: QtBot, model: GalleryModel) -> None:
@@ -290,7 +308,7 @@ def test_override_sets_final_decision(qtbot: QtBot, model: GalleryModel) -> None
     assert model.tile(row).override is Decision.KEEP
     assert "Keep (your decision)" in scored.data(Qt.ItemDataRole.ToolTipRole)
     assert model.counts() == GalleryCounts(total=5, flagged=2, kept=3, rejected=2,
-                                           unreadable=1, overridden=1)
+                                           not_scored=1, overridden=1)
 
 
 def test_override_survives_threshold_changes(model: GalleryModel) -> None:
@@ -302,7 +320,7 @@ def test_override_survives_threshold_changes(model: GalleryModel) -> None:
         assert model.decision_at(a_row) is Decision.KEEP, threshold
         assert model.decision_at(b_row) is Decision.REJECT, threshold
     assert model.flag_at(a_row) is False  # at 1.0 the model keeps A.png by itself
-    assert model.rejection_reasons() == RejectionReasons(flagged=0, unreadable=1, curator=1)
+    assert model.rejection_reasons() == RejectionReasons(flagged=0, not_scored=1, curator=1)
 
 
 def test_clear_override_restores_model_decision(model: GalleryModel) -> None:
@@ -337,7 +355,7 @@ def test_set_overrides_replaces_all(model: GalleryModel) -> None:
     # A curator may keep a file the model could not read.
     assert model.decision_at(model.row_of("sub/c.png") or 0) is Decision.KEEP
     assert model.counts() == GalleryCounts(total=5, flagged=2, kept=3, rejected=2,
-                                           unreadable=1, overridden=1)
+                                           not_scored=1, overridden=1)
 
 
 def test_proxy_filter_follows_overrides(model: GalleryModel, proxy: GalleryProxyModel) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_window_initial_state(window: MainWindow, default_model: ReferenceModel)
     assert not window.is_busy()
     assert not window.status_bar.is_progress_visible()
     assert window.status_bar.counts_text == (
-        "0 images · 0 keep · 0 reject · 0 flagged · 0 unreadable · 0 decided by you"
+        "0 images · 0 keep · 0 reject · 0 flagged · 0 not scored · 0 decided by you"
     )
     assert window.status_bar.model_text.startswith(
         f"Model: {default_model.name} · calibrated threshold "
@@ -101,9 +102,9 @@ def test_open_folder_flags_blood_not_retina(scored_window: MainWindow, mixed_fol
 
 def test_scored_window_counts_and_status(scored_window: MainWindow, mixed_folder: Path) -> None:
     counts = scored_window.gallery_model.counts()
-    assert counts == GalleryCounts(total=19, flagged=6, kept=12, rejected=7, unreadable=1)
+    assert counts == GalleryCounts(total=19, flagged=6, kept=12, rejected=7, not_scored=1)
     assert scored_window.status_bar.counts_text == (
-        "19 images · 12 keep · 7 reject · 6 flagged · 1 unreadable · 0 decided by you"
+        "19 images · 12 keep · 7 reject · 6 flagged · 1 not scored · 0 decided by you"
     )
     assert not scored_window.status_bar.is_progress_visible()
     assert not scored_window.is_busy()
@@ -115,7 +116,7 @@ def test_scored_window_counts_and_status(scored_window: MainWindow, mixed_folder
 @pytest.mark.parametrize(
     ("mode", "rows"),
     [(FilterMode.FLAGGED, 6), (FilterMode.KEPT, 12), (FilterMode.REJECTED, 7),
-     (FilterMode.OVERRIDDEN, 0), (FilterMode.PROBLEMS, 1), (FilterMode.ALL, 19)],
+     (FilterMode.OVERRIDDEN, 0), (FilterMode.NOT_SCORED, 1), (FilterMode.ALL, 19)],
 )
 def test_filter_combo_filters_gallery(scored_window: MainWindow, mode: FilterMode,
                                       rows: int) -> None:
@@ -126,7 +127,7 @@ def test_filter_combo_filters_gallery(scored_window: MainWindow, mode: FilterMod
              for row in range(rows)}
     expected = {FilterMode.FLAGGED: {True}, FilterMode.KEPT: {False},
                 FilterMode.REJECTED: {True, None}, FilterMode.OVERRIDDEN: set(),
-                FilterMode.PROBLEMS: {None}, FilterMode.ALL: {True, False, None}}[mode]
+                FilterMode.NOT_SCORED: {None}, FilterMode.ALL: {True, False, None}}[mode]
     assert flags == expected
 
 
@@ -155,7 +156,7 @@ def test_move_rejects_out_moves_blood_and_empty(
     assert finished.args == [7, 0]
     assert len(questions) == 1
     assert "Move 7 images out of" in questions[0]
-    assert "6 flagged by the model, 1 unreadable, 0 rejected by you" in questions[0]
+    assert "6 flagged by the model, 1 not scored, 0 rejected by you" in questions[0]
     assert str(destination) in questions[0]
     assert sha256_inventory(destination) == {path: before[path] for path in rejected}
     assert sha256_inventory(mixed_folder) == {
@@ -235,7 +236,71 @@ def test_open_missing_folder_shows_error(window: MainWindow, tmp_path: Path) -> 
     assert window.folder is None
     boxes = [box for box in window.findChildren(QMessageBox) if box.isVisible()]
     assert len(boxes) == 1
-    assert f"{missing} is not a folder." in boxes[0].text()
+    assert boxes[0].text() == f"{missing} does not exist."
+
+
+def visible_messages(window: MainWindow) -> list[str]:
+    return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
+
+
+def assert_closed_as_gone(window: MainWindow, folder: Path) -> None:
+    """Check that the window closed `folder`, which was removed, and showed why."""
+    expected = (f"{folder} no longer exists: it was removed or renamed, or the disk it is on "
+                "is not connected.")
+    assert visible_messages(window) == [expected]
+    assert window.folder is None
+    assert window.windowTitle() == APP_NAME
+    assert window.gallery_model.rowCount() == 0
+    assert window.detail_pane.shown_path is None
+    actions = window.window_actions
+    for action in (actions.move_rejects, actions.export, actions.undo, actions.reload_folder,
+                   actions.keep, actions.reject):
+        assert not action.isEnabled(), action.text()
+    assert actions.open_folder.isEnabled()
+    assert window.status_bar.counts_text.startswith("0 images")
+
+
+def test_reload_of_removed_folder_closes_it(
+    qtbot: QtBot, scored_window: MainWindow, mixed_folder: Path
+) -> None:
+    folder = mixed_folder.resolve()
+    assert scored_window.window_actions.move_rejects.isEnabled()
+    shutil.rmtree(folder)
+
+    scored_window.window_actions.reload_folder.trigger()
+
+    assert_closed_as_gone(scored_window, folder)
+    assert not default_quarantine_dir(folder).exists()
+
+
+def test_open_recent_of_removed_folder(
+    qtbot: QtBot, scored_window: MainWindow, mixed_folder: Path
+) -> None:
+    folder = mixed_folder.resolve()
+    recent_menu = scored_window.window_actions.recent_menu
+    assert str(folder) in [action.data() for action in recent_menu.actions()]
+    shutil.rmtree(folder)
+
+    scored_window.window_actions.recent_folder_requested.emit(str(folder))
+
+    assert_closed_as_gone(scored_window, folder)
+    assert str(folder) not in [action.data() for action in recent_menu.actions()]
+
+
+def test_move_in_removed_folder_closes_it(
+    qtbot: QtBot, scored_window: MainWindow, mixed_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = mixed_folder.resolve()
+    questions: list[str] = []
+    monkeypatch.setattr(gui.file_commands, "confirm",
+                        lambda _parent, _title, text: questions.append(text) or True)
+    shutil.rmtree(folder)
+
+    scored_window.window_actions.move_rejects.trigger()
+
+    assert questions == []
+    assert_closed_as_gone(scored_window, folder)
+    assert not default_quarantine_dir(folder).exists()
 
 
 def test_drop_folder_opens_it(qtbot: QtBot, window: MainWindow, mixed_folder: Path) -> None:

@@ -21,7 +21,7 @@ from engine.modelfile import ReferenceModel, load_model, save_model
 from engine.resources import DEFAULT_MODEL_PATH
 from engine.training import TrainingData, TrainingOptions, frame_arrays, train_model
 from gui.error_map import full_scale
-from gui.gallery_model import GalleryRole, format_score
+from gui.gallery_model import GalleryRole, format_threshold
 from gui.main_window import MainWindow
 from gui.settings import WindowSettings
 from gui.training_dialog import TrainingDialog
@@ -105,7 +105,7 @@ def test_open_model_rescores_folder(
     assert window.model.fingerprint == second_model.fingerprint
     assert sum(model_inputs) == READABLE_COUNT
     assert window.status_bar.model_text == (
-        f"Model: retina_rough · calibrated threshold {format_score(second_model.threshold)}"
+        f"Model: retina_rough · calibrated threshold {format_threshold(second_model.threshold)}"
     )
     assert window.ui.threshold_dock.windowTitle() == "Threshold of model retina_rough"
     panel = window.threshold_panel
@@ -116,7 +116,7 @@ def test_open_model_rescores_folder(
     assert panel.scale.high >= second_model.threshold
     assert panel.histogram.bin_counts.sum() == READABLE_COUNT
     assert window.detail_pane.error_map_scale == full_scale(second_model)
-    assert format_score(second_model.threshold) in window.detail_pane.info_text("Model")
+    assert format_threshold(second_model.threshold) in window.detail_pane.info_text("Model")
 
 
 def test_switch_back_scores_nothing(

@@ -9,7 +9,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import format_score
+from gui.gallery_model import format_threshold
 from gui.model_info import ModelInfoDialog, format_created, model_facts
 
 
@@ -38,7 +38,8 @@ def test_facts_of_unsaved_model_without_training(default_model: ReferenceModel) 
     assert facts["Images trained on"] == "unknown"
     assert facts["Images held out"] == "unknown, to set the threshold"
     assert facts["File"] == "not saved"
-    assert facts["Calibrated threshold"].startswith(format_score(default_model.threshold))
+    assert facts["Calibrated threshold"].startswith(
+        f"{format_threshold(default_model.threshold)}, ")
     assert "of the 360 held-out clean images (target 1 %)" in facts["Calibrated threshold"]
 
 

@@ -7,13 +7,19 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
-from window_helpers import open_and_wait
+from window_helpers import open_and_wait, select_paths
 
+from engine.cli import main as cli_main
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import GalleryModel
+from gui.gallery_model import GalleryModel, format_threshold
 from gui.gallery_proxy import FilterMode
 from gui.main_window import MainWindow
-from gui.threshold_panel import SLIDER_STEPS, ThresholdPanel, describe_clean_rate
+from gui.threshold_panel import (
+    SLIDER_STEPS,
+    ThresholdPanel,
+    ThresholdSpinBox,
+    describe_clean_rate,
+)
 
 
 @pytest.fixture
@@ -131,3 +137,69 @@ def test_counts_follow_decisions(scored_window: MainWindow, panel: ThresholdPane
     assert panel.decisions_label.text() == (
         "Keep <b>12</b> · reject <b>7</b> · 0 by you"
     )
+
+
+def test_threshold_from_command_line_shown_whole(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path
+) -> None:
+    # `export --threshold` stores the folder's threshold, here far above the calibrated 1.
+    assert cli_main(["export", str(mixed_folder), "--to", str(tmp_path / "out"),
+                     "--threshold", "100"]) == 0
+    open_and_wait(qtbot, window, mixed_folder)
+    panel = window.threshold_panel
+    assert window.gallery_model.threshold == 100.0
+    assert panel.spin_box.value() == 100.0
+    assert panel.spin_box.text() == "100.00"
+    select_paths(window, ["retina_0000.png"])
+    assert window.detail_pane.info_text("Model") == "Passed: at or below the threshold 100.00"
+
+    qtbot.keyClick(panel.spin_box, Qt.Key.Key_Return)
+    assert window.gallery_model.threshold == 100.0
+
+
+@pytest.mark.parametrize(
+    "threshold",
+    [
+        1.23456789,  # a slider position, with more digits than the box shows
+        12345.678,  # far above the calibrated threshold
+        0.0000123,  # small enough to be shown with an exponent
+    ],
+)
+def test_spin_box_keeps_threshold_exact(qtbot: QtBot, scored_window: MainWindow,
+                                        panel: ThresholdPanel, threshold: float) -> None:
+    scored_window.gallery_model.set_threshold(threshold)
+    assert panel.spin_box.value() == threshold
+    assert panel.spin_box.text() == format_threshold(threshold)
+
+    # Enter, and leaving the box, read its rounded text back without changing the value.
+    qtbot.keyClick(panel.spin_box, Qt.Key.Key_Return)
+    assert scored_window.gallery_model.threshold == threshold
+    panel.spin_box.setFocus()
+    scored_window.gallery_view.setFocus()
+    assert scored_window.gallery_model.threshold == threshold
+
+
+def test_spin_box_takes_more_digits_than_shown(qtbot: QtBot, scored_window: MainWindow,
+                                               panel: ThresholdPanel) -> None:
+    assert panel.spin_box.text() == "1.000"
+    panel.spin_box.lineEdit().selectAll()
+    qtbot.keyClicks(panel.spin_box, "1.0035")
+    qtbot.keyClick(panel.spin_box, Qt.Key.Key_Return)
+    assert scored_window.gallery_model.threshold == 1.0035
+    assert panel.spin_box.text() == "1.004"
+
+    panel.spin_box.lineEdit().selectAll()
+    qtbot.keyClicks(panel.spin_box, "2e-5")
+    qtbot.keyClick(panel.spin_box, Qt.Key.Key_Return)
+    assert scored_window.gallery_model.threshold == 2e-5
+    assert panel.spin_box.text() == "2.000e-05"
+
+
+def test_spin_box_steps_up_from_zero(qtbot: QtBot) -> None:
+    spin_box = ThresholdSpinBox()
+    qtbot.addWidget(spin_box)
+    spin_box.setValue(0.0)
+    spin_box.stepBy(1)
+    assert spin_box.value() == 0.01
+    spin_box.stepBy(-1)
+    assert 0.0 < spin_box.value() < 0.01
