@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Slot
-from PySide6.QtGui import QGuiApplication, QIcon, QScreen, QTextOption
+from PySide6.QtGui import QGuiApplication, QIcon, QScreen, QTextDocument, QTextOption
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractScrollArea,
@@ -271,6 +271,7 @@ class WrappedText(QTextEdit):
                  max_height: int = MAX_WRAPPED_TEXT_HEIGHT) -> None:
         super().__init__(parent)
         self._max_height = max_height
+        self._measure = QTextDocument(self)
         self.setPlainText(text)
         self.setReadOnly(True)
         # Like a selectable label: a click selects, and Tab passes it by.
@@ -296,8 +297,15 @@ class WrappedText(QTextEdit):
     def heightForWidth(self, width: int) -> int:
         """Return the height that shows all of the text at `width`, up to the maximum."""
         frame = 2 * self.frameWidth()
-        # A copy, because the widget lays its own document out at its current width.
-        document = self.document().clone()
+        # Laid out in a second document, because the widget lays its own out at its
+        # current width. A clone() made for each call crashed the tests now and then
+        # (a segmentation fault while events were processed after windows closed),
+        # and this document, a child of the widget, never did in the same runs.
+        document = self._measure
+        document.setDefaultFont(self.document().defaultFont())
+        document.setDefaultTextOption(self.document().defaultTextOption())
+        document.setDocumentMargin(self.document().documentMargin())
+        document.setPlainText(self.toPlainText())
         document.setTextWidth(max(width - frame, 1))
         return min(math.ceil(document.size().height()) + frame, self._max_height)
 
