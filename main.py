@@ -7,10 +7,11 @@ import sys
 
 def main() -> int:
     arguments = sys.argv[1:]
-    # Sub-commands never load Qt, so they run on machines without a display.
-    from engine.cli import COMMANDS
+    # Sub-commands never load Qt, so they run on machines without a display. A
+    # mistyped sub-command goes to the command line too, which names the valid ones.
+    from engine.invocation import wants_command
 
-    if arguments and arguments[0] in COMMANDS:
+    if wants_command(arguments):
         from engine.cli import main as run_command
 
         return run_command(arguments)

@@ -27,7 +27,8 @@ from engine.autoencoder import MAX_LATENT_SIZE
 from engine.calibration import DEFAULT_TARGET_FRR
 from engine.export import CleanedSetExport, ExportError, destination_problem
 from engine.framing import Framing
-from engine.images import list_relative_images, log_decoder_warnings
+from engine.images import IMAGE_SUFFIXES, list_relative_images, log_decoder_warnings
+from engine.invocation import COMMANDS, program_name, unknown_command_message
 from engine.journal import batches, last_undoable_batch
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
@@ -60,7 +61,6 @@ from engine.training import (
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("train", "score", "evaluate", "move-rejects", "undo", "export")
 # The first seven columns are the original ones; the rest are the manifest's columns.
 SCORE_COLUMNS = (
     "path", "status", "detail", "score", "flagged", "threshold", "model",
@@ -71,6 +71,8 @@ SCORE_COLUMNS = (
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_MODEL = 2
+# Invalid arguments share the code that argparse exits with.
+EXIT_USAGE = 2
 # The shell's code for a process stopped by Ctrl+C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 # Commands that report how many files they moved when stopped. SIGTERM, as `kill`
@@ -81,7 +83,7 @@ _STOPPED_LIKE_CTRL_C = frozenset({"move-rejects", "undo"})
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every sub-command."""
     parser = argparse.ArgumentParser(
-        prog="retina-curator-cli",
+        prog=program_name(),
         description="Find images that do not belong in a folder of retina photographs.",
     )
     common = argparse.ArgumentParser(add_help=False)
@@ -134,8 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--overwrite", action="store_true",
                           help="replace the JSON file if it exists")
     evaluate.add_argument("--card", action="store_true",
-                          help="also write the results into the model card beside the model")
-    add_model_option(evaluate)
+                          help="also write the results into the model card (<model>.md) "
+                               "and into <model>.evaluation.json beside the model file; "
+                               "needs --model")
+    # No default path, so that --card can tell whether the user named the model.
+    evaluate.add_argument("--model", type=Path,
+                          help="model file (default: the bundled retina model)")
     add_review_commands(commands, common)
     return parser
 
@@ -278,8 +284,17 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command and return the process exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(arguments)
-    args.command_line = "python main.py " + shlex.join(arguments)
+    parser = build_parser()
+    if arguments and not arguments[0].startswith("-") and arguments[0] not in COMMANDS:
+        parser.error(unknown_command_message(arguments[0]))
+    args = parser.parse_args(arguments)
+    args.command_line = f"{program_name()} {shlex.join(arguments)}"
+    if args.command == "evaluate" and args.card and args.model is None:
+        # The bundled model's card is part of the installation, so it is never rewritten.
+        print("Evaluation failed: --card needs --model FILE, because it writes the results "
+              "beside the model file you name and never into the bundled model's card.",
+              file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     log_decoder_warnings()
     # Log lines go above the progress bar instead of being glued to its end.
@@ -320,7 +335,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "undo":
         return run_undo(args)
     try:
-        model = load_model(args.model)
+        model = load_model(args.model or DEFAULT_MODEL_PATH)
     except ModelFileError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_MODEL
@@ -563,9 +578,15 @@ def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: st
         return False
     # The callers read the results from the store afterwards, so cached files
     # only advance the progress bar.
-    with tqdm(total=len(relative_paths), unit="image", file=sys.stderr) as bar:
+    with tqdm(total=len(relative_paths), unit="image", file=sys.stderr,
+              disable=not relative_paths) as bar:
         for done in score_changed(store, model, threshold, relative_paths):
             bar.update(done)
+    if not relative_paths:
+        # A wrong path or a folder of other files would otherwise pass unnoticed.
+        print(f"No image file found in {store.folder} or its subfolders. Images are the "
+              f"files ending in {', '.join(sorted(IMAGE_SUFFIXES))}; hidden files and "
+              "folders are left out. Check the path.", file=sys.stderr)
     return True
 
 
@@ -706,7 +727,7 @@ def _report_interrupted_move(folder: Path, destination: Path, total: int, moved:
         print(f"To move the other {stayed} as well, run the same move-rejects command again.",
               file=sys.stderr)
     if moved:
-        print(f"To move the {_files(moved)} back, run: python main.py undo "
+        print(f"To move the {_files(moved)} back, run: {program_name()} undo "
               f"{shlex.quote(str(folder))}", file=sys.stderr)
 
 
@@ -738,8 +759,8 @@ def run_undo(args: argparse.Namespace) -> int:
             # From the journal, which also counts the file whose return was cut short.
             back = 0 if batch is None else batch.in_quarantine - _in_quarantine(store, batch.id)
             print(f"Undo interrupted: moved {_files(back)} back into {store.folder}. To move "
-                  f"back the files still in quarantine, run: python main.py undo "
-                  f"{store.folder}", file=sys.stderr)
+                  f"back the files still in quarantine, run: {program_name()} undo "
+                  f"{shlex.quote(str(store.folder))}", file=sys.stderr)
             return EXIT_INTERRUPTED
     if not outcomes:
         print(f"Nothing to undo: no files of {store.folder} are in quarantine.")

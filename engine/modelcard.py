@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.evaluation import SourceResult, format_table
+from engine.invocation import CLI_ENTRY_POINT
 from engine.modelfile import ReferenceModel
 from engine.signals import DESCRIPTIONS, MIN_COLOUR_THRESHOLD, SIGNALS
 
@@ -112,7 +113,7 @@ def _sample_note(size: int) -> str:
 
 def _command_block(command: str) -> list[str]:
     """Return a shell block for a command line, and plain text for anything else."""
-    if command.startswith("python "):
+    if command.startswith(("python ", f"{CLI_ENTRY_POINT} ")):
         return ["```sh", command, "```"]
     return [command]
 

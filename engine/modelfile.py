@@ -31,6 +31,12 @@ _WEIGHTS_PREFIX = "autoencoder."
 _CLEAN_SCORES_KEY = "calibration.clean_scores"
 _SIGNAL_SCORES_KEY = "calibration.{}.clean_scores"
 _REFERENCE_KEYS = ("codes", "code_scale", "colour_low", "colour_high")
+# torch.save writes a zip archive. Its legacy format, and plain pickles of protocol
+# 2 or later, start with the PROTO opcode (0x80).
+_PICKLE_STARTS = (b"PK\x03\x04", b"\x80")
+# The largest header in bytes that safetensors 0.8 reads. Longer ones fail with
+# "header too large".
+_MAX_HEADER_BYTES = 100_000_000
 
 
 class ModelFileError(Exception):
@@ -205,12 +211,11 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
         raise ModelFileError(f"Loading model {path} failed: the file does not exist.") from error
     except PermissionError as error:
         raise ModelFileError(f"Loading model {path} failed: permission denied.") from error
-    except (SafetensorError, OSError, ValueError, MemoryError) as error:
-        raise ModelFileError(
-            f"Loading model {path} failed: it is not a safetensors model file ({error}). "
-            "Retina Curator reads only its own safetensors format and never unpickles "
-            "checkpoints such as .pt files, which can run code when opened."
-        ) from error
+    except OSError as error:
+        raise ModelFileError(f"Loading model {path} failed: {error.strerror or error}. "
+                             "Check the disk, or copy the file again.") from error
+    except (SafetensorError, ValueError, MemoryError) as error:
+        raise _unreadable_model_error(path, error) from error
     try:
         header = json.loads(raw_header["__metadata__"][_METADATA_KEY])
     except (KeyError, TypeError, ValueError) as error:
@@ -227,6 +232,49 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
             "'train' command."
         )
     return header, tensors
+
+
+def _unreadable_model_error(path: Path, error: Exception) -> ModelFileError:
+    """Return the error for a file that the safetensors library cannot read.
+
+    The file's first bytes tell a pickled checkpoint from a damaged or cut-short
+    safetensors file and from any other file, and each gets its own advice.
+    """
+    try:
+        with path.open("rb") as stream:
+            start = stream.read(9)
+    except OSError:
+        start = b""
+    if start.startswith(_PICKLE_STARTS):
+        return ModelFileError(
+            f"Loading model {path} failed: it is not a safetensors model file but a pickle "
+            "or a zip archive, such as a PyTorch checkpoint. Retina Curator reads only its "
+            "own safetensors format and never unpickles checkpoints such as .pt files, "
+            "which can run code when opened."
+        )
+    if not start:
+        return ModelFileError(f"Loading model {path} failed: the file is empty (0 bytes). "
+                              "Copy or download the model file again.")
+    if len(start) < 9 or _starts_safetensors_header(start):
+        return ModelFileError(
+            f"Loading model {path} failed: the safetensors file is damaged or incomplete "
+            f"({error}), for example because a copy or download was cut short. Copy or "
+            "download the model file again, or choose another file."
+        )
+    return ModelFileError(
+        f"Loading model {path} failed: it is not a safetensors model file ({error}). Pass "
+        "a .safetensors model file written by Retina Curator."
+    )
+
+
+def _starts_safetensors_header(start: bytes) -> bool:
+    """Return True if `start`, a file's first 9 bytes, begins a safetensors file.
+
+    Such a file starts with the header's length, a little-endian 64-bit integer, and
+    the header is a JSON object.
+    """
+    header_size = int.from_bytes(start[:8], "little")
+    return 2 <= header_size <= _MAX_HEADER_BYTES and start[8:9] == b"{"
 
 
 def _check_calibration(

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sqlite3
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.invocation import program_name
 from engine.journal import (
     BatchState,
     EntryState,
@@ -319,8 +321,8 @@ def _check_quarantine_reachable(store: ReviewStore, batch_id: int, destination: 
     """
     remedy = (
         "Connect or mount the disk it is on, or give the folder its name again, then "
-        "undo again. If the files were deleted, run python main.py undo "
-        f"{store.folder} --forget-missing to record them as gone."
+        f"undo again. If the files were deleted, run {program_name()} undo "
+        f"{shlex.quote(str(store.folder))} --forget-missing to record them as gone."
     )
     if not destination.is_dir():
         raise UndoError(f"Undo failed: the quarantine folder {destination} is not there, so "

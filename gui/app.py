@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from PySide6.QtGui import QPixmapCache
 from PySide6.QtWidgets import QApplication
 
 from engine.images import log_decoder_warnings
+from engine.invocation import WINDOW_ENTRY_POINT, program_name
 from engine.modelfile import ModelFileError, load_model
 from engine.resources import DEFAULT_MODEL_PATH, DEMO_DIR, demo_working_copy
 from gui.main_window import APP_NAME, MainWindow
@@ -23,7 +25,7 @@ from gui.thumbnails import PIXMAP_CACHE_KB
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # scoring failed or the screenshot could not be written
+EXIT_FAILED = 1  # no display, scoring failed or the screenshot could not be written
 EXIT_USAGE = 2  # invalid arguments, a model that cannot load, a missing folder
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -46,11 +48,11 @@ GC_YOUNG_THRESHOLD = 10_000
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the window's command-line options."""
     parser = argparse.ArgumentParser(
-        prog="retina-curator",
+        prog=program_name(WINDOW_ENTRY_POINT),
         description="Score the images of a folder with a reference model and review "
                     "the ones it flags as not belonging there.",
         epilog="Headless commands, which need no display: train, score, evaluate, "
-               "move-rejects, undo and export. Run 'python main.py COMMAND --help' "
+               f"move-rejects, undo and export. Run '{program_name()} COMMAND --help' "
                "for the options of one.",
     )
     parser.add_argument("folder", nargs="?", type=Path, metavar="FOLDER",
@@ -88,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = QApplication.instance()
     if not isinstance(app, QApplication):
+        problem = missing_display()
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_FAILED
         app = QApplication([sys.argv[0]])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
@@ -100,6 +106,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_screenshot(app, args.model or DEFAULT_MODEL_PATH, folder, args.screenshot)
     sys.excepthook = _log_unhandled_error
     return _run_interactive(app, args.model, folder)
+
+
+def missing_display() -> str:
+    """Return why the window cannot start for lack of a display, or an empty string.
+
+    On Linux and other X11 or Wayland systems, Qt aborts the process (SIGABRT) when
+    neither DISPLAY nor WAYLAND_DISPLAY is set, unless QT_QPA_PLATFORM names a
+    platform that needs no display server, such as offscreen. On macOS and
+    Windows, Qt uses the system's own window system, so this returns "" there.
+    """
+    if os.name != "posix" or sys.platform == "darwin":
+        return ""
+    if any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return ""
+    command = program_name()
+    return ("Starting the window failed: no display found (DISPLAY and WAYLAND_DISPLAY are "
+            "not set), and the window needs one. The command-line sub-commands train, "
+            "score, evaluate, move-rejects, undo and export work without a display, such "
+            f"as {command} score FOLDER --csv scores.csv; run {command} --help for all.")
 
 
 def configure_process() -> None:

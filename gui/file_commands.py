@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog, QMainWindow
 
 from engine.decisions import Decision
 from engine.export import CleanedSetExport, ExportSummary
+from engine.invocation import program_name
 from engine.journal import Batch
 from engine.moves import quarantine_problem, unmovable_problem
 from engine.names import find_folder_problem, overlap
@@ -420,7 +421,9 @@ def window_quarantine_problem(folder: Path, destination: Path) -> str:
     problem = quarantine_problem(folder, destination)
     if not problem:
         return ""
-    command = f"python main.py move-rejects {shlex.quote(str(folder))} --to DEST"
+    # main.py runs both the window and the command line, and an installed window has
+    # retina-curator-cli beside it.
+    command = f"{program_name()} move-rejects {shlex.quote(str(folder))} --to DEST"
     other_folder = (f"Move Rejects Out always moves to {destination}. To move the rejects "
                     f"to another folder, run: {command}")
     position = overlap(folder, destination)

@@ -23,11 +23,14 @@ from engine.cli import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     SCORE_COLUMNS,
     build_parser,
     main,
 )
+from engine.modelcard import card_path, evaluation_path, write_card
 from engine.modelfile import ReferenceModel, save_model
+from engine.resources import DEFAULT_MODEL_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,6 +92,90 @@ def test_score_calibrated_threshold_ignores_folder_choice(
     assert [float(row["threshold"]) for row in read_rows(calibrated)] == pytest.approx(
         [default_model.threshold] * 3)
     assert read_rows(calibrated)[1]["flagged"] == "true"
+
+
+@pytest.mark.parametrize("names", [
+    [],  # an empty folder
+    ["notes.txt", "sub/readme.md"],  # files without an image suffix
+    [".hidden.png"],  # a hidden image only
+], ids=["empty", "other-files", "hidden"])
+def test_score_without_images_warns(
+    tmp_path: Path, names: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name in names:
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text("not an image\n")
+    out = tmp_path / "scores.csv"
+
+    code = main(["score", str(folder), "--csv", str(out)])
+    errors = capsys.readouterr().err
+
+    assert code == EXIT_OK
+    assert out.read_text().splitlines() == [",".join(SCORE_COLUMNS)]
+    assert errors.startswith(f"No image file found in {folder} or its subfolders. Images are "
+                             "the files ending in .avif, .bmp,")
+    assert ".jpg, " in errors
+    assert errors.endswith("; hidden files and folders are left out. Check the path.\n")
+
+
+@pytest.mark.parametrize("command", ["move-rejects", "export"])
+def test_review_command_without_images_warns(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not an image\n")
+
+    code = main([command, str(folder), "--to", str(tmp_path / "destination")])
+    errors = capsys.readouterr().err
+
+    assert code == EXIT_OK
+    assert f"No image file found in {folder} or its subfolders." in errors
+    assert (folder / "notes.txt").read_text() == "not an image\n"
+
+
+def run_main_script(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run `python main.py` with `arguments` in the checkout and capture its output."""
+    return subprocess.run([sys.executable, "main.py", *arguments], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_usage_names_main_script() -> None:
+    result = run_main_script("score")
+
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.startswith("usage: python main.py score [-h]")
+    assert "retina-curator-cli" not in result.stderr
+
+
+def test_usage_names_entry_point(tmp_path: Path) -> None:
+    entry_point = Path(sys.executable).parent / "retina-curator-cli"
+    assert entry_point.is_file(), f"{entry_point} is missing: run pip install -e . first"
+
+    result = subprocess.run(
+        [str(entry_point), "score"], cwd=tmp_path, capture_output=True, text=True,
+        check=False, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.startswith("usage: retina-curator-cli score [-h]")
+    assert "main.py" not in result.stderr
+
+
+def test_mistyped_command_named(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+
+    result = run_main_script("scor", str(folder))
+
+    assert result.returncode == EXIT_USAGE
+    assert "error: argument command: invalid choice: 'scor' (choose from 'train', " in (
+        result.stderr)
+    assert result.stderr.endswith(" Did you mean 'score'?\n")
+    assert "unrecognized arguments" not in result.stderr
+    assert not (folder / ".retina-curator").exists()
 
 
 def test_score_missing_folder_fails(tmp_path: Path) -> None:
@@ -348,6 +435,55 @@ def test_evaluate_names_missing_sources(
     assert notice.startswith(" 11 sources not found")
     assert "DRIVE fundus" in notice
     assert "Random noise" not in notice
+
+
+def test_evaluate_card_needs_model(
+    tmp_path: Path, data_root: Path, tiny_model: ReferenceModel,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A copy replaces the bundled model, so that a failing test leaves the real card alone.
+    bundled = tmp_path / "bundled" / DEFAULT_MODEL_PATH.name
+    bundled.parent.mkdir()
+    shutil.copy(DEFAULT_MODEL_PATH, bundled)
+    shutil.copy(card_path(DEFAULT_MODEL_PATH), card_path(bundled))
+    card_before = card_path(bundled).read_bytes()
+    monkeypatch.setattr("engine.cli.DEFAULT_MODEL_PATH", bundled)
+    _, data = retina_only_data(tmp_path, data_root, tiny_model)
+
+    code = main(["evaluate", "--data-root", str(data), "--card"])
+    output = capsys.readouterr()
+
+    assert code == EXIT_USAGE
+    assert output.err == ("Evaluation failed: --card needs --model FILE, because it writes the "
+                          "results beside the model file you name and never into the bundled "
+                          "model's card.\n")
+    # Rejected before any work: no table of results.
+    assert output.out == ""
+    assert card_path(bundled).read_bytes() == card_before
+    assert not evaluation_path(bundled).exists()
+
+
+def test_evaluate_card_beside_named_model(
+    tmp_path: Path, data_root: Path, tiny_model: ReferenceModel
+) -> None:
+    model_path, data = retina_only_data(tmp_path, data_root, tiny_model)
+
+    code = main(["evaluate", "--data-root", str(data), "--model", str(model_path), "--card"])
+
+    assert code == EXIT_OK
+    assert "## Evaluation" in card_path(model_path).read_text(encoding="utf-8")
+    results = json.loads(evaluation_path(model_path).read_text(encoding="utf-8"))
+    assert results["fingerprint"] == tiny_model.fingerprint
+    assert results["sources"][0]["source"] == "RetinaMNIST test"
+
+
+def test_card_shows_entry_point_command(tmp_path: Path, tiny_model: ReferenceModel) -> None:
+    path = tmp_path / "model.safetensors"
+    command = "retina-curator-cli train --folder good --out model.safetensors"
+
+    write_card(tiny_model, path, command)
+
+    assert f"```sh\n{command}\n```" in card_path(path).read_text(encoding="utf-8")
 
 
 def test_evaluate_keeps_existing_json(

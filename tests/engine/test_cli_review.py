@@ -186,8 +186,11 @@ class InterruptAfterMoves(logging.Handler):
 
 
 def test_ctrl_c_during_move_reports_moved_files(
-    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Run as `python main.py`, so the hint names that command.
+    monkeypatch.setattr(sys, "argv", ["main.py"])
     before = inventory_by_path(demo)
     quarantine = tmp_path / "quarantine"
     engine_logger = logging.getLogger("engine.quarantine")
@@ -203,14 +206,17 @@ def test_ctrl_c_during_move_reports_moved_files(
         engine_logger.setLevel(level)
     errors = capsys.readouterr().err.replace("\r", "\n").splitlines()
 
-    check_stopped_move_undone(demo, quarantine, before, code, errors, capsys)
+    check_stopped_move_undone(demo, quarantine, before, code, errors, capsys, "python main.py")
 
 
 def check_stopped_move_undone(
     demo: Path, quarantine: Path, before: dict[str, str], code: int, errors: list[str],
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], program: str,
 ) -> None:
-    """Check the report of a move-rejects stopped after three files, then undo the move."""
+    """Check the report of a move-rejects stopped after three files, then undo the move.
+
+    `program` is the command that the report should name, such as "python main.py".
+    """
     moved = inventory_by_path(quarantine)
     undo_code = main(["undo", str(demo)])
     undo_output = capsys.readouterr().out
@@ -223,7 +229,7 @@ def check_stopped_move_undone(
         f"to {quarantine}. The other {total - 3} stay in {demo}, because the move was "
         "interrupted.",
         f"To move the other {total - 3} as well, run the same move-rejects command again.",
-        f"To move the 3 files back, run: python main.py undo {demo}",
+        f"To move the 3 files back, run: {program} undo {demo}",
     ]
     assert "Traceback" not in "\n".join(errors)
     assert len(moved) == 3
@@ -233,8 +239,11 @@ def check_stopped_move_undone(
 
 
 def test_ctrl_c_during_undo_reports_moved_files(
-    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Run as `python main.py`, so the hint names that command.
+    monkeypatch.setattr(sys, "argv", ["main.py"])
     before = inventory_by_path(demo)
     quarantine = tmp_path / "quarantine"
     main(["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"])
@@ -325,7 +334,10 @@ def test_sigterm_during_move_reports_moved_files(
         "engine.quarantine._move_one",
         ["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"], tmp_path)
 
-    check_stopped_move_undone(demo, quarantine, before, code, errors, capsys)
+    # The child runs with `python -c`, which is no main.py, so the hint names the
+    # installed command line.
+    check_stopped_move_undone(demo, quarantine, before, code, errors, capsys,
+                              "retina-curator-cli")
 
 
 def test_sigterm_during_undo_reports_moved_files(demo: Path, tmp_path: Path) -> None:
@@ -338,8 +350,9 @@ def test_sigterm_during_undo_reports_moved_files(demo: Path, tmp_path: Path) -> 
     again_code = main(["undo", str(demo)])
 
     assert code == EXIT_INTERRUPTED, "\n".join(errors)
+    # The child runs with `python -c`, so the hint names the installed command line.
     assert errors[-1] == (f"Undo interrupted: moved 3 files back into {demo}. To move back "
-                          f"the files still in quarantine, run: python main.py undo {demo}")
+                          f"the files still in quarantine, run: retina-curator-cli undo {demo}")
     assert "Traceback" not in "\n".join(errors)
     assert again_code == EXIT_OK
     assert inventory_by_path(demo) == before
@@ -586,8 +599,11 @@ def test_undo_keeps_batch_while_quarantine_missing(
 
 
 def test_undo_forgets_missing_files_when_asked(
-    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Run through the installed entry point, so the advice names that command.
+    monkeypatch.setattr(sys, "argv", [str(Path(sys.executable).parent / "retina-curator-cli")])
     quarantine = tmp_path / "quarantine"
     main(["move-rejects", str(demo), "--to", str(quarantine)])
     moved = sorted(inventory_by_path(quarantine))
@@ -605,7 +621,7 @@ def test_undo_forgets_missing_files_when_asked(
 
     assert rejected_code == EXIT_FAILED
     assert f"none of the {len(moved)} files that the move put in" in rejected_error
-    assert "--forget-missing" in rejected_error
+    assert f"run retina-curator-cli undo {demo} --forget-missing to record" in rejected_error
     assert forgot_code == EXIT_FAILED
     assert again_code == EXIT_OK
     assert again_output.startswith("Nothing to undo")

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
+from engine.resources import DEFAULT_MODEL_PATH
 from engine.scoring import reconstruction_errors, signal_scores
 
 
@@ -97,6 +98,68 @@ def test_pickle_payload_never_runs(
 
     output = capfd.readouterr()
     assert "CASEFILES_PICKLE_PAYLOAD_EXECUTED" not in output.out + output.err
+
+
+@pytest.mark.parametrize("zip_format", [
+    True,  # the zip archive that torch.save writes by default
+    False,  # the legacy format: a plain pickle stream
+], ids=["zip", "legacy"])
+def test_torch_checkpoint_called_pickle(tmp_path: Path, zip_format: bool) -> None:
+    path = tmp_path / "model.pt"
+    torch.save({"weight": torch.zeros(3)}, path, _use_new_zipfile_serialization=zip_format)
+
+    with pytest.raises(ModelFileError) as raised:
+        load_model(path)
+
+    message = str(raised.value)
+    assert message.startswith(f"Loading model {path} failed: it is not a safetensors model "
+                              "file but a pickle or a zip archive")
+    assert "never unpickles checkpoints such as .pt files" in message
+
+
+@pytest.mark.parametrize(("kept", "reason"), [
+    (0.5, "incomplete metadata, file not fully covered"),  # cut in the middle of the weights
+    (0.001, "invalid header length"),  # cut inside the JSON header
+], ids=["weights", "header"])
+def test_truncated_model_called_incomplete(tmp_path: Path, kept: float, reason: str) -> None:
+    content = DEFAULT_MODEL_PATH.read_bytes()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(content[:int(len(content) * kept)])
+
+    with pytest.raises(ModelFileError) as raised:
+        load_model(path)
+
+    message = str(raised.value)
+    assert message.startswith(f"Loading model {path} failed: the safetensors file is damaged "
+                              "or incomplete (")
+    assert reason in message
+    assert "Copy or download the model file again" in message
+    assert "unpickle" not in message
+    assert "not a safetensors" not in message
+
+
+def test_empty_model_file_named(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"")
+
+    with pytest.raises(ModelFileError) as raised:
+        load_model(path)
+
+    assert str(raised.value) == (f"Loading model {path} failed: the file is empty (0 bytes). "
+                                 "Copy or download the model file again.")
+
+
+def test_other_file_not_called_pickle(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_text("a text file under a model file's name\n")
+
+    with pytest.raises(ModelFileError) as raised:
+        load_model(path)
+
+    message = str(raised.value)
+    assert message.startswith(f"Loading model {path} failed: it is not a safetensors model "
+                              "file (")
+    assert "unpickle" not in message
 
 
 def test_shape_mismatch_names_layer_and_shapes(

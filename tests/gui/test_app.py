@@ -123,6 +123,55 @@ def test_folder_and_demo_are_exclusive(tmp_path: Path, capsys: pytest.CaptureFix
     assert "either FOLDER or --demo" in capsys.readouterr().err
 
 
+def test_usage_names_main_script() -> None:
+    result = run_python("main.py", "--no-such-option")
+
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.startswith("usage: python main.py [-h]")
+    assert "retina-curator" not in result.stderr
+
+
+def test_help_names_main_script() -> None:
+    result = run_python("main.py", "--help")
+
+    assert result.returncode == 0, result.stderr
+    assert "Run 'python main.py COMMAND --help'" in " ".join(result.stdout.split())
+
+
+def test_help_names_entry_points(tmp_path: Path) -> None:
+    entry_point = Path(sys.executable).parent / "retina-curator"
+    assert entry_point.is_file(), f"{entry_point} is missing: run pip install -e . first"
+    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPOSITORY))
+
+    result = subprocess.run(
+        [str(entry_point), "--help"], cwd=tmp_path, env=environment, capture_output=True,
+        text=True, timeout=PROCESS_TIMEOUT_S, check=False,
+    )
+    text = " ".join(result.stdout.split())
+
+    assert result.returncode == 0, result.stderr
+    assert text.startswith("usage: retina-curator [-h]")
+    assert "Run 'retina-curator-cli COMMAND --help'" in text
+    assert "main.py" not in text
+
+
+def test_no_display_exits_with_message() -> None:
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}}
+    environment["PYTHONPATH"] = str(REPOSITORY)
+
+    result = subprocess.run(
+        [sys.executable, "main.py"], cwd=REPOSITORY, env=environment, capture_output=True,
+        text=True, timeout=PROCESS_TIMEOUT_S, check=False,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Starting the window failed: no display found (DISPLAY "
+                                    "and WAYLAND_DISPLAY are not set), and the window needs one.")
+    assert "such as python main.py score FOLDER --csv scores.csv;" in result.stderr
+
+
 def test_parser_defaults() -> None:
     arguments = build_parser().parse_args([])
     assert arguments.folder is None

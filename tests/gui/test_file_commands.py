@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,8 +218,11 @@ def test_move_lists_per_file_errors(
 
 
 def test_move_rejected_when_quarantine_is_file(
-    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str]
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, questions: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The window was started with `python main.py`, so the advice names that command.
+    monkeypatch.setattr(sys, "argv", ["main.py"])
     open_and_wait(qtbot, window, mixed_folder)
     blocker = default_quarantine_dir(mixed_folder)
     blocker.write_bytes(b"a file where the quarantine folder goes")
@@ -244,6 +248,9 @@ def test_move_report_for_read_only_parent(
     qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, questions: list[str],
 ) -> None:
+    # The window was started through its installed entry point, so the advice names
+    # the installed command line.
+    monkeypatch.setattr(sys, "argv", [str(Path(sys.executable).parent / "retina-curator")])
     parent = tmp_path / "locked"
     parent.mkdir()
     folder = mixed_folder.rename(parent / "batch")
@@ -264,8 +271,8 @@ def test_move_report_for_read_only_parent(
     assert summary == (
         f"Moving files failed: {parent} cannot be written to (read-only, or no permission). "
         f"Make {parent} writable, then move the rejects out again. Move Rejects Out always "
-        f"moves to {folder}_rejected. To move the rejects to another folder, run: python "
-        f"main.py move-rejects {folder} --to DEST")
+        f"moves to {folder}_rejected. To move the rejects to another folder, run: "
+        f"retina-curator-cli move-rejects {folder} --to DEST")
     assert sha256_inventory(folder) == before
     assert sorted(path.name for path in parent.iterdir()) == ["batch"]
 
