@@ -75,9 +75,10 @@ EXIT_BAD_MODEL = 2
 EXIT_USAGE = 2
 # The shell's code for a process stopped by Ctrl+C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
-# Commands that report how many files they moved when stopped. SIGTERM, as `kill`
-# and service managers send it, stops them as Ctrl+C does, with that report and code.
-_STOPPED_LIKE_CTRL_C = frozenset({"move-rejects", "undo"})
+# Commands that report how many files they moved or exported when stopped. SIGTERM,
+# as `kill` and service managers send it, stops them as Ctrl+C does, with that
+# report and code.
+_STOPPED_LIKE_CTRL_C = frozenset({"move-rejects", "undo", "export"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -799,8 +800,7 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
             print(error, file=sys.stderr)
             return EXIT_FAILED
         try:
-            for _ in tqdm(export.run(), total=export.total, unit="file", file=sys.stderr):
-                pass
+            interrupted = _export_with_progress(export)
         except ExportError as error:
             for message in export.summary.errors:
                 print(message, file=sys.stderr)
@@ -811,6 +811,11 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
         print(message, file=sys.stderr)
     for note in summary.notes:
         print(note)
+    # A stop that came once every file was handled and both manifests written
+    # leaves a whole export, which is reported as one.
+    if interrupted and (summary.cancelled or summary.manifest_json is None):
+        _report_interrupted_export(export, args)
+        return EXIT_INTERRUPTED
     # A file that a merge found in the destination with the same content was not
     # copied, so it counts as there already, not as exported.
     present = summary.already_present
@@ -820,6 +825,65 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
           f"({summary.linked} hard-linked).{there_already} "
           f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
     return report_failures(summary.errors, "could not be exported")
+
+
+def _export_with_progress(export: CleanedSetExport) -> bool:
+    """Run `export` with a progress bar on stderr; return True if Ctrl+C or SIGTERM
+    stopped it.
+
+    The run is closed before this returns, so its manifests are written then, for
+    the files handled. Raises ExportError as CleanedSetExport.run does.
+    """
+    try:
+        with (contextlib.closing(export.run()) as files,
+              tqdm(total=export.total, unit="file", file=sys.stderr) as bar):
+            for _ in files:
+                bar.update(1)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _report_interrupted_export(export: CleanedSetExport, args: argparse.Namespace) -> None:
+    """Print how many files an interrupted export exported, where its manifests
+    are, and how to export the others.
+    """
+    summary = export.summary
+    kept, exported = export.kept, summary.exported
+    present = summary.already_present
+    there_already = (f", {present} of them {'was' if present == 1 else 'were'} there already "
+                     "with the same content" if present else "")
+    others = kept - exported
+
+    if summary.errors:
+        rest = (f" The other {others} {'was' if others == 1 else 'were'} not exported: "
+                f"{len(summary.errors)} failed, for the reasons listed above")
+        rest += (", and the export was interrupted before the others."
+                 if others > len(summary.errors) else ".")
+    elif others:
+        rest = (f" The other {others} {'was' if others == 1 else 'were'} not exported, "
+                "because the export was interrupted.")
+    else:
+        rest = ""
+    print(f"Export interrupted: exported {exported} of {_files(kept)} with the final decision "
+          f"keep to {summary.destination}{there_already}.{rest}", file=sys.stderr)
+
+    csv_path, json_path = summary.manifest_csv, summary.manifest_json
+    if csv_path is not None and json_path is not None:
+        print(f"The manifests of this partial export, {csv_path} and {json_path}, list only "
+              f"the files handled before the stop; {json_path.name} says \"complete\": false.",
+              file=sys.stderr)
+    elif csv_path is not None:
+        # A second stop came while the JSON manifest was written.
+        print(f"Only the CSV manifest of this partial export, {csv_path}, was written; it "
+              "lists only the files handled before the stop.", file=sys.stderr)
+    else:
+        print("No manifest of this partial export was written.", file=sys.stderr)
+
+    command = args.command_line if args.merge else f"{args.command_line} --merge"
+    finish = f"To export the other {others} as well" if others else "To write complete manifests"
+    print(f"{finish}, run the same command again with --merge, which keeps the files exported "
+          f"so far and writes new manifests beside these: {command}", file=sys.stderr)
 
 
 def review_threshold(store: ReviewStore, model: ReferenceModel,

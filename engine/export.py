@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
 from typing import TextIO
 
 from engine.decisions import Decision
+from engine.hardlinks import HardLinks
 from engine.manifest import (
     MANIFEST_COLUMNS,
     file_sha256,
@@ -32,6 +33,9 @@ from engine.manifest import (
 )
 from engine.names import (
     MAX_SUFFIX,
+    DestinationNames,
+    FolderNames,
+    existing_folder,
     fold_name,
     folder_problem,
     make_folders,
@@ -48,11 +52,8 @@ logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 1 << 20
 
-# os.link errors after which the file is copied instead: EXDEV across file systems,
-# EPERM or ENOTSUP where the file system has no hard links, EMLINK at the link limit.
-_COPY_INSTEAD_ERRNOS = frozenset(
-    {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
-)
+# How many of the files that an earlier export left in the destination a note names.
+_SHOWN_PATHS = 3
 
 # The file systems on which two names that differ only in this way (a result of
 # names.name_difference) are one name.
@@ -89,6 +90,10 @@ class ExportSummary:
     as the manifest's `exported` column does. It includes the `already_present`
     files, which a merge found there with the same content and left as they were,
     and `added` counts the others. `linked` counts the added files that were hard-linked.
+    `left_in_destination` lists, relative to the destination, the files that a merge
+    found there with the same content as a file it did not export, because that
+    file is rejected or in quarantine now: copies an earlier export made, which
+    stay, because nothing is ever deleted.
     """
 
     destination: Path
@@ -99,6 +104,7 @@ class ExportSummary:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    left_in_destination: list[str] = field(default_factory=list)
     manifest_csv: Path | None = None
     manifest_json: Path | None = None
     cancelled: bool = False
@@ -113,15 +119,22 @@ class CleanedSetExport:
     """One export of the store's folder to `destination`; `run()` does the work.
 
     `link` hard-links files where the destination is on the same file system and
-    copies them elsewhere, with a note in the summary. `merge` allows a non-empty
-    destination, in which an existing name is never overwritten: a byte-identical
-    file there counts as already present, and any other file is an error for that
-    file. A file whose name differs only in case or Unicode normalisation
-    (compared with names.fold_name) from a name in the destination or exported
-    before it gets the first free variant `name (1).ext`, `name (2).ext`, ...,
-    with a note in the summary, so that no two files share a name on a file
-    system that ignores case or normalisation. A variant too long for the
-    destination's file system gets a shorter stem.
+    copies them elsewhere, with a note in the summary. Whether links work is
+    decided per file system of the source files, so the files of a subfolder
+    that is another mount are copied and the others still linked. `merge` allows
+    a non-empty destination, in which an existing name is never overwritten: a
+    byte-identical file there counts as already present, and any other file is
+    an error for that file. A file whose name differs only in case or Unicode
+    normalisation (compared with names.fold_name) from a name in the destination
+    or exported before it gets the first free variant `name (1).ext`,
+    `name (2).ext`, ..., with a note in the summary, so that no two files share a
+    name on a file system that ignores case or normalisation. A variant too long
+    for the destination's file system gets a shorter stem. A merge that finds a
+    numbered variant with the file's content, which an earlier export made, counts
+    the file as already present there instead of adding another variant. A merge
+    also lists in the summary the files it does not export (rejected, or in
+    quarantine) whose content an earlier export left in the destination, with a
+    note, and leaves them there.
     `signal_thresholds`, the model's calibrated threshold of each signal, name the
     signals that flagged each file in the manifest. The constructor raises
     ValueError for an unusable destination and for files in the folder that are
@@ -143,7 +156,15 @@ class CleanedSetExport:
         self.records = store.records(model_fingerprint)
         self.summary = ExportSummary(self.destination)
         self._rows: list[dict[str, str]] = []
-        self._names = _DestinationNames()
+        self._names = DestinationNames()
+        # A destination path that is the relative path of a file of the review
+        # belongs to that file, so it is never taken for another file's earlier copy.
+        self._record_paths = {record.relative_path for record in self.records}
+        # Copies that an earlier export left in the destination of files not exported
+        # now, as the folder's names, the name and the relative path. The end of the
+        # run drops those that this export took for a kept file with that content.
+        self._left_behind: list[tuple[FolderNames, str, str]] = []
+        self._links = HardLinks(store.folder, self.destination) if link else None
         self._check_scored()
         self._check_destination()
 
@@ -151,6 +172,12 @@ class CleanedSetExport:
     def total(self) -> int:
         """The number of files `run()` yields, one per record of the review."""
         return len(self.records)
+
+    @property
+    def kept(self) -> int:
+        """The number of files to export: those in the folder whose final decision is keep."""
+        return sum(1 for record in self.records if record.location is Location.FOLDER
+                   and record.final_decision(self.threshold) is Decision.KEEP)
 
     def run(self) -> Generator[ExportedFile, None, None]:
         """Export file by file, yielding one ExportedFile per record.
@@ -166,13 +193,14 @@ class CleanedSetExport:
         except OSError as error:
             raise ExportError(f"creating {self.destination} failed: "
                               f"{describe_os_error(error)}.") from error
-        handled = 0
         try:
             for record in self.records:
                 yield self._export_one(record)
-                handled += 1
         finally:
-            self.summary.cancelled = handled < len(self.records)
+            # One row per file handled, also for the last one when the run is
+            # stopped at its yield.
+            self.summary.cancelled = len(self._rows) < len(self.records)
+            self._add_final_notes()
             self._write_manifests()
             logger.info("Exported %d files of %s to %s: %d there already, %d not copied, "
                         "%d failed", self.summary.added, self.store.folder, self.destination,
@@ -210,14 +238,22 @@ class CleanedSetExport:
                 error = f"Exporting {record.relative_path} failed: {describe_os_error(problem)}."
         else:
             sha256 = file_sha256(self.store, record)
-        self._count(target, linked, error)
+            if self.merge and sha256 is not None:
+                self._find_left_behind(record, sha256)
         row = review_row(record, self.threshold, self.model_fingerprint, sha256,
                          self.signal_thresholds)
-        exported_as = "" if target is None else target.relative_to(self.destination).as_posix()
+        exported_as = "" if target is None else self._relative(target)
         row.update(exported=str(target is not None).lower(), exported_as=exported_as,
                    error=error or "")
+        # Counted and listed together, so that a stop between files leaves the
+        # summary and the manifest in agreement.
+        self._count(target, linked, error)
         self._rows.append(row)
         return ExportedFile(record.relative_path, decision, target, linked, error)
+
+    def _relative(self, path: Path) -> str:
+        """Return `path` relative to the destination, with forward slashes."""
+        return path.relative_to(self.destination).as_posix()
 
     def _count(self, target: Path | None, linked: bool, error: str | None) -> None:
         if error is not None:
@@ -243,6 +279,12 @@ class CleanedSetExport:
         if requested.name in names.existing and fold_name(requested.name) not in names.claimed:
             # The same name from an earlier export: merge checks that it is this file.
             return requested, False, self._check_present(source, requested)
+        earlier = self._earlier_copy(source, requested, names, identity.size)
+        if earlier is not None:
+            target, digest = earlier
+            self.summary.already_present += 1
+            self._note_renamed(record.relative_path, target, names, present=True)
+            return target, False, digest
         for candidate in numbered_names(requested.name, name_max(requested.parent)):
             if names.is_taken(candidate):
                 continue
@@ -263,13 +305,67 @@ class CleanedSetExport:
 
     def _claim(self, source: Path, target: Path, size: int) -> tuple[Path, bool, str]:
         """Link or copy `source` to the new name `target`. Raises FileExistsError if it is taken."""
-        if self.link and self._try_link(source, target):
+        if self._links is None:
+            return target, False, _copy_new(source, target, size)
+        reason = self._links.link(source, target)
+        if reason is None:
             return target, True, hash_file(target)
-        return target, False, _copy_new(source, target, size)
+        digest = _copy_new(source, target, size)
+        self._links.copied(reason)
+        return target, False, digest
 
-    def _note_renamed(self, relative_path: str, target: Path, names: _FolderNames) -> None:
-        """Add to the summary a note with the reason `relative_path` got another name."""
-        exported_as = target.relative_to(self.destination).as_posix()
+    def _earlier_copy(self, source: Path, requested: Path, names: FolderNames,
+                      size: int) -> tuple[Path, str] | None:
+        """Return a numbered variant of `requested` with the content of `source`, and
+        that content's SHA-256, or None.
+
+        Such a variant is the copy that an earlier export made of the file when
+        the name was taken, so a merge counts the file as there already instead
+        of adding another variant. It is taken for this file only, and never when
+        it is the path of another file of the review, which it belongs to.
+        """
+        digest = ""
+        for name in names.earlier_variants(requested.name, requested.parent):
+            variant = requested.with_name(name)
+            if self._relative(variant) in self._record_paths or not _has_size(variant, size):
+                continue
+            digest = digest or hash_file(source)
+            if _digest_or_none(variant) == digest:
+                names.claimed[fold_name(name)] = name
+                return variant, digest
+        return None
+
+    def _find_left_behind(self, record: FileRecord, sha256: str) -> None:
+        """Remember the files in the destination with the content `sha256` of a file that
+        this export does not export, at its path or at a numbered variant of its name.
+
+        Such a file is a copy that an earlier export made, when the file was kept.
+        Only names that exist are read, and only files of the record's size hashed.
+        """
+        *folders, name = record.relative_path.split("/")
+        folder = existing_folder(self.destination, folders)
+        if folder is None:
+            return
+        try:
+            names = self._names.names_in(folder)
+        except OSError as error:
+            logger.debug("Cannot list %s: %s", folder, error)
+            return
+        candidates = [name] if name in names.existing else []
+        candidates += [variant for variant in names.earlier_variants(name, folder)
+                       if self._relative(folder / variant) not in self._record_paths]
+        for candidate in candidates:
+            path = folder / candidate
+            if _has_size(path, record.size) and _digest_or_none(path) == sha256:
+                self._left_behind.append((names, candidate, self._relative(path)))
+
+    def _note_renamed(self, relative_path: str, target: Path, names: FolderNames, *,
+                      present: bool = False) -> None:
+        """Add to the summary a note with the reason `relative_path` got another name.
+
+        `present`: the file was found under that name from an earlier export.
+        """
+        exported_as = self._relative(target)
         requested = PurePath(relative_path).name
         folded = fold_name(requested)
         if folded in names.claimed:
@@ -278,9 +374,15 @@ class CleanedSetExport:
             other, where = names.existing_folded[folded], "was in the destination already"
         else:
             other, where = "", ""
-        if other:
-            difference = name_difference(requested, other)
-            other_path = (target.parent / other).relative_to(self.destination).as_posix()
+        difference = name_difference(requested, other) if other else ""
+        other_path = self._relative(target.parent / other) if other else ""
+        if present:
+            note = (f"{relative_path} was there already as {exported_as}, with the same "
+                    "content, so it was not copied again.")
+            if other:
+                note += (f" Its name differs only in {difference} from {other_path}, which "
+                         f"{where}. The two names would be one on {_ONE_NAME_ON[difference]}.")
+        elif other:
             note = (f"{relative_path} was exported as {exported_as}, because its name differs "
                     f"only in {difference} from {other_path}, which {where}. The two names "
                     f"would be one on {_ONE_NAME_ON[difference]}.")
@@ -303,21 +405,39 @@ class CleanedSetExport:
         raise _ExportError(f"{target} exists already with other content, and it is "
                            "never overwritten")
 
-    def _try_link(self, source: Path, target: Path) -> bool:
-        try:
-            os.link(source, target)
-        except OSError as error:
-            if error.errno not in _COPY_INSTEAD_ERRNOS:
-                raise
-            note = (f"Hard links from {self.store.folder} to {self.destination} failed "
-                    f"({error.strerror}), so files were copied instead.")
-            if note not in self.summary.notes:
-                logger.info("%s", note)
-                self.summary.notes.append(note)
-            if error.errno == errno.EXDEV:
-                self.link = False
-            return False
-        return True
+    def _add_final_notes(self) -> None:
+        """Add the notes on the files copied instead of linked and on the files that an
+        earlier export left in the destination, once the run has seen every file.
+        """
+        notes = [] if self._links is None else self._links.notes()
+        # A variant that this export took for a kept file with the same content is
+        # that file's copy.
+        self.summary.left_in_destination = [
+            path for names, name, path in self._left_behind if fold_name(name) not in names.claimed
+        ]
+        if self.summary.left_in_destination:
+            notes.append(self._left_behind_note(self.summary.left_in_destination))
+        for note in notes:
+            logger.info("%s", note)
+            self.summary.notes.append(note)
+
+    def _left_behind_note(self, paths: list[str]) -> str:
+        count = len(paths)
+        if count > _SHOWN_PATHS:
+            named = f"{', '.join(paths[:_SHOWN_PATHS])} and {count - _SHOWN_PATHS} more"
+        elif count > 1:
+            named = f"{', '.join(paths[:-1])} and {paths[-1]}"
+        else:
+            named = paths[0]
+        single = count == 1
+        are, subject, pronoun = ("is", "It", "it") if single else ("are", "They", "them")
+        return (f"{_files(count)} that {are} rejected or in quarantine now, and so "
+                f"{_were(count)} not exported, {are} still in {self.destination} from an "
+                f"earlier export, with the same content: {named}. {subject} {_were(count)} "
+                "left there, because nothing is ever deleted; remove "
+                f"{pronoun} by hand if the cleaned set should not have {pronoun}. The JSON "
+                f"manifest lists {'it' if single else 'all of them'} in \"left_in_destination\" "
+                "of its summary.")
 
     def _write_manifests(self) -> None:
         """Write the CSV manifest, then the JSON one, each whole or not at all.
@@ -385,44 +505,6 @@ class _ExportError(Exception):
     """A problem with one file; the message is the reason shown to the user."""
 
 
-@dataclass
-class _FolderNames:
-    """Names in one destination folder: listed before the export, and taken by it.
-
-    `existing_folded` and `claimed` map each name folded with names.fold_name to
-    the name itself, so two files whose names differ only in case or Unicode
-    normalisation never get one name, on any file system. `occupied` contains the
-    folded names that were free when listed but could not be created.
-    """
-
-    existing: set[str]
-    existing_folded: dict[str, str]
-    claimed: dict[str, str] = field(default_factory=dict)
-    occupied: set[str] = field(default_factory=set)
-
-    def is_taken(self, name: str) -> bool:
-        folded = fold_name(name)
-        return (folded in self.claimed or folded in self.existing_folded
-                or folded in self.occupied)
-
-
-@dataclass
-class _DestinationNames:
-    """The _FolderNames of each destination folder, listed once per export."""
-
-    by_folder: dict[Path, _FolderNames] = field(default_factory=dict)
-
-    def names_in(self, folder: Path) -> _FolderNames:
-        # NOTE: folders are distinguished by their exact names, so on a case-insensitive
-        # file system "Sub/a.png" and "sub/a.png" meet in one folder, where the
-        # second fails as a name that exists with other content.
-        if folder not in self.by_folder:
-            names = set(os.listdir(folder))
-            self.by_folder[folder] = _FolderNames(
-                names, {fold_name(name): name for name in sorted(names)})
-        return self.by_folder[folder]
-
-
 def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
     """Return why the kept files of `folder` cannot be exported to `destination`, or "".
 
@@ -444,6 +526,32 @@ def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
                 "(existing files are never overwritten).")
     problem = folder_problem(destination)
     return f"{problem}. Choose another destination." if problem else ""
+
+
+def _has_size(path: Path, size: int) -> bool:
+    """Return True if `path` is a regular file, not a link, of `size` bytes."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(status.st_mode) and status.st_size == size
+
+
+def _digest_or_none(path: Path) -> str | None:
+    """Return the SHA-256 of the file `path`, or None if it cannot be read."""
+    try:
+        return hash_file(path)
+    except OSError as error:
+        logger.debug("Cannot read %s: %s", path, error)
+        return None
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 def _copy_new(source: Path, target: Path, expected_size: int) -> str:

@@ -1,14 +1,15 @@
-"""File name comparison, numbered name variants and folder creation for moves and exports."""
+"""File names for moves and exports: comparison, numbered variants, folders, export destinations."""
 
 from __future__ import annotations
 
 import errno
 import logging
 import os
+import re
 import stat
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,9 @@ MAX_SUFFIX = 9999
 # NAME_MAX in bytes of ext4, XFS, Btrfs, tmpfs and most other file systems, used
 # where os.pathconf cannot give it, as on Windows.
 DEFAULT_NAME_MAX = 255
+
+# The stem of a name that numbered_name made: the stem it numbered, then " (number)".
+_NUMBERED_STEM = re.compile(r"(.+) \(([1-9][0-9]*)\)", re.DOTALL)
 
 
 def fold_name(name: str) -> str:
@@ -76,6 +80,20 @@ def numbered_name(name: str, number: int, max_bytes: int = DEFAULT_NAME_MAX) -> 
     return _fitted_name(path.stem, f" ({number}){path.suffix}", max_bytes)
 
 
+def split_numbered(name: str) -> tuple[str, int] | None:
+    """Return the name that numbered_name numbered into `name`, and the number, or None.
+
+    None when `name` is not of the form `stem (number).ext`. A stem that
+    numbered_name shortened stays short: `split_numbered(numbered_name(n, 2, 40))`
+    gives back `n` only when `n` was not shortened.
+    """
+    path = PurePath(name)
+    match = _NUMBERED_STEM.fullmatch(path.stem)
+    if match is None:
+        return None
+    return match[1] + path.suffix, int(match[2])
+
+
 def _fitted_name(stem: str, ending: str, max_bytes: int) -> str:
     """Return `stem + ending`, with as much of `stem` as fits in `max_bytes` bytes.
 
@@ -118,6 +136,22 @@ def make_folders(root: Path, parts: Sequence[str], created: list[Path] | None = 
         if not stat.S_ISDIR(os.lstat(current).st_mode):
             raise NotADirectoryError(
                 errno.ENOTDIR, "it is a file or a link, not a folder", str(current))
+    return current
+
+
+def existing_folder(root: Path, parts: Sequence[str]) -> Path | None:
+    """Return the folder `parts` inside `root` if each of them is a folder, else None.
+
+    A link is not followed, as make_folders follows none.
+    """
+    current = root
+    for part in parts:
+        current = current / part
+        try:
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                return None
+        except OSError:
+            return None
     return current
 
 
@@ -189,3 +223,70 @@ def overlap(folder: Path, destination: Path) -> str:
     if folder.is_relative_to(resolved):
         return "contains"
     return ""
+
+
+@dataclass
+class FolderNames:
+    """Names in one destination folder: listed before the export, and taken by it.
+
+    `existing_folded` and `claimed` map each name folded with fold_name to
+    the name itself, so two files whose names differ only in case or Unicode
+    normalisation never get one name, on any file system. `occupied` contains the
+    folded names that were free when listed but could not be created. `numbered`
+    maps the folded name that each listed `stem (number).ext` numbers to those
+    names and their numbers.
+    """
+
+    existing: set[str]
+    existing_folded: dict[str, str]
+    numbered: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    claimed: dict[str, str] = field(default_factory=dict)
+    occupied: set[str] = field(default_factory=set)
+
+    def is_taken(self, name: str) -> bool:
+        folded = fold_name(name)
+        return (folded in self.claimed or folded in self.existing_folded
+                or folded in self.occupied)
+
+    def earlier_variants(self, name: str, folder: Path) -> list[str]:
+        """Return the listed names that are numbered variants of `name` in `folder`,
+        such as `name (2).ext`, lowest number first, leaving out those the export took.
+
+        A variant is compared as fold_name folds it, and with the stem shortened
+        as numbered_name shortens it for `folder`.
+        """
+        if not self.numbered:
+            return []
+        limit = name_max(folder)
+        # A stem is shortened by as much as the number needs, so one key per
+        # number of digits finds the shortened variants too.
+        keys = {fold_name(split[0]) for digits in range(len(str(MAX_SUFFIX)))
+                if (split := split_numbered(numbered_name(name, 10 ** digits, limit)))}
+        found = sorted((number, listed) for key in keys
+                       for listed, number in self.numbered.get(key, [])
+                       if fold_name(listed) not in self.claimed
+                       and fold_name(numbered_name(name, number, limit)) == fold_name(listed))
+        return [listed for _number, listed in found]
+
+
+@dataclass
+class DestinationNames:
+    """The FolderNames of each destination folder, listed once per export."""
+
+    by_folder: dict[Path, FolderNames] = field(default_factory=dict)
+
+    def names_in(self, folder: Path) -> FolderNames:
+        """Return the names of `folder`, listing it on the first call. Raises OSError."""
+        # NOTE: folders are distinguished by their exact names, so on a case-insensitive
+        # file system "Sub/a.png" and "sub/a.png" meet in one folder, where the
+        # second fails as a name that exists with other content.
+        if folder not in self.by_folder:
+            names = set(os.listdir(folder))
+            numbered: dict[str, list[tuple[str, int]]] = {}
+            for name in sorted(names):
+                split = split_numbered(name)
+                if split is not None:
+                    numbered.setdefault(fold_name(split[0]), []).append((name, split[1]))
+            self.by_folder[folder] = FolderNames(
+                names, {fold_name(name): name for name in sorted(names)}, numbered)
+        return self.by_folder[folder]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from review_files import backdate, inventory, inventory_by_path, sha256_of
 
+import engine.export
 from engine.cli import (
     EXIT_BAD_MODEL,
     EXIT_FAILED,
@@ -29,6 +31,7 @@ from engine.cli import (
 from engine.modelfile import ReferenceModel
 from engine.names import name_max
 from engine.resources import DEMO_DIR
+from engine.review import FileIdentity
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -356,6 +359,83 @@ def test_sigterm_during_undo_reports_moved_files(demo: Path, tmp_path: Path) -> 
     assert "Traceback" not in "\n".join(errors)
     assert again_code == EXIT_OK
     assert inventory_by_path(demo) == before
+
+
+def check_stopped_export_finished(
+    demo: Path, destination: Path, code: int, errors: list[str], program: str
+) -> None:
+    """Check the report of an export stopped before its third kept file, then finish it
+    with the command that the report gives.
+
+    `program` is the command that the report should name, such as "python main.py".
+    """
+    partial = inventory_by_path(destination)
+    with (destination / "manifest.json").open(encoding="utf-8") as stream:
+        document = json.load(stream)
+    finished_code = main(["export", str(demo), "--to", str(destination), "--merge"])
+    rows = read_rows(destination / "manifest (1).csv")
+    kept = sorted(path for path, row in rows.items() if row["final_decision"] == "keep")
+
+    assert code == EXIT_INTERRUPTED, "\n".join(errors)
+    assert errors[-3:] == [
+        f"Export interrupted: exported 2 of {len(kept)} files with the final decision keep to "
+        f"{destination}. The other {len(kept) - 2} were not exported, because the export was "
+        "interrupted.",
+        f"The manifests of this partial export, {destination / 'manifest.csv'} and "
+        f"{destination / 'manifest.json'}, list only the files handled before the stop; "
+        'manifest.json says "complete": false.',
+        f"To export the other {len(kept) - 2} as well, run the same command again with "
+        "--merge, which keeps the files exported so far and writes new manifests beside "
+        f"these: {program} export {demo} --to {destination} --merge",
+    ]
+    assert "Traceback" not in "\n".join(errors)
+    assert sorted(partial) == sorted([*kept[:2], "manifest.csv", "manifest.json"])
+    assert document["complete"] is False
+    assert [row["path"] for row in document["files"] if row["exported"]] == kept[:2]
+    assert finished_code == EXIT_OK
+    assert all(rows[path]["exported"] == "true" for path in kept)
+    assert {path: digest for path, digest in inventory_by_path(destination).items()
+            if not path.startswith("manifest")} == {path: sha256_of(demo / path)
+                                                    for path in kept}
+
+
+def test_ctrl_c_during_export_reports_exported_files(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    destination = tmp_path / "clean"
+    original = engine.export.read_identity
+    calls = 0
+
+    def interrupt_third(path: Path) -> FileIdentity:
+        # Read once for each kept file, just before it is copied.
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            signal.raise_signal(signal.SIGINT)
+        return original(path)
+
+    monkeypatch.setattr(engine.export, "read_identity", interrupt_third)
+    # Run as `python main.py`, so the hint names that command.
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    code = main(["export", str(demo), "--to", str(destination)])
+    monkeypatch.undo()
+    errors = capsys.readouterr().err.replace("\r", "\n").splitlines()
+
+    check_stopped_export_finished(demo, destination, code, errors, "python main.py")
+
+
+def test_sigterm_during_export_reports_exported_files(demo: Path, tmp_path: Path) -> None:
+    destination = tmp_path / "clean"
+
+    # engine.export reads the size and mtime of each kept file just before it is
+    # copied, so the signal lands before the third copy.
+    code, errors = terminate_after_three_moves(
+        "engine.export.read_identity", ["export", str(demo), "--to", str(destination)],
+        tmp_path)
+
+    # The child runs with `python -c`, so the hint names the installed command line.
+    check_stopped_export_finished(demo, destination, code, errors, "retina-curator-cli")
 
 
 def test_sigterm_handler_restored_after_command(tmp_path: Path) -> None:

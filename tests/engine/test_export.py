@@ -424,6 +424,8 @@ def test_numbered_long_name_exported_shortened(
 
     with scored_store(folder, default_model) as store:
         summary = export_cleaned_set(store, destination, default_model.fingerprint, KEEP_ALL)
+        merged = export_cleaned_set(store, destination, default_model.fingerprint, KEEP_ALL,
+                                    merge=True)
 
     renamed = "l" * 247 + " (1).png"
     exported = inventory_by_path(destination)
@@ -434,6 +436,9 @@ def test_numbered_long_name_exported_shortened(
     assert len(summary.notes) == 1
     assert summary.notes[0].endswith(
         "The numbered name was shortened to fit the limit of 255 bytes of file names there.")
+    # A merge finds the shortened name again and adds no copy.
+    assert (merged.added, merged.already_present, merged.errors) == (0, 2, [])
+    assert len(exported) == 2 + 4
 
 
 def test_full_disk_leaves_whole_manifests_only(
@@ -467,3 +472,153 @@ def test_full_disk_leaves_whole_manifests_only(
     assert written == ["manifest.csv"]
     assert job.summary.manifest_csv == destination / "manifest.csv"
     assert job.summary.manifest_json is None
+
+
+def test_merge_lists_rejected_files_left_in_destination(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    destination = tmp_path / "clean"
+    first = export(store, default_model, destination).summary
+    kept = kept_paths(store, default_model)
+    rejected, quarantined, *_ = kept
+    # Another file at the path of a rejected one is not a copy of it.
+    blood = next(record.relative_path for record in store.records()
+                 if record.relative_path.startswith("blood/"))
+    (destination / blood).parent.mkdir()
+    (destination / blood).write_bytes(b"another image")
+    store.set_override([rejected, quarantined], Decision.REJECT)
+    list(move_batch(store, [quarantined], tmp_path / "quarantine"))
+    before = inventory_by_path(destination)
+
+    summary = export(store, default_model, destination, merge=True).summary
+
+    with (destination / "manifest (1).json").open(encoding="utf-8") as stream:
+        document = json.load(stream)
+    assert first.left_in_destination == []
+    assert summary.left_in_destination == [rejected, quarantined]
+    assert document["summary"]["left_in_destination"] == [rejected, quarantined]
+    assert summary.notes == [
+        f"2 files that are rejected or in quarantine now, and so were not exported, are still "
+        f"in {destination} from an earlier export, with the same content: {rejected} and "
+        f"{quarantined}. They were left there, because nothing is ever deleted; remove them by "
+        "hand if the cleaned set should not have them. The JSON manifest lists all of them in "
+        "\"left_in_destination\" of its summary."
+    ]
+    assert document["summary"]["notes"] == summary.notes
+    # Nothing is deleted or changed; the merge only adds its manifests.
+    after = inventory_by_path(destination)
+    del after["manifest (1).csv"], after["manifest (1).json"]
+    assert after == before
+    assert summary.already_present == len(kept) - 2
+
+
+def test_merge_names_few_of_many_files_left(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    destination = tmp_path / "clean"
+    export(store, default_model, destination)
+    kept = kept_paths(store, default_model)
+
+    summary = export_cleaned_set(store, destination, default_model.fingerprint, 0.0,
+                                 merge=True)
+
+    # Every score is above 0, so every file is rejected now.
+    assert summary.left_in_destination == kept
+    assert summary.notes[0].startswith(
+        f"{len(kept)} files that are rejected or in quarantine now, and so were not exported, "
+        f"are still in {destination} from an earlier export, with the same content: "
+        f"{', '.join(kept[:3])} and {len(kept) - 3} more. They were left there")
+
+
+def test_repeated_merge_finds_renamed_copy(
+    tmp_path: Path, data_root: Path, default_model: ReferenceModel
+) -> None:
+    folder = tmp_path / "batch"
+    retina_pngs_named(data_root, folder, ["Photo.PNG", "photo.png", "other.png"])
+    contents = inventory_by_path(folder)
+    destination = tmp_path / "clean"
+
+    with scored_store(folder, default_model) as store:
+        export_cleaned_set(store, destination, default_model.fingerprint, KEEP_ALL)
+        merges = [export_cleaned_set(store, destination, default_model.fingerprint, KEEP_ALL,
+                                     merge=True) for _ in range(2)]
+        store.set_override(["photo.png"], Decision.REJECT)
+        rejected = export_cleaned_set(store, destination, default_model.fingerprint, KEEP_ALL,
+                                      merge=True)
+
+    exported = inventory_by_path(destination)
+    rows = read_csv(destination / "manifest (2).csv")
+    assert {path: digest for path, digest in exported.items()
+            if not path.startswith("manifest")} == {
+        "Photo.PNG": contents["Photo.PNG"],
+        "photo (1).png": contents["photo.png"],
+        "other.png": contents["other.png"],
+    }
+    for summary in merges:
+        assert (summary.added, summary.already_present, summary.errors) == (0, 3, [])
+        assert summary.notes == [
+            "photo.png was there already as photo (1).png, with the same content, so it was "
+            "not copied again. Its name differs only in case from Photo.PNG, which was in the "
+            "destination already. The two names would be one on case-insensitive file systems "
+            "such as exFAT, NTFS and the default APFS."
+        ]
+    assert rows["photo.png"]["exported"] == "true"
+    assert rows["photo.png"]["exported_as"] == "photo (1).png"
+    # Once rejected, its earlier copy is one that the export leaves behind.
+    assert rejected.left_in_destination == ["photo (1).png"]
+    assert rejected.already_present == 2
+
+
+def test_merge_finds_renamed_copy_beyond_a_gap(
+    tmp_path: Path, data_root: Path, default_model: ReferenceModel
+) -> None:
+    folder = tmp_path / "batch"
+    retina_pngs_named(data_root, folder, ["Photo.png", "photo.png"])
+    destination = tmp_path / "clean"
+    destination.mkdir()
+    # An earlier export named it photo (2).png, and photo (1).png was removed by
+    # hand. photo (3).png is another image.
+    shutil.copy(folder / "photo.png", destination / "photo (2).png")
+    (destination / "photo (3).png").write_bytes(b"another image")
+
+    with scored_store(folder, default_model) as store:
+        summary = export_cleaned_set(store, destination, default_model.fingerprint, KEEP_ALL,
+                                     merge=True)
+
+    rows = read_csv(destination / "manifest.csv")
+    assert sorted(os.listdir(destination)) == [
+        "Photo.png", "manifest.csv", "manifest.json", "photo (2).png", "photo (3).png"]
+    assert (summary.added, summary.already_present) == (1, 1)
+    assert rows["photo.png"]["exported_as"] == "photo (2).png"
+    assert (destination / "photo (3).png").read_bytes() == b"another image"
+
+
+def test_link_fallback_per_file_system(
+    tmp_path: Path, data_root: Path, default_model: ReferenceModel
+) -> None:
+    folder = tmp_path / "batch"
+    write_retina_pngs(data_root, folder, 4)
+    destination = tmp_path / "clean"
+    # Sorted first, so the first link tried crosses file systems.
+    with tmpfs(folder / "a_mount", "4m") as mount:
+        mounted = write_retina_pngs(data_root, mount, 3, prefix="m")
+        with scored_store(folder, default_model) as store:
+            summary = export_cleaned_set(store, destination, default_model.fingerprint,
+                                         KEEP_ALL, link=True)
+        inodes = {path: (folder / path).stat().st_ino for path in inventory_by_path(folder)}
+        contents = inventory_by_path(folder)
+
+    copied = [f"a_mount/{name}" for name in mounted]
+    exported = inventory_by_path(destination)
+    assert summary.errors == []
+    assert summary.exported == 7
+    assert summary.linked == 4
+    for path, inode in inodes.items():
+        assert exported[path] == contents[path]
+        assert ((destination / path).stat().st_ino == inode) is (path not in copied), path
+    assert summary.notes == [
+        f"3 files from {folder / 'a_mount'} were copied instead of hard-linked, because "
+        f"{folder / 'a_mount'} is on another file system than {destination} (Invalid "
+        "cross-device link)."
+    ]
+

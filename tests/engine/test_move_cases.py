@@ -317,3 +317,33 @@ def test_case_only_names_exported_to_exfat(
         assert rows[name]["exported_as"] == path.name
     # Export copies, so the reviewed folder is unchanged.
     assert sha256_inventory(folder) == before
+
+
+def test_repeated_merge_to_exfat_adds_no_copies(
+    tmp_path: Path, cases_root: Path, scored: ReviewStoreOpener
+) -> None:
+    folder = copy_layout(cases_root, "case_collision", tmp_path / "batch")
+    store = scored(folder)
+
+    with exfat(tmp_path / "exfat", tmp_path / "exfat.img") as mount:
+        destination = mount / "cleaned"
+        first = CleanedSetExport(store, destination, scored.model.fingerprint, KEEP_ALL)
+        arrived = {item.relative_path: item.destination.name
+                   for item in first.run() if item.destination}
+        merges = []
+        for _ in range(2):
+            merge = CleanedSetExport(store, destination, scored.model.fingerprint, KEEP_ALL,
+                                     merge=True)
+            again = {item.relative_path: item.destination.name
+                     for item in merge.run() if item.destination}
+            merges.append((merge.summary, again))
+        names = sorted(name for name in os.listdir(destination)
+                       if not name.startswith("manifest"))
+
+    # The two renamed copies of the first export are found under their numbered
+    # names, which exFAT lists as it stored them, and none is added.
+    assert names == sorted(arrived.values())
+    for summary, again in merges:
+        assert summary.errors == []
+        assert (summary.added, summary.already_present) == (0, 3)
+        assert again == arrived

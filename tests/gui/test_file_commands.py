@@ -860,6 +860,29 @@ def test_merge_counts_identical_files_as_there(
     assert all(row["exported_as"] == row["path"] for row in rows)
 
 
+def test_merge_reports_rejected_files_left_in_destination(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    destination = tmp_path / "cleaned"
+    export_and_wait(qtbot, window, ExportOptions(destination))
+    decide(window, "retina_0004.png", Decision.REJECT)
+
+    summary = export_and_wait(qtbot, window, ExportOptions(destination, merge=True))
+
+    report = window.file_commands.last_report
+    assert report is not None
+    assert summary.left_in_destination == ["retina_0004.png"]
+    assert report.lines == [
+        f"1 file that is rejected or in quarantine now, and so was not exported, is still in "
+        f"{destination} from an earlier export, with the same content: retina_0004.png. It "
+        "was left there, because nothing is ever deleted; remove it by hand if the cleaned "
+        "set should not have it. The JSON manifest lists it in \"left_in_destination\" of "
+        "its summary."
+    ]
+    assert (destination / "retina_0004.png").is_file()
+
+
 def test_export_under_file_rejected_before_question(
     qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
 ) -> None:
