@@ -573,7 +573,10 @@ def _copy_new(source: Path, target: Path, expected_size: int) -> str:
             shutil.copystat(source, target)
             os.fsync(writer.fileno())
         except BaseException:
-            writer.close()
+            # Closing flushes the buffer again, which fails again on a full disk; the
+            # file is closed all the same, and the part written must not stay.
+            with contextlib.suppress(OSError):
+                writer.close()
             target.unlink(missing_ok=True)
             raise
     return digest.hexdigest()

@@ -622,3 +622,26 @@ def test_link_fallback_per_file_system(
         "cross-device link)."
     ]
 
+
+def test_full_disk_leaves_no_empty_copies(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    with tmpfs(tmp_path / "full_disk", "1m") as disk:
+        destination = disk / "clean"
+        job = CleanedSetExport(store, destination, default_model.fingerprint,
+                               default_model.threshold, model_name=default_model.name)
+        files = job.run()
+        next(files)
+        free = os.statvfs(disk)
+        (disk / "filler").write_bytes(b"\0" * (free.f_bavail * free.f_frsize))
+        with pytest.raises(ExportError):
+            for _ in files:
+                pass
+        sizes = {path.name: path.stat().st_size for path in destination.rglob("*")
+                 if path.is_file()}
+
+    assert job.summary.failed >= 6
+    assert all("no space left on device" in error for error in job.summary.errors)
+    # Each copy that did not fit was removed, not left behind empty or cut short.
+    assert all(size > 0 for size in sizes.values()), sizes
+    assert len(sizes) <= 1
