@@ -332,6 +332,8 @@ class MainWindow(QMainWindow):
         if self._model is not None:
             self.gallery_model.set_threshold(self._model.threshold)
         self.status_bar.hide_progress()
+        # A "Ready: …" message of the closed folder would read as if it were still open.
+        self.status_bar.clearMessage()
         self.threshold_panel.refresh_histogram()
         self.setWindowTitle(APP_NAME)
         self.gallery_view.set_placeholder_text(f"{reason} {self.ui.no_folder_text}")

@@ -258,6 +258,7 @@ def assert_closed_as_gone(window: MainWindow, folder: Path) -> None:
         assert not action.isEnabled(), action.text()
     assert actions.open_folder.isEnabled()
     assert window.status_bar.counts_text.startswith("0 images")
+    assert window.status_bar.currentMessage() == ""
 
 
 def test_reload_of_removed_folder_closes_it(
