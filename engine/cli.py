@@ -802,9 +802,7 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
         try:
             interrupted = _export_with_progress(export)
         except ExportError as error:
-            for message in export.summary.errors:
-                print(message, file=sys.stderr)
-            print(f"Exporting failed: {error}", file=sys.stderr)
+            _report_failed_export(export, error)
             return EXIT_FAILED
     summary = export.summary
     for message in summary.errors:
@@ -825,6 +823,22 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
           f"({summary.linked} hard-linked).{there_already} "
           f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
     return report_failures(summary.errors, "could not be exported")
+
+
+def _report_failed_export(export: CleanedSetExport, error: ExportError) -> None:
+    """Print the files that failed, the error that stopped the export, and what it
+    left in the destination.
+    """
+    summary = export.summary
+    for message in summary.errors:
+        print(message, file=sys.stderr)
+    print(f"Exporting failed: {error}", file=sys.stderr)
+    written = [str(path) for path in (summary.manifest_csv, summary.manifest_json)
+               if path is not None]
+    manifests = f"Manifests: {', '.join(written)}." if written else "No manifest was written."
+    print(f"Exported {summary.added} of {_files(export.kept)} with the final decision keep to "
+          f"{summary.destination} before it stopped; {summary.failed} could not be "
+          f"exported. {manifests}", file=sys.stderr)
 
 
 def _export_with_progress(export: CleanedSetExport) -> bool:

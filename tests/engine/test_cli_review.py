@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from fault_files import tmpfs
 from review_files import backdate, inventory, inventory_by_path, sha256_of
 
 import engine.export
@@ -755,3 +756,25 @@ def test_export_failure_listed_once(demo: Path, tmp_path: Path) -> None:
     for path in kept_paths:
         assert len(lines_containing(lines, f"Exporting {path} failed:")) == 1, result.stderr
     assert lines[-1] == "2 files could not be exported; the reasons are listed above."
+
+
+def test_full_disk_export_reports_what_it_left(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with tmpfs(tmp_path / "small_disk", "512k") as disk:
+        destination = disk / "clean"
+        code = main(["export", str(demo), "--to", str(destination)])
+        errors = capsys.readouterr().err.replace("\r", "\n").splitlines()
+        copied = [path for path in destination.rglob("*") if path.is_file()]
+
+    failed = [line for line in lines_containing(errors, "failed: no space left on device")
+              if not line.startswith("Exporting failed:")]
+    assert code == EXIT_FAILED
+    assert failed
+    assert errors[-2].startswith(
+        f"Exporting failed: writing the manifests to {destination} failed: no space left")
+    # The last line counts what the stopped export left in the destination.
+    assert errors[-1].startswith(f"Exported {len(copied)} of ")
+    assert errors[-1].endswith(f"with the final decision keep to {destination} before it "
+                               f"stopped; {len(failed)} could not be exported. No manifest "
+                               "was written.")
