@@ -403,7 +403,8 @@ class CleanedSetExport:
             self.summary.already_present += 1
             return digest
         raise _ExportError(f"{target} exists already with other content, and it is "
-                           "never overwritten")
+                           "never overwritten. To export this version, move that file out "
+                           "of the destination, or export to a new folder")
 
     def _add_final_notes(self) -> None:
         """Add the notes on the files copied instead of linked and on the files that an

@@ -217,6 +217,8 @@ def test_merge_never_overwrites(
     assert summary.failed == 1
     assert "sub/s0001.png" in summary.errors[0]
     assert "never overwritten" in summary.errors[0]
+    assert summary.errors[0].endswith("To export this version, move that file out of the "
+                                      "destination, or export to a new folder.")
     assert rows["sub/s0001.png"]["exported"] == "false"
     assert summary.already_present == 1
     assert rows[kept[0]]["exported"] == "true"
