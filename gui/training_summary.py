@@ -181,26 +181,22 @@ class SkippedFilesBox(QGroupBox):
         return item.text() if item is not None else ""
 
 
-class WrappedLabel(QLabel):
-    """A word-wrapped label that a short dialog never cuts off.
+class _WholeTextHeight:
+    """Mixed into a wrapping text widget, before its Qt class, so that a short dialog
+    never cuts it off.
 
     When a dialog is too short for every widget's heightForWidth, its layout
-    squeezes a word-wrapped QLabel down to the label's minimumSizeHint. Qt
-    computes that hint for a width of its own choosing, which cuts off the last
-    lines. Here the minimum height is that of the whole text at the label's
-    width, so the layout takes the room from other widgets or makes the dialog
-    taller.
+    squeezes a wrapping widget down to its minimumSizeHint. Qt computes that hint
+    for a width of its own choosing, which cuts off the last lines. Here the
+    minimum height is that of the whole text at the widget's width, so the layout
+    takes the room from other widgets or makes the dialog taller.
     """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWordWrap(True)
 
     def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
-        # Before its layout first sets its geometry, the label's width is a default
+        # Before its layout first sets its geometry, the widget's width is a default
         # that has nothing to do with the room it gets.
-        if not self.text() or not self.testAttribute(Qt.WidgetAttribute.WA_Resized):
+        if not self.testAttribute(Qt.WidgetAttribute.WA_Resized):
             return hint
         return QSize(hint.width(), max(hint.height(), self.heightForWidth(self.width())))
 
@@ -211,28 +207,29 @@ class WrappedLabel(QLabel):
             self.updateGeometry()
 
 
-class PathView(WrappedText):
+class WrappedLabel(_WholeTextHeight, QLabel):
+    """A word-wrapped label whose minimum height is that of its whole text."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+
+    def minimumSizeHint(self) -> QSize:
+        # An empty label keeps Qt's hint.
+        return super().minimumSizeHint() if self.text() else QLabel.minimumSizeHint(self)
+
+
+class PathView(_WholeTextHeight, WrappedText):
     """A selectable path shown whole, wrapped also inside long names.
 
     A QLabel breaks a path only after a slash, and a line edit shows only the
     part of it that fits. Like WrappedLabel, the minimum height is that of the
-    whole text at the widget's width, so a short dialog does not hide a line.
-    Only a path taller than the maximum height of a WrappedText scrolls.
+    whole text at the widget's width. Only a path taller than the maximum height
+    of a WrappedText scrolls.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
-
-    def minimumSizeHint(self) -> QSize:
-        hint = super().minimumSizeHint()
-        if not self.testAttribute(Qt.WidgetAttribute.WA_Resized):
-            return hint
-        return QSize(hint.width(), max(hint.height(), self.heightForWidth(self.width())))
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self.updateGeometry()
 
 
 def _value_label(parent: QWidget) -> QLabel:
