@@ -244,6 +244,22 @@ def test_move_rejected_when_quarantine_is_file(
     assert sha256_inventory(mixed_folder) == before
 
 
+def move_with_read_only(
+    qtbot: QtBot, window: MainWindow, folder: Path, read_only: Path
+) -> tuple[bool, str]:
+    """Open `folder` while `read_only` is mounted read-only, ask to move its rejects
+    out, close the window, and return whether the move started and the report's summary.
+    """
+    with read_only_bind(read_only):
+        open_and_wait(qtbot, window, folder)
+        started = window.file_commands.move_rejects_out()
+        report = window.file_commands.last_report
+        assert report is not None
+        summary = report.summary
+        window.close()
+    return started, summary
+
+
 def test_move_report_for_read_only_parent(
     qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, questions: list[str],
@@ -258,13 +274,7 @@ def test_move_report_for_read_only_parent(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     before = sha256_inventory(folder)
 
-    with read_only_bind(parent):
-        open_and_wait(qtbot, window, folder)
-        started = window.file_commands.move_rejects_out()
-        report = window.file_commands.last_report
-        assert report is not None
-        summary = report.summary
-        window.close()
+    started, summary = move_with_read_only(qtbot, window, folder, parent)
 
     assert not started
     assert questions == []
@@ -285,13 +295,7 @@ def test_move_report_for_read_only_folder(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     before = sha256_inventory(mixed_folder)
 
-    with read_only_bind(mixed_folder):
-        open_and_wait(qtbot, window, mixed_folder)
-        started = window.file_commands.move_rejects_out()
-        report = window.file_commands.last_report
-        assert report is not None
-        summary = report.summary
-        window.close()
+    started, summary = move_with_read_only(qtbot, window, mixed_folder, mixed_folder)
 
     # Refused before the question, and before a quarantine folder is made.
     assert not started
