@@ -574,8 +574,8 @@ def _copy_new(source: Path, target: Path, expected_size: int) -> str:
             shutil.copystat(source, target)
             os.fsync(writer.fileno())
         except BaseException:
-            # Closing flushes the buffer again, which fails again on a full disk; the
-            # file is closed all the same, and the part written must not stay.
+            # Closing flushes the buffer again, which fails again on a full disk. The
+            # file is closed all the same, and the part written is removed.
             with contextlib.suppress(OSError):
                 writer.close()
             target.unlink(missing_ok=True)
