@@ -43,6 +43,7 @@ from engine.names import (
     name_max,
     numbered_names,
     overlap,
+    spelling,
 )
 from engine.quarantine import describe_os_error
 from engine.review import FileRecord, Location, ReviewStore, hash_file, read_identity
@@ -376,6 +377,10 @@ class CleanedSetExport:
             other, where = "", ""
         difference = name_difference(requested, other) if other else ""
         other_path = self._relative(target.parent / other) if other else ""
+        if "normalisation" in difference:
+            # The two names look alike, so each is told by its spelling.
+            relative_path = f"{relative_path} ({spelling(requested)})"
+            other_path = f"{other_path} ({spelling(other)})"
         if present:
             note = (f"{relative_path} was there already as {exported_as}, with the same "
                     "content, so it was not copied again.")

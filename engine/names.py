@@ -48,6 +48,17 @@ def name_difference(name: str, other: str) -> str:
     return "case and Unicode normalisation"
 
 
+def spelling(name: str) -> str:
+    """Return which Unicode spelling `name` uses, such as "composed, NFC", for a name
+    that looks the same as another one in the other spelling.
+    """
+    if name == unicodedata.normalize("NFC", name):
+        return "composed, NFC"
+    if name == unicodedata.normalize("NFD", name):
+        return "decomposed, NFD"
+    return "partly composed"
+
+
 def name_max(folder: Path) -> int:
     """Return the maximum length in bytes of a file name in `folder` (NAME_MAX).
 

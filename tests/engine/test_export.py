@@ -380,10 +380,14 @@ def test_renamed_export_notes_real_difference(
         exported = {item.relative_path: item.destination for item in job.run()}
 
     renamed = second.removesuffix(".png") + " (1).png"
+    # Names that differ in normalisation look alike, so the note gives each one's spelling.
+    second_named, first_named = ((f"{second} (composed, NFC)", f"{first} (decomposed, NFD)")
+                                 if "normalisation" in difference else (second, first))
     assert exported == {first: destination / first, second: destination / renamed}
     assert job.summary.notes == [
-        f"{second} was exported as {renamed}, because its name differs only in {difference} "
-        f"from {first}, which was exported before it. The two names would be one on "
+        f"{second_named} was exported as {renamed}, because its name differs only in "
+        f"{difference} from {first_named}, which was exported before it. The two names "
+        "would be one on "
         + {"case": "case-insensitive file systems such as exFAT, NTFS and the default APFS.",
            "normalisation": "file systems that ignore normalisation, such as APFS and HFS+ "
                             "on macOS.",
@@ -409,8 +413,9 @@ def test_merge_notes_name_in_destination(
     assert summary.exported == 1
     assert len(summary.notes) == 1
     assert summary.notes[0].startswith(
-        f"{NFC_CAFE} was exported as {renamed}, because its name differs only in Unicode "
-        f"normalisation from {NFD_CAFE}, which was in the destination already.")
+        f"{NFC_CAFE} (composed, NFC) was exported as {renamed}, because its name differs "
+        f"only in Unicode normalisation from {NFD_CAFE} (decomposed, NFD), which was in the "
+        "destination already.")
     assert (destination / NFD_CAFE).read_bytes() == b"exported by an earlier run"
 
 
