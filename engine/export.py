@@ -35,6 +35,7 @@ from engine.names import (
     MAX_SUFFIX,
     DestinationNames,
     FolderNames,
+    composed_first,
     existing_folder,
     fold_name,
     folder_problem,
@@ -154,7 +155,9 @@ class CleanedSetExport:
         self.threshold = threshold
         self.merge = merge
         self.link = link
-        self.records = store.records(model_fingerprint)
+        records = store.records(model_fingerprint)
+        order = composed_first([record.relative_path for record in records])
+        self.records = [records[index] for index in order]
         self.summary = ExportSummary(self.destination)
         self._rows: list[dict[str, str]] = []
         self._names = DestinationNames()

@@ -48,6 +48,22 @@ def name_difference(name: str, other: str) -> str:
     return "case and Unicode normalisation"
 
 
+def composed_first(paths: Sequence[str]) -> list[int]:
+    """Return the indexes of `paths` in their order, except that of paths that
+    fold_name makes equal, the one spelled in NFC comes first, where the first of
+    them stood.
+
+    The first of such paths keeps its name in a destination and the others are
+    numbered, so the composed spelling, which most systems write, is kept.
+    """
+    first_seen: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        first_seen.setdefault(fold_name(path), index)
+    return sorted(range(len(paths)), key=lambda index: (
+        first_seen[fold_name(paths[index])],
+        paths[index] != unicodedata.normalize("NFC", paths[index])))
+
+
 def spelling(name: str) -> str:
     """Return which Unicode spelling `name` uses, such as "composed, NFC", for a name
     that looks the same as another one in the other spelling.

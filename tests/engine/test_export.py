@@ -361,8 +361,9 @@ NFD_CAFE_CAPITAL = unicodedata.normalize("NFD", "CAF\u00c9.png")
 # with the difference its note must give.
 LOOK_ALIKE_NAMES = {
     "case": ("Photo.png", "photo.png", "case"),
-    "normalisation": (NFD_CAFE, NFC_CAFE, "Unicode normalisation"),
-    "both": (NFD_CAFE_CAPITAL, NFC_CAFE, "case and Unicode normalisation"),
+    # The composed spelling keeps its name, although the decomposed one sorts first.
+    "normalisation": (NFC_CAFE, NFD_CAFE, "Unicode normalisation"),
+    "both": (NFC_CAFE, NFD_CAFE_CAPITAL, "case and Unicode normalisation"),
 }
 
 
@@ -381,7 +382,7 @@ def test_renamed_export_notes_real_difference(
 
     renamed = second.removesuffix(".png") + " (1).png"
     # Names that differ in normalisation look alike, so the note gives each one's spelling.
-    second_named, first_named = ((f"{second} (composed, NFC)", f"{first} (decomposed, NFD)")
+    second_named, first_named = ((f"{second} (decomposed, NFD)", f"{first} (composed, NFC)")
                                  if "normalisation" in difference else (second, first))
     assert exported == {first: destination / first, second: destination / renamed}
     assert job.summary.notes == [
