@@ -1,0 +1,74 @@
+"""What the commands on a reviewed folder share: exit codes, opening the folder's
+review and scoring it through the cache with a progress bar.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.images import IMAGE_SUFFIXES, list_relative_images
+from engine.modelfile import ReferenceModel
+from engine.review import ReviewStore
+from engine.reviewdb import ReviewStoreError
+from engine.scorecache import score_changed
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_MODEL = 2
+# Invalid arguments share the code that argparse exits with.
+EXIT_USAGE = 2
+# The shell's code for a process stopped by Ctrl+C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def check_folder(folder: Path, action: str) -> bool:
+    """Return True if `folder` is an existing folder, else print why not and return False."""
+    if not folder.exists():
+        print(f"{action} failed: {folder} not found. Pass an existing folder.", file=sys.stderr)
+        return False
+    if not folder.is_dir():
+        print(f"{action} failed: {folder} is not a folder. Pass a folder.", file=sys.stderr)
+        return False
+    return True
+
+
+def open_review(folder: Path, action: str) -> ReviewStore | None:
+    """Open the review of `folder`, printing recovery messages, or print why it failed."""
+    if not check_folder(folder, action):
+        return None
+    try:
+        store = ReviewStore.open(folder)
+    except ReviewStoreError as error:
+        print(error, file=sys.stderr)
+        return None
+    for message in store.recovered:
+        print(message, file=sys.stderr)
+    return store
+
+
+def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: str) -> bool:
+    """Score the store's folder through the cache, with a progress bar on stderr.
+
+    Returns False, after printing why, when the folder cannot be listed.
+    """
+    try:
+        relative_paths = list_relative_images(store.folder)
+    except OSError as error:
+        print(f"{action} failed: cannot list {store.folder}: {error.strerror or error}. "
+              "Check the folder's permissions.", file=sys.stderr)
+        return False
+    # The callers read the results from the store afterwards, so cached files
+    # only advance the progress bar.
+    with tqdm(total=len(relative_paths), unit="image", file=sys.stderr,
+              disable=not relative_paths) as bar:
+        for done in score_changed(store, model, threshold, relative_paths):
+            bar.update(done)
+    if not relative_paths:
+        # A wrong path or a folder of other files would otherwise pass unnoticed.
+        print(f"No image file found in {store.folder} or its subfolders. Images are the "
+              f"files ending in {', '.join(sorted(IMAGE_SUFFIXES))}; hidden files and "
+              "folders are left out. Check the path.", file=sys.stderr)
+    return True

@@ -1,0 +1,314 @@
+"""The commands that take files out of a reviewed folder or back: move-rejects,
+undo and export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.cli_folder import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    check_folder,
+    open_review,
+    scan,
+)
+from engine.export import CleanedSetExport, ExportError, destination_problem
+from engine.invocation import program_name
+from engine.journal import batches, last_undoable_batch
+from engine.modelfile import ReferenceModel
+from engine.moves import (
+    UndoError,
+    UndoOutcome,
+    move_batch,
+    quarantine_problem,
+    undo_last_batch,
+)
+from engine.quarantine import MoveOutcome, default_quarantine_dir
+from engine.review import ReviewStore
+from engine.reviewdb import ReviewStoreError, find_database
+
+
+def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
+    store = open_review(args.folder, "Moving rejects")
+    if store is None:
+        return EXIT_FAILED
+    with store:
+        # The destination is checked before the scan, which can take minutes.
+        try:
+            destination = args.destination or default_quarantine_dir(store.folder)
+        except ValueError as error:
+            print(f"Moving rejects failed: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        problem = quarantine_problem(store.folder, destination)
+        if problem:
+            print(f"Moving rejects failed: {problem}", file=sys.stderr)
+            return EXIT_FAILED
+        threshold = review_threshold(store, model, args.threshold)
+        if not scan(store, model, threshold, "Moving rejects"):
+            return EXIT_FAILED
+        rejects = store.relative_paths_to_reject(model.fingerprint, threshold)
+        if not rejects:
+            print(f"No file of {store.folder} has the final decision reject.")
+            return EXIT_OK
+        previous_batches = {batch.id for batch in batches(store)}
+        try:
+            outcomes, interrupted = _move_with_progress(store, rejects, destination)
+        except (ValueError, ReviewStoreError) as error:
+            print(error, file=sys.stderr)
+            return EXIT_FAILED
+        moved = 0
+        if interrupted:
+            # The journal counts a file whose move Ctrl+C cut short too, once
+            # settled, so it is exact where the outcomes may miss one.
+            moved = sum(batch.in_quarantine for batch in batches(store)
+                        if batch.id not in previous_batches)
+    errors = [outcome.error for outcome in outcomes if outcome.error]
+    for message in errors:
+        print(message, file=sys.stderr)
+    if interrupted:
+        _report_interrupted_move(store.folder, destination, len(rejects), moved, errors)
+        return EXIT_INTERRUPTED
+    print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} with the final "
+          f"decision reject to {destination}.")
+    return report_failures(errors, "could not be moved")
+
+
+def _move_with_progress(store: ReviewStore, rejects: list[str],
+                        destination: Path) -> tuple[list[MoveOutcome], bool]:
+    """Move `rejects` as one batch with a progress bar on stderr.
+
+    Returns the outcomes so far, and True if Ctrl+C or SIGTERM stopped the batch.
+    The batch is closed before this returns, so the journal then records every
+    file moved. Raises what move_batch raises.
+    """
+    outcomes: list[MoveOutcome] = []
+    try:
+        with (contextlib.closing(move_batch(store, rejects, destination)) as moves,
+              tqdm(total=len(rejects), unit="file", file=sys.stderr) as bar):
+            for outcome in moves:
+                outcomes.append(outcome)
+                bar.update(1)
+    except KeyboardInterrupt:
+        return outcomes, True
+    return outcomes, False
+
+
+def _report_interrupted_move(folder: Path, destination: Path, total: int, moved: int,
+                             errors: list[str]) -> None:
+    """Print how many files an interrupted move-rejects moved, how to move the others
+    too, and how to move them back.
+    """
+    stayed = total - moved
+    if errors:
+        rest = (f" The other {stayed} stay in {folder}: {len(errors)} could not be moved, "
+                "for the reasons listed above, and the move was interrupted before the others.")
+    elif stayed:
+        rest = f" The other {stayed} stay in {folder}, because the move was interrupted."
+    else:
+        rest = ""
+    print(f"Move-rejects interrupted: moved {moved} of {_files(total)} with the final decision "
+          f"reject to {destination}.{rest}", file=sys.stderr)
+    if stayed:
+        print(f"To move the other {stayed} as well, run the same move-rejects command again.",
+              file=sys.stderr)
+    if moved:
+        print(f"To move the {_files(moved)} back, run: {program_name()} undo "
+              f"{shlex.quote(str(folder))}", file=sys.stderr)
+
+
+def run_undo(args: argparse.Namespace) -> int:
+    if not check_folder(args.folder, "Undo"):
+        return EXIT_FAILED
+    # Opening the review would create a database in a folder that has none.
+    if find_database(args.folder) is None:
+        print(f"Nothing to undo: {args.folder} has no review database, so no move of its "
+              "files is recorded.")
+        return EXIT_OK
+    store = open_review(args.folder, "Undo")
+    if store is None:
+        return EXIT_FAILED
+    outcomes: list[UndoOutcome] = []
+    with store:
+        batch = last_undoable_batch(store)
+        try:
+            # One outcome a file still in quarantine; no bar when there is nothing to undo.
+            with tqdm(total=0 if batch is None else batch.in_quarantine, unit="file",
+                      file=sys.stderr, disable=batch is None) as bar:
+                for outcome in undo_last_batch(store, args.forget_missing):
+                    outcomes.append(outcome)
+                    bar.update(1)
+        except (ReviewStoreError, UndoError) as error:
+            print(error, file=sys.stderr)
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            # From the journal, which also counts the file whose return was cut short.
+            back = 0 if batch is None else batch.in_quarantine - _in_quarantine(store, batch.id)
+            print(f"Undo interrupted: moved {_files(back)} back into {store.folder}. To move "
+                  f"back the files still in quarantine, run: {program_name()} undo "
+                  f"{shlex.quote(str(store.folder))}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    if not outcomes:
+        print(f"Nothing to undo: no files of {store.folder} are in quarantine.")
+        return EXIT_OK
+    errors = [outcome.error for outcome in outcomes if outcome.error]
+    for message in errors:
+        print(message, file=sys.stderr)
+    print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} back "
+          f"into {store.folder}.")
+    return report_failures(errors, "could not be moved back")
+
+
+def _in_quarantine(store: ReviewStore, batch_id: int) -> int:
+    """Return how many files of the batch the journal has in quarantine."""
+    return next(batch.in_quarantine for batch in batches(store) if batch.id == batch_id)
+
+
+def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
+    store = open_review(args.folder, "Exporting")
+    if store is None:
+        return EXIT_FAILED
+    with store:
+        # The destination is checked before the scan, which can take minutes.
+        problem = destination_problem(store.folder, args.destination, args.merge)
+        if problem:
+            print(f"Exporting failed: {problem}", file=sys.stderr)
+            return EXIT_FAILED
+        threshold = review_threshold(store, model, args.threshold)
+        if not scan(store, model, threshold, "Exporting"):
+            return EXIT_FAILED
+        try:
+            export = CleanedSetExport(store, args.destination, model.fingerprint, threshold,
+                                      model_name=model.name, merge=args.merge, link=args.link,
+                                      signal_thresholds=model.signal_thresholds)
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return EXIT_FAILED
+        try:
+            interrupted = _export_with_progress(export)
+        except ExportError as error:
+            _report_failed_export(export, error)
+            return EXIT_FAILED
+    summary = export.summary
+    for message in summary.errors:
+        print(message, file=sys.stderr)
+    for note in summary.notes:
+        print(note)
+    # A stop that came once every file was handled and both manifests written
+    # leaves a whole export, which is reported as one.
+    if interrupted and (summary.cancelled or summary.manifest_json is None):
+        _report_interrupted_export(export, args)
+        return EXIT_INTERRUPTED
+    # A file that a merge found in the destination with the same content was not
+    # copied, so it counts as there already, not as exported.
+    present = summary.already_present
+    there_already = (f" {_files(present)} {'was' if present == 1 else 'were'} there already "
+                     "with the same content." if present else "")
+    print(f"Exported {_files(summary.added)} to {summary.destination} "
+          f"({summary.linked} hard-linked).{there_already} "
+          f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
+    return report_failures(summary.errors, "could not be exported")
+
+
+def _report_failed_export(export: CleanedSetExport, error: ExportError) -> None:
+    """Print the files that failed, the error that stopped the export, and what it
+    left in the destination.
+    """
+    summary = export.summary
+    for message in summary.errors:
+        print(message, file=sys.stderr)
+    print(f"Exporting failed: {error}", file=sys.stderr)
+    written = [str(path) for path in (summary.manifest_csv, summary.manifest_json)
+               if path is not None]
+    manifests = f"Manifests: {', '.join(written)}." if written else "No manifest was written."
+    print(f"Exported {summary.added} of {_files(export.kept)} with the final decision keep to "
+          f"{summary.destination} before it stopped; {summary.failed} could not be "
+          f"exported. {manifests}", file=sys.stderr)
+
+
+def _export_with_progress(export: CleanedSetExport) -> bool:
+    """Run `export` with a progress bar on stderr; return True if Ctrl+C or SIGTERM
+    stopped it.
+
+    The run is closed before this returns, so its manifests are written then, for
+    the files handled. Raises ExportError as CleanedSetExport.run does.
+    """
+    try:
+        with (contextlib.closing(export.run()) as files,
+              tqdm(total=export.total, unit="file", file=sys.stderr) as bar):
+            for _ in files:
+                bar.update(1)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _report_interrupted_export(export: CleanedSetExport, args: argparse.Namespace) -> None:
+    """Print how many files an interrupted export exported, where its manifests
+    are, and how to export the others.
+    """
+    summary = export.summary
+    kept, exported = export.kept, summary.exported
+    present = summary.already_present
+    there_already = (f", {present} of them {'was' if present == 1 else 'were'} there already "
+                     "with the same content" if present else "")
+    others = kept - exported
+
+    if summary.errors:
+        rest = (f" The other {others} {'was' if others == 1 else 'were'} not exported: "
+                f"{len(summary.errors)} failed, for the reasons listed above")
+        rest += (", and the export was interrupted before the others."
+                 if others > len(summary.errors) else ".")
+    elif others:
+        rest = (f" The other {others} {'was' if others == 1 else 'were'} not exported, "
+                "because the export was interrupted.")
+    else:
+        rest = ""
+    print(f"Export interrupted: exported {exported} of {_files(kept)} with the final decision "
+          f"keep to {summary.destination}{there_already}.{rest}", file=sys.stderr)
+
+    csv_path, json_path = summary.manifest_csv, summary.manifest_json
+    if csv_path is not None and json_path is not None:
+        print(f"The manifests of this partial export, {csv_path} and {json_path}, list only "
+              f"the files handled before the stop; {json_path.name} says \"complete\": false.",
+              file=sys.stderr)
+    elif csv_path is not None:
+        # A second stop came while the JSON manifest was written.
+        print(f"Only the CSV manifest of this partial export, {csv_path}, was written; it "
+              "lists only the files handled before the stop.", file=sys.stderr)
+    else:
+        print("No manifest of this partial export was written.", file=sys.stderr)
+
+    command = args.command_line if args.merge else f"{args.command_line} --merge"
+    finish = f"To export the other {others} as well" if others else "To write complete manifests"
+    print(f"{finish}, run the same command again with --merge, which keeps the files exported "
+          f"so far and writes new manifests beside these: {command}", file=sys.stderr)
+
+
+def review_threshold(store: ReviewStore, model: ReferenceModel,
+                     choice: float | str | None) -> float:
+    """Store a --threshold choice for the folder and model, and return the threshold in use."""
+    if choice == "calibrated":
+        store.set_threshold_choice(model.fingerprint, None)
+    elif isinstance(choice, float):
+        store.set_threshold_choice(model.fingerprint, choice)
+    return store.threshold_for(model.fingerprint, model.threshold)
+
+
+def report_failures(errors: list[str], failure: str) -> int:
+    """Print how many files failed, such as "could not be moved", and return the exit code."""
+    if not errors:
+        return EXIT_OK
+    print(f"{_files(len(errors))} {failure}; the reasons are listed above.", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"
