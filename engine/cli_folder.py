@@ -1,5 +1,5 @@
-"""What the commands on a reviewed folder share: exit codes, opening the folder's
-review and scoring it through the cache with a progress bar.
+"""Steps shared by the commands on a reviewed folder: exit codes, opening the
+folder's review, and scoring it through the cache with a progress bar.
 """
 
 from __future__ import annotations

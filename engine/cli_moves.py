@@ -20,7 +20,7 @@ from engine.cli_folder import (
     open_review,
     scan,
 )
-from engine.export import CleanedSetExport, ExportError, destination_problem
+from engine.export import CleanedSetExport, ExportError, ExportSummary, destination_problem
 from engine.invocation import program_name
 from engine.journal import batches, last_undoable_batch
 from engine.modelfile import ReferenceModel
@@ -206,6 +206,11 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
     if interrupted and (summary.cancelled or summary.manifest_json is None):
         _report_interrupted_export(export, args)
         return EXIT_INTERRUPTED
+    return _report_export(summary)
+
+
+def _report_export(summary: ExportSummary) -> int:
+    """Print the counts of a whole export and return the exit code."""
     # A file that a merge found in the destination with the same content was not
     # copied, so it counts as there already, not as exported.
     present = summary.already_present
