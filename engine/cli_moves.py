@@ -233,8 +233,8 @@ def _report_failed_export(export: CleanedSetExport, error: ExportError) -> None:
     written = [str(path) for path in (summary.manifest_csv, summary.manifest_json)
                if path is not None]
     manifests = f"Manifests: {', '.join(written)}." if written else "No manifest was written."
-    print(f"Exported {summary.added} of {_files(export.kept)} with the final decision keep to "
-          f"{summary.destination} before it stopped; {summary.failed} could not be "
+    print(f"Exported {summary.added} of {_files(export.kept_count)} with the final decision "
+          f"keep to {summary.destination} before it stopped; {summary.failed} could not be "
           f"exported. {manifests}", file=sys.stderr)
 
 
@@ -260,11 +260,11 @@ def _report_interrupted_export(export: CleanedSetExport, args: argparse.Namespac
     are, and how to export the others.
     """
     summary = export.summary
-    kept, exported = export.kept, summary.exported
+    kept_count, exported = export.kept_count, summary.exported
     present = summary.already_present
     there_already = (f", {present} of them {'was' if present == 1 else 'were'} there already "
                      "with the same content" if present else "")
-    others = kept - exported
+    others = kept_count - exported
 
     if summary.errors:
         rest = (f" The other {others} {'was' if others == 1 else 'were'} not exported: "
@@ -276,25 +276,28 @@ def _report_interrupted_export(export: CleanedSetExport, args: argparse.Namespac
                 "because the export was interrupted.")
     else:
         rest = ""
-    print(f"Export interrupted: exported {exported} of {_files(kept)} with the final decision "
-          f"keep to {summary.destination}{there_already}.{rest}", file=sys.stderr)
+    print(f"Export interrupted: exported {exported} of {_files(kept_count)} with the final "
+          f"decision keep to {summary.destination}{there_already}.{rest}", file=sys.stderr)
 
-    csv_path, json_path = summary.manifest_csv, summary.manifest_json
-    if csv_path is not None and json_path is not None:
-        print(f"The manifests of this partial export, {csv_path} and {json_path}, list only "
-              f"the files handled before the stop; {json_path.name} says \"complete\": false.",
-              file=sys.stderr)
-    elif csv_path is not None:
-        # A second stop came while the JSON manifest was written.
-        print(f"Only the CSV manifest of this partial export, {csv_path}, was written; it "
-              "lists only the files handled before the stop.", file=sys.stderr)
-    else:
-        print("No manifest of this partial export was written.", file=sys.stderr)
+    print(_partial_manifests(summary), file=sys.stderr)
 
     command = args.command_line if args.merge else f"{args.command_line} --merge"
     finish = f"To export the other {others} as well" if others else "To write complete manifests"
     print(f"{finish}, run the same command again with --merge, which keeps the files exported "
           f"so far and writes new manifests beside these: {command}", file=sys.stderr)
+
+
+def _partial_manifests(summary: ExportSummary) -> str:
+    """Return a sentence on the manifests that a stopped export wrote."""
+    csv_path, json_path = summary.manifest_csv, summary.manifest_json
+    if csv_path is not None and json_path is not None:
+        return (f"The manifests of this partial export, {csv_path} and {json_path}, list only "
+                f"the files handled before the stop; {json_path.name} says \"complete\": false.")
+    if csv_path is not None:
+        # A second stop came while the JSON manifest was written.
+        return (f"Only the CSV manifest of this partial export, {csv_path}, was written; it "
+                "lists only the files handled before the stop.")
+    return "No manifest of this partial export was written."
 
 
 def review_threshold(store: ReviewStore, model: ReferenceModel,

@@ -178,7 +178,7 @@ class CleanedSetExport:
         return len(self.records)
 
     @property
-    def kept(self) -> int:
+    def kept_count(self) -> int:
         """The number of files to export: those in the folder whose final decision is keep."""
         return sum(1 for record in self.records if record.location is Location.FOLDER
                    and record.final_decision(self.threshold) is Decision.KEEP)
@@ -381,7 +381,7 @@ class CleanedSetExport:
         difference = name_difference(requested, other) if other else ""
         other_path = self._relative(target.parent / other) if other else ""
         if "normalisation" in difference:
-            # The two names look alike, so each is told by its spelling.
+            # The two names look alike, so the note gives the spelling of each.
             relative_path = f"{relative_path} ({spelling(requested)})"
             other_path = f"{other_path} ({spelling(other)})"
         if present:

@@ -375,29 +375,29 @@ def check_stopped_export_finished(
         document = json.load(stream)
     finished_code = main(["export", str(demo), "--to", str(destination), "--merge"])
     rows = read_rows(destination / "manifest (1).csv")
-    kept = sorted(path for path, row in rows.items() if row["final_decision"] == "keep")
+    kept_paths = sorted(path for path, row in rows.items() if row["final_decision"] == "keep")
 
     assert code == EXIT_INTERRUPTED, "\n".join(errors)
     assert errors[-3:] == [
-        f"Export interrupted: exported 2 of {len(kept)} files with the final decision keep to "
-        f"{destination}. The other {len(kept) - 2} were not exported, because the export was "
-        "interrupted.",
+        f"Export interrupted: exported 2 of {len(kept_paths)} files with the final decision keep "
+        f"to {destination}. The other {len(kept_paths) - 2} were not exported, because the "
+        "export was interrupted.",
         f"The manifests of this partial export, {destination / 'manifest.csv'} and "
         f"{destination / 'manifest.json'}, list only the files handled before the stop; "
         'manifest.json says "complete": false.',
-        f"To export the other {len(kept) - 2} as well, run the same command again with "
+        f"To export the other {len(kept_paths) - 2} as well, run the same command again with "
         "--merge, which keeps the files exported so far and writes new manifests beside "
         f"these: {program} export {demo} --to {destination} --merge",
     ]
     assert "Traceback" not in "\n".join(errors)
-    assert sorted(partial) == sorted([*kept[:2], "manifest.csv", "manifest.json"])
+    assert sorted(partial) == sorted([*kept_paths[:2], "manifest.csv", "manifest.json"])
     assert document["complete"] is False
-    assert [row["path"] for row in document["files"] if row["exported"]] == kept[:2]
+    assert [row["path"] for row in document["files"] if row["exported"]] == kept_paths[:2]
     assert finished_code == EXIT_OK
-    assert all(rows[path]["exported"] == "true" for path in kept)
+    assert all(rows[path]["exported"] == "true" for path in kept_paths)
     assert {path: digest for path, digest in inventory_by_path(destination).items()
             if not path.startswith("manifest")} == {path: sha256_of(demo / path)
-                                                    for path in kept}
+                                                    for path in kept_paths}
 
 
 def test_ctrl_c_during_export_reports_exported_files(
@@ -728,9 +728,9 @@ def test_undo_failure_listed_once(demo: Path, tmp_path: Path) -> None:
     assert "empty.png" in moved
     assert linked
     assert len(lines_containing(lines, "Undoing the move of empty.png failed:")) == 1, result.stderr
-    gone = lines_containing(lines, f"{removed} was found neither at")
-    assert len(gone) == 1, result.stderr
-    assert gone[0].endswith("It is recorded as missing, and undo no longer looks for it.")
+    gone_lines = lines_containing(lines, f"{removed} was found neither at")
+    assert len(gone_lines) == 1, result.stderr
+    assert gone_lines[0].endswith("It is recorded as missing, and undo no longer looks for it.")
     for path in linked:
         assert len(lines_containing(lines, f"{quarantine / path} to ")) == 1, result.stderr
     count = len(linked) + 2
