@@ -298,9 +298,8 @@ class WrappedText(QTextEdit):
         """Return the height that shows all of the text at `width`, up to the maximum."""
         frame = 2 * self.frameWidth()
         # Laid out in a second document, because the widget lays its own out at its
-        # current width. A clone() made for each call crashed the tests now and then
-        # (a segmentation fault while events were processed after windows closed),
-        # and this document, a child of the widget, never did in the same runs.
+        # current width. NOTE: a clone() made for each call led to segmentation faults
+        # after windows closed, for a cause not found; this child document has not.
         document = self._measure
         document.setDefaultFont(self.document().defaultFont())
         document.setDefaultTextOption(self.document().defaultTextOption())
