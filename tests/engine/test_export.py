@@ -482,7 +482,7 @@ def test_full_disk_leaves_whole_manifests_only(
     assert job.summary.manifest_json is None
 
 
-def test_merge_lists_rejected_files_left_in_destination(
+def test_merge_lists_files_left_behind(
     store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:
     destination = tmp_path / "clean"

@@ -864,7 +864,7 @@ def test_merge_counts_identical_files_as_there(
     assert all(row["exported_as"] == row["path"] for row in rows)
 
 
-def test_merge_reports_rejected_files_left_in_destination(
+def test_merge_reports_files_left_behind(
     qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
 ) -> None:
     open_and_wait(qtbot, window, mixed_folder)

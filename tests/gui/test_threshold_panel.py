@@ -179,7 +179,7 @@ def test_spin_box_keeps_threshold_exact(qtbot: QtBot, scored_window: MainWindow,
     assert scored_window.gallery_model.threshold == threshold
 
 
-def test_spin_box_takes_more_digits_than_shown(qtbot: QtBot, scored_window: MainWindow,
+def test_spin_box_takes_extra_digits(qtbot: QtBot, scored_window: MainWindow,
                                                panel: ThresholdPanel) -> None:
     assert panel.spin_box.text() == "1.000"
     panel.spin_box.lineEdit().selectAll()
