@@ -52,9 +52,8 @@ def score_with_cache(
         threshold = store.threshold_for(fingerprint, model.threshold)
     if relative_paths is None:
         relative_paths = list_relative_images(store.folder)
-    paths = [store.folder / relative_path for relative_path in relative_paths]
     store.mark_listed(relative_paths)
-    hits, misses, identities = store.lookup(fingerprint, paths, threshold, relative_paths)
+    hits, misses, identities = store.lookup(fingerprint, relative_paths, threshold)
     logger.info("%s: %d files cached, %d to score with model %s",
                 store.folder, len(hits), len(misses), fingerprint)
     if hits_by_score:

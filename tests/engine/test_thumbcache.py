@@ -101,7 +101,7 @@ def test_recent_file_is_not_stored(cache: ThumbnailCache, folder: Path) -> None:
     now = os.stat(recent).st_mtime_ns + AGE_NS
     os.utime(recent, ns=(now, now))
     identity = os.stat(recent)
-    record = ScoredFile(recent, recent.name, Status.OK, "", 0.5, False, None, PIXELS, PIXELS,
+    record = ScoredFile(recent.parent, recent.name, Status.OK, "", 0.5, False, None, PIXELS, PIXELS,
                         "PNG", size=identity.st_size, mtime_ns=identity.st_mtime_ns)
 
     key = thumbnail_key(record, PIXELS, time.time_ns())

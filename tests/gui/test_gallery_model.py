@@ -28,7 +28,7 @@ THRESHOLD = 0.01
 
 def make_item(relative_path: str, score: float | None, status: Status = Status.OK) -> GalleryItem:
     record = ScoredFile(
-        path=Path("/data") / relative_path,
+        root=Path("/data"),
         relative_path=relative_path,
         status=status if score is None else Status.OK,
         detail="" if score is not None else "damaged or truncated",
