@@ -291,55 +291,59 @@ def open_cache(folder: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -
     return ThumbnailCache(folder / CACHE_FILE_NAME, max_bytes)
 
 
-def attach_thumbnails(
+def store_thumbnails(
     records: Iterable[ScoredFile],
     cache: ThumbnailCache,
     pixels: int,
-    framing: Framing,
     encode: Callable[[np.ndarray], bytes],
     batch_size: int = 256,
 ) -> Iterator[tuple[ScoredFile, bytes | None]]:
-    """Pair each record with its encoded thumbnail and yield them in order, without arrays.
+    """Encode and store each record's thumbnail array, and yield the record without it.
 
-    A record's own thumbnail array is encoded and stored, and the pair is yielded
-    at once. An OK record without one, such as a score read from the score cache,
-    gets the cached bytes of its key, or is decoded again when the cache has none.
-    Those are looked up `batch_size` at a time. Thumbnails fit in `pixels`. A
-    record without a size and mtime gets no thumbnail unless it has one. `records`
-    are read from their files after this call, as the results of a scan are.
-    `encode` may raise ValueError or RuntimeError: that file gets no thumbnail,
-    with a warning.
+    Each record comes paired with its encoded thumbnail as soon as it is read. A
+    record without an array, such as a score read from the score cache, comes with
+    None: `cached_thumbnails` reads its thumbnail when it is shown, so a re-opened
+    folder reads no thumbnail it does not show. Thumbnails fit in `pixels`, and
+    entries are stored `batch_size` at a time. `encode` may raise ValueError or
+    RuntimeError: that file gets no thumbnail, with a warning.
     """
     since_ns = time.time_ns()
-    waiting: list[ScoredFile] = []
     entries: list[tuple[ThumbnailKey, bytes]] = []
-
-    def pair_waiting() -> Iterator[tuple[ScoredFile, bytes | None]]:
-        yield from _from_cache(waiting, cache, pixels, since_ns, framing, encode, entries)
-        waiting.clear()
-
-    def store_full_batch() -> None:
-        if len(entries) >= batch_size:
-            cache.put_many(entries)
-            entries.clear()
-
     try:
         for record in records:
             if record.thumbnail is None:
-                waiting.append(record)
-                if len(waiting) >= batch_size:
-                    yield from pair_waiting()
-                    store_full_batch()
+                yield record, None
                 continue
-            # The records before this one come first.
-            yield from pair_waiting()
             data = _encoded(record, record.thumbnail, encode)
             key = thumbnail_key(record, pixels, since_ns)
             if key is not None and data is not None:
                 entries.append((key, data))
-            store_full_batch()
+                if len(entries) >= batch_size:
+                    cache.put_many(entries)
+                    entries.clear()
             yield replace(record, thumbnail=None), data
-        yield from pair_waiting()
+    finally:
+        cache.put_many(entries)
+
+
+def cached_thumbnails(
+    records: Sequence[ScoredFile],
+    cache: ThumbnailCache,
+    pixels: int,
+    framing: Framing,
+    encode: Callable[[np.ndarray], bytes],
+) -> Iterator[tuple[ScoredFile, bytes | None]]:
+    """Yield each record with its thumbnail from the cache, or decoded again and stored.
+
+    A record without a size and mtime gets None. `records` are read from their
+    files after this call, as the results of a scan are. The files decode
+    REDECODE_GROUP at a time, so stopping the iteration stops the decoding soon.
+    `encode` may raise as for store_thumbnails.
+    """
+    entries: list[tuple[ThumbnailKey, bytes]] = []
+    try:
+        yield from _from_cache(records, cache, pixels, time.time_ns(), framing, encode,
+                               entries)
     finally:
         cache.put_many(entries)
 

@@ -237,6 +237,8 @@ class DetailPane(QWidget):
             ratio = self.devicePixelRatioF()
             self.original_box.set_pixmap(thumbnail_pixmap(item.thumbnail_key, item.thumbnail,
                                                           ratio))
+        elif item.deferred:
+            self.original_box.set_text("Loading…")
         else:
             self.original_box.set_text(sentence_case(describe_status(item.record)))
         text = "Loading…" if item.record.score is not None else "Not scored"

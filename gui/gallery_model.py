@@ -6,7 +6,7 @@ import enum
 import itertools
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -56,18 +56,35 @@ DECISION_ROLES = [GalleryRole.FLAGGED, GalleryRole.OVERRIDE, GalleryRole.DECISIO
                   GalleryRole.TILE]
 
 
+# THUMBNAIL and TILE change when a deferred item gets its thumbnail.
+THUMBNAIL_ROLES = [GalleryRole.THUMBNAIL, GalleryRole.THUMBNAIL_KEY, GalleryRole.TILE]
+
+
 @dataclass(frozen=True)
 class GalleryItem:
-    """One gallery tile: a scored file and its JPEG-encoded thumbnail."""
+    """One gallery tile: a scored file and its JPEG-encoded thumbnail.
+
+    A `deferred` item has no thumbnail yet, although its file is readable, such as
+    a score read from the score cache: the gallery model reads the thumbnail with
+    its ThumbnailReader when the tile is first shown.
+    """
 
     record: ScoredFile
     thumbnail: bytes | None
     thumbnail_key: str
+    deferred: bool = False
 
     @classmethod
-    def create(cls, record: ScoredFile, thumbnail: bytes | None) -> GalleryItem:
+    def create(cls, record: ScoredFile, thumbnail: bytes | None,
+               deferred: bool = False) -> GalleryItem:
         """Make an item with a fresh thumbnail cache key."""
-        return cls(record, thumbnail, f"{next(_thumbnail_serials)}:{record.path}")
+        return cls(record, thumbnail, f"{next(_thumbnail_serials)}:{record.relative_path}",
+                   deferred)
+
+
+# Returns the thumbnail of a deferred item's record, or None while it is not
+# available yet; GalleryModel.set_thumbnails then delivers it.
+ThumbnailReader = Callable[[ScoredFile], bytes | None]
 
 
 class Tile(NamedTuple):
@@ -170,6 +187,7 @@ class GalleryModel(QAbstractListModel):
         self._overrides: dict[str, Decision] = {}
         self._threshold = threshold
         self._counts = GalleryCounts()
+        self._read_thumbnail: ThumbnailReader | None = None
 
     # Qt model interface
 
@@ -197,9 +215,9 @@ class GalleryModel(QAbstractListModel):
             case GalleryRole.RECORD:
                 return record
             case GalleryRole.THUMBNAIL:
-                return self._items[row].thumbnail
+                return self.tile(row).item.thumbnail
             case GalleryRole.THUMBNAIL_KEY:
-                return self._items[row].thumbnail_key
+                return self.tile(row).item.thumbnail_key
             case GalleryRole.SCORE_SORT_KEY:
                 return -math.inf if record.score is None else record.score
             case GalleryRole.TILE:
@@ -367,9 +385,38 @@ class GalleryModel(QAbstractListModel):
         return self._items[row]
 
     def tile(self, row: int) -> Tile:
-        """Return what the tile at `row` shows. Raises IndexError outside the rows."""
-        return Tile(self._items[row], self._flagged[row], self._row_overrides[row],
-                    self._decisions[row])
+        """Return what the tile at `row` shows. Raises IndexError outside the rows.
+
+        A deferred item's thumbnail is read here, the first time its tile is shown.
+        """
+        item = self._items[row]
+        if item.deferred and self._read_thumbnail is not None:
+            thumbnail = self._read_thumbnail(item.record)
+            if thumbnail is not None:
+                item = self._items[row] = GalleryItem.create(item.record, thumbnail)
+        return Tile(item, self._flagged[row], self._row_overrides[row], self._decisions[row])
+
+    def set_thumbnail_reader(self, reader: ThumbnailReader | None) -> None:
+        """Read the thumbnails of deferred items with `reader` when their tiles are shown."""
+        self._read_thumbnail = reader
+
+    def set_thumbnails(self, thumbnails: Iterable[tuple[ScoredFile, bytes | None]]) -> None:
+        """Give deferred items of these records their thumbnails, or none for good.
+
+        A record that is no longer the one of its row, because a scan replaced
+        the row or removed it, is ignored.
+        """
+        rows_by_path = self._row_index()
+        changed = []
+        for record, thumbnail in thumbnails:
+            row = rows_by_path.get(record.relative_path)
+            if row is None or self._items[row].record is not record:
+                continue
+            if self._items[row].deferred:
+                self._items[row] = GalleryItem.create(record, thumbnail)
+                changed.append(row)
+        for first, last in _contiguous_runs(sorted(changed)):
+            self.dataChanged.emit(self.index(first), self.index(last), THUMBNAIL_ROLES)
 
     def row_of(self, relative_path: str) -> int | None:
         """Return the row of the file at `relative_path`, or None if it has none."""

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from gui.gallery_model import GalleryItem, GalleryModel
+from gui.thumbnail_loader import ThumbnailLoader
 from gui.workers import ScoringWorker
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class FolderScanner(QObject):
     still emits are ignored, so its results never mix with the new folder's.
     Results wait in a queue and enter the gallery MAX_ROWS_PER_INSERT at a time, one
     insertion per pass of the event loop. The scan counts as running, and its end
-    signal comes, only once the queue is empty.
+    signal comes, only once the queue is empty. Cached scores enter without their
+    thumbnails, which a ThumbnailLoader reads as their tiles are painted.
 
     Signals:
         progressed(int, int): files scored and total files of the running scan.
@@ -59,6 +61,9 @@ class FolderScanner(QObject):
         self._insert_timer.setSingleShot(True)
         self._insert_timer.setInterval(0)
         self._insert_timer.timeout.connect(self._on_insert_timer_timeout)
+        self._thumbnails = ThumbnailLoader(pool, parent=self)
+        gallery_model.set_thumbnail_reader(self._thumbnails.read)
+        self._thumbnails.loaded.connect(gallery_model.set_thumbnails)
 
     def is_running(self) -> bool:
         return self._worker is not None
@@ -71,6 +76,7 @@ class FolderScanner(QObject):
         """
         self.detach()
         self._gallery_model.clear()
+        self._thumbnails.start(model.framing, thumbnail_pixels)
         worker = ScoringWorker(model, folder, thumbnail_pixels, store)
         worker.signals.items_produced.connect(self._on_worker_items_produced)
         worker.signals.progressed.connect(self._on_worker_progressed)
@@ -89,8 +95,13 @@ class FolderScanner(QObject):
             self._worker.cancel()
 
     def detach(self) -> None:
-        """Cancel the running scan without waiting for it and ignore its remaining signals."""
+        """Cancel the running scan without waiting for it and ignore its remaining signals.
+
+        Thumbnails being decoded again for the gallery are cancelled too, and asked
+        for again when their tiles are painted.
+        """
         self.cancel()
+        self._thumbnails.stop()
         self._worker = None
         self._queue.clear()
         self._end = None

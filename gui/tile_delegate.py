@@ -135,7 +135,8 @@ class TileDelegate(QStyledItemDelegate):
         if item.thumbnail:
             self._paint_thumbnail(painter, image_rect, item)
         else:
-            self._paint_placeholder(painter, image_rect, item.record.status.value)
+            self._paint_placeholder(painter, image_rect,
+                                    "Loading…" if item.deferred else item.record.status.value)
         if tile.flagged:
             self._paint_badge(painter, image_rect, _FLAG_BADGE, FLAG_COLOUR, top=True)
         if tile.override is not None:
@@ -185,6 +186,7 @@ class TileDelegate(QStyledItemDelegate):
         painter.drawPixmap(fitted, pixmap)
 
     def _paint_placeholder(self, painter: QPainter, target: QRect, status: str) -> None:
+        """Paint a grey square that names `status`, a Status value or another state."""
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(_PLACEHOLDER_BACKGROUND)
         painter.drawRect(target)

@@ -15,7 +15,8 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Signal
 
 from engine.export import CleanedSetExport, ExportedFile, ExportError
-from engine.images import list_relative_images
+from engine.framing import Framing
+from engine.images import Status, list_relative_images
 from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
 from engine.moves import UndoError, UndoOutcome, move_batch, undo_batch
@@ -24,7 +25,7 @@ from engine.review import ReviewStore
 from engine.reviewdb import BatchLockedError
 from engine.scorecache import score_with_cache
 from engine.scoring import ScoredFile, score_files
-from engine.thumbcache import ThumbnailCache, attach_thumbnails, open_cache
+from engine.thumbcache import ThumbnailCache, cached_thumbnails, open_cache, store_thumbnails
 from gui.gallery_model import GalleryItem
 from gui.thumbnails import encode_thumbnail
 
@@ -270,7 +271,9 @@ class ScoringWorker(BatchWorker):
     Thumbnails are encoded as JPEG in the pool thread so the GUI thread only
     decodes the ones it paints. Encoded thumbnails are kept in the thumbnail cache
     file in `thumbnail_cache_folder` (default: engine.thumbcache's user cache
-    folder), so the files of a re-opened folder are not decoded again.
+    folder). Cached scores come without a thumbnail: the gallery reads it from that
+    cache when its tile is shown (gui.thumbnail_loader), so a re-opened folder is
+    neither decoded again nor read whole.
     """
 
     def __init__(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int,
@@ -303,19 +306,48 @@ class ScoringWorker(BatchWorker):
         # Closing the generator saves the scores a cancelled scan has so far.
         try:
             with contextlib.closing(records):
-                yield from _gallery_items(records, cache, self._thumbnail_pixels,
-                                          self._model)
+                yield from _gallery_items(records, cache, self._thumbnail_pixels)
         finally:
             cache.close()
 
 
-def _gallery_items(records: Iterable[ScoredFile], cache: ThumbnailCache, pixels: int,
-                   model: ReferenceModel) -> Iterator[GalleryItem]:
-    paired = attach_thumbnails(records, cache, pixels, model.framing, encode_thumbnail)
+def _gallery_items(records: Iterable[ScoredFile], cache: ThumbnailCache,
+                   pixels: int) -> Iterator[GalleryItem]:
+    paired = store_thumbnails(records, cache, pixels, encode_thumbnail)
     with contextlib.closing(paired):
         for record, encoded in paired:
-            yield GalleryItem.create(record, encoded)
+            # A readable file without a thumbnail gets it when its tile is shown.
+            deferred = (encoded is None and record.status is Status.OK
+                        and record.mtime_ns is not None)
+            yield GalleryItem.create(record, encoded, deferred)
 
+
+class ThumbnailWorker(BatchWorker):
+    """Reads the thumbnails of gallery records from the thumbnail cache, or decodes
+    the files again where the cache has none, producing (record, bytes | None) pairs.
+
+    Thumbnails decoded again are stored in the cache file in `cache_folder`
+    (default: engine.thumbcache's user cache folder).
+    """
+
+    def __init__(self, records: list[ScoredFile], pixels: int, framing: Framing,
+                 cache_folder: Path | None = None) -> None:
+        super().__init__(f"Reading {len(records)} thumbnails")
+        self._records = records
+        self._pixels = pixels
+        self._framing = framing
+        self._cache_folder = cache_folder
+
+    def _produce(self) -> Generator[tuple[ScoredFile, bytes | None], None, None]:
+        self._set_total(len(self._records))
+        cache = open_cache(self._cache_folder)
+        try:
+            paired = cached_thumbnails(self._records, cache, self._pixels, self._framing,
+                                       encode_thumbnail)
+            with contextlib.closing(paired):
+                yield from paired
+        finally:
+            cache.close()
 
 
 class MoveWorker(BatchWorker):

@@ -23,9 +23,10 @@ from engine.thumbcache import (
     CACHE_FILE_NAME,
     ThumbnailCache,
     ThumbnailKey,
-    attach_thumbnails,
+    cached_thumbnails,
     default_cache_folder,
     open_cache,
+    store_thumbnails,
     thumbnail_key,
 )
 
@@ -67,7 +68,11 @@ def cache(tmp_path: Path) -> Iterator[ThumbnailCache]:
 
 def paired(model: ReferenceModel, folder: Path, cache: ThumbnailCache,
            decode_calls: list[np.ndarray] | None = None) -> dict[str, bytes | None]:
-    """Attach thumbnails to the records of a score cache scan and return them by name."""
+    """Return the thumbnails of a score cache scan by name, as the window gets them.
+
+    Newly scored files come with theirs, stored as they pass, and cached scores get
+    theirs read from the cache afterwards, or decoded again.
+    """
     def encode(array: np.ndarray) -> bytes:
         if decode_calls is not None:
             decode_calls.append(array)
@@ -76,8 +81,12 @@ def paired(model: ReferenceModel, folder: Path, cache: ThumbnailCache,
     with ReviewStore.open(folder) as store:
         records = score_with_cache(store, model, thumbnail_size=PIXELS,
                                    decode_cached_thumbnails=False)
-        return {record.relative_path: data for record, data in
-                attach_thumbnails(records, cache, PIXELS, model.framing, encode)}
+        stored = {record.relative_path: (record, data) for record, data in
+                  store_thumbnails(records, cache, PIXELS, encode)}
+    without = [record for record, data in stored.values() if data is None]
+    read = {record.relative_path: data for record, data in
+            cached_thumbnails(without, cache, PIXELS, model.framing, encode)}
+    return {name: read.get(name, data) for name, (_, data) in stored.items()}
 
 
 def test_default_folder_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,7 +186,7 @@ def test_scored_records_paired_as_they_come(
             paired_before_read.append(len(paired))
             yield record
 
-    for pair in attach_thumbnails(records(), cache, PIXELS, default_model.framing, encode_png):
+    for pair in store_thumbnails(records(), cache, PIXELS, encode_png):
         paired.append(pair)
 
     # Each record was paired and handed on before the next one was read.
@@ -193,9 +202,9 @@ def test_read_only_folder_is_cached(
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
         for _ in range(2):
-            results = list(attach_thumbnails(
+            results = list(store_thumbnails(
                 score_files(default_model, folder, paths, thumbnail_size=PIXELS),
-                cache, PIXELS, default_model.framing, encode_png))
+                cache, PIXELS, encode_png))
             assert all(data for _, data in results)
         keys = [thumbnail_key(record, PIXELS, time.time_ns()) for record, _ in results]
         assert sorted(path.name for path in folder.iterdir()) == [path.name for path in paths]

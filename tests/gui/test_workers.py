@@ -28,6 +28,7 @@ from gui.workers import (
     ExportWorker,
     MoveWorker,
     ScoringWorker,
+    ThumbnailWorker,
     UndoWorker,
 )
 
@@ -275,8 +276,16 @@ def test_scoring_worker_fills_review_cache(
     second = run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store))
     scores = {item.record.relative_path: item.record.score for item in second.items}
     assert scores == {item.record.relative_path: item.record.score for item in first.items}
-    # Cached scores get their thumbnails from the thumbnail cache, or decoded again.
-    assert all(item.thumbnail for item in second.items if item.record.score is not None)
+    # Cached scores come without thumbnails, which the gallery reads when it shows them.
+    readable = [item for item in second.items if item.record.score is not None]
+    assert all(item.deferred and item.thumbnail is None for item in readable)
+    assert not any(item.deferred for item in second.items if item.record.score is None)
+    # The files were written just now, so the cache stored none: they decode again.
+    read = run_to_end(qtbot, pool, ThumbnailWorker([item.record for item in readable], 64,
+                                                   default_model.framing))
+    assert [record.relative_path for record, _ in read.items] == [
+        item.record.relative_path for item in readable]
+    assert all(data for _, data in read.items)
 
 
 def test_scoring_worker_reuses_thumbnail_cache(
@@ -302,8 +311,14 @@ def test_scoring_worker_reuses_thumbnail_cache(
 
     second = run_to_end(qtbot, pool, ScoringWorker(default_model, mixed_folder, 64, store,
                                                    cache_folder))
-    assert {item.record.path: item.thumbnail for item in second.items
-            if item.record.score is not None} == readable
+    deferred = [item.record for item in second.items if item.deferred]
+    assert sorted(record.path for record in deferred) == sorted(readable)
+    # With the files gone, the thumbnails can only come from the cache.
+    for path in paths:
+        path.unlink()
+    read = run_to_end(qtbot, pool, ThumbnailWorker(deferred, 64, default_model.framing,
+                                                   cache_folder))
+    assert {record.path: data for record, data in read.items} == readable
 
 
 def test_journaled_move_and_undo_workers(

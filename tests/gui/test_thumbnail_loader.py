@@ -1,0 +1,148 @@
+"""Tests of deferred thumbnails: a re-opened folder reads them as its tiles are shown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import write_retina_pngs
+from PySide6.QtCore import QThreadPool
+from pytestqt.qtbot import QtBot
+from window_helpers import backdate
+
+import gui.workers
+from engine.modelfile import ReferenceModel
+from engine.review import ReviewStore
+from engine.thumbcache import CACHE_FILE_NAME, default_cache_folder
+from gui.gallery_model import THUMBNAIL_ROLES, GalleryModel
+from gui.scanner import FolderScanner
+
+FILE_COUNT = 40
+PIXELS = 64
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def folder(tmp_path: Path, data_root: Path) -> Path:
+    folder = tmp_path / "retina"
+    write_retina_pngs(data_root, folder, FILE_COUNT)
+    # Dated back, so that both the scores and the thumbnails are cached.
+    backdate(folder)
+    return folder
+
+
+@pytest.fixture
+def store(folder: Path) -> Iterator[ReviewStore]:
+    with ReviewStore.open(folder) as opened:
+        yield opened
+
+
+@pytest.fixture
+def pool() -> Iterator[QThreadPool]:
+    pool = QThreadPool()
+    yield pool
+    pool.waitForDone()
+
+
+def scan(qtbot: QtBot, scanner: FolderScanner, model: ReferenceModel, folder: Path,
+         store: ReviewStore) -> None:
+    with qtbot.waitSignal(scanner.scan_finished, timeout=TIMEOUT_MS):
+        scanner.start(model, folder, PIXELS, store)
+
+
+def thumbnails_by_path(gallery: GalleryModel) -> dict[str, bytes | None]:
+    items = (gallery.item(row) for row in range(gallery.rowCount()))
+    return {item.record.relative_path: item.thumbnail for item in items}
+
+
+def test_cached_thumbnails_read_as_tiles_show(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
+    store: ReviewStore,
+) -> None:
+    gallery = GalleryModel()
+    scanner = FolderScanner(pool, gallery)
+    scan(qtbot, scanner, default_model, folder, store)
+    first = thumbnails_by_path(gallery)
+    assert all(first.values())
+
+    scan(qtbot, scanner, default_model, folder, store)
+    assert all(gallery.item(row).deferred for row in range(FILE_COUNT))
+    with qtbot.assertNotEmitted(scanner._thumbnails.loaded, wait=200):
+        tile = gallery.tile(3)
+    assert not tile.item.deferred
+    assert tile.item.thumbnail == first[tile.item.record.relative_path]
+    # Only the tile shown was read.
+    assert sum(gallery.item(row).deferred for row in range(FILE_COUNT)) == FILE_COUNT - 1
+
+
+def test_missing_thumbnails_decode_again(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
+    store: ReviewStore,
+) -> None:
+    gallery = GalleryModel()
+    scanner = FolderScanner(pool, gallery)
+    scan(qtbot, scanner, default_model, folder, store)
+    first = thumbnails_by_path(gallery)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{default_cache_folder() / CACHE_FILE_NAME}{suffix}").unlink(missing_ok=True)
+
+    scan(qtbot, scanner, default_model, folder, store)
+    changed: list[tuple[int, int, list[int]]] = []
+    gallery.dataChanged.connect(
+        lambda top, bottom, roles: changed.append((top.row(), bottom.row(), list(roles))))
+    with qtbot.waitSignal(scanner._thumbnails.loaded, timeout=TIMEOUT_MS) as loaded:
+        for row in range(5):
+            assert gallery.tile(row).item.thumbnail is None
+        # A tile painted again while its file decodes is not asked for twice.
+        assert gallery.tile(0).item.deferred
+    assert [record.relative_path for record, _ in loaded.args[0]] == [
+        gallery.item(row).record.relative_path for row in range(5)]
+
+    assert changed == [(0, 4, [int(role) for role in THUMBNAIL_ROLES])]
+    for row in range(5):
+        item = gallery.item(row)
+        assert not item.deferred
+        assert item.thumbnail == first[item.record.relative_path]
+    assert gallery.item(5).deferred
+
+
+def test_thumbnails_of_an_earlier_scan_are_ignored(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
+    store: ReviewStore,
+) -> None:
+    gallery = GalleryModel()
+    scanner = FolderScanner(pool, gallery)
+    scan(qtbot, scanner, default_model, folder, store)
+    scan(qtbot, scanner, default_model, folder, store)
+    earlier = gallery.item(0).record
+    scan(qtbot, scanner, default_model, folder, store)
+
+    gallery.set_thumbnails([(earlier, b"stale thumbnail")])
+    item = gallery.item(gallery.row_of(earlier.relative_path) or 0)
+    assert item.record is not earlier
+    assert item.deferred
+    assert item.thumbnail is None
+
+
+def test_failed_decoding_leaves_no_tile_loading(
+    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
+    store: ReviewStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gallery = GalleryModel()
+    scanner = FolderScanner(pool, gallery)
+    scan(qtbot, scanner, default_model, folder, store)
+    scan(qtbot, scanner, default_model, folder, store)
+    Path(default_cache_folder() / CACHE_FILE_NAME).unlink()
+
+    def fail(*_arguments: object) -> Iterator[object]:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(gui.workers, "cached_thumbnails", fail)
+    with qtbot.waitSignal(scanner._thumbnails.loaded, timeout=TIMEOUT_MS) as loaded:
+        gallery.tile(0)
+        gallery.tile(1)
+    assert [data for _, data in loaded.args[0]] == [None, None]
+    for row in (0, 1):
+        assert not gallery.item(row).deferred
+        assert gallery.item(row).thumbnail is None
