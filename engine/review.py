@@ -155,7 +155,7 @@ LEFT JOIN scores AS s ON s.relative_path = f.relative_path AND s.model_fingerpri
 # The index of the first column after the file's own in a _RECORD_QUERY row.
 _SCORE_COLUMN = 13
 
-# The files whose score can be trusted (see ReviewStore._trusted_rows).
+# The files whose score can be trusted (see ReviewStore._trusted_identities).
 _TRUSTED_FILES = """
 FROM files AS f
 JOIN scores AS s ON s.relative_path = f.relative_path AND s.model_fingerprint = ?
@@ -279,8 +279,11 @@ class ReviewStore:
 
         Misses are the folder / relative path, in the order of `relative_paths`.
         """
-        rows = self._trusted_rows(model_fingerprint, _CACHED_QUERY)
-        stale, identities = self._find_stale(relative_paths, rows)
+        # The trusted files of _trusted_identities, with their cached results.
+        rows = {row[0]: row for row in self.database.query_tuples(
+            _CACHED_QUERY, (model_fingerprint, RACY_WINDOW_NS))}
+        stale, identities = self._find_stale(
+            relative_paths, {relative_path: row[1:3] for relative_path, row in rows.items()})
         hits: list[ScoredFile] = []
         misses: list[Path] = []
         for index, relative_path in enumerate(relative_paths):
@@ -302,18 +305,18 @@ class ReviewStore:
         reads them from the review afterwards.
         """
         stale, identities = self._find_stale(
-            relative_paths, self._trusted_rows(model_fingerprint, _TRUSTED_QUERY))
+            relative_paths, self._trusted_identities(model_fingerprint))
         logger.debug("Cache of %s under model %s: %d hits, %d misses", self.folder,
                      model_fingerprint, len(relative_paths) - len(stale), len(stale))
         return [relative_paths[index] for index in sorted(stale)], identities
 
     def _find_stale(
-        self, relative_paths: Sequence[str], trusted: Mapping[str, tuple[Any, ...]]
+        self, relative_paths: Sequence[str], trusted: Mapping[str, tuple[int, int]]
     ) -> tuple[set[int], dict[str, FileIdentity]]:
         """Return the indexes of the files without a current cached score, and their identities.
 
-        `trusted` holds the model's _trusted_rows. A file that cannot be stat-ed is
-        stale and has no identity.
+        `trusted` holds the model's _trusted_identities. A file that cannot be
+        stat-ed is stale and has no identity.
         """
         # Strings, not Paths: a Path costs more to build than the stat.
         prefix = os.path.join(self.folder, "")
@@ -326,24 +329,22 @@ class ReviewStore:
             except OSError:
                 stale.add(index)
                 continue
-            row = trusted.get(relative_path)
-            if row is None or (row[1], row[2]) != (stat.st_size, stat.st_mtime_ns):
+            if trusted.get(relative_path) != (stat.st_size, stat.st_mtime_ns):
                 stale.add(index)
                 identities[relative_path] = FileIdentity(stat.st_size, stat.st_mtime_ns,
                                                          checked_ns)
         return stale, identities
 
-    def _trusted_rows(self, model_fingerprint: str, query: str) -> dict[str, tuple[Any, ...]]:
-        """Return the row of `query`, which starts with the relative path, size and
-        mtime_ns, of each file whose cached score can be trusted, by relative path.
+    def _trusted_identities(self, model_fingerprint: str) -> dict[str, tuple[int, int]]:
+        """Return the size and mtime_ns of each file whose cached score can be trusted.
 
         A score can be trusted when it was computed for the file's stored size and
         mtime_ns, and that mtime was not within RACY_WINDOW_NS of the moment they
         were read. Only an mtime near that moment can repeat after a later change.
         An mtime far in the future (a skewed camera clock) cannot, so it stays trusted.
         """
-        rows = self.database.query_tuples(query, (model_fingerprint, RACY_WINDOW_NS))
-        return {row[0]: row for row in rows}
+        rows = self.database.query_tuples(_TRUSTED_QUERY, (model_fingerprint, RACY_WINDOW_NS))
+        return {relative_path: (size, mtime_ns) for relative_path, size, mtime_ns in rows}
 
     def save_scores(
         self,
