@@ -14,7 +14,9 @@ def main() -> int:
     if wants_command(arguments):
         from engine.cli import main as run_command
 
-        return run_command(arguments)
+        # Called without arguments, it runs sys.argv as the process's own command
+        # line and keeps a late Ctrl+C or SIGTERM from killing the process as it exits.
+        return run_command()
     from gui.app import main as run_window
 
     return run_window(arguments)

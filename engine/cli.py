@@ -15,12 +15,10 @@ import math
 import operator
 import os
 import shlex
-import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 from tqdm import tqdm
@@ -41,6 +39,7 @@ from engine.cli_folder import (
 from engine.cli_moves import run_export, run_move_rejects, run_undo
 from engine.framing import Framing
 from engine.images import log_decoder_warnings
+from engine.interrupts import StopSignals
 from engine.invocation import COMMANDS, program_name, unknown_command_message
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
@@ -278,7 +277,13 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one sub-command and return the process exit code."""
+    """Run one sub-command and return the process exit code.
+
+    Without `argv`, main runs the process's own command line, as `python main.py`
+    and retina-curator-cli do, and the process is expected to exit when it returns:
+    the signals that the command handled stay ignored until then (see StopSignals).
+    With `argv`, the caller's signal handlers are back when main returns.
+    """
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if arguments and not arguments[0].startswith("-") and arguments[0] not in COMMANDS:
@@ -293,50 +298,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     log_decoder_warnings()
-    # Log lines go above the progress bar instead of being glued to its end.
+    stop_signals = StopSignals(sigterm=args.command in _STOPPED_LIKE_CTRL_C,
+                               until_exit=argv is None)
     try:
-        stop_on_sigterm = (sigterm_as_interrupt() if args.command in _STOPPED_LIKE_CTRL_C
-                           else contextlib.nullcontext())
-        with logging_redirect_tqdm(), stop_on_sigterm:
-            return run_command(args)
+        # Log lines go above the progress bar instead of being glued to its end.
+        with logging_redirect_tqdm(), stop_signals:
+            return run_command(args, stop_signals)
     except KeyboardInterrupt:
         # The user asked for the stop, so one line replaces the traceback.
         print(f"{args.command.capitalize()} interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Raise KeyboardInterrupt on SIGTERM inside the block, as Python does on SIGINT.
+def run_command(args: argparse.Namespace, stop_signals: StopSignals) -> int:
+    """Run the sub-command that `args` names and return the process exit code.
 
-    The previous SIGTERM handler is restored on leaving the block. Must run in the
-    main thread, because only that thread can set signal handlers (ValueError otherwise).
+    move-rejects, undo and export set `stop_signals.work_complete` once their work is done.
     """
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        yield
-    finally:
-        # None is a handler that was not set from Python, and Python cannot set it again.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
-def _raise_keyboard_interrupt(_signal_number: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Run the sub-command that `args` names and return the process exit code."""
     if args.command == "train":
         return run_train(args)
     if args.command == "undo":
-        return run_undo(args)
+        return run_undo(args, stop_signals)
     try:
         model = load_model(args.model or DEFAULT_MODEL_PATH)
     except ModelFileError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_MODEL
-    runners = {"score": run_score, "evaluate": run_evaluate,
-               "move-rejects": run_move_rejects, "export": run_export}
+    if args.command == "move-rejects":
+        return run_move_rejects(args, model, stop_signals)
+    if args.command == "export":
+        return run_export(args, model, stop_signals)
+    runners = {"score": run_score, "evaluate": run_evaluate}
     return runners[args.command](args, model)
 
 

@@ -21,6 +21,7 @@ from engine.cli_folder import (
     scan,
 )
 from engine.export import CleanedSetExport, ExportError, ExportSummary, destination_problem
+from engine.interrupts import StopSignals
 from engine.invocation import program_name
 from engine.journal import batches, last_undoable_batch
 from engine.modelfile import ReferenceModel
@@ -36,7 +37,8 @@ from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError, find_database
 
 
-def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
+def run_move_rejects(args: argparse.Namespace, model: ReferenceModel,
+                     stop_signals: StopSignals) -> int:
     store = open_review(args.folder, "Moving rejects")
     if store is None:
         return EXIT_FAILED
@@ -60,7 +62,8 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
             return EXIT_OK
         previous_batches = {batch.id for batch in batches(store)}
         try:
-            outcomes, interrupted = _move_with_progress(store, rejects, destination)
+            outcomes, interrupted = _move_with_progress(store, rejects, destination,
+                                                        stop_signals)
         except (ValueError, ReviewStoreError) as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED
@@ -81,8 +84,8 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel) -> int:
     return report_failures(errors, "could not be moved")
 
 
-def _move_with_progress(store: ReviewStore, rejects: list[str],
-                        destination: Path) -> tuple[list[MoveOutcome], bool]:
+def _move_with_progress(store: ReviewStore, rejects: list[str], destination: Path,
+                        stop_signals: StopSignals) -> tuple[list[MoveOutcome], bool]:
     """Move `rejects` as one batch with a progress bar on stderr.
 
     Returns the outcomes so far, and True if Ctrl+C or SIGTERM stopped the batch.
@@ -96,6 +99,8 @@ def _move_with_progress(store: ReviewStore, rejects: list[str],
             for outcome in moves:
                 outcomes.append(outcome)
                 bar.update(1)
+            # The batch is closed and recorded: a signal from here on stops nothing.
+            stop_signals.work_complete = True
     except KeyboardInterrupt:
         return outcomes, True
     return outcomes, False
@@ -124,7 +129,7 @@ def _report_interrupted_move(folder: Path, destination: Path, total: int, moved:
               f"{shlex.quote(str(folder))}", file=sys.stderr)
 
 
-def run_undo(args: argparse.Namespace) -> int:
+def run_undo(args: argparse.Namespace, stop_signals: StopSignals) -> int:
     if not check_folder(args.folder, "Undo"):
         return EXIT_FAILED
     # Opening the review would create a database in a folder that has none.
@@ -145,6 +150,8 @@ def run_undo(args: argparse.Namespace) -> int:
                 for outcome in undo_last_batch(store, args.forget_missing):
                     outcomes.append(outcome)
                     bar.update(1)
+                # Every file of the batch is handled and recorded.
+                stop_signals.work_complete = True
         except (ReviewStoreError, UndoError) as error:
             print(error, file=sys.stderr)
             return EXIT_FAILED
@@ -171,7 +178,8 @@ def _in_quarantine(store: ReviewStore, batch_id: int) -> int:
     return next(batch.in_quarantine for batch in batches(store) if batch.id == batch_id)
 
 
-def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
+def run_export(args: argparse.Namespace, model: ReferenceModel,
+               stop_signals: StopSignals) -> int:
     store = open_review(args.folder, "Exporting")
     if store is None:
         return EXIT_FAILED
@@ -192,7 +200,7 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
             print(error, file=sys.stderr)
             return EXIT_FAILED
         try:
-            interrupted = _export_with_progress(export)
+            interrupted = _export_with_progress(export, stop_signals)
         except ExportError as error:
             _report_failed_export(export, error)
             return EXIT_FAILED
@@ -201,9 +209,7 @@ def run_export(args: argparse.Namespace, model: ReferenceModel) -> int:
         print(message, file=sys.stderr)
     for note in summary.notes:
         print(note)
-    # A stop that came once every file was handled and both manifests written
-    # leaves a whole export, which is reported as one.
-    if interrupted and (summary.cancelled or summary.manifest_json is None):
+    if interrupted:
         _report_interrupted_export(export, args)
         return EXIT_INTERRUPTED
     return _report_export(summary)
@@ -238,20 +244,28 @@ def _report_failed_export(export: CleanedSetExport, error: ExportError) -> None:
           f"exported. {manifests}", file=sys.stderr)
 
 
-def _export_with_progress(export: CleanedSetExport) -> bool:
+def _export_with_progress(export: CleanedSetExport, stop_signals: StopSignals) -> bool:
     """Run `export` with a progress bar on stderr; return True if Ctrl+C or SIGTERM
-    stopped it.
+    stopped it before the export was whole.
 
     The run is closed before this returns, so its manifests are written then, for
-    the files handled. Raises ExportError as CleanedSetExport.run does.
+    the files handled. Sets `stop_signals.work_complete` once the export is whole.
+    Raises ExportError as CleanedSetExport.run does.
     """
     try:
         with (contextlib.closing(export.run()) as files,
               tqdm(total=export.total, unit="file", file=sys.stderr) as bar):
             for _ in files:
                 bar.update(1)
+            # Both manifests are written: a signal from here on stops nothing.
+            stop_signals.work_complete = True
     except KeyboardInterrupt:
-        return True
+        summary = export.summary
+        if summary.cancelled or summary.manifest_json is None:
+            return True
+        # A stop that came once every file was handled and both manifests written
+        # leaves a whole export, which is reported as one.
+        stop_signals.work_complete = True
     return False
 
 
