@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.framing import Framing
-from engine.images import Status, load_images
+from engine.images import LoadedImage, Status, load_images
 from engine.scoring import ScoredFile
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,8 @@ class ThumbnailCache:
 
     A cache file that SQLite cannot read is deleted and created again. A cache that
     cannot be created at all (a read-only cache folder, a full disk) is disabled:
-    every lookup misses and every store is dropped, with one warning in the log.
+    every lookup misses and every store is dropped, with one warning in the log
+    for each cache file in a process.
     """
 
     def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
@@ -122,7 +123,7 @@ class ThumbnailCache:
             self._connection = self._open()
         except (sqlite3.OperationalError, OSError) as error:
             # Also a lock held too long by another window: its file must stay.
-            logger.warning("thumbnail cache disabled: opening %s failed: %s", path, error)
+            _warn_disabled(path, "opening %s failed: %s", path, error)
         except sqlite3.DatabaseError as error:
             logger.warning("thumbnail cache %s is damaged (%s), so it is created again",
                            path, error)
@@ -265,24 +266,38 @@ class ThumbnailCache:
             try:
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             except OSError as error:
-                logger.warning("thumbnail cache disabled: removing %s%s failed: %s",
-                               self.path, suffix, error)
+                _warn_disabled(self.path, "removing %s%s failed: %s", self.path, suffix,
+                               error)
                 return None
         try:
             return self._open()
         except (sqlite3.DatabaseError, OSError) as error:
-            logger.warning("thumbnail cache disabled: creating %s failed: %s", self.path, error)
+            _warn_disabled(self.path, "creating %s failed: %s", self.path, error)
             return None
 
     def _on_error(self, action: str, error: sqlite3.DatabaseError) -> None:
         self.close()
         if isinstance(error, sqlite3.OperationalError):
-            logger.warning("thumbnail cache disabled: %s %s failed: %s", action, self.path, error)
+            _warn_disabled(self.path, "%s %s failed: %s", action, self.path, error)
             return
         logger.warning("%s thumbnail cache %s failed (%s), so it is created again",
                        action.capitalize(), self.path, error)
         self._connection = self._recreate()
 
+
+
+# Cache files found unusable in this process. The window opens the cache in every
+# scan and thumbnail job, and one warning a file is enough.
+_disabled_paths: set[Path] = set()
+
+
+def _warn_disabled(path: Path, message: str, *arguments: object) -> None:
+    """Log that the cache at `path` is disabled and why: a warning the first time, then
+    at debug level.
+    """
+    level = logging.DEBUG if path in _disabled_paths else logging.WARNING
+    _disabled_paths.add(path)
+    logger.log(level, "thumbnail cache disabled: " + message, *arguments)
 
 
 def open_cache(folder: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> ThumbnailCache:
@@ -326,58 +341,80 @@ def store_thumbnails(
         cache.put_many(entries)
 
 
+@dataclass(frozen=True)
+class CachedThumbnail:
+    """The thumbnail of a record, or why it has none.
+
+    `problem` is empty when `data` is set. Otherwise it describes what happened
+    to the file since it was scored, such as "the file was removed or renamed",
+    or it is empty when the thumbnail could not be encoded.
+    """
+
+    record: ScoredFile
+    data: bytes | None
+    problem: str = ""
+
+
+# The problem of a file that is no longer the version that was scored.
+CHANGED_SINCE_SCORED = "the file changed since it was scored"
+
+
 def cached_thumbnails(
     records: Sequence[ScoredFile],
     cache: ThumbnailCache,
     pixels: int,
     framing: Framing,
     encode: Callable[[np.ndarray], bytes],
-) -> Iterator[tuple[ScoredFile, bytes | None]]:
-    """Yield each record with its thumbnail from the cache, or decoded again and stored.
+) -> Iterator[CachedThumbnail]:
+    """Yield the thumbnail of each record from the cache, or decoded again and stored.
 
-    A record without a size and mtime gets None. `records` are read from their
-    files after this call, as the results of a scan are. The files decode
-    REDECODE_GROUP at a time, so stopping the iteration stops the decoding soon.
-    `encode` may raise as for store_thumbnails.
+    A file decoded again must still have the size and mtime it was scored with:
+    the thumbnail of a changed file would show other content than the score
+    describes, so it gets none, with CHANGED_SINCE_SCORED. A record without a
+    size and mtime gets none either. `records` are read from their files after
+    this call, as the results of a scan are. The files decode REDECODE_GROUP at a
+    time, so stopping the iteration stops the decoding soon. `encode` may raise
+    as for store_thumbnails.
     """
+    since_ns = time.time_ns()
+    keys = [thumbnail_key(record, pixels, since_ns) for record in records]
+    cached = cache.get_many([key for key in keys if key is not None])
+    missing = [index for index, key in enumerate(keys) if key is not None and key not in cached]
     entries: list[tuple[ThumbnailKey, bytes]] = []
+    loaded: dict[int, LoadedImage] = {}
+    decoded = 0
     try:
-        yield from _from_cache(records, cache, pixels, time.time_ns(), framing, encode,
-                               entries)
+        for index, (record, key) in enumerate(zip(records, keys, strict=True)):
+            if key is None or key in cached:
+                yield CachedThumbnail(record, None if key is None else cached[key])
+                continue
+            if index not in loaded:
+                # A few files at a time, so that results keep coming, and a cancel
+                # is noticed, while the files are large.
+                group = missing[decoded : decoded + REDECODE_GROUP]
+                decoded += len(group)
+                images = load_images([records[other].path for other in group], framing, pixels)
+                loaded = dict(zip(group, images, strict=True))
+            yield _decoded_again(record, key, loaded[index], encode, entries)
     finally:
         cache.put_many(entries)
 
 
-def _from_cache(
-    records: Sequence[ScoredFile], cache: ThumbnailCache, pixels: int, since_ns: int,
-    framing: Framing, encode: Callable[[np.ndarray], bytes],
-    entries: list[tuple[ThumbnailKey, bytes]],
-) -> Iterator[tuple[ScoredFile, bytes | None]]:
-    """Yield `records` with their cached thumbnails, decoding the missing ones again.
-
-    The thumbnails decoded again are added to `entries`, to be stored.
+def _decoded_again(
+    record: ScoredFile, key: ThumbnailKey, image: LoadedImage,
+    encode: Callable[[np.ndarray], bytes], entries: list[tuple[ThumbnailKey, bytes]],
+) -> CachedThumbnail:
+    """Return the thumbnail of `image`, the record's file read again, and add it to
+    `entries` to be stored.
     """
-    keys = [thumbnail_key(record, pixels, since_ns) for record in records]
-    cached = cache.get_many([key for key in keys if key is not None])
-    missing = [index for index, key in enumerate(keys) if key is not None and key not in cached]
-    arrays: dict[int, np.ndarray | None] = {}
-    decoded = 0
-    for index, (record, key) in enumerate(zip(records, keys, strict=True)):
-        if key is None or key in cached:
-            yield record, None if key is None else cached[key]
-            continue
-        if index not in arrays:
-            # A few files at a time, so that results keep coming, and a cancel is
-            # noticed, while the files are large.
-            group = missing[decoded : decoded + REDECODE_GROUP]
-            decoded += len(group)
-            loaded = load_images([records[other].path for other in group], framing, pixels)
-            arrays = {other: item.thumbnail for other, item in zip(group, loaded, strict=True)}
-        array = arrays[index]
-        data = None if array is None else _encoded(record, array, encode)
-        if data is not None:
-            entries.append((key, data))
-        yield record, data
+    if image.status is not Status.OK or image.thumbnail is None:
+        return CachedThumbnail(record, None, image.detail or image.status.value)
+    if (image.size, image.mtime_ns) != (record.size, record.mtime_ns):
+        return CachedThumbnail(record, None, CHANGED_SINCE_SCORED)
+    data = _encoded(record, image.thumbnail, encode)
+    if data is not None:
+        entries.append((key, data))
+    return CachedThumbnail(record, data)
 
 
 def _encoded(

@@ -32,7 +32,7 @@ from gui.gallery_model import (
     describe_status,
     format_score,
     format_threshold,
-    sentence_case,
+    placeholder_text,
 )
 from gui.image_box import ImageBox
 from gui.thumbnails import thumbnail_pixmap
@@ -237,10 +237,8 @@ class DetailPane(QWidget):
             ratio = self.devicePixelRatioF()
             self.original_box.set_pixmap(thumbnail_pixmap(item.thumbnail_key, item.thumbnail,
                                                           ratio))
-        elif item.deferred:
-            self.original_box.set_text("Loading…")
         else:
-            self.original_box.set_text(sentence_case(describe_status(item.record)))
+            self.original_box.set_text(placeholder_text(item, detailed=True))
         text = "Loading…" if item.record.score is not None else "Not scored"
         for box in (self.input_box, self.reconstruction_box, self.error_box):
             box.set_text(text)

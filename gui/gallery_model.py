@@ -21,7 +21,9 @@ from PySide6.QtCore import (
 )
 
 from engine.decisions import Decision, final_decision
+from engine.images import Status
 from engine.scoring import ScoredFile
+from engine.thumbcache import CachedThumbnail
 from gui.gallery_order import SortKey, SortValue, insertion_runs, sort_value
 
 logger = logging.getLogger(__name__)
@@ -66,20 +68,23 @@ class GalleryItem:
 
     A `deferred` item has no thumbnail yet, although its file is readable, such as
     a score read from the score cache: the gallery model reads the thumbnail with
-    its ThumbnailReader when the tile is first shown.
+    its ThumbnailReader when the tile is first shown. `thumbnail_problem` is the
+    reason why a readable file got no thumbnail, when it is known, such as "the
+    file was removed or renamed".
     """
 
     record: ScoredFile
     thumbnail: bytes | None
     thumbnail_key: str
     deferred: bool = False
+    thumbnail_problem: str = ""
 
     @classmethod
-    def create(cls, record: ScoredFile, thumbnail: bytes | None,
-               deferred: bool = False) -> GalleryItem:
+    def create(cls, record: ScoredFile, thumbnail: bytes | None, deferred: bool = False,
+               thumbnail_problem: str = "") -> GalleryItem:
         """Make an item with a fresh thumbnail cache key."""
         return cls(record, thumbnail, f"{next(_thumbnail_serials)}:{record.relative_path}",
-                   deferred)
+                   deferred, thumbnail_problem)
 
 
 # Returns the thumbnail of a deferred item's record, or None while it is not
@@ -400,21 +405,24 @@ class GalleryModel(QAbstractListModel):
         """Read the thumbnails of deferred items with `reader` when their tiles are shown."""
         self._read_thumbnail = reader
 
-    def set_thumbnails(self, thumbnails: Iterable[tuple[ScoredFile, bytes | None]]) -> None:
+    def set_thumbnails(self, thumbnails: Iterable[CachedThumbnail]) -> None:
         """Give deferred items of these records their thumbnails, or none for good.
 
-        A record that is no longer the one of its row, because a scan replaced
-        the row or removed it, is ignored.
+        A record that is no longer the one of its row is ignored, because a scan
+        or an undo replaced the row or a move removed it. A deferred row of the
+        same file is repainted instead, so that it requests its thumbnail again.
         """
         rows_by_path = self._row_index()
         changed = []
-        for record, thumbnail in thumbnails:
+        for thumbnail in thumbnails:
+            record = thumbnail.record
             row = rows_by_path.get(record.relative_path)
-            if row is None or self._items[row].record is not record:
+            if row is None or not self._items[row].deferred:
                 continue
-            if self._items[row].deferred:
-                self._items[row] = GalleryItem.create(record, thumbnail)
-                changed.append(row)
+            if self._items[row].record is record:
+                self._items[row] = GalleryItem.create(
+                    record, thumbnail.data, thumbnail_problem=thumbnail.problem)
+            changed.append(row)
         for first, last in _contiguous_runs(sorted(changed)):
             self.dataChanged.emit(self.index(first), self.index(last), THUMBNAIL_ROLES)
 
@@ -522,6 +530,22 @@ def describe_decision(decision: Decision, override: Decision | None) -> str:
     """Return "Keep (your decision)" or "Reject (model's decision)" and the like."""
     source = "the model's decision" if override is None else "your decision"
     return f"{decision.value.capitalize()} ({source})"
+
+
+def placeholder_text(item: GalleryItem, detailed: bool = False) -> str:
+    """Return what is shown in place of the item's thumbnail when it has none.
+
+    With `detailed`, an unreadable file's status comes with its detail, as
+    describe_status gives it.
+    """
+    if item.deferred:
+        return "Loading…"
+    if item.thumbnail_problem:
+        return sentence_case(item.thumbnail_problem)
+    if item.record.status is Status.OK:
+        return "No thumbnail"
+    return sentence_case(describe_status(item.record) if detailed
+                         else item.record.status.value)
 
 
 def describe_status(record: ScoredFile) -> str:

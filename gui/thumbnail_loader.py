@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
 from engine.framing import Framing
 from engine.scoring import ScoredFile
-from engine.thumbcache import ThumbnailCache, open_cache, thumbnail_key
+from engine.thumbcache import CachedThumbnail, ThumbnailCache, open_cache, thumbnail_key
 from gui.workers import ThumbnailWorker
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,7 @@ class ThumbnailLoader(QObject):
     and `loaded` delivers the result to GalleryModel.set_thumbnails.
 
     Signals:
-        loaded(list): (ScoredFile, bytes or None) pairs of files decoded again; None
-            when the file could not be read or the decoding failed.
+        loaded(list): the CachedThumbnail of each file decoded again.
     """
 
     loaded = Signal(list)
@@ -110,11 +109,11 @@ class ThumbnailLoader(QObject):
         return self._worker is not None and self.sender() is self._worker.signals
 
     @Slot(list)
-    def _on_worker_items_produced(self, pairs: list[tuple[ScoredFile, bytes | None]]) -> None:
+    def _on_worker_items_produced(self, thumbnails: list[CachedThumbnail]) -> None:
         if self._is_current():
-            for record, _ in pairs:
-                self._requested.discard(record.path)
-            self.loaded.emit(pairs)
+            for thumbnail in thumbnails:
+                self._requested.discard(thumbnail.record.path)
+            self.loaded.emit(thumbnails)
 
     @Slot(str)
     def _on_worker_failed(self, _message: str) -> None:
@@ -124,7 +123,7 @@ class ThumbnailLoader(QObject):
             failed = [record for record in self._worker_records
                       if record.path in self._requested]
             self._requested.difference_update(record.path for record in failed)
-            self.loaded.emit([(record, None) for record in failed])
+            self.loaded.emit([CachedThumbnail(record, None) for record in failed])
 
     @Slot()
     def _on_worker_ended(self) -> None:

@@ -28,8 +28,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from engine.decisions import Decision
-from engine.images import Status
-from gui.gallery_model import GalleryItem, GalleryRole, Tile, format_score, sentence_case
+from gui.gallery_model import GalleryItem, GalleryRole, Tile, format_score, placeholder_text
 from gui.thumbnails import thumbnail_pixmap
 
 logger = logging.getLogger(__name__)
@@ -135,8 +134,7 @@ class TileDelegate(QStyledItemDelegate):
         if item.thumbnail:
             self._paint_thumbnail(painter, image_rect, item)
         else:
-            self._paint_placeholder(painter, image_rect,
-                                    "Loading…" if item.deferred else item.record.status.value)
+            self._paint_placeholder(painter, image_rect, placeholder_text(item))
         if tile.flagged:
             self._paint_badge(painter, image_rect, _FLAG_BADGE, FLAG_COLOUR, top=True)
         if tile.override is not None:
@@ -185,13 +183,11 @@ class TileDelegate(QStyledItemDelegate):
         fitted.moveCenter(target.center())
         painter.drawPixmap(fitted, pixmap)
 
-    def _paint_placeholder(self, painter: QPainter, target: QRect, status: str) -> None:
-        """Paint a grey square that names `status`, a Status value or another state."""
+    def _paint_placeholder(self, painter: QPainter, target: QRect, text: str) -> None:
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(_PLACEHOLDER_BACKGROUND)
         painter.drawRect(target)
         painter.setPen(_PLACEHOLDER_TEXT)
-        text = sentence_case(status) if status != Status.OK else "No thumbnail"
         painter.drawText(target.adjusted(8, 8, -8, -8),
                          Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
 

@@ -25,7 +25,13 @@ from engine.review import ReviewStore
 from engine.reviewdb import BatchLockedError
 from engine.scorecache import score_with_cache
 from engine.scoring import ScoredFile, score_files
-from engine.thumbcache import ThumbnailCache, cached_thumbnails, open_cache, store_thumbnails
+from engine.thumbcache import (
+    CachedThumbnail,
+    ThumbnailCache,
+    cached_thumbnails,
+    open_cache,
+    store_thumbnails,
+)
 from gui.gallery_model import GalleryItem
 from gui.thumbnails import encode_thumbnail
 
@@ -324,7 +330,7 @@ def _gallery_items(records: Iterable[ScoredFile], cache: ThumbnailCache,
 
 class ThumbnailWorker(BatchWorker):
     """Reads the thumbnails of gallery records from the thumbnail cache, or decodes
-    the files again where the cache has none, producing (record, bytes | None) pairs.
+    the files again where the cache has none, producing CachedThumbnail objects.
 
     Thumbnails decoded again are stored in the cache file in `cache_folder`
     (default: engine.thumbcache's user cache folder).
@@ -338,7 +344,7 @@ class ThumbnailWorker(BatchWorker):
         self._framing = framing
         self._cache_folder = cache_folder
 
-    def _produce(self) -> Generator[tuple[ScoredFile, bytes | None], None, None]:
+    def _produce(self) -> Generator[CachedThumbnail, None, None]:
         self._set_total(len(self._records))
         cache = open_cache(self._cache_folder)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sqlite3
 import stat
@@ -21,6 +22,7 @@ from engine.scorecache import score_with_cache
 from engine.scoring import ScoredFile, score_files
 from engine.thumbcache import (
     CACHE_FILE_NAME,
+    CHANGED_SINCE_SCORED,
     ThumbnailCache,
     ThumbnailKey,
     cached_thumbnails,
@@ -84,7 +86,7 @@ def paired(model: ReferenceModel, folder: Path, cache: ThumbnailCache,
         stored = {record.relative_path: (record, data) for record, data in
                   store_thumbnails(records, cache, PIXELS, encode)}
     without = [record for record, data in stored.values() if data is None]
-    read = {record.relative_path: data for record, data in
+    read = {thumbnail.record.relative_path: thumbnail.data for thumbnail in
             cached_thumbnails(without, cache, PIXELS, model.framing, encode)}
     return {name: read.get(name, data) for name, (_, data) in stored.items()}
 
@@ -223,6 +225,65 @@ def test_unusable_cache_folder_disables_cache(tmp_path: Path) -> None:
     cache.put_many([(key, b"data")])
     assert not cache.enabled
     assert cache.get_many([key]) == {}
+
+
+def test_unusable_cache_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"")
+    with caplog.at_level(logging.DEBUG, logger="engine.thumbcache"):
+        for _ in range(3):
+            assert not open_cache(blocker / "cache").enabled
+    levels = [record.levelno for record in caplog.records
+              if "thumbnail cache disabled" in record.getMessage()]
+    assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+
+def scored_records(model: ReferenceModel, folder: Path) -> dict[str, ScoredFile]:
+    """Score `folder` through its score cache and return the records by name."""
+    with ReviewStore.open(folder) as store:
+        return {record.relative_path: record for record in score_with_cache(store, model)}
+
+
+def test_changed_file_gets_no_thumbnail(
+    default_model: ReferenceModel, folder: Path, cache: ThumbnailCache
+) -> None:
+    record = scored_records(default_model, folder)["image_2.png"]
+    original = record.path.read_bytes()
+    # Replaced after scoring, before its thumbnail is read: the thumbnail of the
+    # new content must not be shown with the old score, nor stored under its key.
+    write_image(record.path, (250, 10, 10), side=64)
+
+    [changed] = cached_thumbnails([record], cache, PIXELS, default_model.framing, encode_png)
+
+    assert changed.data is None
+    assert changed.problem == CHANGED_SINCE_SCORED
+    key = thumbnail_key(record, PIXELS, time.time_ns())
+    assert key is not None
+    assert cache.get_many([key]) == {}
+
+    # The scored version back, with its size and mtime, gets its own thumbnail.
+    record.path.write_bytes(original)
+    assert record.mtime_ns is not None
+    os.utime(record.path, ns=(record.mtime_ns, record.mtime_ns))
+    [restored] = cached_thumbnails([record], cache, PIXELS, default_model.framing, encode_png)
+    assert restored.problem == ""
+    pixels = np.asarray(Image.open(io.BytesIO(restored.data or b"")))
+    assert tuple(pixels[PIXELS // 2, PIXELS // 2]) == (110, 90, 120)
+    assert cache.get_many([key]) == {key: restored.data}
+
+
+def test_removed_file_gets_its_status(
+    default_model: ReferenceModel, folder: Path, cache: ThumbnailCache
+) -> None:
+    record = scored_records(default_model, folder)["image_1.png"]
+    record.path.unlink()
+
+    [removed] = cached_thumbnails([record], cache, PIXELS, default_model.framing, encode_png)
+
+    assert removed.data is None
+    assert removed.problem == "the file was removed or renamed"
 
 
 def test_corrupt_cache_file_is_rebuilt(

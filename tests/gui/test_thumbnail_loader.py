@@ -14,7 +14,7 @@ from window_helpers import backdate
 import gui.workers
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
-from engine.thumbcache import CACHE_FILE_NAME, default_cache_folder
+from engine.thumbcache import CACHE_FILE_NAME, CachedThumbnail, default_cache_folder
 from gui.gallery_model import THUMBNAIL_ROLES, GalleryModel
 from gui.scanner import FolderScanner
 
@@ -96,7 +96,7 @@ def test_missing_thumbnails_decode_again(
             assert gallery.tile(row).item.thumbnail is None
         # A tile painted again while its file decodes is not asked for twice.
         assert gallery.tile(0).item.deferred
-    assert [record.relative_path for record, _ in loaded.args[0]] == [
+    assert [thumbnail.record.relative_path for thumbnail in loaded.args[0]] == [
         gallery.item(row).record.relative_path for row in range(5)]
 
     assert changed == [(0, 4, [int(role) for role in THUMBNAIL_ROLES])]
@@ -118,7 +118,7 @@ def test_thumbnails_of_an_earlier_scan_are_ignored(
     earlier = gallery.item(0).record
     scan(qtbot, scanner, default_model, folder, store)
 
-    gallery.set_thumbnails([(earlier, b"stale thumbnail")])
+    gallery.set_thumbnails([CachedThumbnail(earlier, b"stale thumbnail")])
     item = gallery.item(gallery.row_of(earlier.relative_path) or 0)
     assert item.record is not earlier
     assert item.deferred
@@ -142,7 +142,8 @@ def test_failed_decoding_leaves_no_tile_loading(
     with qtbot.waitSignal(scanner._thumbnails.loaded, timeout=TIMEOUT_MS) as loaded:
         gallery.tile(0)
         gallery.tile(1)
-    assert [data for _, data in loaded.args[0]] == [None, None]
+    assert [thumbnail.data for thumbnail in loaded.args[0]] == [None, None]
     for row in (0, 1):
         assert not gallery.item(row).deferred
         assert gallery.item(row).thumbnail is None
+

@@ -283,9 +283,9 @@ def test_scoring_worker_fills_review_cache(
     # The files were written just now, so the cache stored none: they decode again.
     read = run_to_end(qtbot, pool, ThumbnailWorker([item.record for item in readable], 64,
                                                    default_model.framing))
-    assert [record.relative_path for record, _ in read.items] == [
+    assert [thumbnail.record.relative_path for thumbnail in read.items] == [
         item.record.relative_path for item in readable]
-    assert all(data for _, data in read.items)
+    assert all(thumbnail.data for thumbnail in read.items)
 
 
 def test_scoring_worker_reuses_thumbnail_cache(
@@ -318,7 +318,7 @@ def test_scoring_worker_reuses_thumbnail_cache(
         path.unlink()
     read = run_to_end(qtbot, pool, ThumbnailWorker(deferred, 64, default_model.framing,
                                                    cache_folder))
-    assert {record.path: data for record, data in read.items} == readable
+    assert {thumbnail.record.path: thumbnail.data for thumbnail in read.items} == readable
 
 
 def test_journaled_move_and_undo_workers(
