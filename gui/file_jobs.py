@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from engine.export import CleanedSetExport, ExportedFile, ExportSummary
+from engine.images import Status
 from engine.moves import UndoOutcome
 from engine.quarantine import MoveOutcome
 from engine.review import ReviewStore
@@ -159,7 +160,7 @@ class FileJobs(QObject):
             if item is None:
                 self._report.unknown_returns.append(relative_path)
             elif self._gallery_model.row_of(relative_path) is None:
-                items.append(item)
+                items.append(_returned(item))
         self._gallery_model.insert_items(items)
 
     def _note_exports(self, outcomes: list[ExportedFile]) -> None:
@@ -209,3 +210,16 @@ class FileJobs(QObject):
         logger.info("%s ended: %d files done, %d errors", report.kind.value, len(report.done),
                     len(report.errors))
         self.job_ended.emit(report)
+
+
+def _returned(item: GalleryItem) -> GalleryItem:
+    """Return the gallery item of a file moved back, which reads its thumbnail again if
+    it had none.
+
+    A tile painted while its file was away got no thumbnail, or the problem that the
+    file was gone. The record is copied, so that a thumbnail still on its way for the
+    item as it was is not given to the new one.
+    """
+    if item.thumbnail is not None or item.record.status is not Status.OK:
+        return item
+    return GalleryItem.create(replace(item.record), None, deferred=True)

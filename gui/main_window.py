@@ -266,6 +266,9 @@ class MainWindow(QMainWindow):
         """Score the open folder again, reading unchanged files from the score cache."""
         if self._session is None or self._model is None or self._jobs.is_running():
             return
+        # The items kept for undo may hold another model's scores. Files that an
+        # undo brings back without their item are found by the scan that follows.
+        self._jobs.forget_moved_items()
         self.gallery_view.set_placeholder_text(_SCORING_TEXT)
         self._scanner.start(self._model, self._session.folder,
                             self.gallery_view.thumbnail_pixels, self._session.store)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import write_retina_pngs
 from PySide6.QtCore import QThreadPool
 from pytestqt.qtbot import QtBot
-from window_helpers import backdate
+from window_helpers import backdate, open_and_wait
 
+import gui.file_commands
 import gui.workers
+from engine.framing import Framing
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.thumbcache import CACHE_FILE_NAME, CachedThumbnail, default_cache_folder
+from engine.training import TrainingData, TrainingOptions, frame_arrays, train_model
 from gui.gallery_model import THUMBNAIL_ROLES, GalleryModel
+from gui.main_window import MainWindow
 from gui.scanner import FolderScanner
 
 FILE_COUNT = 40
@@ -147,3 +153,72 @@ def test_failed_decoding_leaves_no_tile_loading(
         assert not gallery.item(row).deferred
         assert gallery.item(row).thumbnail is None
 
+
+@pytest.fixture
+def confirmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answer Yes to every confirmation of the window's file commands."""
+    monkeypatch.setattr(gui.file_commands, "confirm", lambda *_arguments: True)
+
+
+def move_out_and_back(qtbot: QtBot, window: MainWindow) -> None:
+    with qtbot.waitSignal(window.move_finished, timeout=TIMEOUT_MS):
+        assert window.file_commands.move_rejects_out()
+    with qtbot.waitSignal(window.undo_finished, timeout=TIMEOUT_MS):
+        window.window_actions.undo.trigger()
+
+
+def test_undo_reads_thumbnails_lost_while_away(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, confirmed: None
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    shutil.rmtree(default_cache_folder())
+    open_and_wait(qtbot, window, mixed_folder)
+    gallery = window.gallery_model
+    flagged = next(row for row in range(gallery.rowCount()) if gallery.flag_at(row))
+    relative_path = gallery.item(flagged).record.relative_path
+    # The tile is painted while its file is away, as during a move.
+    away = mixed_folder / f"{relative_path}.away"
+    (mixed_folder / relative_path).rename(away)
+    gallery.tile(flagged)
+    qtbot.waitUntil(lambda: not gallery.item(flagged).deferred, timeout=TIMEOUT_MS)
+    assert gallery.item(flagged).thumbnail_problem == "the file was removed or renamed"
+    away.rename(mixed_folder / relative_path)
+
+    move_out_and_back(qtbot, window)
+
+    row = gallery.row_of(relative_path)
+    assert row is not None
+    assert gallery.item(row).deferred
+    gallery.tile(row)
+    qtbot.waitUntil(lambda: gallery.item(row).thumbnail is not None, timeout=TIMEOUT_MS)
+    assert gallery.item(row).thumbnail_problem == ""
+
+
+def test_undo_after_model_switch_shows_its_scores(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, confirmed: None,
+    data_root: Path,
+) -> None:
+    open_and_wait(qtbot, window, mixed_folder)
+    with qtbot.waitSignal(window.move_finished, timeout=TIMEOUT_MS):
+        assert window.file_commands.move_rejects_out()
+    with np.load(data_root / "medmnist" / "retinamnist.npz") as arrays:
+        images = frame_arrays(arrays["train_images"][:200], Framing())
+    other = train_model(TrainingData(images, "200 RetinaMNIST train images"), Framing(),
+                        TrainingOptions(epochs=3))
+    with qtbot.waitSignal(window.scoring_finished, timeout=TIMEOUT_MS):
+        window.set_model(other)
+
+    # The files that come back are scored with the model in use, by a new scan.
+    with qtbot.waitSignals([window.undo_finished, window.scoring_finished],
+                           timeout=TIMEOUT_MS):
+        window.window_actions.undo.trigger()
+    after_undo = scores_by_path(window)
+    with qtbot.waitSignal(window.scoring_finished, timeout=TIMEOUT_MS):
+        window.rescan()
+    assert after_undo == scores_by_path(window)
+
+
+def scores_by_path(window: MainWindow) -> dict[str, float | None]:
+    gallery = window.gallery_model
+    return {gallery.item(row).record.relative_path: gallery.item(row).record.score
+            for row in range(gallery.rowCount())}
