@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -211,6 +212,10 @@ def _run_screenshot(app: QApplication, model_path: Path, folder: Path | None,
 # A screenshot is taken at the latest this long after scoring ends, even if the
 # detail pane has not shown the current image's reconstruction by then.
 _DETAIL_WAIT_MS = 10_000
+# The tiles in view whose thumbnails are decoded again are checked this often, for
+# at most _THUMBNAIL_WAIT_S, before the screenshot is saved.
+_THUMBNAIL_POLL_MS = 100
+_THUMBNAIL_WAIT_S = 30.0
 
 
 class _Screenshot(QObject):
@@ -221,16 +226,28 @@ class _Screenshot(QObject):
         self._window = window
         self._output = output
         self._saved = False
+        self._thumbnail_deadline: float | None = None
         window.scoring_finished.connect(self._on_window_scoring_finished)
         window.scoring_failed.connect(self._on_window_scoring_failed)
         window.detail_pane.images_shown.connect(self._on_detail_pane_images_shown)
 
     def save_and_exit(self) -> None:
-        """Save the PNG and exit the event loop with 0, or with 1 if saving fails."""
+        """Save the PNG and exit the event loop with 0, or with 1 if saving fails.
+
+        The tiles in view show their thumbnails, unless decoding them again takes
+        longer than _THUMBNAIL_WAIT_S.
+        """
         if self._saved:
             return
+        # Painting requests the thumbnails of the tiles in view that are not read yet.
+        image = self._window.grab()
+        if self._thumbnail_deadline is None:
+            self._thumbnail_deadline = time.monotonic() + _THUMBNAIL_WAIT_S
+        if self._window.thumbnails_loading() and time.monotonic() < self._thumbnail_deadline:
+            QTimer.singleShot(_THUMBNAIL_POLL_MS, self.save_and_exit)
+            return
         self._saved = True
-        if self._window.grab().save(str(self._output), "PNG"):
+        if image.save(str(self._output), "PNG"):
             logger.info("saved a screenshot of the window to %s", self._output)
             QApplication.exit(EXIT_OK)
             return

@@ -262,6 +262,10 @@ class MainWindow(QMainWindow):
             return False
         return self.open_folder(self._session.folder)
 
+    def thumbnails_loading(self) -> bool:
+        """Return whether thumbnails of tiles already painted are still being decoded."""
+        return self._scanner.thumbnails_loading()
+
     def rescan(self) -> None:
         """Score the open folder again, reading unchanged files from the score cache."""
         if self._session is None or self._model is None or self._jobs.is_running():

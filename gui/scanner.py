@@ -68,6 +68,10 @@ class FolderScanner(QObject):
     def is_running(self) -> bool:
         return self._worker is not None
 
+    def thumbnails_loading(self) -> bool:
+        """Return whether thumbnails of tiles already painted are still being decoded."""
+        return self._thumbnails.is_loading()
+
     def start(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int,
               store: ReviewStore | None = None) -> None:
         """Clear the gallery and start scoring the images under `folder` into it.

@@ -72,6 +72,10 @@ class ThumbnailLoader(QObject):
             self._cache.close()
             self._cache = None
 
+    def is_loading(self) -> bool:
+        """Return whether thumbnails requested for decoding have not all been delivered."""
+        return self._worker is not None or bool(self._waiting)
+
     def read(self, record: ScoredFile) -> bytes | None:
         """Return the cached thumbnail of `record`, or None after requesting its decoding."""
         if self._framing is None or record.path in self._requested:

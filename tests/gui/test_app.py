@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -179,3 +180,22 @@ def test_parser_defaults() -> None:
     assert arguments.screenshot is None
     assert arguments.log_level == "WARNING"
     assert arguments.model is None
+
+
+def test_screenshot_waits_for_thumbnails(
+    mixed_folder: Path, tmp_path: Path, user_cache_folder: Path
+) -> None:
+    warm, cold = tmp_path / "warm.png", tmp_path / "cold.png"
+    assert run_app(str(mixed_folder), "--screenshot", str(warm)).returncode == 0
+    # Without their cached thumbnails, the tiles in view decode their files again.
+    shutil.rmtree(user_cache_folder / "retina-curator")
+
+    result = run_app(str(mixed_folder), "--screenshot", str(cold))
+
+    assert result.returncode == 0, result.stderr
+    # A thumbnail has hundreds of colours, and a "Loading…" tile a few.
+    with Image.open(warm) as image:
+        warm_colours = len(image.convert("RGB").getcolors(2**24) or [])
+    with Image.open(cold) as image:
+        cold_colours = len(image.convert("RGB").getcolors(2**24) or [])
+    assert cold_colours > 0.9 * warm_colours
