@@ -263,7 +263,7 @@ PROBLEM_CASES = {
 }
 
 
-def test_problems_filter_lists_every_problem(
+def test_not_scored_filter_lists_each_file(
     qtbot: QtBot, window: MainWindow, tmp_path: Path, cases_root: Path
 ) -> None:
     folder = tmp_path / "cases"
