@@ -4,16 +4,23 @@ folder's review, and scoring it through the cache with a progress bar.
 
 from __future__ import annotations
 
+import logging
+import shlex
+import sqlite3
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
 from engine.images import IMAGE_SUFFIXES, list_relative_images
+from engine.invocation import program_name
+from engine.journal import StopKind, StoppedBatch, mark_stop_reported
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError
 from engine.scorecache import score_changed
+
+logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -36,7 +43,11 @@ def check_folder(folder: Path, action: str) -> bool:
 
 
 def open_review(folder: Path, action: str) -> ReviewStore | None:
-    """Open the review of `folder`, printing recovery messages, or print why it failed."""
+    """Open the review of `folder`, printing recovery messages and the moves or undos that
+    stopped before they reached every file, or print why it failed.
+
+    Each stop is printed once: it is then recorded as reported, also for the window.
+    """
     if not check_folder(folder, action):
         return None
     try:
@@ -46,7 +57,44 @@ def open_review(folder: Path, action: str) -> ReviewStore | None:
         return None
     for message in store.recovered:
         print(message, file=sys.stderr)
+    for stop in store.stopped:
+        print(describe_stop(stop, store.folder), file=sys.stderr)
+        try:
+            mark_stop_reported(store, stop.id)
+        except (ReviewStoreError, sqlite3.Error) as error:
+            logger.error("Recording the stop of move batch %d as reported failed: %s",
+                         stop.id, error)
     return store
+
+
+def describe_stop(stop: StoppedBatch, folder: Path) -> str:
+    """Return the sentences that tell how far the stopped move or undo of a batch got,
+    where its files are, and the command that moves them back.
+    """
+    undo = f"{program_name()} undo {shlex.quote(str(folder))}"
+    if stop.kind is StopKind.UNDO:
+        return (f"The undo of move batch {stop.id} was stopped before it reached every file: "
+                f"{stop.returned} of {_files(stop.total)} {_are(stop.returned)} back in "
+                f"{folder}, and {stop.in_quarantine} {_are(stop.in_quarantine)} still in "
+                f"{stop.destination}. To move those back, run: {undo}")
+    stayed = stop.total - stop.in_quarantine
+    failed = (f", {stop.failed} of them because {'it' if stop.failed == 1 else 'they'} could "
+              "not be moved" if stop.failed else "")
+    if not stop.in_quarantine:
+        return (f"Move batch {stop.id} into {stop.destination} was stopped before it moved "
+                f"any file: all {_files(stop.total)} stay in {folder}{failed}.")
+    return (f"Move batch {stop.id} into {stop.destination} was stopped before it reached every "
+            f"file: {stop.in_quarantine} of {_files(stop.total)} were moved there, and the "
+            f"other {stayed} stay in {folder}{failed}. To move the "
+            f"{_files(stop.in_quarantine)} back, run: {undo}")
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"
+
+
+def _are(count: int) -> str:
+    return "is" if count == 1 else "are"
 
 
 def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: str) -> bool:

@@ -23,7 +23,7 @@ from engine.cli_folder import (
 from engine.export import CleanedSetExport, ExportError, ExportSummary, destination_problem
 from engine.interrupts import StopSignals
 from engine.invocation import program_name
-from engine.journal import batches, last_undoable_batch
+from engine.journal import batches, last_undoable_batch, mark_stop_reported
 from engine.modelfile import ReferenceModel
 from engine.moves import (
     UndoError,
@@ -71,8 +71,11 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel,
         if interrupted:
             # The journal counts a file whose move Ctrl+C cut short too, once
             # settled, so it is exact where the outcomes may miss one.
-            moved = sum(batch.in_quarantine for batch in batches(store)
-                        if batch.id not in previous_batches)
+            stopped = [batch for batch in batches(store) if batch.id not in previous_batches]
+            moved = sum(batch.in_quarantine for batch in stopped)
+            # The report below describes the stop, so no later open prints it again.
+            for batch in stopped:
+                mark_stop_reported(store, batch.id)
     errors = [outcome.error for outcome in outcomes if outcome.error]
     for message in errors:
         print(message, file=sys.stderr)
@@ -158,6 +161,9 @@ def run_undo(args: argparse.Namespace, stop_signals: StopSignals) -> int:
         except KeyboardInterrupt:
             # From the journal, which also counts the file whose return was cut short.
             back = 0 if batch is None else batch.in_quarantine - _in_quarantine(store, batch.id)
+            if batch is not None:
+                # The report below describes the stop, so no later open prints it again.
+                mark_stop_reported(store, batch.id)
             print(f"Undo interrupted: moved {_files(back)} back into {store.folder}. To move "
                   f"back the files still in quarantine, run: {program_name()} undo "
                   f"{shlex.quote(str(store.folder))}", file=sys.stderr)

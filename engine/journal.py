@@ -4,6 +4,11 @@ A batch row and one row per planned (source, destination) pair are written befor
 the first move of a batch (see engine.moves). When a folder is opened, every batch
 still marked running or undoing is settled file by file from what is really on
 disk (see engine.recovery), so that each file exists in exactly one place.
+
+A move or an undo that stops before it reaches every file, as when the window is
+closed during it, leaves its batch complete and marked with an unreported stop.
+unreported_stops lists those stops for the next open of the folder, until
+mark_stop_reported records that a report has shown them.
 """
 
 from __future__ import annotations
@@ -42,6 +47,19 @@ class EntryState(enum.StrEnum):
     RETURNED = "returned"
 
 
+class StopKind(enum.StrEnum):
+    """The run over a batch's files that stopped before it reached every file."""
+
+    MOVE = "move"
+    UNDO = "undo"
+
+
+# The error of every entry that an undo has not reached yet. The entry whose return
+# is under way has none, so recovery after a kill can tell it from the others (see
+# interrupted_return), and an undo that stops early leaves this behind.
+NOT_REACHED = "the undo stopped before it reached this file"
+
+
 @dataclass(frozen=True)
 class Batch:
     """One journaled batch; `in_quarantine` counts its files still moved out."""
@@ -53,6 +71,25 @@ class Batch:
     total: int
     in_quarantine: int
     note: str
+
+
+@dataclass(frozen=True)
+class StoppedBatch:
+    """A batch whose move or undo stopped before it reached every file.
+
+    `kind` is the run that stopped. Of the batch's `total` files,
+    `in_quarantine` are in `destination`, `returned` were moved back by an undo,
+    and `failed` could not be moved or were found in neither place. The others
+    were never moved.
+    """
+
+    id: int
+    kind: StopKind
+    destination: Path
+    total: int
+    in_quarantine: int
+    returned: int
+    failed: int
 
 
 def settle_planned_entry(connection: sqlite3.Connection, entry: sqlite3.Row,
@@ -110,14 +147,46 @@ def last_undoable_batch(store: ReviewStore) -> Batch | None:
     return None
 
 
-def finish_undo(store: ReviewStore, batch_id: int, in_flight: sqlite3.Row | None) -> list[str]:
+def unreported_stops(store: ReviewStore) -> list[StoppedBatch]:
+    """Return the complete batches whose last move or undo stopped before it reached
+    every file and whose stop no report has shown yet, oldest first.
+
+    A batch that recovery settled after a kill is not listed, because recovery
+    returns its own messages about it.
+    """
+    rows = store.database.query(
+        "SELECT b.id, b.unreported_stop, b.destination, COUNT(f.position) AS total, "
+        "SUM(f.state = 'moved') AS in_quarantine, SUM(f.state = 'returned') AS returned, "
+        "SUM(f.state = 'failed') AS failed "
+        "FROM batches AS b JOIN batch_files AS f ON f.batch_id = b.id "
+        "WHERE b.unreported_stop IS NOT NULL AND b.state = 'complete' "
+        "GROUP BY b.id ORDER BY b.id"
+    )
+    return [
+        StoppedBatch(row["id"], StopKind(row["unreported_stop"]), Path(row["destination"]),
+                     row["total"], row["in_quarantine"], row["returned"], row["failed"])
+        for row in rows
+    ]
+
+
+def mark_stop_reported(store: ReviewStore, batch_id: int) -> None:
+    """Record that a report has shown the stop of the batch, so it is not listed again."""
+    with store.database.transaction() as connection:
+        connection.execute("UPDATE batches SET unreported_stop = NULL WHERE id = ?",
+                           (batch_id,))
+
+
+def finish_undo(store: ReviewStore, batch_id: int, in_flight: sqlite3.Row | None,
+                record_stop: bool = False) -> list[str]:
     """Settle the return that may have been cut short, then mark the batch undone or complete.
 
     `in_flight` is the entry whose return an exception or a kill interrupted, if
     any. Only that file can be under two names: any other file at an original path
     is not the undo's to remove, even one that an undo made a moment earlier.
-    Returns what settling found or did. If settling fails, the batch stays undoing
-    and is recovered on the next open.
+    With `record_stop`, an undo that left files it never reached is recorded as an
+    unreported stop. Recovery leaves it False, because its own messages report the
+    undo it finishes. Returns what settling found or did. If settling fails, the
+    batch stays undoing and is recovered on the next open.
     """
     undo_started_ns = batch_row(store, batch_id)["undo_started_ns"]
     messages: list[str] = []
@@ -129,8 +198,13 @@ def finish_undo(store: ReviewStore, batch_id: int, in_flight: sqlite3.Row | None
                     messages.append(message)
             remaining = count_entries(connection, batch_id, EntryState.MOVED)
             if remaining:
+                unreached = connection.execute(
+                    "SELECT COUNT(*) FROM batch_files WHERE batch_id = ? AND state = 'moved' "
+                    "AND error = ?", (batch_id, NOT_REACHED),
+                ).fetchone()[0]
+                stop = StopKind.UNDO if record_stop and unreached else None
                 close_batch(connection, batch_id, BatchState.COMPLETE,
-                            f"undo left {remaining} files in quarantine")
+                            f"undo left {remaining} files in quarantine", stop)
             else:
                 close_batch(connection, batch_id, BatchState.UNDONE, "")
     except OSError as error:
@@ -275,8 +349,10 @@ def set_location(connection: sqlite3.Connection, relative_path: str, location: L
 
 
 def close_batch(connection: sqlite3.Connection, batch_id: int, state: BatchState,
-                note: str) -> None:
+                note: str, stop: StopKind | None = None) -> None:
+    """Set the batch's end state and note, and its unreported stop, which None clears."""
     connection.execute(
-        "UPDATE batches SET state = ?, finished = ?, note = ? WHERE id = ?",
-        (state.value, utc_now(), note, batch_id),
+        "UPDATE batches SET state = ?, finished = ?, note = ?, unreported_stop = ? "
+        "WHERE id = ?",
+        (state.value, utc_now(), note, None if stop is None else stop.value, batch_id),
     )

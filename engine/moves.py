@@ -21,10 +21,13 @@ from pathlib import Path
 
 from engine.invocation import program_name
 from engine.journal import (
+    NOT_REACHED,
     BatchState,
     EntryState,
+    StopKind,
     batch_row,
     close_batch,
+    count_entries,
     finish_undo,
     last_undoable_batch,
     moved_index,
@@ -194,7 +197,8 @@ def _finish_batch(store: ReviewStore, batch_id: int) -> None:
     cut short between its link and its unlink still leaves the file in one place.
     The entry in flight is the first one still planned in the journal. A count of
     the outcomes seen would point one entry too early after an interrupt that
-    landed between recording a move and counting it.
+    landed between recording a move and counting it. A batch with skipped files
+    is recorded as an unreported stop (see journal.unreported_stops).
     If settling fails, the batch stays running and is recovered on the next open.
     """
     entries = store.database.query(
@@ -211,8 +215,10 @@ def _finish_batch(store: ReviewStore, batch_id: int) -> None:
                 "WHERE batch_id = ? AND state = 'planned'",
                 (batch_id,),
             )
+            skipped = count_entries(connection, batch_id, EntryState.SKIPPED)
             close_batch(connection, batch_id, BatchState.COMPLETE,
-                        "cancelled before every file was moved" if entries else "")
+                        "cancelled before every file was moved" if entries else "",
+                        StopKind.MOVE if skipped else None)
     except OSError as error:
         logger.error("Finishing move batch %d failed: %s. It is recovered when the folder "
                      "is opened again.", batch_id, error)
@@ -264,12 +270,6 @@ def undo_batch(
     return _run_undo(store, batch_id, forget_missing)
 
 
-# The error of every entry an undo has not reached yet. The entry whose return is
-# under way has none, so recovery after a kill can tell it from the others (see
-# journal.interrupted_return), and an undo that stops early leaves this behind.
-_NOT_REACHED = "the undo stopped before it reached this file"
-
-
 def _run_undo(
     store: ReviewStore, batch_id: int, forget_missing: bool
 ) -> Generator[UndoOutcome, None, None]:
@@ -278,13 +278,15 @@ def _run_undo(
         if not forget_missing:
             _check_quarantine_reachable(store, batch_id, destination)
         with store.database.transaction(durable=True) as connection:
+            # This undo's own end decides whether a stop is left to report.
             connection.execute(
-                "UPDATE batches SET state = 'undoing', undo_started_ns = ? WHERE id = ?",
+                "UPDATE batches SET state = 'undoing', undo_started_ns = ?, "
+                "unreported_stop = NULL WHERE id = ?",
                 (time.time_ns(), batch_id),
             )
             connection.execute(
                 "UPDATE batch_files SET error = ? WHERE batch_id = ? AND state = 'moved'",
-                (_NOT_REACHED, batch_id),
+                (NOT_REACHED, batch_id),
             )
         entries = store.database.query(
             "SELECT * FROM batch_files WHERE batch_id = ? AND state = 'moved' "
@@ -307,7 +309,7 @@ def _run_undo(
                     remove_empty_folders(outcome.source.parent, destination)
                 yield outcome
         finally:
-            for message in finish_undo(store, batch_id, in_flight):
+            for message in finish_undo(store, batch_id, in_flight, record_stop=True):
                 logger.warning("%s", message)
 
 

@@ -17,13 +17,16 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.decisions import Decision, DecisionSource, decision_source, model_decision
 from engine.images import Status
 from engine.reviewdb import ReviewDatabase, utc_now
 from engine.scoring import ScoredFile
 from engine.signals import SIGNALS
+
+if TYPE_CHECKING:
+    from engine.journal import StoppedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -182,20 +185,25 @@ class ReviewStore:
         self.database = database
         self.folder = database.folder
         self.recovered: list[str] = []
+        self.stopped: list[StoppedBatch] = []
 
     @classmethod
     def open(cls, folder: Path) -> ReviewStore:
         """Open the review of `folder` and recover any interrupted move batch.
 
         `recovered` lists messages for the user: a summary of each recovered
-        batch, then one line per file whose place recovery settled. Raises
+        batch, then one line per file whose place recovery settled. `stopped`
+        lists the batches whose move or undo stopped before it reached every
+        file, while no report has shown that stop yet. The caller reports them
+        and calls engine.journal.mark_stop_reported for each. Raises
         ReviewStoreError if the database cannot be opened.
         """
         # Imported here because engine.journal builds on this module.
-        from engine.journal import recover_batches
+        from engine.journal import recover_batches, unreported_stops
 
         store = cls(ReviewDatabase.open(folder))
         store.recovered = recover_batches(store)
+        store.stopped = unreported_stops(store)
         return store
 
     @property

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 DB_FOLDER_NAME = ".retina-curator"
 DB_FILE_NAME = "review.sqlite"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -75,7 +75,10 @@ CREATE TABLE batches (
     started_ns INTEGER NOT NULL,
     undo_started_ns INTEGER,
     finished TEXT,
-    note TEXT NOT NULL DEFAULT ''
+    note TEXT NOT NULL DEFAULT '',
+    -- The move or undo of the batch that stopped before it reached every file
+    -- while no report has shown that stop yet. NULL when there is none.
+    unreported_stop TEXT CHECK (unreported_stop IN ('move', 'undo'))
 );
 CREATE TABLE batch_files (
     batch_id INTEGER NOT NULL REFERENCES batches (id),
@@ -310,6 +313,14 @@ def _check_schema(connection: sqlite3.Connection, path: Path) -> None:
                 connection.execute("ALTER TABLE files ADD COLUMN override_sha256 TEXT")
                 connection.execute("UPDATE schema_version SET version = 3")
                 logger.info("Upgraded the review database %s to schema version 3", path)
+                version = 3
+            if version == 3:
+                # Version 4 records a stop that no report has shown yet. Whether the
+                # stops of earlier batches were shown is unknown, so none is recorded.
+                connection.execute("ALTER TABLE batches ADD COLUMN unreported_stop TEXT "
+                                   "CHECK (unreported_stop IN ('move', 'undo'))")
+                connection.execute("UPDATE schema_version SET version = 4")
+                logger.info("Upgraded the review database %s to schema version 4", path)
             elif version != SCHEMA_VERSION:
                 raise ReviewStoreError(
                     f"Opening the review database {path} failed: it has schema version "

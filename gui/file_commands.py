@@ -96,6 +96,11 @@ class FileCommands(QObject):
         self.refresh_undo()
 
     @property
+    def undo_hint(self) -> str:
+        """The menu path and shortcut of Undo Move, as reports name it."""
+        return self._undo_hint
+
+    @property
     def undo_batch(self) -> Batch | None:
         """The batch that undo would move back, as of the last refresh."""
         return self._undo_batch
@@ -297,6 +302,10 @@ class FileCommands(QObject):
         else:
             self._report_export(report)
             self.export_finished.emit(report.export_summary)
+        if report.batch_id is not None and self._session is not None:
+            # The window has just reported how the job ended, so the next open of
+            # the folder need not report a stop of it again.
+            self._session.mark_stop_reported(report.batch_id)
         self.refresh_undo()
 
     def _report_move(self, report: JobReport) -> None:

@@ -38,7 +38,8 @@ class JobReport:
     `unknown_returns` are files moved back whose gallery items are no longer at
     hand (moved out before a restart), so the folder must be scanned again.
     `locked_out` is True when the job did not start because another process was
-    moving files of the folder; `done` and `errors` are then empty.
+    moving files of the folder; `done` and `errors` are then empty. `batch_id` is
+    the journaled batch that a move made or an undo moved back, or None.
     """
 
     kind: JobKind
@@ -51,6 +52,7 @@ class JobReport:
     locked_out: bool = False
     unknown_returns: list[str] = field(default_factory=list)
     export_summary: ExportSummary | None = None
+    batch_id: int | None = None
 
 
 class FileJobs(QObject):
@@ -207,6 +209,8 @@ class FileJobs(QObject):
         assert report is not None
         if isinstance(worker, ExportWorker):
             report.export_summary = worker.export.summary
+        elif isinstance(worker, (MoveWorker, UndoWorker)):
+            report.batch_id = worker.batch_id
         logger.info("%s ended: %d files done, %d errors", report.kind.value, len(report.done),
                     len(report.errors))
         self.job_ended.emit(report)

@@ -32,6 +32,7 @@ from gui.review_controller import ReviewController
 from gui.review_session import ReviewSession
 from gui.scanner import FolderScanner
 from gui.settings import WindowSettings
+from gui.stop_notice import show_stop_notice
 from gui.window_layout import WindowLayout
 
 logger = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ class MainWindow(QMainWindow):
             show_report(self, "Interrupted Moves Recovered", "Retina Curator was stopped "
                               "while moving files of this folder. Each file is now in "
                               "exactly one place:", session.recovered)
+        show_stop_notice(self, session, self.file_commands.undo_hint)
         self.rescan()
         return True
 

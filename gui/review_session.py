@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.decisions import Decision
-from engine.journal import Batch, last_undoable_batch
+from engine.journal import Batch, StoppedBatch, last_undoable_batch, mark_stop_reported
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError
@@ -47,6 +47,24 @@ class ReviewSession:
     def recovered(self) -> list[str]:
         """Messages about move batches that opening the review recovered."""
         return list(self.store.recovered)
+
+    @property
+    def stopped(self) -> list[StoppedBatch]:
+        """Batches whose move or undo stopped before it reached every file, and whose
+        stop was not reported yet when the review was opened.
+        """
+        return list(self.store.stopped)
+
+    def mark_stop_reported(self, batch_id: int) -> None:
+        """Record that the window has shown the stop of the batch, so that no later open
+        shows it again. A failure is logged, and the stop is then shown again.
+        """
+        self.store.stopped = [stop for stop in self.store.stopped if stop.id != batch_id]
+        try:
+            mark_stop_reported(self.store, batch_id)
+        except (ReviewStoreError, sqlite3.Error) as error:
+            logger.error("Recording the stop of move batch %d of %s as reported failed: %s",
+                         batch_id, self.folder, error)
 
     @property
     def database_path(self) -> Path:

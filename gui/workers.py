@@ -17,7 +17,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Signal
 from engine.export import CleanedSetExport, ExportedFile, ExportError
 from engine.framing import Framing
 from engine.images import Status, list_relative_images
-from engine.journal import last_undoable_batch
+from engine.journal import batches, last_undoable_batch
 from engine.modelfile import ReferenceModel
 from engine.moves import UndoError, UndoOutcome, move_batch, undo_batch
 from engine.quarantine import MoveOutcome, move_files
@@ -360,7 +360,8 @@ class MoveWorker(BatchWorker):
     """Moves files out of a folder, producing MoveOutcome objects.
 
     With a review store the files move as one journaled batch (engine.moves),
-    which undo can reverse also after a restart. Without one they move with
+    which undo can reverse also after a restart, and `batch_id` is the id of that
+    batch once a file has been handled. Without one they move with
     engine.quarantine alone. A cancel takes effect between files, so no file is
     left half moved.
     """
@@ -374,30 +375,45 @@ class MoveWorker(BatchWorker):
         self._relative_paths = list(relative_paths)
         self._destination = destination
         self._store = store
+        self.batch_id: int | None = None
 
     def _produce(self) -> Generator[MoveOutcome, None, None]:
         self._set_total(len(self._relative_paths))
-        # Closing this generator closes the engine's too, because `yield from` forwards it.
+        # Closing this generator closes the engine's too, because `yield from` forwards
+        # it and contextlib.closing closes the batch.
         if self._store is None:
             yield from move_files(self._folder, self._relative_paths, self._destination)
-        else:
-            yield from move_batch(self._store, self._relative_paths, self._destination)
+            return
+        with contextlib.closing(move_batch(self._store, self._relative_paths,
+                                           self._destination)) as moves:
+            for outcome in moves:
+                if self.batch_id is None:
+                    # The batch holds the folder's batch lock while it runs, so no
+                    # other process can have journaled a newer one.
+                    self.batch_id = batches(self._store)[0].id
+                yield outcome
 
 
 class UndoWorker(BatchWorker):
-    """Moves the files of the newest undoable batch back, producing UndoOutcome objects."""
+    """Moves the files of the newest undoable batch back, producing UndoOutcome objects.
+
+    `batch_id` is the id of that batch once the undo has started, and None when
+    there was nothing to undo.
+    """
 
     takes_batch_lock = True
 
     def __init__(self, store: ReviewStore) -> None:
         super().__init__(f"Undoing the last move out of {store.folder}")
         self._store = store
+        self.batch_id: int | None = None
 
     def _produce(self) -> Generator[UndoOutcome, None, None]:
         batch = last_undoable_batch(self._store)
         if batch is None:
             self._set_total(0)
             return
+        self.batch_id = batch.id
         self._set_total(batch.in_quarantine)
         yield from undo_batch(self._store, batch.id)
 

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,14 @@ from engine.cli import (
     SCORE_COLUMNS,
     main,
 )
+from engine.cli_folder import describe_stop
+from engine.images import list_relative_images
+from engine.journal import StopKind, StoppedBatch
 from engine.modelfile import ReferenceModel
+from engine.moves import move_batch, undo_last_batch
 from engine.names import name_max
 from engine.resources import DEMO_DIR
-from engine.review import FileIdentity
+from engine.review import FileIdentity, ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,7 +228,7 @@ def check_stopped_move_undone(
     """
     moved = inventory_by_path(quarantine)
     undo_code = main(["undo", str(demo)])
-    undo_output = capsys.readouterr().out
+    undo_output, undo_errors = capsys.readouterr()
 
     # ATTRIBUTION.md is no image, so it is neither scored nor moved.
     total = len(before) - 1
@@ -239,6 +244,8 @@ def check_stopped_move_undone(
     assert len(moved) == 3
     assert undo_code == EXIT_OK
     assert "Moved 3 of 3 files back" in undo_output
+    # The interrupted command reported the stop already.
+    assert "was stopped before it reached every file" not in undo_errors
     assert inventory_by_path(demo) == before
 
 
@@ -264,12 +271,99 @@ def test_ctrl_c_during_undo_reports_moved_files(
         engine_logger.setLevel(level)
     errors = capsys.readouterr().err.splitlines()
     again_code = main(["undo", str(demo)])
+    again_errors = capsys.readouterr().err
 
     assert code == EXIT_INTERRUPTED
     assert errors[-1] == (f"Undo interrupted: moved 3 files back into {demo}. To move back "
                           f"the files still in quarantine, run: python main.py undo {demo}")
     assert again_code == EXIT_OK
+    # The interrupted command reported the stop already.
+    assert "was stopped" not in again_errors
     assert inventory_by_path(demo) == before
+
+
+def stop_after_three(moves: Generator[object, None, None]) -> None:
+    """Take three files of a move or an undo, then stop it, as closing the window does."""
+    for _ in range(3):
+        next(moves)
+    moves.close()
+
+
+def test_stopped_move_reported_by_next_command(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Run as `python main.py`, so the hint names that command.
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    quarantine = tmp_path / "quarantine"
+    images = list_relative_images(demo)
+    with ReviewStore.open(demo) as store:
+        stop_after_three(move_batch(store, images, quarantine))
+
+    # The same command again, which moves the others.
+    code = main(["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"])
+    errors = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    moved = inventory_by_path(quarantine)
+    undo_code = main(["undo", str(demo)])
+    undo_errors = capsys.readouterr().err
+
+    assert code == EXIT_OK
+    assert errors[0] == (
+        f"Move batch 1 into {quarantine} was stopped before it reached every file: 3 of "
+        f"{len(images)} files were moved there, and the other {len(images) - 3} stay in "
+        f"{demo}. To move the 3 files back, run: python main.py undo {demo}")
+    assert sorted(moved) == sorted(images)
+    assert undo_code == EXIT_OK
+    assert "was stopped" not in undo_errors
+
+
+def test_stopped_undo_reported_by_next_command(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    before = inventory_by_path(demo)
+    quarantine = tmp_path / "quarantine"
+    main(["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"])
+    total = len(inventory_by_path(quarantine))
+    with ReviewStore.open(demo) as store:
+        stop_after_three(undo_last_batch(store))
+    capsys.readouterr()
+
+    code = main(["undo", str(demo)])
+    errors = capsys.readouterr().err.replace("\r", "\n").splitlines()
+
+    assert code == EXIT_OK
+    assert errors[0] == (
+        f"The undo of move batch 1 was stopped before it reached every file: 3 of {total} "
+        f"files are back in {demo}, and {total - 3} are still in {quarantine}. To move "
+        f"those back, run: python main.py undo {demo}")
+    assert inventory_by_path(demo) == before
+
+
+@pytest.mark.parametrize(("kind", "counts", "expected"), [
+    # The first file could not be moved, and the stop came before the second.
+    (StopKind.MOVE, (40, 0, 0, 1),
+     "Move batch 1 into /data/q was stopped before it moved any file: all 40 files stay in "
+     "/data/batch 7, 1 of them because it could not be moved."),
+    (StopKind.MOVE, (40, 5, 0, 2),
+     "Move batch 1 into /data/q was stopped before it reached every file: 5 of 40 files "
+     "were moved there, and the other 35 stay in /data/batch 7, 2 of them because they "
+     "could not be moved. To move the 5 files back, run: python main.py undo '/data/batch 7'"),
+    # One file each way: singular words.
+    (StopKind.UNDO, (2, 1, 1, 0),
+     "The undo of move batch 1 was stopped before it reached every file: 1 of 2 files is "
+     "back in /data/batch 7, and 1 is still in /data/q. To move those back, run: "
+     "python main.py undo '/data/batch 7'"),
+])
+def test_describe_stop_cases(
+    kind: StopKind, counts: tuple[int, int, int, int], expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    stop = StoppedBatch(1, kind, Path("/data/q"), *counts)
+
+    assert describe_stop(stop, Path("/data/batch 7")) == expected
 
 
 # Runs a command of the CLI in a child process. Once the function named has moved

@@ -20,6 +20,7 @@ from review_files import backdate, copy_blood_jpgs, write_retina_pngs
 from engine.decisions import Decision, DecisionSource
 from engine.images import Status, list_images
 from engine.modelfile import ReferenceModel
+from engine.moves import move_batch, undo_last_batch
 from engine.review import Location, ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, SCHEMA_VERSION, ReviewStoreError
 from engine.scorecache import score_changed, score_with_cache
@@ -505,11 +506,13 @@ def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel)
         name = store.relative_path(first)
         store.set_override([name], Decision.KEEP)
         path = store.path
-    # Turn the database back into version 1: no signal columns, no decided digests.
+    # Turn the database back into version 1: no signal columns, no decided digests,
+    # no record of unreported stops.
     with sqlite3.connect(path) as connection:
         for column in SIGNALS:
             connection.execute(f"ALTER TABLE scores DROP COLUMN {column}")
         connection.execute("ALTER TABLE files DROP COLUMN override_sha256")
+        connection.execute("ALTER TABLE batches DROP COLUMN unreported_stop")
         connection.execute("UPDATE schema_version SET version = 1")
     connection.close()
 
@@ -536,9 +539,11 @@ def test_version_2_decisions_kept_when_times_change(
     with ReviewStore.open(mixed) as store:
         store.set_override(["retina/r0001.png"], Decision.REJECT)
         path = store.path
-    # Turn the database back into version 2, whose decisions have no digest.
+    # Turn the database back into version 2, whose decisions have no digest and
+    # which has no record of unreported stops.
     with sqlite3.connect(path) as connection:
         connection.execute("ALTER TABLE files DROP COLUMN override_sha256")
+        connection.execute("ALTER TABLE batches DROP COLUMN unreported_stop")
         connection.execute("UPDATE schema_version SET version = 2")
     connection.close()
     # As a copy of the folder without its times would.
@@ -554,6 +559,35 @@ def test_version_2_decisions_kept_when_times_change(
     assert record is not None
     assert record.override is Decision.REJECT
     assert version == SCHEMA_VERSION
+
+
+def test_version_3_database_upgraded(mixed: Path, tmp_path: Path) -> None:
+    with ReviewStore.open(mixed) as store:
+        moves = move_batch(store, ["retina/r0000.png", "retina/r0001.png"],
+                           tmp_path / "quarantine")
+        next(moves)
+        moves.close()
+        path = store.path
+    # Turn the database back into version 3, which has no record of unreported stops.
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE batches DROP COLUMN unreported_stop")
+        connection.execute("UPDATE schema_version SET version = 3")
+    connection.close()
+
+    with ReviewStore.open(mixed) as store:
+        stopped = store.stopped
+        undone = list(undo_last_batch(store))
+    with sqlite3.connect(path) as connection:
+        version = connection.execute("SELECT version FROM schema_version").fetchone()[0]
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(batches)")]
+    connection.close()
+
+    # Whether a window or a command line reported a stop before the upgrade is not
+    # known, so none is reported after it.
+    assert stopped == []
+    assert [outcome.error for outcome in undone] == [None]
+    assert version == SCHEMA_VERSION
+    assert "unreported_stop" in columns
 
 
 def test_unwritable_folder_uses_data_home(

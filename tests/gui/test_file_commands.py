@@ -609,6 +609,118 @@ def test_close_during_export_asks_first(
     assert len(read_manifest(destination)) == 19
 
 
+def visible_reports(window: MainWindow, title: str) -> list[ReportDialog]:
+    """The reports with `title` that the window shows."""
+    return [dialog for dialog in window.findChildren(ReportDialog)
+            if dialog.isVisible() and dialog.windowTitle() == title]
+
+
+STOPPED_MOVE_TITLE = "Move Stopped Part-Way"
+STOPPED_UNDO_TITLE = "Undo Stopped Part-Way"
+
+
+def test_stopped_move_reported_once(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], large_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answer_close(monkeypatch, stop=True)
+    quarantine = default_quarantine_dir(large_folder)
+    first = make_window()
+    open_and_wait(qtbot, first, large_folder)
+    first.gallery_model.set_threshold(0.01)
+    total = first.gallery_model.counts().rejected
+    assert first.file_commands.move_rejects_out()
+    assert first.close()
+    moved = len(sha256_inventory(quarantine))
+
+    second = make_window()
+    open_and_wait(qtbot, second, large_folder)
+    notices = visible_reports(second, STOPPED_MOVE_TITLE)
+    assert second.close()
+    third = make_window()
+    open_and_wait(qtbot, third, large_folder)
+
+    assert 0 < moved < total
+    assert len(notices) == 1
+    assert notices[0].summary == (
+        f"Moving rejects out of {large_folder} was stopped before it reached every image. "
+        f"{images_text(moved)} {'was' if moved == 1 else 'were'} moved to {quarantine}, and "
+        f"the other {total - moved} stay in the folder. Edit › Undo Move (Ctrl+Z) moves "
+        f"{'it' if moved == 1 else f'the {moved} images'} back. File › Move Rejects Out… "
+        "moves the others out as well.")
+    assert notices[0].lines == []
+    # Seen once, so a later open shows nothing, and the moved files stay undoable.
+    assert visible_reports(third, STOPPED_MOVE_TITLE) == []
+    assert third.window_actions.undo.text() == f"Undo Move of {images_text(moved)}"
+
+
+def test_stopped_undo_reported_once(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], large_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answer_close(monkeypatch, stop=True)
+    before = sha256_inventory(large_folder)
+    quarantine = default_quarantine_dir(large_folder)
+    first = make_window()
+    open_and_wait(qtbot, first, large_folder)
+    first.gallery_model.set_threshold(0.01)
+    assert move_rejects(qtbot, first) == [len(before), 0]
+    assert first.file_commands.undo_last_move()
+    assert first.close()
+    still_out = len(sha256_inventory(quarantine))
+    back = len(before) - still_out
+
+    second = make_window()
+    open_and_wait(qtbot, second, large_folder)
+    notices = visible_reports(second, STOPPED_UNDO_TITLE)
+    with qtbot.waitSignal(second.undo_finished, timeout=JOB_TIMEOUT_MS) as undone:
+        second.window_actions.undo.trigger()
+    qtbot.waitUntil(lambda: not second.is_busy(), timeout=SCORING_TIMEOUT_MS)
+    assert second.close()
+    third = make_window()
+    open_and_wait(qtbot, third, large_folder)
+
+    assert 0 < back < len(before)
+    assert len(notices) == 1
+    assert notices[0].summary == (
+        f"Undoing the move of rejects out of {large_folder} was stopped before it reached "
+        f"every image. {images_text(back)} {'is' if back == 1 else 'are'} back in the "
+        f"folder, and {still_out} {'is' if still_out == 1 else 'are'} still in {quarantine}. "
+        f"Edit › Undo Move (Ctrl+Z) moves {'it' if still_out == 1 else 'them'} back.")
+    assert undone.args == [still_out, 0]
+    assert sha256_inventory(large_folder) == before
+    assert visible_reports(third, STOPPED_UNDO_TITLE) == []
+
+
+def test_cancelled_move_not_reported_again(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], large_folder: Path,
+    questions: list[str],
+) -> None:
+    first = make_window()
+    open_and_wait(qtbot, first, large_folder)
+    first.gallery_model.set_threshold(0.01)
+    cancel_button = first.status_bar.findChild(QPushButton)
+    with qtbot.waitSignal(first.move_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert first.file_commands.move_rejects_out()
+        cancel_button.click()
+    report = first.file_commands.last_report
+    assert first.close()
+
+    second = make_window()
+    open_and_wait(qtbot, second, large_folder)
+    session = second.session
+    assert session is not None
+    unreported = session.store.database.query(
+        "SELECT id FROM batches WHERE unreported_stop IS NOT NULL")
+
+    # The report at the cancel gave the counts already.
+    assert report is not None
+    assert report.summary.startswith("The move was cancelled after")
+    assert unreported == []
+    assert visible_reports(second, STOPPED_MOVE_TITLE) == []
+    assert second.window_actions.undo.text() == f"Undo Move of {images_text(finished.args[0])}"
+
+
 # Undo
 
 
