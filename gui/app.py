@@ -195,7 +195,7 @@ def _run_screenshot(app: QApplication, model_path: Path, folder: Path | None,
         print(f"Opening folder failed: {folder} is not a folder.", file=sys.stderr)
         return EXIT_USAGE
 
-    window = MainWindow(settings=None)
+    window = MainWindow(settings=None, unattended=True)
     window.set_model(model)
     window.show()
     screenshot = _Screenshot(window, output)

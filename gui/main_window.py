@@ -76,9 +76,14 @@ class MainWindow(QMainWindow):
     export_finished = Signal(object)
     model_changed = Signal(object)
 
-    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None,
+                 unattended: bool = False) -> None:
+        """`unattended` makes a window that no one reads, such as one that saves a
+        screenshot: it leaves the one-time report of a stopped move for the next window.
+        """
         super().__init__(parent)
         self._settings = WindowSettings(settings)
+        self._unattended = unattended
         self._model: ReferenceModel | None = None
         self._session: ReviewSession | None = None
         # A folder named at start whose model failed to load, opened with the next model.
@@ -247,7 +252,8 @@ class MainWindow(QMainWindow):
             show_report(self, "Interrupted Moves Recovered", "Retina Curator was stopped "
                               "while moving files of this folder. Each file is now in "
                               "exactly one place:", session.recovered)
-        show_stop_notice(self, session, self.file_commands.undo_hint)
+        if not self._unattended:
+            show_stop_notice(self, session, self.file_commands.undo_hint)
         self.rescan()
         return True
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from gui.gallery_model import GalleryRole
 from gui.main_window import MainWindow
 from gui.settings import WindowSettings
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 BLOOD_KEPT = "incoming/"  # prefix of the blood-cell files, all flagged by the model
 
 # A name of 220 characters, with no place where a line may break. With a prefix
@@ -652,6 +654,31 @@ def test_stopped_move_reported_once(
     # Seen once, so a later open shows nothing, and the moved files stay undoable.
     assert visible_reports(third, STOPPED_MOVE_TITLE) == []
     assert third.window_actions.undo.text() == f"Undo Move of {images_text(moved)}"
+
+
+def test_screenshot_leaves_stop_report(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], large_folder: Path,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    answer_close(monkeypatch, stop=True)
+    first = make_window()
+    open_and_wait(qtbot, first, large_folder)
+    first.gallery_model.set_threshold(0.01)
+    assert first.file_commands.move_rejects_out()
+    assert first.close()
+
+    # A screenshot run shows the window to no one, so the report waits for a real one.
+    code = "import sys; from gui.app import main; sys.exit(main(sys.argv[1:]))"
+    screenshot = subprocess.run(
+        [sys.executable, "-c", code, str(large_folder), "--screenshot",
+         str(tmp_path / "window.png")],
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPOSITORY)),
+        capture_output=True, text=True, timeout=SCORING_TIMEOUT_MS / 1000, check=False)
+    assert screenshot.returncode == 0, screenshot.stderr
+    second = make_window()
+    open_and_wait(qtbot, second, large_folder)
+
+    assert len(visible_reports(second, STOPPED_MOVE_TITLE)) == 1
 
 
 def test_stopped_undo_reported_once(
