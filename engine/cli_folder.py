@@ -74,7 +74,8 @@ def describe_stop(stop: StoppedBatch, folder: Path) -> str:
     undo = f"{program_name()} undo {shlex.quote(str(folder))}"
     if stop.kind is StopKind.UNDO:
         return (f"The undo of move batch {stop.id} was stopped before it reached every file: "
-                f"{stop.returned} of {_files(stop.total)} {_are(stop.returned)} back in "
+                f"{stop.returned} of {_files(stop.returned + stop.in_quarantine)} "
+                f"{_are(stop.returned)} back in "
                 f"{folder}, and {stop.in_quarantine} {_are(stop.in_quarantine)} still in "
                 f"{stop.destination}. To move those back, run: {undo}")
     stayed = stop.total - stop.in_quarantine

@@ -299,7 +299,8 @@ def _report_interrupted_export(export: CleanedSetExport, args: argparse.Namespac
     print(f"Export interrupted: exported {exported} of {_files(kept_count)} with the final "
           f"decision keep to {summary.destination}{there_already}.{rest}", file=sys.stderr)
 
-    print(_partial_manifests(summary), file=sys.stderr)
+    print(_partial_manifests(summary, every_file_handled=not others and not summary.errors),
+          file=sys.stderr)
 
     command = args.command_line if args.merge else f"{args.command_line} --merge"
     finish = f"To export the other {others} as well" if others else "To write complete manifests"
@@ -307,9 +308,13 @@ def _report_interrupted_export(export: CleanedSetExport, args: argparse.Namespac
           f"so far and writes new manifests beside these: {command}", file=sys.stderr)
 
 
-def _partial_manifests(summary: ExportSummary) -> str:
+def _partial_manifests(summary: ExportSummary, every_file_handled: bool) -> str:
     """Return a sentence on the manifests that a stopped export wrote."""
     csv_path, json_path = summary.manifest_csv, summary.manifest_json
+    if every_file_handled and csv_path is not None and json_path is None:
+        # The stop came while the JSON manifest was written, after every file.
+        return (f"Every file was handled and the CSV manifest, {csv_path}, lists them all, "
+                "but the export was stopped while its JSON manifest was written.")
     if csv_path is not None and json_path is not None:
         return (f"The manifests of this partial export, {csv_path} and {json_path}, list only "
                 f"the files handled before the stop; {json_path.name} says \"complete\": false.")

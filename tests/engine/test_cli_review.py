@@ -31,6 +31,8 @@ from engine.cli import (
     main,
 )
 from engine.cli_folder import describe_stop
+from engine.cli_moves import _partial_manifests
+from engine.export import ExportSummary
 from engine.images import list_relative_images
 from engine.journal import StopKind, StoppedBatch
 from engine.modelfile import ReferenceModel
@@ -350,6 +352,11 @@ def test_stopped_undo_reported_by_next_command(
      "Move batch 1 into /data/q was stopped before it reached every file: 5 of 40 files "
      "were moved there, and the other 35 stay in /data/batch 7, 2 of them because they "
      "could not be moved. To move the 5 files back, run: python main.py undo '/data/batch 7'"),
+    # The undo of a move that stopped too: only the files that move moved count.
+    (StopKind.UNDO, (241, 93, 1, 0),
+     "The undo of move batch 1 was stopped before it reached every file: 1 of 94 files is "
+     "back in /data/batch 7, and 93 are still in /data/q. To move those back, run: "
+     "python main.py undo '/data/batch 7'"),
     # One file each way: singular words.
     (StopKind.UNDO, (2, 1, 1, 0),
      "The undo of move batch 1 was stopped before it reached every file: 1 of 2 files is "
@@ -872,3 +879,26 @@ def test_full_disk_export_reports_what_it_left(
     assert errors[-1].endswith(f"with the final decision keep to {destination} before it "
                                f"stopped; {len(failed)} could not be exported. No manifest "
                                "was written.")
+
+
+@pytest.mark.parametrize(("written", "every_file_handled", "expected"), [
+    (("manifest.csv", "manifest.json"), False,
+     "The manifests of this partial export, /out/manifest.csv and /out/manifest.json, list "
+     'only the files handled before the stop; manifest.json says "complete": false.'),
+    (("manifest.csv",), False,
+     "Only the CSV manifest of this partial export, /out/manifest.csv, was written; it lists "
+     "only the files handled before the stop."),
+    # The stop came while the JSON manifest was written, after every file.
+    (("manifest.csv",), True,
+     "Every file was handled and the CSV manifest, /out/manifest.csv, lists them all, but "
+     "the export was stopped while its JSON manifest was written."),
+    ((), False, "No manifest of this partial export was written."),
+])
+def test_stopped_export_manifest_sentences(
+    written: tuple[str, ...], every_file_handled: bool, expected: str
+) -> None:
+    paths = [Path("/out") / name for name in written]
+    summary = ExportSummary(Path("/out"), manifest_csv=next(iter(paths), None),
+                            manifest_json=paths[1] if len(paths) > 1 else None)
+
+    assert _partial_manifests(summary, every_file_handled) == expected
