@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +52,28 @@ def pool() -> Iterator[QThreadPool]:
     pool.waitForDone()
 
 
-def scan(qtbot: QtBot, scanner: FolderScanner, model: ReferenceModel, folder: Path,
-         store: ReviewStore) -> None:
-    with qtbot.waitSignal(scanner.scan_finished, timeout=TIMEOUT_MS):
-        scanner.start(model, folder, PIXELS, store)
+@dataclass
+class Scanning:
+    """A gallery that a FolderScanner fills from the test folder and its review."""
+
+    qtbot: QtBot
+    model: ReferenceModel
+    folder: Path
+    store: ReviewStore
+    gallery: GalleryModel
+    scanner: FolderScanner
+
+    def scan(self) -> None:
+        """Scan the folder into the gallery and wait until the scan has finished."""
+        with self.qtbot.waitSignal(self.scanner.scan_finished, timeout=TIMEOUT_MS):
+            self.scanner.start(self.model, self.folder, PIXELS, self.store)
+
+
+@pytest.fixture
+def scanning(qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
+             store: ReviewStore) -> Scanning:
+    gallery = GalleryModel()
+    return Scanning(qtbot, default_model, folder, store, gallery, FolderScanner(pool, gallery))
 
 
 def thumbnails_by_path(gallery: GalleryModel) -> dict[str, bytes | None]:
@@ -62,17 +81,13 @@ def thumbnails_by_path(gallery: GalleryModel) -> dict[str, bytes | None]:
     return {item.record.relative_path: item.thumbnail for item in items}
 
 
-def test_cached_thumbnails_read_as_tiles_show(
-    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
-    store: ReviewStore,
-) -> None:
-    gallery = GalleryModel()
-    scanner = FolderScanner(pool, gallery)
-    scan(qtbot, scanner, default_model, folder, store)
+def test_cached_thumbnails_read_as_tiles_show(qtbot: QtBot, scanning: Scanning) -> None:
+    gallery, scanner = scanning.gallery, scanning.scanner
+    scanning.scan()
     first = thumbnails_by_path(gallery)
     assert all(first.values())
 
-    scan(qtbot, scanner, default_model, folder, store)
+    scanning.scan()
     assert all(gallery.item(row).deferred for row in range(FILE_COUNT))
     with qtbot.assertNotEmitted(scanner._thumbnails.loaded, wait=200):
         tile = gallery.tile(3)
@@ -82,18 +97,14 @@ def test_cached_thumbnails_read_as_tiles_show(
     assert sum(gallery.item(row).deferred for row in range(FILE_COUNT)) == FILE_COUNT - 1
 
 
-def test_missing_thumbnails_decode_again(
-    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
-    store: ReviewStore,
-) -> None:
-    gallery = GalleryModel()
-    scanner = FolderScanner(pool, gallery)
-    scan(qtbot, scanner, default_model, folder, store)
+def test_missing_thumbnails_decode_again(qtbot: QtBot, scanning: Scanning) -> None:
+    gallery, scanner = scanning.gallery, scanning.scanner
+    scanning.scan()
     first = thumbnails_by_path(gallery)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{default_cache_folder() / CACHE_FILE_NAME}{suffix}").unlink(missing_ok=True)
 
-    scan(qtbot, scanner, default_model, folder, store)
+    scanning.scan()
     changed: list[tuple[int, int, list[int]]] = []
     gallery.dataChanged.connect(
         lambda top, bottom, roles: changed.append((top.row(), bottom.row(), list(roles))))
@@ -113,16 +124,12 @@ def test_missing_thumbnails_decode_again(
     assert gallery.item(5).deferred
 
 
-def test_thumbnails_of_an_earlier_scan_are_ignored(
-    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
-    store: ReviewStore,
-) -> None:
-    gallery = GalleryModel()
-    scanner = FolderScanner(pool, gallery)
-    scan(qtbot, scanner, default_model, folder, store)
-    scan(qtbot, scanner, default_model, folder, store)
+def test_thumbnails_of_an_earlier_scan_are_ignored(scanning: Scanning) -> None:
+    gallery = scanning.gallery
+    scanning.scan()
+    scanning.scan()
     earlier = gallery.item(0).record
-    scan(qtbot, scanner, default_model, folder, store)
+    scanning.scan()
 
     gallery.set_thumbnails([CachedThumbnail(earlier, b"stale thumbnail")])
     item = gallery.item(gallery.row_of(earlier.relative_path) or 0)
@@ -132,13 +139,11 @@ def test_thumbnails_of_an_earlier_scan_are_ignored(
 
 
 def test_failed_decoding_leaves_no_tile_loading(
-    qtbot: QtBot, pool: QThreadPool, default_model: ReferenceModel, folder: Path,
-    store: ReviewStore, monkeypatch: pytest.MonkeyPatch,
+    qtbot: QtBot, scanning: Scanning, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gallery = GalleryModel()
-    scanner = FolderScanner(pool, gallery)
-    scan(qtbot, scanner, default_model, folder, store)
-    scan(qtbot, scanner, default_model, folder, store)
+    gallery, scanner = scanning.gallery, scanning.scanner
+    scanning.scan()
+    scanning.scan()
     Path(default_cache_folder() / CACHE_FILE_NAME).unlink()
 
     def fail(*_arguments: object) -> Iterator[object]:
@@ -156,7 +161,7 @@ def test_failed_decoding_leaves_no_tile_loading(
 
 @pytest.fixture
 def confirmed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Answer Yes to every confirmation of the window's file commands."""
+    """Confirm every question of the window's file commands with Yes."""
     monkeypatch.setattr(gui.file_commands, "confirm", lambda *_arguments: True)
 
 
