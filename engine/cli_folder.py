@@ -4,9 +4,7 @@ folder's review, and scoring it through the cache with a progress bar.
 
 from __future__ import annotations
 
-import logging
 import shlex
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -19,8 +17,6 @@ from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError
 from engine.scorecache import score_changed
-
-logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,11 +55,7 @@ def open_review(folder: Path, action: str) -> ReviewStore | None:
         print(message, file=sys.stderr)
     for stop in store.stopped:
         print(describe_stop(stop, store.folder), file=sys.stderr)
-        try:
-            mark_stop_reported(store, stop.id)
-        except (ReviewStoreError, sqlite3.Error) as error:
-            logger.error("Recording the stop of move batch %d as reported failed: %s",
-                         stop.id, error)
+        mark_stop_reported(store, stop.id)
     return store
 
 

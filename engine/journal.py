@@ -170,10 +170,18 @@ def unreported_stops(store: ReviewStore) -> list[StoppedBatch]:
 
 
 def mark_stop_reported(store: ReviewStore, batch_id: int) -> None:
-    """Record that a report has shown the stop of the batch, so it is not listed again."""
-    with store.database.transaction() as connection:
-        connection.execute("UPDATE batches SET unreported_stop = NULL WHERE id = ?",
-                           (batch_id,))
+    """Record that a report has shown the stop of the batch, so it is not listed again.
+
+    A failure to record it is logged, not raised: it only means that the next open
+    of the folder reports the stop once more.
+    """
+    try:
+        with store.database.transaction() as connection:
+            connection.execute("UPDATE batches SET unreported_stop = NULL WHERE id = ?",
+                               (batch_id,))
+    except (ReviewStoreError, sqlite3.Error) as error:
+        logger.error("Recording the stop of move batch %d of %s as reported failed: %s",
+                     batch_id, store.folder, error)
 
 
 def finish_undo(store: ReviewStore, batch_id: int, in_flight: sqlite3.Row | None,

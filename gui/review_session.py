@@ -60,11 +60,7 @@ class ReviewSession:
         shows it again. A failure is logged, and the stop is then shown again.
         """
         self.store.stopped = [stop for stop in self.store.stopped if stop.id != batch_id]
-        try:
-            mark_stop_reported(self.store, batch_id)
-        except (ReviewStoreError, sqlite3.Error) as error:
-            logger.error("Recording the stop of move batch %d of %s as reported failed: %s",
-                         batch_id, self.folder, error)
+        mark_stop_reported(self.store, batch_id)
 
     @property
     def database_path(self) -> Path:
