@@ -203,6 +203,31 @@ def test_score_csv_has_signal_columns(
     assert float(retina["score"]) == pytest.approx(combined, rel=1e-6)
 
 
+def test_score_csv_flagged_by_at_threshold(
+    hard_folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    csv_path = tmp_path / "scores.csv"
+    threshold = 1.5
+
+    code = main(["score", str(hard_folder), "--csv", str(csv_path),
+                 "--threshold", str(threshold)])
+
+    with csv_path.open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert code == 0
+    columns = dict(zip(SIGNALS, ("reconstruction_error", "latent_distance", "colour_distance"),
+                       strict=True))
+    named = set()
+    for row in rows:
+        signals = {name: float(row[column]) for name, column in columns.items()}
+        expected = flagging_signals(signals, default_model.signal_thresholds, threshold)
+        assert row["flagged_by"] == "+".join(expected), row["path"]
+        named.update(expected)
+    # The folder's grey copies and blank frames exceed the colour threshold even
+    # at 1.5 times it, so the check above saw at least one named signal.
+    assert COLOUR in named
+
+
 def test_signals_calibrated_on_held_out(tiny_model: ReferenceModel) -> None:
     target = tiny_model.calibration.target_frr
 
