@@ -10,9 +10,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.images import IMAGE_SUFFIXES, list_relative_images
 from engine.invocation import program_name
 from engine.journal import StopKind, StoppedBatch, mark_stop_reported
+from engine.listing import IMAGE_SUFFIXES, list_relative_images
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError

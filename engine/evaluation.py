@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 from engine.framing import Framing
-from engine.images import Status, list_images, load_image
+from engine.images import Status, load_image
+from engine.listing import list_images
 from engine.modelfile import ReferenceModel
 from engine.scoring import score_arrays
 from engine.signals import SIGNALS

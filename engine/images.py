@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
-import io
 import logging
 import os
 import re
 import stat
-import struct
 import threading
 import warnings
-import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,15 +18,20 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from engine.conversion import to_rgb, turn_upright
 from engine.framing import Framing
+from engine.signatures import (
+    IMAGE_SIGNATURES,
+    PNG_SIGNATURE,
+    missing_codec,
+    png_has_bad_crc,
+    png_header_size,
+    png_size,
+)
 
 logger = logging.getLogger(__name__)
-
-# Transparent pixels are composited onto black, the colour of the margins around a
-# fundus photograph, so that a transparent frame reads like an empty margin.
-BACKGROUND_RGB = (0, 0, 0)
 
 # Pillow's own decompression-bomb limit (about 89 Mpx) is the largest image decoded.
 # Larger files get the status "too large" and are never decoded.
@@ -47,22 +49,11 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # The file that each thread is decoding, for log_decoder_warnings.
 _decoding = threading.local()
 
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".gif", ".webp",
-     ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".heic", ".heif", ".avif"}
-)
-
 # Pillow keeps 4 bytes a pixel, so an image of more than this many pixels takes
 # over 128 MB decoded, and framing it about a third more. Such images are decoded
 # one at a time, even on different threads.
 LARGE_PIXELS = 32_000_000
 _large_decoding = threading.Lock()
-
-# Conversions that need a temporary copy of an image in another form, such as
-# floats for 16-bit grey or planes for compositing alpha, go a band of this many
-# pixels at a time. Converting a 20 Mpx image whole took 460 MB more for 16-bit
-# grey and 310 MB for RGBA; by bands, about 95 MB for either.
-_BAND_PIXELS = 1_000_000
 
 # Pillow allocates an image in blocks of up to 16 MB. glibc may serve blocks under
 # 32 MB from a per-thread heap that keeps them once freed, so two decoding threads
@@ -74,22 +65,6 @@ if "PILLOW_BLOCK_SIZE" not in os.environ:
     # The allocator settings are in Pillow's C module, which its stubs leave out.
     Image.core.set_block_size(64 * 1024 * 1024)  # type: ignore[attr-defined]
 
-# File signatures of formats that Pillow may lack a codec for; a file that starts
-# like this but cannot be opened is "unsupported", not "not an image".
-_CODEC_SIGNATURES = (
-    (b"RIFF", 8, b"WEBP", "WebP"),
-    (b"", 4, b"ftypavif", "AVIF"),
-    (b"", 4, b"ftypheic", "HEIC"),
-    (b"", 4, b"ftypmif1", "HEIF"),
-    (b"\x00\x00\x00\x0cjP  ", 0, b"", "JPEG 2000"),
-)
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Files that start like one of these images but cannot be opened are damaged.
-_IMAGE_SIGNATURES = (
-    _PNG_SIGNATURE, b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM",
-)
 # The chunk checksums of a failed PNG are checked in this much of the file.
 _MAX_CHUNK_SCAN_BYTES = 1 << 20
 
@@ -169,120 +144,6 @@ def load_images(
         return load(paths)
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="decode") as pool:
         return [item for loaded in pool.map(load, parts) for item in loaded]
-
-
-def list_images(folder: Path) -> list[Path]:
-    """List the files with an image suffix under `folder`, recursively and sorted.
-
-    Hidden files and folders are left out, and so are names that are not valid
-    UTF-8, each with a warning. Links to folders are not followed, and
-    a link to a file inside `folder` is left out because its target is listed
-    already, so a scan never leaves the folder or visits a file twice. Raises
-    OSError when `folder` itself cannot be listed; a subfolder that cannot be
-    listed is skipped with a warning.
-    """
-    return [folder / relative_path for relative_path in list_relative_images(folder)]
-
-
-def list_relative_images(folder: Path, warn_skipped: bool = True) -> list[str]:
-    """List what list_images lists, as paths relative to `folder` with forward slashes.
-
-    The order is that of list_images. Strings cost less: building a Path for each
-    of 8000 files took about 25 ms on Python 3.11, and the `score` command needs a
-    Path only for each file it scores. With `warn_skipped` False, the names and
-    subfolders left out are logged at debug level instead of as warnings, for a
-    listing that repeats one whose warnings were shown already.
-    """
-    skip_level = logging.WARNING if warn_skipped else logging.DEBUG
-    root = folder.resolve()
-    found: list[str] = []
-    # os.scandir, unlike os.walk, keeps each entry's type from the listing, so a
-    # file costs no lstat to tell a link: listing 8000 files took 0.22 s with
-    # os.walk and Path.is_symlink, most of a re-run on a folder already scored.
-    pending = [(os.fspath(folder), "")]
-    while pending:
-        directory, prefix = pending.pop()
-        try:
-            with os.scandir(directory) as listing:
-                entries = list(listing)
-        except OSError as error:
-            if not prefix:
-                # The folder itself: PermissionError, FileNotFoundError and the like.
-                raise
-            logger.log(skip_level, "skipped folder %s: %s", error.filename,
-                       error.strerror or error)
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if _is_folder(entry):
-                if entry.is_symlink():
-                    continue
-                if not _is_utf8(entry.name):
-                    # Its files could not be stored in the review, as with a file name.
-                    logger.log(skip_level, "skipped folder %s: the folder name is not valid "
-                               "UTF-8, so rename the folder to score its files", entry.path)
-                    continue
-                pending.append((entry.path, f"{prefix}{entry.name}/"))
-                continue
-            if _is_listed_image(entry, root, skip_level):
-                found.append(prefix + entry.name)
-    found.sort(key=_path_order)
-    return found
-
-
-def _path_order(relative_path: str) -> str:
-    """Return a sort key that orders relative paths as their Path objects compare.
-
-    Path compares part by part, so "a/b" sorts before "a-b". The key turns each
-    separator into NUL, which sorts before every character a name can contain.
-    Windows paths compare without case.
-    """
-    key = relative_path.replace("/", "\0")
-    return key.lower() if os.name == "nt" else key
-
-
-def _is_folder(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _is_listed_image(entry: os.DirEntry[str], root: Path, skip_level: int) -> bool:
-    """Return whether the scan takes a listed file, logging a bad name at `skip_level`."""
-    name = entry.name
-    dot = name.rfind(".")
-    if dot <= 0 or name[dot:].lower() not in IMAGE_SUFFIXES:
-        return False
-    if not _is_utf8(name):
-        # NOTE: the review database stores names as UTF-8 text, so such a
-        # file is left out of the scan with a warning rather than listed.
-        logger.log(skip_level, "skipped %s: the file name is not valid UTF-8, so rename "
-                   "the file to score it", entry.path)
-        return False
-    if entry.is_symlink() and _points_inside(Path(entry.path), root):
-        logger.debug("left out %s: it links to a file inside the folder", entry.path)
-        return False
-    return True
-
-
-def _is_utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _points_inside(link: Path, root: Path) -> bool:
-    try:
-        target = link.resolve()
-    except (RuntimeError, OSError):
-        # Path.resolve raises RuntimeError for a link loop on Python 3.11, and
-        # OSError for a target it cannot read. load_image gives the link its status.
-        return False
-    return target.exists() and target.is_relative_to(root)
 
 
 class _DecoderWarnings:
@@ -420,7 +281,7 @@ def _pixels(
     whether its EXIF orientation swapped its width and height.
     """
     image.load()
-    turned, swapped = _upright(image)
+    turned, swapped = turn_upright(image)
     rgb = to_rgb(turned)
     model_input = framing.apply(rgb)
     thumbnail = None
@@ -430,111 +291,6 @@ def _pixels(
         rgb.thumbnail((thumbnail_size, thumbnail_size), Image.Resampling.BILINEAR)
         thumbnail = np.asarray(rgb)
     return model_input, thumbnail, swapped
-
-
-# The transposition that undoes each EXIF orientation other than 1.
-_ORIENTATIONS = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
-# The transpositions after which width and height trade places.
-_QUARTER_TURNS = {Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270,
-                  Image.Transpose.TRANSVERSE, Image.Transpose.ROTATE_90}
-
-
-def _upright(image: Image.Image) -> tuple[Image.Image, bool]:
-    """Return a loaded image turned as its EXIF orientation requires, and whether
-    that swapped its width and height.
-
-    Unlike ImageOps.exif_transpose, an upright image is not copied: for a small
-    file, that copy cost as much as the decoding.
-    """
-    transposition = _ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
-    if transposition is None:
-        return image, False
-    return image.transpose(transposition), transposition in _QUARTER_TURNS
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB with correct pixel values.
-
-    16- and 32-bit grey is rescaled to 8 bit over its type's full range, CMYK goes
-    through its embedded ICC profile when there is one, and any alpha channel is
-    composited onto `BACKGROUND_RGB`.
-    """
-    mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        scale = 257.0 if mode.startswith("I;16") or _max_value(image) <= 65535 else 16843009.0
-        image = _grey_levels(image, lambda grey: grey / scale)
-    elif mode == "F":
-        image = _grey_levels(image, lambda grey: grey * 255.0)
-    elif mode == "CMYK":
-        return _cmyk_to_rgb(image)
-
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-            image.mode == "P" and "transparency" in image.info):
-        return _composited(image)
-    # convert() copies even an RGB image, and nothing here changes the result.
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def _grey_levels(image: Image.Image, level: Callable[[np.ndarray], np.ndarray]) -> Image.Image:
-    """Return the 8-bit grey image of rounded `level`s of the float64 pixel values.
-
-    The floats exist for one band of rows at a time.
-    """
-    pixels = np.asarray(image)
-    grey = np.empty(pixels.shape, dtype=np.uint8)
-    rows = _band_rows(image.width)
-    for top in range(0, len(pixels), rows):
-        band = level(pixels[top : top + rows].astype(np.float64))
-        grey[top : top + rows] = np.clip(np.rint(band), 0, 255)
-    return Image.fromarray(grey, "L")
-
-
-def _composited(image: Image.Image) -> Image.Image:
-    """Return `image`, which has an alpha channel or a transparent colour, composited
-    onto BACKGROUND_RGB, one band of rows at a time.
-    """
-    width, height = image.size
-    rows = _band_rows(width)
-    rgb = Image.new("RGB", image.size)
-    for top in range(0, height, rows):
-        band = image.crop((0, top, width, min(height, top + rows))).convert("RGBA")
-        background = Image.new("RGBA", band.size, (*BACKGROUND_RGB, 255))
-        rgb.paste(Image.alpha_composite(background, band).convert("RGB"), (0, top))
-    return rgb
-
-
-def _band_rows(width: int) -> int:
-    """Return the rows of a band of about _BAND_PIXELS for an image `width` pixels wide."""
-    return max(1, _BAND_PIXELS // max(width, 1))
-
-
-def _max_value(image: Image.Image) -> int:
-    extrema = image.getextrema()
-    return int(extrema[1]) if isinstance(extrema[1], int | float) else 0
-
-
-def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
-    icc = image.info.get("icc_profile")
-    if icc:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            target = ImageCms.createProfile("sRGB")
-            converted = ImageCms.profileToProfile(image, source, target, outputMode="RGB")
-            if converted is not None:
-                return converted
-        except (ImageCms.PyCMSError, OSError) as error:
-            logger.warning("CMYK ICC profile ignored: %s", error)
-    return image.convert("RGB")
 
 
 def _too_large_detail(pixels: int, size: tuple[int, int] | None) -> str:
@@ -547,7 +303,7 @@ def _too_large(path: Path, error: Exception) -> LoadedImage:
 
     A PNG's declared size is read from its header and kept, so it shows with the file.
     """
-    size = _png_size(path)
+    size = png_size(path)
     if size:
         width, height = size
         return LoadedImage(path, Status.TOO_LARGE, _too_large_detail(width * height, size),
@@ -557,24 +313,8 @@ def _too_large(path: Path, error: Exception) -> LoadedImage:
     return LoadedImage(path, Status.TOO_LARGE, detail)
 
 
-def _png_size(path: Path) -> tuple[int, int] | None:
-    try:
-        with path.open("rb") as stream:
-            return _png_header_size(stream.read(24))
-    except OSError:
-        return None
-
-
-def _png_header_size(data: bytes) -> tuple[int, int] | None:
-    """Return the width and height that PNG bytes declare in their header, if any."""
-    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 24:
-        return None
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
 def _unidentified(path: Path) -> LoadedImage:
-    codec = _missing_codec(path)
+    codec = missing_codec(path)
     if codec:
         return LoadedImage(path, Status.UNSUPPORTED, f"{codec} (codec missing)")
     try:
@@ -582,40 +322,13 @@ def _unidentified(path: Path) -> LoadedImage:
             data = stream.read(_MAX_CHUNK_SCAN_BYTES)
     except OSError as error:
         return LoadedImage(path, Status.UNREADABLE, error.strerror or str(error))
-    if data.startswith(_PNG_SIGNATURE) and _png_has_bad_crc(data):
-        width, height = _png_header_size(data) or (0, 0)
+    if data.startswith(PNG_SIGNATURE) and png_has_bad_crc(data):
+        width, height = png_header_size(data) or (0, 0)
         return LoadedImage(path, Status.DAMAGED, "damaged (bad chunk checksum)",
                            width=width, height=height, format="PNG")
-    if any(data.startswith(signature) for signature in _IMAGE_SIGNATURES):
+    if any(data.startswith(signature) for signature in IMAGE_SIGNATURES):
         return LoadedImage(path, Status.DAMAGED, "damaged: the image header cannot be read")
     return LoadedImage(path, Status.NOT_IMAGE, "not a recognised image format")
-
-
-def _png_has_bad_crc(data: bytes) -> bool:
-    """Return True when a complete chunk in `data` fails its CRC-32 check."""
-    offset = len(_PNG_SIGNATURE)
-    while offset + 12 <= len(data):
-        length = struct.unpack(">I", data[offset : offset + 4])[0]
-        end = offset + 8 + length
-        if end + 4 > len(data):
-            return False
-        expected = struct.unpack(">I", data[end : end + 4])[0]
-        if zlib.crc32(data[offset + 4 : end]) != expected:
-            return True
-        offset = end + 4
-    return False
-
-
-def _missing_codec(path: Path) -> str:
-    try:
-        with path.open("rb") as stream:
-            head = stream.read(16)
-    except OSError:
-        return ""
-    for prefix, offset, tag, name in _CODEC_SIGNATURES:
-        if head.startswith(prefix) and head[offset : offset + len(tag)] == tag:
-            return name
-    return ""
 
 
 def _damage_detail(error: BaseException) -> str:

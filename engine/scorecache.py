@@ -10,7 +10,8 @@ from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from engine.images import Status, list_relative_images, load_images
+from engine.images import Status, load_images
+from engine.listing import list_relative_images
 from engine.modelfile import ReferenceModel
 from engine.review import FileIdentity, ReviewStore
 from engine.scoring import DEFAULT_BATCH_SIZE, ScoredFile, score_files

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.images import LoadedImage, Status, decoding_parts, list_images, load_image
+from engine.images import LoadedImage, Status, decoding_parts, load_image
+from engine.listing import list_images
 from engine.modelfile import ReferenceModel
 from engine.signals import COLOUR, LATENT, RECONSTRUCTION, combined_scores
 

@@ -20,7 +20,8 @@ from torch import nn
 from engine.autoencoder import AutoencoderConfig, ConvAutoencoder
 from engine.calibration import DEFAULT_TARGET_FRR, Calibration, calibrate, too_few_for
 from engine.framing import Framing
-from engine.images import LoadedImage, list_images, load_images
+from engine.images import LoadedImage, load_images
+from engine.listing import list_images
 from engine.modelfile import ReferenceModel
 from engine.scoring import reconstruction_errors, signal_scores, to_tensor
 from engine.signals import COLOUR, MIN_COLOUR_THRESHOLD, SIGNALS, SignalReference, combined_scores

@@ -16,8 +16,9 @@ from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Signal
 
 from engine.export import CleanedSetExport, ExportedFile, ExportError
 from engine.framing import Framing
-from engine.images import Status, list_relative_images
+from engine.images import Status
 from engine.journal import batches, last_undoable_batch
+from engine.listing import list_relative_images
 from engine.modelfile import ReferenceModel
 from engine.moves import UndoError, UndoOutcome, move_batch, undo_batch
 from engine.quarantine import MoveOutcome, move_files

@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO_ROOT))
 import benchmark_data  # noqa: E402
 
 from engine import cli  # noqa: E402
-from engine.images import load_image, to_rgb  # noqa: E402
+from engine.conversion import to_rgb  # noqa: E402
+from engine.images import load_image  # noqa: E402
 from engine.modelfile import ReferenceModel, load_model  # noqa: E402
 from engine.resources import DEFAULT_MODEL_PATH  # noqa: E402
 from engine.scoring import score_files  # noqa: E402

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.conversion import BACKGROUND_RGB
 from engine.framing import Framing
-from engine.images import BACKGROUND_RGB, Status, load_image
+from engine.images import Status, load_image
 from engine.modelfile import ReferenceModel
 from engine.scoring import score_folder
 

@@ -33,8 +33,8 @@ from engine.cli import (
 from engine.cli_folder import describe_stop
 from engine.cli_moves import _partial_manifests
 from engine.export import ExportSummary
-from engine.images import list_relative_images
 from engine.journal import StopKind, StoppedBatch
+from engine.listing import list_relative_images
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch, undo_last_batch
 from engine.names import name_max

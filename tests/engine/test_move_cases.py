@@ -13,7 +13,8 @@ import pytest
 from fault_files import contents, exfat, sha256_inventory, tmpfs
 
 from engine.export import CleanedSetExport
-from engine.images import Status, list_images
+from engine.images import Status
+from engine.listing import list_images
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch, undo_last_batch
 from engine.quarantine import default_quarantine_dir

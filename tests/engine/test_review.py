@@ -18,7 +18,8 @@ from PIL import Image
 from review_files import backdate, copy_blood_jpgs, write_retina_pngs
 
 from engine.decisions import Decision, DecisionSource
-from engine.images import Status, list_images
+from engine.images import Status
+from engine.listing import list_images
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch, undo_last_batch
 from engine.review import Location, ReviewStore

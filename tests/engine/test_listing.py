@@ -1,0 +1,70 @@
+"""Tests of the folder listing on generated folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.framing import Framing
+from engine.images import Status, load_image
+from engine.listing import list_images, list_relative_images
+
+FRAMING = Framing()
+
+
+def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
+    Image.fromarray(array, mode).save(path)
+    return path
+
+
+def test_list_images_recursive_and_sorted(tmp_path: Path) -> None:
+    pixel = np.zeros((2, 2, 3), dtype=np.uint8)
+    (tmp_path / "b").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    write_png(tmp_path / "b" / "two.png", pixel)
+    write_png(tmp_path / "one.PNG", pixel)
+    write_png(tmp_path / ".hidden" / "skip.png", pixel)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "link").symlink_to(tmp_path / "b", target_is_directory=True)
+
+    found = [path.relative_to(tmp_path).as_posix() for path in list_images(tmp_path)]
+
+    assert found == ["b/two.png", "one.PNG"]
+
+
+def test_list_relative_images_order(tmp_path: Path) -> None:
+    pixel = np.zeros((2, 2, 3), dtype=np.uint8)
+    # A separator sorts before "-" and " " part by part, but after them in a string.
+    for name in ("a/b.png", "a-b.png", "a b/c.png", "a/c/d.png", "ab.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write_png(tmp_path / name, pixel)
+
+    found = list_relative_images(tmp_path)
+
+    assert found == ["a/b.png", "a/c/d.png", "a b/c.png", "a-b.png", "ab.png"]
+    assert [tmp_path / path for path in found] == list_images(tmp_path)
+
+
+def test_list_images_symlinks(tmp_path: Path) -> None:
+    pixel = np.zeros((2, 2, 3), dtype=np.uint8)
+    outside = write_png(tmp_path / "outside.png", pixel)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    inside = write_png(folder / "real.png", pixel)
+    (folder / "to_inside.png").symlink_to(inside)
+    (folder / "to_outside.png").symlink_to(outside)
+    (folder / "broken.png").symlink_to(tmp_path / "absent.png")
+
+    found = [path.name for path in list_images(folder)]
+
+    assert found == ["broken.png", "real.png", "to_outside.png"]
+    assert load_image(folder / "broken.png", FRAMING).status is Status.UNREADABLE
+    assert load_image(folder / "broken.png", FRAMING).detail == "broken symbolic link"
+
+
+def test_list_images_missing_folder_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        list_images(tmp_path / "absent")
