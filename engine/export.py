@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
 import logging
 import os
-import shutil
-import stat
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TextIO
 
 from engine.decisions import Decision
-from engine.hardlinks import HardLinks
 from engine.manifest import (
     MANIFEST_COLUMNS,
     file_sha256,
@@ -31,41 +27,13 @@ from engine.manifest import (
     json_row,
     review_row,
 )
-from engine.names import (
-    MAX_SUFFIX,
-    DestinationNames,
-    FolderNames,
-    composed_first,
-    existing_folder,
-    fold_name,
-    folder_problem,
-    make_folders,
-    name_difference,
-    name_max,
-    numbered_names,
-    overlap,
-    spelling,
-)
+from engine.names import composed_first, folder_problem, overlap
+from engine.placement import Placement, PlacementError
 from engine.quarantine import describe_os_error
-from engine.review import FileRecord, Location, ReviewStore, hash_file, read_identity
+from engine.review import FileRecord, Location, ReviewStore
 from engine.reviewdb import utc_now
 
 logger = logging.getLogger(__name__)
-
-_CHUNK_BYTES = 1 << 20
-
-# How many of the files that an earlier export left in the destination a note names.
-_SHOWN_PATHS = 3
-
-# The file systems on which two names that differ only in this way (a result of
-# names.name_difference) are one name.
-_ONE_NAME_ON = {
-    "case": "case-insensitive file systems such as exFAT, NTFS and the default APFS",
-    "Unicode normalisation": "file systems that ignore normalisation, such as APFS and "
-    "HFS+ on macOS",
-    "case and Unicode normalisation": "file systems that ignore both, such as the default "
-    "APFS on macOS",
-}
 
 
 @dataclass(frozen=True)
@@ -160,15 +128,9 @@ class CleanedSetExport:
         self.records = [records[index] for index in order]
         self.summary = ExportSummary(self.destination)
         self._rows: list[dict[str, str]] = []
-        self._names = DestinationNames()
-        # A destination path that is the relative path of a file of the review
-        # belongs to that file, so it is never taken for another file's earlier copy.
-        self._record_paths = {record.relative_path for record in self.records}
-        # Copies that an earlier export left in the destination of files not exported
-        # now, as the folder's names, the name and the relative path. The end of the
-        # run drops those that this export took for a kept file with that content.
-        self._left_behind: list[tuple[FolderNames, str, str]] = []
-        self._links = HardLinks(store.folder, self.destination) if link else None
+        self._placement = Placement(
+            store.folder, self.destination, {record.relative_path for record in self.records},
+            self.summary, link=link)
         self._check_scored()
         self._check_destination()
 
@@ -204,7 +166,7 @@ class CleanedSetExport:
             # One row per file handled, also for the last one when the run is
             # stopped at its yield.
             self.summary.cancelled = len(self._rows) < len(self.records)
-            self._add_final_notes()
+            self._placement.add_final_notes()
             self._write_manifests()
             logger.info("Exported %d files of %s to %s: %d there already, %d not copied, "
                         "%d failed", self.summary.added, self.store.folder, self.destination,
@@ -235,15 +197,15 @@ class CleanedSetExport:
         sha256: str | None = None
         if record.location is Location.FOLDER and decision is Decision.KEEP:
             try:
-                target, linked, sha256 = self._place(record)
-            except _ExportError as problem:
+                target, linked, sha256 = self._placement.place(record)
+            except PlacementError as problem:
                 error = f"Exporting {record.relative_path} failed: {problem}."
             except OSError as problem:
                 error = f"Exporting {record.relative_path} failed: {describe_os_error(problem)}."
         else:
             sha256 = file_sha256(self.store, record)
             if self.merge and sha256 is not None:
-                self._find_left_behind(record, sha256)
+                self._placement.find_left_behind(record, sha256)
         row = review_row(record, self.threshold, self.model_fingerprint, sha256,
                          self.signal_thresholds)
         exported_as = "" if target is None else self._relative(target)
@@ -270,183 +232,6 @@ class CleanedSetExport:
         else:
             self.summary.exported += 1
             self.summary.linked += int(linked)
-
-    def _place(self, record: FileRecord) -> tuple[Path, bool, str]:
-        """Copy or link one kept file and return its path, whether linked, and its SHA-256."""
-        source = self.store.folder / record.relative_path
-        identity = read_identity(source)
-        if (identity.size, identity.mtime_ns) != (record.size, record.mtime_ns):
-            raise _ExportError("it changed since it was scored. Score the folder again")
-        *folders, name = record.relative_path.split("/")
-        requested = make_folders(self.destination, folders) / name
-        names = self._names.names_in(requested.parent)
-        if requested.name in names.existing and fold_name(requested.name) not in names.claimed:
-            # The same name from an earlier export: merge checks that it is this file.
-            return requested, False, self._check_present(source, requested)
-        earlier = self._earlier_copy(source, requested, names, identity.size)
-        if earlier is not None:
-            target, digest = earlier
-            self.summary.already_present += 1
-            self._note_renamed(record.relative_path, target, names, present=True)
-            return target, False, digest
-        for candidate in numbered_names(requested.name, name_max(requested.parent)):
-            if names.is_taken(candidate):
-                continue
-            target = requested.with_name(candidate)
-            try:
-                placed = self._claim(source, target, identity.size)
-            except FileExistsError:
-                # Another program took the name, or the file system folds names
-                # differently than casefold(): the next variant is tried.
-                names.occupied.add(fold_name(candidate))
-                continue
-            names.claimed[fold_name(candidate)] = candidate
-            if target != requested:
-                self._note_renamed(record.relative_path, target, names)
-            return placed
-        raise _ExportError(f"{requested.name} and its numbered variants up to ({MAX_SUFFIX}) "
-                           f"all exist in {requested.parent}")
-
-    def _claim(self, source: Path, target: Path, size: int) -> tuple[Path, bool, str]:
-        """Link or copy `source` to the new name `target`. Raises FileExistsError if it is taken."""
-        if self._links is None:
-            return target, False, _copy_new(source, target, size)
-        reason = self._links.link(source, target)
-        if reason is None:
-            return target, True, hash_file(target)
-        digest = _copy_new(source, target, size)
-        self._links.copied(reason)
-        return target, False, digest
-
-    def _earlier_copy(self, source: Path, requested: Path, names: FolderNames,
-                      size: int) -> tuple[Path, str] | None:
-        """Return a numbered variant of `requested` with the content of `source`, and
-        that content's SHA-256, or None.
-
-        Such a variant is the copy that an earlier export made of the file when
-        the name was taken, so a merge counts the file as there already instead
-        of adding another variant. It is taken for this file only, and never when
-        it is the path of another file of the review, which it belongs to.
-        """
-        digest = ""
-        for name in names.earlier_variants(requested.name, requested.parent):
-            variant = requested.with_name(name)
-            if self._relative(variant) in self._record_paths or not _has_size(variant, size):
-                continue
-            digest = digest or hash_file(source)
-            if _digest_or_none(variant) == digest:
-                names.claimed[fold_name(name)] = name
-                return variant, digest
-        return None
-
-    def _find_left_behind(self, record: FileRecord, sha256: str) -> None:
-        """Remember the files in the destination with the content `sha256` of a file that
-        this export does not export, at its path or at a numbered variant of its name.
-
-        Such a file is a copy that an earlier export made, when the file was kept.
-        Only names that exist are read, and only files of the record's size hashed.
-        """
-        *folders, name = record.relative_path.split("/")
-        folder = existing_folder(self.destination, folders)
-        if folder is None:
-            return
-        try:
-            names = self._names.names_in(folder)
-        except OSError as error:
-            logger.debug("Cannot list %s: %s", folder, error)
-            return
-        candidates = [name] if name in names.existing else []
-        candidates += [variant for variant in names.earlier_variants(name, folder)
-                       if self._relative(folder / variant) not in self._record_paths]
-        for candidate in candidates:
-            path = folder / candidate
-            if _has_size(path, record.size) and _digest_or_none(path) == sha256:
-                self._left_behind.append((names, candidate, self._relative(path)))
-
-    def _note_renamed(self, relative_path: str, target: Path, names: FolderNames, *,
-                      present: bool = False) -> None:
-        """Add to the summary a note with the reason `relative_path` got another name.
-
-        `present`: the file was found under that name from an earlier export.
-        """
-        exported_as = self._relative(target)
-        requested = PurePath(relative_path).name
-        folded = fold_name(requested)
-        if folded in names.claimed:
-            other, where = names.claimed[folded], "was exported before it"
-        elif folded in names.existing_folded:
-            other, where = names.existing_folded[folded], "was in the destination already"
-        else:
-            other, where = "", ""
-        difference = name_difference(requested, other) if other else ""
-        other_path = self._relative(target.parent / other) if other else ""
-        if "normalisation" in difference:
-            # The two names look alike, so the note gives the spelling of each.
-            relative_path = f"{relative_path} ({spelling(requested)})"
-            other_path = f"{other_path} ({spelling(other)})"
-        if present:
-            note = (f"{relative_path} was there already as {exported_as}, with the same "
-                    "content, so it was not copied again.")
-            if other:
-                note += (f" Its name differs only in {difference} from {other_path}, which "
-                         f"{where}. The two names would be one on {_ONE_NAME_ON[difference]}.")
-        elif other:
-            note = (f"{relative_path} was exported as {exported_as}, because its name differs "
-                    f"only in {difference} from {other_path}, which {where}. The two names "
-                    f"would be one on {_ONE_NAME_ON[difference]}.")
-        else:
-            # The name was free when the folder was listed, but creating it failed.
-            note = (f"{relative_path} was exported as {exported_as}, because another program "
-                    "created a file of that name during the export, or the file system "
-                    "counts another name there as the same.")
-        if not target.name.startswith(f"{PurePath(requested).stem} ("):
-            note += (f" The numbered name was shortened to fit the limit of "
-                     f"{name_max(target.parent)} bytes of file names there.")
-        logger.info("%s", note)
-        self.summary.notes.append(note)
-
-    def _check_present(self, source: Path, target: Path) -> str:
-        digest = hash_file(source)
-        if target.is_file() and not target.is_symlink() and hash_file(target) == digest:
-            self.summary.already_present += 1
-            return digest
-        raise _ExportError(f"{target} exists already with other content, and it is "
-                           "never overwritten. To export this version, move that file out "
-                           "of the destination, or export to a new folder")
-
-    def _add_final_notes(self) -> None:
-        """Add the notes on the files copied instead of linked and on the files that an
-        earlier export left in the destination, once the run has seen every file.
-        """
-        notes = [] if self._links is None else self._links.notes()
-        # A variant that this export took for a kept file with the same content is
-        # that file's copy.
-        self.summary.left_in_destination = [
-            path for names, name, path in self._left_behind if fold_name(name) not in names.claimed
-        ]
-        if self.summary.left_in_destination:
-            notes.append(self._left_behind_note(self.summary.left_in_destination))
-        for note in notes:
-            logger.info("%s", note)
-            self.summary.notes.append(note)
-
-    def _left_behind_note(self, paths: list[str]) -> str:
-        count = len(paths)
-        if count > _SHOWN_PATHS:
-            named = f"{', '.join(paths[:_SHOWN_PATHS])} and {count - _SHOWN_PATHS} more"
-        elif count > 1:
-            named = f"{', '.join(paths[:-1])} and {paths[-1]}"
-        else:
-            named = paths[0]
-        single = count == 1
-        are, subject, pronoun = ("is", "It", "it") if single else ("are", "They", "them")
-        return (f"{_files(count)} that {are} rejected or in quarantine now, and so "
-                f"{_were(count)} not exported, {are} still in {self.destination} from an "
-                f"earlier export, with the same content: {named}. {subject} {_were(count)} "
-                "left there, because nothing is ever deleted; remove "
-                f"{pronoun} by hand if the cleaned set should not have {pronoun}. The JSON "
-                f"manifest lists {'it' if single else 'all of them'} in \"left_in_destination\" "
-                "of its summary.")
 
     def _write_manifests(self) -> None:
         """Write the CSV manifest, then the JSON one, each whole or not at all.
@@ -510,10 +295,6 @@ class ExportError(Exception):
     """An error that stops a whole export. The message is the reason, lower-case."""
 
 
-class _ExportError(Exception):
-    """A problem with one file; the message is the reason shown to the user."""
-
-
 def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
     """Return why the kept files of `folder` cannot be exported to `destination`, or "".
 
@@ -535,60 +316,6 @@ def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
                 "(existing files are never overwritten).")
     problem = folder_problem(destination)
     return f"{problem}. Choose another destination." if problem else ""
-
-
-def _has_size(path: Path, size: int) -> bool:
-    """Return True if `path` is a regular file, not a link, of `size` bytes."""
-    try:
-        status = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISREG(status.st_mode) and status.st_size == size
-
-
-def _digest_or_none(path: Path) -> str | None:
-    """Return the SHA-256 of the file `path`, or None if it cannot be read."""
-    try:
-        return hash_file(path)
-    except OSError as error:
-        logger.debug("Cannot read %s: %s", path, error)
-        return None
-
-
-def _files(count: int) -> str:
-    return "1 file" if count == 1 else f"{count} files"
-
-
-def _were(count: int) -> str:
-    return "was" if count == 1 else "were"
-
-
-def _copy_new(source: Path, target: Path, expected_size: int) -> str:
-    """Copy `source` to the new file `target` with its times and mode, and return the SHA-256.
-
-    The target is created exclusively, synced, and removed again on any failure.
-    """
-    digest = hashlib.sha256()
-    size = 0
-    with source.open("rb") as reader, target.open("xb") as writer:
-        try:
-            while chunk := reader.read(_CHUNK_BYTES):
-                digest.update(chunk)
-                writer.write(chunk)
-                size += len(chunk)
-            writer.flush()
-            if size != expected_size:
-                raise _ExportError("it changed while it was copied. Score the folder again")
-            shutil.copystat(source, target)
-            os.fsync(writer.fileno())
-        except BaseException:
-            # Closing flushes the buffer again, which fails again on a full disk. The
-            # file is closed all the same, and the part written is removed.
-            with contextlib.suppress(OSError):
-                writer.close()
-            target.unlink(missing_ok=True)
-            raise
-    return digest.hexdigest()
 
 
 def export_cleaned_set(store: ReviewStore, destination: Path, model_fingerprint: str,

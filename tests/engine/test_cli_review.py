@@ -21,7 +21,7 @@ import pytest
 from fault_files import tmpfs
 from review_files import backdate, inventory, inventory_by_path, sha256_of
 
-import engine.export
+import engine.placement
 from engine.cli import (
     EXIT_BAD_MODEL,
     EXIT_FAILED,
@@ -506,7 +506,7 @@ def test_ctrl_c_during_export_reports_exported_files(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     destination = tmp_path / "clean"
-    original = engine.export.read_identity
+    original = engine.placement.read_identity
     calls = 0
 
     def interrupt_third(path: Path) -> FileIdentity:
@@ -517,7 +517,7 @@ def test_ctrl_c_during_export_reports_exported_files(
             signal.raise_signal(signal.SIGINT)
         return original(path)
 
-    monkeypatch.setattr(engine.export, "read_identity", interrupt_third)
+    monkeypatch.setattr(engine.placement, "read_identity", interrupt_third)
     # Run as `python main.py`, so the hint names that command.
     monkeypatch.setattr(sys, "argv", ["main.py"])
     code = main(["export", str(demo), "--to", str(destination)])
@@ -530,10 +530,10 @@ def test_ctrl_c_during_export_reports_exported_files(
 def test_sigterm_during_export_reports_exported_files(demo: Path, tmp_path: Path) -> None:
     destination = tmp_path / "clean"
 
-    # engine.export reads the size and mtime of each kept file just before it is
+    # engine.placement reads the size and mtime of each kept file just before it is
     # copied, so the signal lands before the third copy.
     code, errors = terminate_after_three_moves(
-        "engine.export.read_identity", ["export", str(demo), "--to", str(destination)],
+        "engine.placement.read_identity", ["export", str(demo), "--to", str(destination)],
         tmp_path)
 
     # The child runs with `python -c`, so the hint names the installed command line.

@@ -1,0 +1,247 @@
+"""Placement of the kept files of an export: names in the destination, copies, hard links."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.export_notes import left_behind_note, renamed_note
+from engine.hardlinks import HardLinks
+from engine.names import (
+    MAX_SUFFIX,
+    DestinationNames,
+    FolderNames,
+    existing_folder,
+    fold_name,
+    make_folders,
+    name_max,
+    numbered_names,
+)
+from engine.review import FileRecord, hash_file, read_identity
+
+if TYPE_CHECKING:
+    from engine.export import ExportSummary
+
+logger = logging.getLogger(__name__)
+
+_CHUNK_BYTES = 1 << 20
+
+
+class PlacementError(Exception):
+    """A problem with one file; the message is the reason shown to the user."""
+
+
+class Placement:
+    """The names, copies and hard links of the kept files of one export in `destination`.
+
+    `place` copies or links one kept file of `folder` to its relative path in the
+    destination, or to a numbered variant of its name, unless an earlier export
+    left it there with the same content. It counts such files in `summary` as
+    already present, and notes there each file that got another name.
+    `find_left_behind` remembers the copies that an earlier export made of a file
+    that this export does not export. `add_final_notes`, called once every file is
+    seen, lists those copies in `summary` and adds the notes on them and on the
+    files copied instead of hard-linked. With `link`, files are hard-linked where
+    HardLinks can link them and copied elsewhere.
+    """
+
+    def __init__(self, folder: Path, destination: Path, record_paths: set[str],
+                 summary: ExportSummary, *, link: bool) -> None:
+        self.folder = folder
+        self.destination = destination
+        self.summary = summary
+        self._names = DestinationNames()
+        # A destination path that is the relative path of a file of the review
+        # belongs to that file, so it is never taken for another file's earlier copy.
+        self._record_paths = record_paths
+        # Copies that an earlier export left in the destination of files not exported
+        # now, as the folder's names, the name and the relative path. The end of the
+        # run drops those that this export took for a kept file with that content.
+        self._left_behind: list[tuple[FolderNames, str, str]] = []
+        self._links = HardLinks(folder, destination) if link else None
+
+    def _relative(self, path: Path) -> str:
+        """Return `path` relative to the destination, with forward slashes."""
+        return path.relative_to(self.destination).as_posix()
+
+    def place(self, record: FileRecord) -> tuple[Path, bool, str]:
+        """Copy or link one kept file and return its path, whether linked, and its SHA-256.
+
+        Raises PlacementError with the reason for the user, or OSError.
+        """
+        source = self.folder / record.relative_path
+        identity = read_identity(source)
+        if (identity.size, identity.mtime_ns) != (record.size, record.mtime_ns):
+            raise PlacementError("it changed since it was scored. Score the folder again")
+        *folders, name = record.relative_path.split("/")
+        requested = make_folders(self.destination, folders) / name
+        names = self._names.names_in(requested.parent)
+        if requested.name in names.existing and fold_name(requested.name) not in names.claimed:
+            # The same name from an earlier export: merge checks that it is this file.
+            return requested, False, self._check_present(source, requested)
+        earlier = self._earlier_copy(source, requested, names, identity.size)
+        if earlier is not None:
+            target, digest = earlier
+            self.summary.already_present += 1
+            self._note_renamed(record.relative_path, target, names, present=True)
+            return target, False, digest
+        for candidate in numbered_names(requested.name, name_max(requested.parent)):
+            if names.is_taken(candidate):
+                continue
+            target = requested.with_name(candidate)
+            try:
+                placed = self._claim(source, target, identity.size)
+            except FileExistsError:
+                # Another program took the name, or the file system folds names
+                # differently than casefold(): the next variant is tried.
+                names.occupied.add(fold_name(candidate))
+                continue
+            names.claimed[fold_name(candidate)] = candidate
+            if target != requested:
+                self._note_renamed(record.relative_path, target, names)
+            return placed
+        raise PlacementError(f"{requested.name} and its numbered variants up to ({MAX_SUFFIX}) "
+                             f"all exist in {requested.parent}")
+
+    def _claim(self, source: Path, target: Path, size: int) -> tuple[Path, bool, str]:
+        """Link or copy `source` to the new name `target`. Raises FileExistsError if it is taken."""
+        if self._links is None:
+            return target, False, _copy_new(source, target, size)
+        reason = self._links.link(source, target)
+        if reason is None:
+            return target, True, hash_file(target)
+        digest = _copy_new(source, target, size)
+        self._links.copied(reason)
+        return target, False, digest
+
+    def _earlier_copy(self, source: Path, requested: Path, names: FolderNames,
+                      size: int) -> tuple[Path, str] | None:
+        """Return a numbered variant of `requested` with the content of `source`, and
+        that content's SHA-256, or None.
+
+        Such a variant is the copy that an earlier export made of the file when
+        the name was taken, so a merge counts the file as there already instead
+        of adding another variant. It is taken for this file only, and never when
+        it is the path of another file of the review, which it belongs to.
+        """
+        digest = ""
+        for name in names.earlier_variants(requested.name, requested.parent):
+            variant = requested.with_name(name)
+            if self._relative(variant) in self._record_paths or not _has_size(variant, size):
+                continue
+            digest = digest or hash_file(source)
+            if _digest_or_none(variant) == digest:
+                names.claimed[fold_name(name)] = name
+                return variant, digest
+        return None
+
+    def find_left_behind(self, record: FileRecord, sha256: str) -> None:
+        """Remember the files in the destination with the content `sha256` of a file that
+        this export does not export, at its path or at a numbered variant of its name.
+
+        Such a file is a copy that an earlier export made, when the file was kept.
+        Only names that exist are read, and only files of the record's size hashed.
+        """
+        *folders, name = record.relative_path.split("/")
+        folder = existing_folder(self.destination, folders)
+        if folder is None:
+            return
+        try:
+            names = self._names.names_in(folder)
+        except OSError as error:
+            logger.debug("Cannot list %s: %s", folder, error)
+            return
+        candidates = [name] if name in names.existing else []
+        candidates += [variant for variant in names.earlier_variants(name, folder)
+                       if self._relative(folder / variant) not in self._record_paths]
+        for candidate in candidates:
+            path = folder / candidate
+            if _has_size(path, record.size) and _digest_or_none(path) == sha256:
+                self._left_behind.append((names, candidate, self._relative(path)))
+
+    def _note_renamed(self, relative_path: str, target: Path, names: FolderNames, *,
+                      present: bool = False) -> None:
+        """Add to the summary a note with the reason `relative_path` got another name.
+
+        `present`: the file was found under that name from an earlier export.
+        """
+        note = renamed_note(relative_path, target, self.destination, names, present=present)
+        logger.info("%s", note)
+        self.summary.notes.append(note)
+
+    def _check_present(self, source: Path, target: Path) -> str:
+        digest = hash_file(source)
+        if target.is_file() and not target.is_symlink() and hash_file(target) == digest:
+            self.summary.already_present += 1
+            return digest
+        raise PlacementError(f"{target} exists already with other content, and it is "
+                             "never overwritten. To export this version, move that file out "
+                             "of the destination, or export to a new folder")
+
+    def add_final_notes(self) -> None:
+        """Add the notes on the files copied instead of linked and on the files that an
+        earlier export left in the destination, once the run has seen every file.
+        """
+        notes = [] if self._links is None else self._links.notes()
+        # A variant that this export took for a kept file with the same content is
+        # that file's copy.
+        self.summary.left_in_destination = [
+            path for names, name, path in self._left_behind if fold_name(name) not in names.claimed
+        ]
+        if self.summary.left_in_destination:
+            notes.append(left_behind_note(self.summary.left_in_destination, self.destination))
+        for note in notes:
+            logger.info("%s", note)
+            self.summary.notes.append(note)
+
+
+def _has_size(path: Path, size: int) -> bool:
+    """Return True if `path` is a regular file, not a link, of `size` bytes."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(status.st_mode) and status.st_size == size
+
+
+def _digest_or_none(path: Path) -> str | None:
+    """Return the SHA-256 of the file `path`, or None if it cannot be read."""
+    try:
+        return hash_file(path)
+    except OSError as error:
+        logger.debug("Cannot read %s: %s", path, error)
+        return None
+
+
+def _copy_new(source: Path, target: Path, expected_size: int) -> str:
+    """Copy `source` to the new file `target` with its times and mode, and return the SHA-256.
+
+    The target is created exclusively, synced, and removed again on any failure.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with source.open("rb") as reader, target.open("xb") as writer:
+        try:
+            while chunk := reader.read(_CHUNK_BYTES):
+                digest.update(chunk)
+                writer.write(chunk)
+                size += len(chunk)
+            writer.flush()
+            if size != expected_size:
+                raise PlacementError("it changed while it was copied. Score the folder again")
+            shutil.copystat(source, target)
+            os.fsync(writer.fileno())
+        except BaseException:
+            # Closing flushes the buffer again, which fails again on a full disk. The
+            # file is closed all the same, and the part written is removed.
+            with contextlib.suppress(OSError):
+                writer.close()
+            target.unlink(missing_ok=True)
+            raise
+    return digest.hexdigest()
