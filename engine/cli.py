@@ -45,8 +45,9 @@ from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelcard import card_path, write_card
 from engine.modelfile import ModelFileError, ReferenceModel, load_model, save_model
 from engine.names import folder_problem
+from engine.records import Location
 from engine.resources import DEFAULT_MODEL_PATH
-from engine.review import Location, ReviewStore
+from engine.review import ReviewStore
 from engine.signals import SIGNALS
 from engine.training import (
     MAX_SEED,

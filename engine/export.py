@@ -30,7 +30,8 @@ from engine.manifest import (
 from engine.names import composed_first, folder_problem, overlap
 from engine.placement import Placement, PlacementError
 from engine.quarantine import describe_os_error
-from engine.review import FileRecord, Location, ReviewStore
+from engine.records import FileRecord, Location
+from engine.review import ReviewStore
 from engine.reviewdb import utc_now
 
 logger = logging.getLogger(__name__)

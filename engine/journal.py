@@ -20,8 +20,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.records import Location
 from engine.recovery import FolderIndex, settle_move, settle_return
-from engine.review import Location, ReviewStore
+from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError, utc_now
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from engine.images import Status
-from engine.review import FileRecord, Location, ReviewStore, hash_file, read_identity
+from engine.records import FileRecord, Location, hash_file, read_identity
+from engine.review import ReviewStore
 from engine.reviewdb import utc_now
 from engine.signals import COLOUR, LATENT, RECONSTRUCTION
 

@@ -44,7 +44,8 @@ from engine.quarantine import (
     move_files,
     remove_empty_folders,
 )
-from engine.review import Location, ReviewStore
+from engine.records import Location
+from engine.review import ReviewStore
 from engine.reviewdb import utc_now
 
 logger = logging.getLogger(__name__)

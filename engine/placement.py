@@ -23,7 +23,7 @@ from engine.names import (
     name_max,
     numbered_names,
 )
-from engine.review import FileRecord, hash_file, read_identity
+from engine.records import FileRecord, hash_file, read_identity
 
 if TYPE_CHECKING:
     from engine.export import ExportSummary

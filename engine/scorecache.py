@@ -13,7 +13,10 @@ from pathlib import Path
 from engine.images import Status, load_images
 from engine.listing import list_relative_images
 from engine.modelfile import ReferenceModel
-from engine.review import FileIdentity, ReviewStore
+from engine.presence import mark_listed
+from engine.records import FileIdentity
+from engine.review import ReviewStore
+from engine.scorestore import lookup, save_scores, stale_files
 from engine.scoring import DEFAULT_BATCH_SIZE, ScoredFile, score_files
 
 logger = logging.getLogger(__name__)
@@ -53,8 +56,8 @@ def score_with_cache(
         threshold = store.threshold_for(fingerprint, model.threshold)
     if relative_paths is None:
         relative_paths = list_relative_images(store.folder)
-    store.mark_listed(relative_paths)
-    hits, misses, identities = store.lookup(fingerprint, relative_paths, threshold)
+    mark_listed(store, relative_paths)
+    hits, misses, identities = lookup(store, fingerprint, relative_paths, threshold)
     logger.info("%s: %d files cached, %d to score with model %s",
                 store.folder, len(hits), len(misses), fingerprint)
     if hits_by_score:
@@ -86,8 +89,8 @@ def score_changed(
     level only, because the caller's listing warned about them already.
     """
     fingerprint = model.fingerprint
-    store.mark_listed(relative_paths)
-    stale, identities = store.stale_files(fingerprint, relative_paths)
+    mark_listed(store, relative_paths)
+    stale, identities = stale_files(store, fingerprint, relative_paths)
     logger.info("%s: %d files cached, %d to score with model %s",
                 store.folder, len(relative_paths) - len(stale), len(stale), fingerprint)
     yield len(relative_paths) - len(stale)
@@ -107,7 +110,7 @@ def score_changed(
         logger.warning("Listing %s again failed: %s. Files removed during the scan may "
                        "show as present.", store.folder, error.strerror or error)
         return
-    store.mark_listed(listed)
+    mark_listed(store, listed)
 
 
 def _score_and_save(
@@ -132,12 +135,12 @@ def _score_and_save(
         for item in results:
             pending.append(item)
             if len(pending) >= SAVE_EVERY:
-                store.save_scores(fingerprint, pending, identities)
+                save_scores(store, fingerprint, pending, identities)
                 pending = []
             yield item
     finally:
         results.close()
-        store.save_scores(fingerprint, pending, identities)
+        save_scores(store, fingerprint, pending, identities)
 
 
 def _with_thumbnails(

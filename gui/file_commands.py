@@ -18,7 +18,7 @@ from engine.journal import Batch
 from engine.moves import quarantine_problem, unmovable_problem
 from engine.names import find_folder_problem, overlap
 from engine.quarantine import default_quarantine_dir
-from engine.review import Location
+from engine.records import Location
 from engine.reviewdb import ReviewStoreError
 from gui.actions import WindowActions
 from gui.dialogs import ExportDialog, ExportOptions, ReportDialog, confirm

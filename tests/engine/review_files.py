@@ -16,7 +16,7 @@ from PIL import Image
 from engine.reviewdb import DB_FOLDER_NAME
 
 # The review cache does not trust a score taken within two seconds of the file's
-# last modification (see engine.review.RACY_WINDOW_NS), so test files are dated
+# last modification (see engine.scorestore.RACY_WINDOW_NS), so test files are dated
 # an hour back, as files copied into a folder some time ago would be.
 AGE_S = 3600
 

@@ -38,8 +38,9 @@ from engine.listing import list_relative_images
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch, undo_last_batch
 from engine.names import name_max
+from engine.records import FileIdentity
 from engine.resources import DEMO_DIR
-from engine.review import FileIdentity, ReviewStore
+from engine.review import ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME
 
 REPO = Path(__file__).resolve().parents[2]

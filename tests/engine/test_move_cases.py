@@ -18,7 +18,8 @@ from engine.listing import list_images
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch, undo_last_batch
 from engine.quarantine import default_quarantine_dir
-from engine.review import Location, ReviewStore
+from engine.records import Location
+from engine.review import ReviewStore
 from engine.scorecache import score_with_cache
 
 # Every score is a mean squared error of pixel values in [0, 1], so a threshold of

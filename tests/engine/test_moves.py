@@ -31,7 +31,8 @@ from engine.decisions import Decision
 from engine.journal import BatchState, batches
 from engine.modelfile import ReferenceModel
 from engine.moves import UndoError, move_batch, undo_batch, undo_last_batch
-from engine.review import Location, ReviewStore
+from engine.records import Location
+from engine.review import ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewDatabase, ReviewStoreError
 from engine.scorecache import score_with_cache
 

@@ -22,9 +22,12 @@ from engine.images import Status
 from engine.listing import list_images
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch, undo_last_batch
-from engine.review import Location, ReviewStore
+from engine.presence import mark_listed
+from engine.records import Location
+from engine.review import ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, SCHEMA_VERSION, ReviewStoreError
 from engine.scorecache import score_changed, score_with_cache
+from engine.scorestore import cached, stale_files
 from engine.signals import SIGNALS
 
 
@@ -115,7 +118,7 @@ def test_changed_and_added_rescored(
     for name in ("r0005.png", "added.png"):
         os.utime(thousand / name, (half_an_hour_ago, half_an_hour_ago))
     with ReviewStore.open(thousand) as store:
-        hits, misses = store.cached(default_model.fingerprint, list_images(thousand), 0.01)
+        hits, misses = cached(store, default_model.fingerprint, list_images(thousand), 0.01)
     before = counter.images
 
     results = scan(thousand, default_model)
@@ -191,8 +194,8 @@ def test_stale_files_agree_with_cached(mixed: Path, default_model: ReferenceMode
     (mixed / "retina" / "r0004.png").unlink()
 
     with ReviewStore.open(mixed) as store:
-        stale, identities = store.stale_files(fingerprint, relative_paths)
-        _, misses = store.cached(fingerprint, [mixed / path for path in relative_paths], 1.0)
+        stale, identities = stale_files(store, fingerprint, relative_paths)
+        _, misses = cached(store, fingerprint, [mixed / path for path in relative_paths], 1.0)
 
     expected = ["retina/r0003.png", "retina/r0004.png", "retina/r0006.png"]
     assert stale == expected
@@ -209,7 +212,7 @@ def test_file_removed_after_listing_marked_missing(
     relative_paths = [path.relative_to(mixed).as_posix() for path in list_images(mixed)]
 
     with ReviewStore.open(mixed) as store:
-        store.mark_listed(relative_paths)
+        mark_listed(store, relative_paths)
         # Removed after the listing, so the scan finds it gone only when it decodes it.
         (mixed / "retina" / "r0004.png").unlink()
         for _ in score_changed(store, default_model, default_model.threshold,
@@ -297,7 +300,7 @@ def test_cancelled_scan_keeps_scores(
         results.close()
 
     with ReviewStore.open(thousand) as store:
-        hits, misses = store.cached(default_model.fingerprint, list_images(thousand), 0.01)
+        hits, misses = cached(store, default_model.fingerprint, list_images(thousand), 0.01)
 
     assert {item.relative_path for item in yielded} <= {item.relative_path for item in hits}
     assert len(hits) + len(misses) == 1000
@@ -520,7 +523,7 @@ def test_version_1_database_upgraded(mixed: Path, default_model: ReferenceModel)
     with ReviewStore.open(mixed) as store:
         records = {record.relative_path: record for record in store.records(
             default_model.fingerprint)}
-        hits, misses = store.cached(default_model.fingerprint, list_images(mixed), 1.0)
+        hits, misses = cached(store, default_model.fingerprint, list_images(mixed), 1.0)
 
     assert records[name].override is Decision.KEEP
     assert hits == []
@@ -603,7 +606,7 @@ def test_unwritable_folder_uses_data_home(
     first = scan(mixed, default_model)
     with ReviewStore.open(mixed) as store:
         path = store.path
-        hits, _ = store.cached(default_model.fingerprint, list_images(mixed), 0.01)
+        hits, _ = cached(store, default_model.fingerprint, list_images(mixed), 0.01)
 
     assert path == tmp_path / "data-home" / "retina-curator" / "reviews" / f"{key}.sqlite"
     assert len(hits) == len(first)

@@ -18,7 +18,8 @@ from pytestqt.qtbot import QtBot
 from engine.export import CleanedSetExport
 from engine.journal import last_undoable_batch
 from engine.modelfile import ReferenceModel
-from engine.review import Location, ReviewStore
+from engine.records import Location
+from engine.review import ReviewStore
 from engine.thumbcache import open_cache, thumbnail_key
 from gui.gallery_model import GalleryItem
 from gui.workers import (

@@ -21,7 +21,7 @@ SCORING_TIMEOUT_MS = 120_000
 JOB_TIMEOUT_MS = 60_000
 
 # The review cache does not trust a score taken within two seconds of a file's
-# last change (engine.review.RACY_WINDOW_NS), so test files are dated an hour back,
+# last change (engine.scorestore.RACY_WINDOW_NS), so test files are dated an hour back,
 # as files copied into a folder some time ago would be.
 AGE_S = 3600
 
