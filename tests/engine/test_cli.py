@@ -25,9 +25,9 @@ from engine.cli import (
     EXIT_OK,
     EXIT_USAGE,
     SCORE_COLUMNS,
-    build_parser,
     main,
 )
+from engine.cli_parser import build_parser
 from engine.modelcard import card_path, evaluation_path, write_card
 from engine.modelfile import ReferenceModel, save_model
 from engine.resources import DEFAULT_MODEL_PATH
