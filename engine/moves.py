@@ -143,12 +143,20 @@ def _run_batch(
         batch_id = _plan(store, relative_paths, destination)
         done = 0
         try:
-            for outcome in move_files(store.folder, relative_paths, destination):
+            moves = move_files(store.folder, relative_paths, destination,
+                               _reviewed_identities(store))
+            for outcome in moves:
                 _record_move(store, batch_id, done, outcome)
                 done += 1
                 yield outcome
         finally:
             _finish_batch(store, batch_id)
+
+
+def _reviewed_identities(store: ReviewStore) -> dict[str, tuple[int, int]]:
+    """Return the size and mtime_ns of each file as the review last listed it."""
+    rows = store.database.query_tuples("SELECT relative_path, size, mtime_ns FROM files")
+    return {relative_path: (size, mtime_ns) for relative_path, size, mtime_ns in rows}
 
 
 def _plan(store: ReviewStore, relative_paths: list[str], destination: Path) -> int:

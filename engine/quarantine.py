@@ -8,12 +8,13 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import BinaryIO
 
 from engine.names import MAX_SUFFIX, fold_name, make_folders, name_max, numbered_names
+from engine.records import listed_stat
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,10 @@ class _ExistingNames:
         return self.by_folder[folder]
 
 
-def move_files(folder: Path, relative_paths: list[str], destination: Path) -> Iterator[MoveOutcome]:
+def move_files(
+    folder: Path, relative_paths: list[str], destination: Path,
+    reviewed: Mapping[str, tuple[int, int]] | None = None,
+) -> Iterator[MoveOutcome]:
     """Move each `folder/relative_path` to `destination/relative_path`, yielding one outcome each.
 
     Parent folders are created under `destination`. An existing name is never
@@ -87,7 +91,9 @@ def move_files(folder: Path, relative_paths: list[str], destination: Path) -> It
     Across file systems the file is copied, synced and verified by size and SHA-256
     before the source is removed. A link is moved as a link and its target is never
     touched. Paths that leave `folder` (absolute, `..`, or through a linked folder)
-    are rejected.
+    are rejected. `reviewed` maps relative paths to the size and mtime_ns of the
+    version that was reviewed: a file that differs now stays in place, because
+    the decision to move it was made on other content.
 
     Never raises for a problem with one file: the outcome's `error` is a message of
     the form "Moving <relative path> failed: <reason>." and the source stays in
@@ -98,7 +104,8 @@ def move_files(folder: Path, relative_paths: list[str], destination: Path) -> It
     moved = failed = 0
     try:
         for relative_path in relative_paths:
-            outcome = _move_one(folder, relative_path, destination, existing)
+            outcome = _move_one(folder, relative_path, destination, existing,
+                                (reviewed or {}).get(relative_path))
             if outcome.error is None:
                 moved += 1
             else:
@@ -147,7 +154,8 @@ def move_file(source: Path, root: Path, relative_path: str) -> MoveOutcome:
 
 
 def _move_one(
-    folder: Path, relative_path: str, destination: Path, existing: _ExistingNames
+    folder: Path, relative_path: str, destination: Path, existing: _ExistingNames,
+    reviewed: tuple[int, int] | None,
 ) -> MoveOutcome:
     source = folder / relative_path
     target_folder: Path | None = None
@@ -155,6 +163,8 @@ def _move_one(
     try:
         parts = _checked_parts(relative_path)
         source_stat = _inspect_source(folder, parts)
+        if reviewed is not None:
+            _check_reviewed(source, source_stat, reviewed)
         target_folder = destination.joinpath(*parts[:-1])
         make_folders(destination, parts[:-1], created)
         target = _claim(source, source_stat, target_folder, parts[-1], existing)
@@ -253,6 +263,17 @@ def _inspect_source(folder: Path, parts: tuple[str, ...]) -> os.stat_result:
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         raise _MoveError("it is neither a regular file nor a link")
     return source_stat
+
+
+def _check_reviewed(source: Path, source_stat: os.stat_result,
+                    reviewed: tuple[int, int]) -> None:
+    """Raise _MoveError when the file's size or mtime_ns differ from the reviewed version's."""
+    # The review identifies a link by its target, or by the link itself when the
+    # target cannot be reached, as the listing does.
+    current = listed_stat(source) if stat.S_ISLNK(source_stat.st_mode) else source_stat
+    if (current.st_size, current.st_mtime_ns) != reviewed:
+        raise _MoveError("it changed since it was scored. Score the folder again to review "
+                         "its new content")
 
 
 def _claim(

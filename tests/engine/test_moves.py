@@ -101,6 +101,31 @@ def test_move_rejects_keeps_every_byte(
     assert batch.in_quarantine == len(planned)
 
 
+def test_move_skips_file_changed_since_scored(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel,
+    data_root: Path,
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    planned = rejects(store, default_model)
+    changed = next(path for path in planned if path.startswith("blood/"))
+    # A retina photo now has the name of a blood cell that the review rejected.
+    write_retina_pngs(data_root, tmp_path / "new", 1, prefix="c")
+    [retina] = (tmp_path / "new").iterdir()
+    shutil.copyfile(retina, folder / changed)
+    content = (folder / changed).read_bytes()
+
+    outcomes = {outcome.relative_path: outcome for outcome in move_batch(store, planned,
+                                                                          quarantine)}
+
+    assert outcomes[changed].destination is None
+    assert outcomes[changed].error is not None
+    assert "changed since it was scored" in outcomes[changed].error
+    assert (folder / changed).read_bytes() == content
+    assert not (quarantine / changed).exists()
+    moved = [path for path, outcome in outcomes.items() if outcome.error is None]
+    assert sorted(moved) == sorted(path for path in planned if path != changed)
+
+
 def test_undo_restores_original_paths(
     store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:
@@ -190,25 +215,29 @@ def test_undo_never_overwrites(
     assert (folder / "retina" / "a0000.png").read_bytes() == original
 
 
-def move_out_twice(store: ReviewStore, folder: Path, quarantine: Path, name: str) -> None:
+def move_out_twice(store: ReviewStore, model: ReferenceModel, folder: Path, quarantine: Path,
+                   name: str) -> None:
     """Move `name` out, put a copy of it back under its name and move that out too.
 
     The copy has the same bytes and a new mtime, and goes to "name (1)" in quarantine.
+    It is scored before it moves, because a move skips a file that changed since.
     """
     list(move_batch(store, [name], quarantine))
     shutil.copy(quarantine / name, folder / name)
+    for _ in score_with_cache(store, model):
+        pass
     list(move_batch(store, [name], quarantine))
 
 
 def test_quick_second_undo_keeps_returned_file(
-    store: ReviewStore, folder: Path, tmp_path: Path
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:
     # The first undo returns a copy of the file to its name within the 2 s that
     # recovery allows for coarse clocks. The second undo finds the name taken and
     # must not take that file for an unfinished copy of its own.
     quarantine = tmp_path / "quarantine"
     name = "retina/a0001.png"
-    move_out_twice(store, folder, quarantine, name)
+    move_out_twice(store, default_model, folder, quarantine, name)
     before = inventory(folder, quarantine)
 
     returned = list(undo_last_batch(store))
@@ -233,13 +262,13 @@ _KILL_WHILE_NOTING_ERROR = textwrap.dedent("""
 
 
 def test_kill_at_taken_name_removes_nothing(
-    store: ReviewStore, folder: Path, tmp_path: Path
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:
     # The second undo is killed while it notes that the name is taken. Recovery
     # must not take that entry for a return cut short and remove the file there.
     quarantine = tmp_path / "quarantine"
     name = "retina/a0001.png"
-    move_out_twice(store, folder, quarantine, name)
+    move_out_twice(store, default_model, folder, quarantine, name)
     list(undo_last_batch(store))
     store.close()
     before = inventory(folder, quarantine)
@@ -259,11 +288,12 @@ def test_kill_at_taken_name_removes_nothing(
 
 
 def test_interrupt_at_taken_name_removes_nothing(
-    store: ReviewStore, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: ReviewStore, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    default_model: ReferenceModel,
 ) -> None:
     quarantine = tmp_path / "quarantine"
     name = "retina/a0001.png"
-    move_out_twice(store, folder, quarantine, name)
+    move_out_twice(store, default_model, folder, quarantine, name)
     list(undo_last_batch(store))
     before = inventory(folder, quarantine)
 
