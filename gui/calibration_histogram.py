@@ -11,8 +11,8 @@ from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.calibration import Calibration
-from gui.gallery_model import format_score
 from gui.histogram import LogScale, paint_ticks
+from gui.score_format import format_score
 from gui.tile_delegate import FLAG_COLOUR
 
 logger = logging.getLogger(__name__)

@@ -24,17 +24,11 @@ from engine.signals import SIGNALS, flagging_signals
 from gui.detail_loader import DetailImages, DetailLoader
 from gui.dialogs import WrappedText
 from gui.error_map import ErrorMapLegend, colourise, full_scale, rgb_image
-from gui.gallery_model import (
-    GalleryModel,
-    GalleryRole,
-    Tile,
-    describe_decision,
-    describe_status,
-    format_score,
-    format_threshold,
-    placeholder_text,
-)
+from gui.gallery_items import Tile, describe_decision, describe_status, placeholder_text
+from gui.gallery_model import GalleryModel
+from gui.gallery_roles import GalleryRole
 from gui.image_box import ImageBox
+from gui.score_format import format_score, format_threshold
 from gui.thumbnails import thumbnail_pixmap
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.modelfile import ReferenceModel
 from engine.signals import RECONSTRUCTION
-from gui.gallery_model import format_score
+from gui.score_format import format_score
 
 logger = logging.getLogger(__name__)
 

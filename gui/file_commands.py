@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shlex
 import sqlite3
 from pathlib import Path
 
@@ -12,17 +11,16 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDialog, QMainWindow
 
 from engine.decisions import Decision
-from engine.export import CleanedSetExport, ExportSummary
-from engine.invocation import program_name
+from engine.export import CleanedSetExport
 from engine.journal import Batch
-from engine.moves import quarantine_problem, unmovable_problem
-from engine.names import find_folder_problem, overlap
+from engine.moves import unmovable_problem
 from engine.quarantine import default_quarantine_dir
 from engine.records import Location
 from engine.reviewdb import ReviewStoreError
 from gui.actions import WindowActions
 from gui.dialogs import ExportDialog, ExportOptions, ReportDialog, confirm
 from gui.file_jobs import FileJobs, JobKind, JobReport
+from gui.file_reports import FileReports, window_quarantine_problem
 from gui.gallery_model import GalleryModel
 from gui.review_session import ReviewSession
 from gui.settings import WindowSettings
@@ -32,11 +30,6 @@ logger = logging.getLogger(__name__)
 
 def _images(count: int) -> str:
     return f"{count} image" if count == 1 else f"{count} images"
-
-
-def _images_were(count: int) -> str:
-    """Return "1 image was" or "3 images were"."""
-    return f"{_images(count)} {'was' if count == 1 else 'were'}"
 
 
 class FileCommands(QObject):
@@ -71,11 +64,7 @@ class FileCommands(QObject):
         # The options last accepted in the export dialog for the open folder, also
         # when the export was rejected, so the dialog opens with them again.
         self._export_options: ExportOptions | None = None
-        self.last_report: ReportDialog | None = None
-        # The menu path and shortcut of Undo Move for the reports, and the shortest
-        # of them for the status bar.
-        self._undo_hint = "Edit › Undo Move"
-        self._undo_key = self._undo_hint
+        self._reports = FileReports(window, settings)
         jobs.job_ended.connect(self._on_jobs_job_ended)
 
     def connect_actions(self, actions: WindowActions) -> None:
@@ -83,10 +72,8 @@ class FileCommands(QObject):
         actions.move_rejects.triggered.connect(self.move_rejects_out)
         actions.export.triggered.connect(self.ask_and_export)
         actions.undo.triggered.connect(self.undo_last_move)
-        shortcut = actions.undo.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        if shortcut:
-            self._undo_hint = f"Edit › Undo Move ({shortcut})"
-            self._undo_key = shortcut
+        self._reports.set_undo_shortcut(
+            actions.undo.shortcut().toString(QKeySequence.SequenceFormat.NativeText))
 
     def set_session(self, session: ReviewSession | None) -> None:
         previous = self._session
@@ -98,7 +85,12 @@ class FileCommands(QObject):
     @property
     def undo_hint(self) -> str:
         """The menu path and shortcut of Undo Move, as reports name it."""
-        return self._undo_hint
+        return self._reports.undo_hint
+
+    @property
+    def last_report(self) -> ReportDialog | None:
+        """The report dialog shown last, or None before the first."""
+        return self._reports.last_report
 
     @property
     def undo_batch(self) -> Batch | None:
@@ -139,14 +131,14 @@ class FileCommands(QObject):
         try:
             destination = default_quarantine_dir(session.folder)
         except ValueError as error:
-            self._show_report("Moving rejects out failed", str(error), [])
+            self._reports.show_report("Moving rejects out failed", str(error), [])
             return False
         problem = window_quarantine_problem(session.folder, destination)
         if not problem:
             unmovable = unmovable_problem(session.folder, paths)
             problem = f"Moving files failed: {unmovable}" if unmovable else ""
         if problem:
-            self._show_report("Moving rejects out failed", problem, [])
+            self._reports.show_report("Moving rejects out failed", problem, [])
             return False
         if not self._confirm_move(session.folder, destination, len(paths)):
             return False
@@ -206,7 +198,7 @@ class FileCommands(QObject):
                 merge=options.merge, link=options.link,
                 signal_thresholds=session.model.signal_thresholds)
         except (ValueError, OSError, ReviewStoreError, sqlite3.Error) as error:
-            self._show_report("Exporting failed", str(error), [])
+            self._reports.show_report("Exporting failed", str(error), [])
             return False
         if not self._confirm_export(export, options):
             return False
@@ -265,18 +257,19 @@ class FileCommands(QObject):
 
     def _close_question(self, report: JobReport) -> str:
         folder = "the reviewed folder" if self._session is None else str(self._session.folder)
+        undo_hint = self._reports.undo_hint
         done = len(report.done)
         if report.kind is JobKind.MOVE:
             return (f"Rejected images are being moved out of\n{folder}\ninto\n"
                     f"{report.destination}\n{done} of {report.total} moved so far.\n\n"
                     "Closing stops the move after the current file. The images moved by then "
-                    f"stay in the quarantine folder, and {self._undo_hint} moves them back "
+                    f"stay in the quarantine folder, and {undo_hint} moves them back "
                     "once you open the folder again. The others stay in the folder.")
         if report.kind is JobKind.UNDO:
             return (f"Images are being moved back from the quarantine folder into\n{folder}\n"
                     f"{_images(done)} moved back so far.\n\n"
                     "Closing stops the undo after the current file. The images not moved back "
-                    f"by then stay in the quarantine folder, and {self._undo_hint} moves them "
+                    f"by then stay in the quarantine folder, and {undo_hint} moves them "
                     "back once you open the folder again.")
         return (f"The kept images of\n{folder}\nare being exported to\n{report.destination}\n"
                 f"{_images(done)} exported so far.\n\n"
@@ -289,18 +282,19 @@ class FileCommands(QObject):
 
     @Slot(object)
     def _on_jobs_job_ended(self, report: JobReport) -> None:
+        folder = None if self._session is None else self._session.folder
         if report.kind is JobKind.MOVE:
-            self._report_move(report)
+            self._reports.report_move(report, folder)
             self.move_finished.emit(len(report.done), len(report.errors))
         elif report.kind is JobKind.UNDO:
-            self._report_undo(report)
+            self._reports.report_undo(report, folder)
             # The last error of a failed job is the job's own, not a file's.
             file_errors = len(report.errors) - (1 if report.failed else 0)
             self.undo_finished.emit(len(report.done), file_errors)
             if report.unknown_returns:
                 self.rescan_requested.emit()
         else:
-            self._report_export(report)
+            self._reports.report_export(report)
             self.export_finished.emit(report.export_summary)
         if report.batch_id is not None and self._session is not None:
             # The window has just reported how the job ended, so the next open of
@@ -308,178 +302,8 @@ class FileCommands(QObject):
             self._session.mark_stop_reported(report.batch_id)
         self.refresh_undo()
 
-    def _report_move(self, report: JobReport) -> None:
-        if report.locked_out:
-            self._report_locked_out("Move Rejects Out", "No file was moved")
-            return
-        # A cancel after the last file leaves none behind, which the usual report covers.
-        if report.cancelled and len(report.done) + len(report.errors) < report.total:
-            self._report_cancelled_move(report)
-            return
-        moved = _images(len(report.done))
-        self._window.statusBar().showMessage(f"Moved {moved} to {report.destination}.", 10_000)
-        if report.errors:
-            self._show_report(
-                "Move Rejects Out",
-                # A file removed since the scan cannot be moved either, and is no
-                # longer in the folder: each line of the list gives the reason.
-                f"{_images(len(report.errors))} could not be moved; the list gives each reason. "
-                f"{_images_were(len(report.done))} moved to {report.destination}.",
-                report.errors)
-
-    def _report_cancelled_move(self, report: JobReport) -> None:
-        """Report how many files a cancelled move moved, where the rest are, and how to undo."""
-        moved = len(report.done)
-        stayed = report.total - moved
-        folder = "the reviewed folder" if self._session is None else str(self._session.folder)
-        if moved:
-            # Short, so that the status bar beside the counts shows all of it.
-            status = (f"Move cancelled: {moved} of {report.total} moved, {stayed} stay. "
-                      f"{self._undo_key} moves {'it' if moved == 1 else 'them'} back.")
-            summary = (f"The move was cancelled after {_images_were(moved)} moved to "
-                       f"{report.destination}. The other {_images(stayed)} stay in {folder}")
-        else:
-            status = f"Move cancelled: no image was moved, all {report.total} stay."
-            summary = (f"The move was cancelled before any image was moved. All "
-                       f"{_images(stayed)} stay in {folder}")
-        if report.errors:
-            summary += (f": {len(report.errors)} could not be moved, as the list shows, and "
-                        "the move was cancelled before the others.")
-        else:
-            summary += ", because the move was cancelled before them."
-        if moved:
-            summary += f" {self._undo_hint} moves the {_images(moved)} back."
-        self._window.statusBar().showMessage(status, 30_000)
-        self._show_report("Move Rejects Out", summary, report.errors)
-
-    def _report_undo(self, report: JobReport) -> None:
-        if report.locked_out:
-            self._report_locked_out("Undo Move", "No file was moved back")
-            return
-        back = _images(len(report.done))
-        self._window.statusBar().showMessage(f"Moved {back} back.", 10_000)
-        if report.failed:
-            *errors, failure = report.errors
-            self._show_report(
-                "Undo Move",
-                f"{failure} {_images_were(len(report.done))} moved back before it stopped."
-                if report.done else failure, errors)
-        elif report.errors:
-            self._show_report(
-                "Undo Move",
-                f"{_images(len(report.errors))} could not be moved back from the quarantine "
-                f"folder; the list gives each reason. {_images_were(len(report.done))} moved "
-                "back.", report.errors)
-
-    def _report_locked_out(self, title: str, outcome: str) -> None:
-        """Report a move or undo that did not start because another process owns the lock."""
-        folder = "this folder" if self._session is None else str(self._session.folder)
-        self._window.statusBar().showMessage(
-            f"{outcome}: another program is moving files in this folder.", 10_000)
-        self._show_report(
-            title,
-            f"{outcome}, because another program (the command line or another Retina "
-            f"Curator window) is moving files in {folder}. Try again when it has finished.",
-            [])
-
-    def _report_export(self, report: JobReport) -> None:
-        summary = report.export_summary
-        if report.failed or summary is None:
-            self._report_failed_export(report)
-            return
-        if not summary.cancelled:
-            self._settings.set_last_export_folder(summary.destination)
-        self._show_report("Export Cleaned Set", describe_export(summary),
-                          [*summary.notes, *summary.errors])
-
-    def _report_failed_export(self, report: JobReport) -> None:
-        """Report an export that stopped on an error of its own, such as a destination
-        that cannot be created, with the title of an export rejected before it starts.
-        """
-        # The last error of a failed job is the job's own, and the others are the files'.
-        *file_errors, failure = report.errors or ["Exporting failed."]
-        summary = report.export_summary
-        if summary is None:
-            self._show_report("Exporting failed", failure, file_errors)
-            return
-        self._show_report("Exporting failed", describe_failed_export(summary, failure),
-                          [*summary.notes, *summary.errors])
-
-    def _show_report(self, title: str, summary: str, lines: list[str]) -> None:
-        """Show a report without blocking, replacing the previous one."""
-        if self.last_report is not None:
-            self.last_report.close()
-            self.last_report.deleteLater()
-        self.last_report = ReportDialog(title, summary, lines, self._window)
-        self.last_report.open()
-
     def _flush_decisions(self, session: ReviewSession) -> None:
         try:
             session.flush_pending()
         except (ReviewStoreError, sqlite3.Error) as error:
             logger.error("Saving held-back decisions of %s failed: %s", session.folder, error)
-
-
-def window_quarantine_problem(folder: Path, destination: Path) -> str:
-    """Return why Move Rejects Out cannot move files of `folder` to `destination`, or "".
-
-    The window always moves to the default quarantine folder, so unlike the
-    engine's message the advice fixes that folder or points to the command line,
-    which takes another folder with --to.
-    """
-    problem = quarantine_problem(folder, destination)
-    if not problem:
-        return ""
-    # main.py runs both the window and the command line, and an installed window has
-    # retina-curator-cli beside it.
-    command = f"{program_name()} move-rejects {shlex.quote(str(folder))} --to DEST"
-    other_folder = (f"Move Rejects Out always moves to {destination}. To move the rejects "
-                    f"to another folder, run: {command}")
-    position = overlap(folder, destination)
-    if position:
-        relation = "is inside" if position == "inside" else "contains"
-        return (f"Moving files failed: the quarantine folder {destination} {relation} the "
-                f"reviewed folder {folder}, once links are followed. {other_folder}")
-    found = find_folder_problem(destination)
-    if found is None:
-        # The folder changed since quarantine_problem looked at it.
-        return f"Moving files failed: {problem}"
-    remedy = found.remedy[:1].upper() + found.remedy[1:]
-    return (f"Moving files failed: {found.reason}. {remedy}, then move the rejects out "
-            f"again. {other_folder}")
-
-
-def describe_export(summary: ExportSummary) -> str:
-    """Return a paragraph with the counts and manifest paths of a finished or cancelled export.
-
-    Files that a merge found in the destination with the same content count as
-    there already, not as exported, because nothing was copied for them.
-    """
-    state = "was cancelled" if summary.cancelled else "finished"
-    linked = f", {summary.linked} of them hard-linked" if summary.linked else ""
-    present = (f" {_images_were(summary.already_present)} there already with the same "
-               "content." if summary.already_present else "")
-    return (f"The export to {summary.destination} {state}: {_images(summary.added)} "
-            f"exported{linked}.{present} Not copied, as rejected or not in the folder: "
-            f"{_images(summary.not_copied)}. Failed: {summary.failed}.\n\n"
-            f"Manifests: {_manifests(summary)}")
-
-
-def describe_failed_export(summary: ExportSummary, failure: str) -> str:
-    """Return a paragraph that opens with `failure`, the error that stopped an export,
-    and counts the images exported before it.
-    """
-    if not failure.endswith("."):
-        failure += "."
-    if summary.added:
-        done = (f"{_images_were(summary.added)} exported to {summary.destination} before "
-                "it stopped.")
-    else:
-        done = "No image was exported."
-    return f"{failure} {done}\n\nManifests: {_manifests(summary)}"
-
-
-def _manifests(summary: ExportSummary) -> str:
-    written = [str(path) for path in (summary.manifest_csv, summary.manifest_json)
-               if path is not None]
-    return ", ".join(written) or "not written"

@@ -14,7 +14,8 @@ from engine.images import Status
 from engine.moves import UndoOutcome
 from engine.quarantine import MoveOutcome
 from engine.review import ReviewStore
-from gui.gallery_model import GalleryItem, GalleryModel
+from gui.gallery_items import GalleryItem
+from gui.gallery_model import GalleryModel
 from gui.workers import BatchWorker, ExportWorker, MoveWorker, UndoWorker
 
 logger = logging.getLogger(__name__)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import enum
-import itertools
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -21,135 +18,24 @@ from PySide6.QtCore import (
 )
 
 from engine.decisions import Decision, final_decision
-from engine.images import Status
 from engine.scoring import ScoredFile
 from engine.thumbcache import CachedThumbnail
+from gui.gallery_items import (
+    GalleryCounts,
+    GalleryItem,
+    RejectionReasons,
+    ThumbnailReader,
+    Tile,
+    count_files,
+    count_rejection_reasons,
+    describe_file,
+)
 from gui.gallery_order import SortKey, SortValue, insertion_runs, sort_value
+from gui.gallery_roles import DECISION_ROLES, THUMBNAIL_ROLES, GalleryRole
 
 logger = logging.getLogger(__name__)
 
 ModelIndex = QModelIndex | QPersistentModelIndex
-
-# Thumbnail cache keys stay unique across rescans of the same folder, so a pixmap
-# cached for an earlier version of a file is never shown for a newer one.
-_thumbnail_serials = itertools.count()
-
-
-class GalleryRole(enum.IntEnum):
-    """Item data roles of GalleryModel beyond Qt's standard ones."""
-
-    SCORE = Qt.ItemDataRole.UserRole + 1  # float, or None for an unreadable file
-    FLAGGED = enum.auto()  # bool at the current threshold, or None for an unreadable file
-    # The text of the engine.images.Status, because PySide turns a str enum into str.
-    STATUS = enum.auto()
-    RELATIVE_PATH = enum.auto()  # str with "/" separators, relative to the scored folder
-    RECORD = enum.auto()  # engine.scoring.ScoredFile, without its thumbnail array
-    THUMBNAIL = enum.auto()  # JPEG bytes, or None when there is no thumbnail
-    THUMBNAIL_KEY = enum.auto()  # str that identifies the thumbnail's content
-    SCORE_SORT_KEY = enum.auto()  # float score, with -inf for an unreadable file
-    TILE = enum.auto()  # Tile: everything a gallery tile shows, never None for a valid row
-    OVERRIDE = enum.auto()  # "keep" or "reject" when the curator decided, else None
-    DECISION = enum.auto()  # final decision, "keep" or "reject"
-
-
-# Roles whose values change with the threshold or an override. FLAGGED is the
-# proxy's filter role, so it is always named in dataChanged for these changes.
-DECISION_ROLES = [GalleryRole.FLAGGED, GalleryRole.OVERRIDE, GalleryRole.DECISION,
-                  GalleryRole.TILE]
-
-
-# THUMBNAIL and TILE change when a deferred item gets its thumbnail.
-THUMBNAIL_ROLES = [GalleryRole.THUMBNAIL, GalleryRole.THUMBNAIL_KEY, GalleryRole.TILE]
-
-
-@dataclass(frozen=True)
-class GalleryItem:
-    """One gallery tile: a scored file and its JPEG-encoded thumbnail.
-
-    A `deferred` item has no thumbnail yet, although its file is readable, such as
-    a score read from the score cache: the gallery model reads the thumbnail with
-    its ThumbnailReader when the tile is first shown. `thumbnail_problem` is the
-    reason why a readable file got no thumbnail, when it is known, such as "the
-    file was removed or renamed".
-    """
-
-    record: ScoredFile
-    thumbnail: bytes | None
-    thumbnail_key: str
-    deferred: bool = False
-    thumbnail_problem: str = ""
-
-    @classmethod
-    def create(cls, record: ScoredFile, thumbnail: bytes | None, deferred: bool = False,
-               thumbnail_problem: str = "") -> GalleryItem:
-        """Make an item with a fresh thumbnail cache key."""
-        return cls(record, thumbnail, f"{next(_thumbnail_serials)}:{record.relative_path}",
-                   deferred, thumbnail_problem)
-
-
-# Returns the thumbnail of a deferred item's record, or None while it is not
-# available yet; GalleryModel.set_thumbnails then delivers it.
-ThumbnailReader = Callable[[ScoredFile], bytes | None]
-
-
-class Tile(NamedTuple):
-    """A gallery item with the model's flag, the curator's override and the final decision."""
-
-    item: GalleryItem
-    flagged: bool | None
-    override: Decision | None
-    decision: Decision
-
-
-class GalleryCounts(NamedTuple):
-    """Numbers of files in the gallery.
-
-    `flagged` counts scored files above the threshold, whatever the curator
-    decided. `not_scored` counts the files that could not be scored, whatever
-    their status: empty, damaged, too large, unreadable… `kept` + `rejected` =
-    `total` count final decisions, where a file that was not scored is rejected
-    unless the curator keeps it. `overridden` counts files with a curator's decision.
-    """
-
-    total: int = 0
-    flagged: int = 0
-    kept: int = 0
-    rejected: int = 0
-    not_scored: int = 0
-    overridden: int = 0
-
-
-class RejectionReasons(NamedTuple):
-    """Files to reject: flagged by the model, not scored, and rejected by the curator."""
-
-    flagged: int
-    not_scored: int
-    curator: int
-
-
-def format_score(score: float) -> str:
-    """Format a score or signal with at least 2 decimals and 3 significant digits."""
-    if score <= 0.0 or not math.isfinite(score):
-        return f"{score:.2f}"
-    decimals = max(2, 2 - math.floor(math.log10(score)))
-    return f"{score:.{decimals}f}"
-
-
-def format_threshold(threshold: float) -> str:
-    """Format a threshold with at least 2 decimals and 4 significant digits.
-
-    On a typical folder one slider step moves the threshold by 0.5 to 0.7 %
-    (gui.threshold_panel.SLIDER_STEPS). 4 digits show each step as a new value,
-    where the 3 of format_score show some neighbouring steps as one. Thresholds
-    of a million and more, or below 0.0001, are written with an exponent.
-    """
-    if threshold <= 0.0 or not math.isfinite(threshold):
-        return f"{threshold:.2f}"
-    exponent = math.floor(math.log10(threshold))
-    if exponent >= 6 or exponent < -4:
-        return f"{threshold:.3e}"
-    decimals = max(2, 3 - exponent)
-    return f"{threshold:.{decimals}f}"
 
 
 class GalleryModel(QAbstractListModel):
@@ -208,7 +94,7 @@ class GalleryModel(QAbstractListModel):
             case Qt.ItemDataRole.DisplayRole:
                 return record.path.name
             case Qt.ItemDataRole.ToolTipRole:
-                return self._tooltip(row)
+                return describe_file(record, self._decisions[row], self._row_overrides[row])
             case GalleryRole.SCORE:
                 return record.score
             case GalleryRole.FLAGGED:
@@ -458,17 +344,7 @@ class GalleryModel(QAbstractListModel):
 
     def rejection_reasons(self) -> RejectionReasons:
         """Count the files whose final decision is reject by why they are rejected."""
-        curator = flagged = not_scored = 0
-        for row, decision in enumerate(self._decisions):
-            if decision is not Decision.REJECT:
-                continue
-            if self._row_overrides[row] is not None:
-                curator += 1
-            elif self._flagged[row] is None:
-                not_scored += 1
-            else:
-                flagged += 1
-        return RejectionReasons(flagged, not_scored, curator)
+        return count_rejection_reasons(self._flagged, self._decisions, self._row_overrides)
 
     def counts(self) -> GalleryCounts:
         """Return the numbers of files by flag and by final decision."""
@@ -498,72 +374,11 @@ class GalleryModel(QAbstractListModel):
             self._recount()
 
     def _recount(self) -> None:
-        # list.count() runs in C, so recounting after each batch stays cheap.
-        total = len(self._items)
-        rejected = self._decisions.count(Decision.REJECT)
-        self._counts = GalleryCounts(
-            total=total,
-            flagged=self._flagged.count(True),
-            kept=total - rejected,
-            rejected=rejected,
-            not_scored=self._flagged.count(None),
-            overridden=total - self._row_overrides.count(None),
-        )
+        self._counts = count_files(self._flagged, self._decisions, self._row_overrides)
         self.counts_changed.emit()
 
     def _is_flagged(self, record: ScoredFile) -> bool | None:
         return None if record.score is None else record.score > self._threshold
-
-    def _tooltip(self, row: int) -> str:
-        record = self._items[row].record
-        lines = [record.relative_path]
-        if record.score is not None:
-            lines.append(f"{record.width} × {record.height} {record.format}")
-            lines.append(f"Score {format_score(record.score)}")
-        else:
-            lines.append(describe_status(record))
-        lines.append(describe_decision(self._decisions[row], self._row_overrides[row]))
-        return "\n".join(lines)
-
-
-def describe_decision(decision: Decision, override: Decision | None) -> str:
-    """Return "Keep (your decision)" or "Reject (model's decision)" and the like."""
-    source = "the model's decision" if override is None else "your decision"
-    return f"{decision.value.capitalize()} ({source})"
-
-
-def placeholder_text(item: GalleryItem, detailed: bool = False) -> str:
-    """Return what is shown in place of the item's thumbnail when it has none.
-
-    With `detailed`, an unreadable file's status comes with its detail, as
-    describe_status gives it.
-    """
-    if item.deferred:
-        return "Loading…"
-    if item.thumbnail_problem:
-        return sentence_case(item.thumbnail_problem)
-    if item.record.status is Status.OK:
-        return "No thumbnail"
-    return sentence_case(describe_status(item.record) if detailed
-                         else item.record.status.value)
-
-
-def describe_status(record: ScoredFile) -> str:
-    """Return the status of `record` with its detail, without repeating the status."""
-    status = record.status.value
-    if not record.detail:
-        return status
-    if record.detail.startswith(status):
-        return record.detail
-    return f"{status}: {record.detail}"
-
-
-def sentence_case(text: str) -> str:
-    """Return `text` with its first letter in upper case and the rest unchanged.
-
-    Unlike str.capitalize, units such as "Mpx" keep their capitals.
-    """
-    return text[:1].upper() + text[1:]
 
 
 def _contiguous_runs(rows: list[int]) -> list[tuple[int, int]]:

@@ -9,8 +9,9 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFil
 
 from engine.decisions import Decision
 from engine.images import Status
-from gui.gallery_model import GalleryModel, GalleryRole
+from gui.gallery_model import GalleryModel
 from gui.gallery_order import SortKey
+from gui.gallery_roles import GalleryRole
 
 __all__ = ["FilterMode", "GalleryProxyModel", "SortKey"]
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gui.gallery_model import format_threshold
+from gui.score_format import format_threshold
 from gui.tile_delegate import FLAG_COLOUR
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import format_score, format_threshold
+from gui.score_format import format_score, format_threshold
 
 logger = logging.getLogger(__name__)
 

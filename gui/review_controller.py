@@ -17,8 +17,9 @@ from PySide6.QtCore import (
 from engine.decisions import Decision
 from engine.reviewdb import ReviewStoreError
 from gui.actions import WindowActions
-from gui.gallery_model import GalleryModel, GalleryRole
+from gui.gallery_model import GalleryModel
 from gui.gallery_proxy import GalleryProxyModel
+from gui.gallery_roles import GalleryRole
 from gui.gallery_view import GalleryView
 from gui.review_session import ReviewSession
 

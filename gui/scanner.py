@@ -11,7 +11,8 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
-from gui.gallery_model import GalleryItem, GalleryModel
+from gui.gallery_items import GalleryItem
+from gui.gallery_model import GalleryModel
 from gui.thumbnail_loader import ThumbnailLoader
 from gui.workers import ScoringWorker
 

@@ -12,8 +12,9 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import GalleryCounts, format_threshold
+from gui.gallery_items import GalleryCounts
 from gui.model_info import describe_model_facts
+from gui.score_format import format_threshold
 
 logger = logging.getLogger(__name__)
 

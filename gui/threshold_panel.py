@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import GalleryCounts, GalleryModel, format_threshold
+from gui.gallery_items import GalleryCounts
+from gui.gallery_model import GalleryModel
 from gui.histogram import LogScale, ScoreHistogram
+from gui.score_format import format_threshold
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,9 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from engine.decisions import Decision
-from gui.gallery_model import GalleryItem, GalleryRole, Tile, format_score, placeholder_text
+from gui.gallery_items import GalleryItem, Tile, placeholder_text
+from gui.gallery_roles import GalleryRole
+from gui.score_format import format_score
 from gui.thumbnails import thumbnail_pixmap
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from engine.images import LoadedImage
 from engine.modelfile import ReferenceModel
 from gui.calibration_histogram import CalibrationHistogram
 from gui.dialogs import WrappedText
-from gui.gallery_model import format_score
+from gui.score_format import format_score
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from engine.thumbcache import (
     open_cache,
     store_thumbnails,
 )
-from gui.gallery_model import GalleryItem
+from gui.gallery_items import GalleryItem
 from gui.thumbnails import encode_thumbnail
 
 logger = logging.getLogger(__name__)

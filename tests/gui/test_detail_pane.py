@@ -20,8 +20,10 @@ from engine.scoring import reconstruct
 from engine.signals import RECONSTRUCTION, SIGNALS
 from gui.detail_pane import DetailPane, format_size
 from gui.error_map import COLOUR_TABLE, FULL_SCALE_MULTIPLE, colourise, full_scale
-from gui.gallery_model import GalleryRole, format_score, sentence_case
+from gui.gallery_items import sentence_case
+from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
+from gui.score_format import format_score
 
 IMAGE_TIMEOUT_MS = 30_000
 

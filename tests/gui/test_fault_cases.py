@@ -17,8 +17,8 @@ from pytestqt.qtbot import QtBot
 from window_helpers import SCORING_TIMEOUT_MS, gallery_paths, open_and_wait, sha256_inventory
 
 from engine.images import Status
-from gui.gallery_model import GalleryRole
 from gui.gallery_proxy import FilterMode
+from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -158,7 +158,7 @@ HEARTBEAT = """
     from PySide6.QtWidgets import QApplication
     from engine.modelfile import load_model
     from engine.resources import DEFAULT_MODEL_PATH
-    from gui.gallery_model import GalleryRole
+    from gui.gallery_roles import GalleryRole
     from gui.main_window import MainWindow
 
     app = QApplication([])
@@ -212,7 +212,7 @@ THUMBNAIL_PIXELS = """
     from PySide6.QtWidgets import QApplication
     from engine.modelfile import load_model
     from engine.resources import DEFAULT_MODEL_PATH
-    from gui.gallery_model import GalleryRole
+    from gui.gallery_roles import GalleryRole
     from gui.main_window import MainWindow
     from gui.thumbnails import thumbnail_pixmap
 

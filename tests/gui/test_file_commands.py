@@ -36,7 +36,7 @@ from engine.decisions import Decision
 from engine.quarantine import default_quarantine_dir
 from engine.reviewdb import ReviewDatabase
 from gui.dialogs import ConfirmDialog, ExportDialog, ExportOptions, ReportDialog, dialog_screen
-from gui.gallery_model import GalleryRole
+from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
 from gui.settings import WindowSettings
 

@@ -1,4 +1,4 @@
-"""Tests of the gallery list model: flags, overrides, final decisions, counts and formatting."""
+"""Tests of the gallery list model: flags, overrides, final decisions and counts."""
 
 from __future__ import annotations
 
@@ -12,16 +12,10 @@ from pytestqt.qtbot import QtBot
 from engine.decisions import Decision
 from engine.images import Status
 from engine.scoring import ScoredFile
-from gui.gallery_model import (
-    GalleryCounts,
-    GalleryItem,
-    GalleryModel,
-    GalleryRole,
-    RejectionReasons,
-    format_score,
-    format_threshold,
-)
+from gui.gallery_items import GalleryCounts, GalleryItem, RejectionReasons
+from gui.gallery_model import GalleryModel
 from gui.gallery_proxy import FilterMode, GalleryProxyModel, SortKey
+from gui.gallery_roles import GalleryRole
 
 THRESHOLD = 0.01
 
@@ -238,39 +232,6 @@ def test_proxy_filter_follows_threshold(model: GalleryModel, proxy: GalleryProxy
     assert proxy_paths(proxy) == ["A.png"]
     model.set_threshold(0.0)
     assert proxy_paths(proxy) == ["A.png", "d.png", "e.png", "b.png"]
-
-
-@pytest.mark.parametrize(
-    ("score", "text"),
-    [
-        (0.0123, "0.0123"),
-        (0.5, "0.500"),
-        (0.00412345, "0.00412"),  # below 0.1: more decimals keep 3 significant digits
-        (0.0000123, "0.0000123"),
-        (0.0, "0.00"),
-        (1.25, "1.25"),
-        (37.456, "37.46"),
-    ],
-)
-def test_format_score(score: float, text: str) -> None:
-    assert format_score(score) == text
-
-
-@pytest.mark.parametrize(
-    ("threshold", "text"),
-    [
-        (1.0, "1.000"),
-        (1.0034567, "1.003"),  # one slider step above 1 shows as a new value
-        (0.0123456, "0.01235"),
-        (100.0, "100.00"),  # at least 2 decimals, as scores have
-        (12345.678, "12345.68"),
-        (0.0, "0.00"),
-        (2.5e6, "2.500e+06"),  # a million and more: with an exponent
-        (0.0000123, "1.230e-05"),  # below 0.0001: with an exponent
-    ],
-)
-def test_format_threshold(threshold: float, text: str) -> None:
-    assert format_threshold(threshold) == text
 
 
 def test_threshold_change_signals_changed_rows(qtbot: QtBot, model: GalleryModel) -> None:

@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtGui import QColor, QImage, QPixmapCache
 from pytestqt.qtbot import QtBot
 
-from gui.gallery_model import GalleryRole
 from gui.gallery_proxy import FilterMode
+from gui.gallery_roles import GalleryRole
 from gui.gallery_view import MAX_THUMBNAIL_SIDE, MIN_THUMBNAIL_SIDE, GalleryView
 from gui.main_window import MainWindow
 from gui.thumbnails import encode_thumbnail, thumbnail_pixmap

@@ -22,8 +22,9 @@ import gui.file_commands
 from engine.decisions import Decision
 from engine.modelfile import ReferenceModel
 from engine.quarantine import default_quarantine_dir
-from gui.gallery_model import GalleryCounts, GalleryRole
+from gui.gallery_items import GalleryCounts
 from gui.gallery_proxy import FilterMode, SortKey
+from gui.gallery_roles import GalleryRole
 from gui.main_window import APP_NAME, MainWindow
 from gui.workers import WorkerSignals
 

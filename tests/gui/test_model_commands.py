@@ -21,8 +21,9 @@ from engine.modelfile import ReferenceModel, load_model, save_model
 from engine.resources import DEFAULT_MODEL_PATH
 from engine.training import TrainingData, TrainingOptions, frame_arrays, train_model
 from gui.error_map import full_scale
-from gui.gallery_model import GalleryRole, format_threshold
+from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
+from gui.score_format import format_threshold
 from gui.settings import WindowSettings
 from gui.training_dialog import TrainingDialog
 

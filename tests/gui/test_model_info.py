@@ -9,8 +9,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import format_threshold
 from gui.model_info import ModelInfoDialog, format_created, model_facts
+from gui.score_format import format_threshold
 
 
 def test_format_created_in_local_time() -> None:

@@ -11,8 +11,8 @@ from window_helpers import current_path, gallery_paths, open_and_wait, select_pa
 
 from engine.decisions import Decision
 from gui.dialogs import ShortcutDialog
-from gui.gallery_model import GalleryRole
 from gui.gallery_proxy import FilterMode
+from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
 
 

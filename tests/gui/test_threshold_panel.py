@@ -11,9 +11,10 @@ from window_helpers import open_and_wait, select_paths
 
 from engine.cli import main as cli_main
 from engine.modelfile import ReferenceModel
-from gui.gallery_model import GalleryModel, format_threshold
+from gui.gallery_model import GalleryModel
 from gui.gallery_proxy import FilterMode
 from gui.main_window import MainWindow
+from gui.score_format import format_threshold
 from gui.threshold_panel import (
     SLIDER_STEPS,
     ThresholdPanel,

@@ -21,7 +21,8 @@ from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.thumbcache import CACHE_FILE_NAME, CachedThumbnail, default_cache_folder
 from engine.training import TrainingData, TrainingOptions, frame_arrays, train_model
-from gui.gallery_model import THUMBNAIL_ROLES, GalleryModel
+from gui.gallery_model import GalleryModel
+from gui.gallery_roles import THUMBNAIL_ROLES
 from gui.main_window import MainWindow
 from gui.scanner import FolderScanner
 

@@ -21,7 +21,7 @@ from engine.modelfile import ReferenceModel
 from engine.records import Location
 from engine.review import ReviewStore
 from engine.thumbcache import open_cache, thumbnail_key
-from gui.gallery_model import GalleryItem
+from gui.gallery_items import GalleryItem
 from gui.workers import (
     BATCH_INTERVAL_S,
     BATCH_SIZE,

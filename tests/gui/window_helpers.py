@@ -14,7 +14,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from engine.reviewdb import DB_FOLDER_NAME
-from gui.gallery_model import GalleryRole
+from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
 
 SCORING_TIMEOUT_MS = 120_000
