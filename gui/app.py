@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 from engine.images import log_decoder_warnings
 from engine.invocation import WINDOW_ENTRY_POINT, program_name
 from engine.modelfile import ModelFileError, load_model
-from engine.resources import DEFAULT_MODEL_PATH, DEMO_DIR, demo_working_copy
+from engine.resources import DEFAULT_MODEL_PATH, demo_working_copy
 from gui.main_window import APP_NAME, MainWindow
 from gui.thumbnails import PIXMAP_CACHE_KB
 
@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("folder", nargs="?", type=Path, metavar="FOLDER",
                         help="folder to open and score at start")
     parser.add_argument("--demo", action="store_true",
-                        help="open a working copy of the bundled demo folder "
-                             f"({DEMO_DIR.name}), made in the user's data folder")
+                        help="open a working copy of the bundled demo folder, made "
+                             "in the user's data folder")
     parser.add_argument("--model", type=Path, metavar="FILE",
                         help="reference model file (.safetensors) to score with (default: "
                              "the model used last in the window, else the bundled "
