@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import heapq
 import logging
 import operator
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -39,11 +40,13 @@ from engine.cli_parser import build_parser
 from engine.images import log_decoder_warnings
 from engine.interrupts import StopSignals
 from engine.invocation import COMMANDS, program_name, unknown_command_message
+from engine.listing import SkippedFolder
 from engine.manifest import REVIEW_COLUMNS, file_sha256, review_row
 from engine.modelfile import ModelFileError, ReferenceModel, load_model
 from engine.records import Location
 from engine.resources import DEFAULT_MODEL_PATH
 from engine.review import ReviewStore
+from engine.reviewdb import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -132,10 +135,11 @@ def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
             threshold = model.threshold
         else:
             threshold = float(args.threshold)
-        if not scan(store, model, threshold, "Scoring"):
+        listing = scan(store, model, threshold, "Scoring")
+        if listing is None:
             return EXIT_FAILED
         try:
-            _write_scores(store, model, threshold, args.csv)
+            _write_scores(store, model, threshold, args.csv, set(listing.files))
         except OSError as error:
             print(f"Scoring failed: {write_failure(args.csv, error)}.", file=sys.stderr)
             return EXIT_FAILED
@@ -150,11 +154,18 @@ def _csv_output_problem(csv_path: Path, folder: Path, overwrite: bool) -> str:
 
 
 def _write_scores(store: ReviewStore, model: ReferenceModel, threshold: float,
-                  csv_path: Path) -> None:
-    """Write the score CSV of the files in the store's folder. Raises OSError on failure."""
+                  csv_path: Path, listed: set[str]) -> None:
+    """Write the score CSV of the store's folder. Raises OSError on failure.
+
+    The CSV has a row for each file in the folder and for each file of `listed`,
+    the scan's listing, that was removed or renamed during the scan. Each
+    subfolder that the scan could not list gets a row too, its path ending in "/".
+    """
     fingerprint = model.fingerprint
     model_label = f"{model.name}:{fingerprint}"
-    signal_thresholds = model.signal_thresholds
+    folder_rows = sorted((_skipped_folder_row(folder, threshold, fingerprint, model_label)
+                          for folder in store.skipped_folders),
+                         key=operator.itemgetter("path"))
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     # File names that are not valid UTF-8 are written with backslash escapes.
     with atomic_text_file(csv_path, errors="backslashreplace") as stream:
@@ -163,12 +174,45 @@ def _write_scores(store: ReviewStore, model: ReferenceModel, threshold: float,
         writer = csv.writer(stream)
         writer.writerow(SCORE_COLUMNS)
         in_order = operator.itemgetter(*SCORE_COLUMNS)
-        for record in store.iter_records(fingerprint):
-            if record.location is not Location.FOLDER:
-                continue
-            row = review_row(record, threshold, fingerprint, file_sha256(store, record),
-                             signal_thresholds)
-            row["flagged"] = ("" if record.score is None
-                              else "true" if record.score > threshold else "false")
-            row["model"] = model_label
+        rows: Iterator[dict[str, str]] = _file_rows(store, model, fingerprint, threshold,
+                                                    listed)
+        if folder_rows:
+            # The records come sorted by path, so the folders' rows fall in place among them.
+            rows = heapq.merge(rows, folder_rows, key=operator.itemgetter("path"))
+        for row in rows:
             writer.writerow(in_order(row))
+
+
+def _file_rows(store: ReviewStore, model: ReferenceModel, fingerprint: str, threshold: float,
+               listed: set[str]) -> Iterator[dict[str, str]]:
+    """Yield the score CSV's row of each file that _write_scores writes, sorted by path.
+
+    `fingerprint` is that of `model`, which takes 2 ms to compute.
+    """
+    model_label = f"{model.name}:{fingerprint}"
+    signal_thresholds = model.signal_thresholds
+    for record in store.iter_records(fingerprint):
+        if record.location is Location.QUARANTINE or (
+                record.location is Location.MISSING and record.relative_path not in listed):
+            continue
+        row = review_row(record, threshold, fingerprint, file_sha256(store, record),
+                         signal_thresholds)
+        # A missing file's row has no score, whatever the review kept.
+        if row["score"] == "" or record.score is None:
+            row["flagged"] = ""
+        else:
+            row["flagged"] = "true" if record.score > threshold else "false"
+        row["model"] = model_label
+        yield row
+
+
+def _skipped_folder_row(folder: SkippedFolder, threshold: float, fingerprint: str,
+                        model_label: str) -> dict[str, str]:
+    """Return the score CSV's row of a subfolder that could not be listed."""
+    row = dict.fromkeys(SCORE_COLUMNS, "")
+    row.update(path=f"{folder.path}/", status=folder.status,
+               detail=f"{folder.detail}: the folder could not be listed, so its images "
+                      "are not scored and have no rows",
+               threshold=f"{threshold:.8g}", model=model_label, model_fingerprint=fingerprint,
+               location=Location.FOLDER, time=utc_now())
+    return row

@@ -12,7 +12,13 @@ from tqdm import tqdm
 
 from engine.invocation import program_name
 from engine.journal import StopKind, StoppedBatch, mark_stop_reported
-from engine.listing import IMAGE_SUFFIXES, list_relative_images
+from engine.listing import (
+    IMAGE_SUFFIXES,
+    FolderListing,
+    SkippedFolder,
+    describe_skipped_folders,
+    list_folder,
+)
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError
@@ -90,26 +96,53 @@ def _are(count: int) -> str:
     return "is" if count == 1 else "are"
 
 
-def scan(store: ReviewStore, model: ReferenceModel, threshold: float, action: str) -> bool:
+def scan(store: ReviewStore, model: ReferenceModel, threshold: float,
+         action: str) -> FolderListing | None:
     """Score the store's folder through the cache, with a progress bar on stderr.
 
-    Returns False, after printing why, when the folder cannot be listed.
+    Returns the folder's listing from before the scoring, and sets the store's
+    skipped_folders from it. Returns None, after printing why, when the folder
+    cannot be listed.
     """
     try:
-        relative_paths = list_relative_images(store.folder)
+        listing = list_folder(store.folder)
     except OSError as error:
         print(f"{action} failed: cannot list {store.folder}: {error.strerror or error}. "
               "Check the folder's permissions.", file=sys.stderr)
-        return False
+        return None
+    store.skipped_folders = listing.skipped_folders
+    relative_paths = listing.files
     # The callers read the results from the store afterwards, so cached files
     # only advance the progress bar.
     with tqdm(total=len(relative_paths), unit="image", file=sys.stderr,
               disable=not relative_paths) as bar:
         for done in score_changed(store, model, threshold, relative_paths):
             bar.update(done)
-    if not relative_paths:
+    if listing.skipped_folders:
+        # The listing's warnings scrolled away above the progress bar.
+        print(describe_skipped_folders(listing.skipped_folders, "are left out", store.folder),
+              file=sys.stderr)
+    elif not relative_paths:
         # A wrong path or a folder of other files would otherwise pass unnoticed.
         print(f"No image file found in {store.folder} or its subfolders. Images are the "
               f"files ending in {', '.join(sorted(IMAGE_SUFFIXES))}; hidden files and "
               "folders are left out. Check the path.", file=sys.stderr)
-    return True
+    return listing
+
+
+def report_skipped_folders(skipped: list[SkippedFolder], consequence: str) -> int:
+    """Print how many subfolders could not be read, with the `consequence` for their
+    images such as "were not exported", and return the exit code.
+
+    A command that acts on files fails when it could not reach all of them, as
+    it does when a file fails. scan() printed the folders and reasons already.
+    """
+    if not skipped:
+        return EXIT_OK
+    if len(skipped) == 1:
+        print(f"1 folder could not be read, so its images {consequence}; the reason is "
+              "listed above.", file=sys.stderr)
+    else:
+        print(f"{len(skipped)} folders could not be read, so their images {consequence}; "
+              "the reasons are listed above.", file=sys.stderr)
+    return EXIT_FAILED

@@ -18,6 +18,7 @@ from engine.cli_folder import (
     EXIT_OK,
     check_folder,
     open_review,
+    report_skipped_folders,
     scan,
 )
 from engine.export import CleanedSetExport, ExportError, ExportSummary, destination_problem
@@ -35,6 +36,9 @@ from engine.moves import (
 from engine.quarantine import MoveOutcome, default_quarantine_dir
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError, find_database
+
+# The outcome for the images of a subfolder that move-rejects could not list.
+_NOT_MOVED = "were neither scored nor moved"
 
 
 def run_move_rejects(args: argparse.Namespace, model: ReferenceModel,
@@ -54,12 +58,12 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel,
             print(f"Moving rejects failed: {problem}", file=sys.stderr)
             return EXIT_FAILED
         threshold = review_threshold(store, model, args.threshold)
-        if not scan(store, model, threshold, "Moving rejects"):
+        if scan(store, model, threshold, "Moving rejects") is None:
             return EXIT_FAILED
         rejects = store.relative_paths_to_reject(model.fingerprint, threshold)
         if not rejects:
             print(f"No file of {store.folder} has the final decision reject.")
-            return EXIT_OK
+            return report_skipped_folders(store.skipped_folders, _NOT_MOVED)
         previous_batches = {batch.id for batch in batches(store)}
         try:
             outcomes, interrupted = _move_with_progress(store, rejects, destination,
@@ -84,7 +88,10 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel,
         return EXIT_INTERRUPTED
     print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} with the final "
           f"decision reject to {destination}.")
-    return report_failures(errors, "could not be moved")
+    code = report_failures(errors, "could not be moved")
+    if report_skipped_folders(store.skipped_folders, _NOT_MOVED) != EXIT_OK:
+        return EXIT_FAILED
+    return code
 
 
 def _move_with_progress(store: ReviewStore, rejects: list[str], destination: Path,
@@ -196,7 +203,7 @@ def run_export(args: argparse.Namespace, model: ReferenceModel,
             print(f"Exporting failed: {problem}", file=sys.stderr)
             return EXIT_FAILED
         threshold = review_threshold(store, model, args.threshold)
-        if not scan(store, model, threshold, "Exporting"):
+        if scan(store, model, threshold, "Exporting") is None:
             return EXIT_FAILED
         try:
             export = CleanedSetExport(store, args.destination, model.fingerprint, threshold,
@@ -231,7 +238,10 @@ def _report_export(summary: ExportSummary) -> int:
     print(f"Exported {_files(summary.added)} to {summary.destination} "
           f"({summary.linked} hard-linked).{there_already} "
           f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
-    return report_failures(summary.errors, "could not be exported")
+    code = report_failures(summary.errors, "could not be exported")
+    if report_skipped_folders(summary.skipped_folders, "were not exported") != EXIT_OK:
+        return EXIT_FAILED
+    return code
 
 
 def _report_failed_export(export: CleanedSetExport, error: ExportError) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.decisions import Decision
+from engine.listing import SkippedFolder, describe_skipped_folders
 from engine.manifest import (
     MANIFEST_COLUMNS,
     file_sha256,
@@ -64,7 +65,9 @@ class ExportSummary:
     `left_in_destination` lists, relative to the destination, the files that a merge
     found there with the same content as a file it did not export, because that
     file is rejected or in quarantine now: copies an earlier export made, which
-    stay, because nothing is ever deleted.
+    stay, because nothing is ever deleted. `skipped_folders` lists the subfolders
+    that the scan before the export could not list, so their images are neither
+    exported nor in the manifest.
     """
 
     destination: Path
@@ -76,6 +79,7 @@ class ExportSummary:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     left_in_destination: list[str] = field(default_factory=list)
+    skipped_folders: list[SkippedFolder] = field(default_factory=list)
     manifest_csv: Path | None = None
     manifest_json: Path | None = None
     cancelled: bool = False
@@ -107,7 +111,8 @@ class CleanedSetExport:
     quarantine) whose content an earlier export left in the destination, with a
     note, and leaves them there.
     `signal_thresholds`, the model's calibrated threshold of each signal, name the
-    signals that flagged each file in the manifest. The constructor raises
+    signals that flagged each file in the manifest. The subfolders that the last
+    scan through `store` could not list get a note. The constructor raises
     ValueError for an unusable destination and for files in the folder that are
     not scored under `model_fingerprint`.
     """
@@ -134,6 +139,7 @@ class CleanedSetExport:
             self.summary, link=link)
         self._check_scored()
         self._check_destination()
+        self._note_skipped_folders()
 
     @property
     def total(self) -> int:
@@ -184,6 +190,16 @@ class CleanedSetExport:
                 f"scored with model {self.model_fingerprint} (first: {unscored[0]}). "
                 "Score the folder with that model first."
             )
+
+    def _note_skipped_folders(self) -> None:
+        skipped = list(self.store.skipped_folders)
+        if not skipped:
+            return
+        self.summary.skipped_folders = skipped
+        consequence = "were not exported and are not in the manifest"
+        self.summary.notes.append(
+            f"{describe_skipped_folders(skipped, consequence, self.store.folder)} Once that "
+            f"is fixed, export again, merging into {self.destination}.")
 
     def _check_destination(self) -> None:
         problem = destination_problem(self.store.folder, self.destination, self.merge)

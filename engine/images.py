@@ -92,6 +92,10 @@ class Status(enum.StrEnum):
     UNREADABLE = "unreadable"
 
 
+# The detail of a file found gone after the folder was listed.
+MISSING_DETAIL = "the file was removed or renamed"
+
+
 @dataclass(frozen=True)
 class LoadedImage:
     """One file after intake.
@@ -195,7 +199,7 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
     except FileNotFoundError:
         if path.is_symlink():
             return LoadedImage(path, Status.UNREADABLE, "broken symbolic link")
-        return LoadedImage(path, Status.MISSING, "the file was removed or renamed")
+        return LoadedImage(path, Status.MISSING, MISSING_DETAIL)
     except PermissionError:
         return LoadedImage(path, Status.UNREADABLE, "permission denied")
     except OSError as error:
@@ -213,7 +217,7 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
         with Image.open(path) as image:
             return _decode(path, image, status, framing, thumbnail_size)
     except FileNotFoundError:
-        return LoadedImage(path, Status.MISSING, "the file was removed or renamed")
+        return LoadedImage(path, Status.MISSING, MISSING_DETAIL)
     except PermissionError:
         return LoadedImage(path, Status.UNREADABLE, "permission denied")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:

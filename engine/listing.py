@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
+
+from engine.images import Status
 
 logger = logging.getLogger(__name__)
 
@@ -12,6 +17,29 @@ IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".gif", ".webp",
      ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".heic", ".heif", ".avif"}
 )
+
+
+@dataclass(frozen=True)
+class SkippedFolder:
+    """A subfolder that a listing could not read, so none of its files are listed.
+
+    `path` is relative to the listed folder, with forward slashes. `status` is
+    missing for a folder removed or renamed while it was listed, else unreadable,
+    and `detail` gives the reason, such as "permission denied".
+    """
+
+    path: str
+    status: Status
+    detail: str
+
+
+class FolderListing(NamedTuple):
+    """The image files under a folder, as list_relative_images lists them, and the
+    subfolders that could not be read.
+    """
+
+    files: list[str]
+    skipped_folders: list[SkippedFolder]
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -36,9 +64,22 @@ def list_relative_images(folder: Path, warn_skipped: bool = True) -> list[str]:
     subfolders left out are logged at debug level instead of as warnings, for a
     listing that repeats one whose warnings were shown already.
     """
+    return list_folder(folder, warn_skipped).files
+
+
+def list_folder(folder: Path, warn_skipped: bool = True) -> FolderListing:
+    """List the files that list_relative_images lists, and the subfolders it could not read.
+
+    Raises OSError when `folder` itself cannot be listed. `warn_skipped` is as
+    for list_relative_images.
+    NOTE: a subfolder whose name is not valid UTF-8 is left out with a warning
+    only, as a file with such a name is. It is not among the skipped folders, so
+    the score CSV, the export and the window do not name it.
+    """
     skip_level = logging.WARNING if warn_skipped else logging.DEBUG
     root = folder.resolve()
     found: list[str] = []
+    skipped: list[SkippedFolder] = []
     # os.scandir, unlike os.walk, keeps each entry's type from the listing, so a
     # file costs no lstat to tell a link: listing 8000 files took 0.22 s with
     # os.walk and Path.is_symlink, most of a re-run on a folder already scored.
@@ -54,6 +95,7 @@ def list_relative_images(folder: Path, warn_skipped: bool = True) -> list[str]:
                 raise
             logger.log(skip_level, "skipped folder %s: %s", error.filename,
                        error.strerror or error)
+            skipped.append(_skipped_folder(prefix[:-1], error))
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -71,7 +113,40 @@ def list_relative_images(folder: Path, warn_skipped: bool = True) -> list[str]:
             if _is_listed_image(entry, root, skip_level):
                 found.append(prefix + entry.name)
     found.sort(key=_path_order)
-    return found
+    skipped.sort(key=lambda folder_skipped: _path_order(folder_skipped.path))
+    return FolderListing(found, skipped)
+
+
+def describe_skipped_folders(skipped: list[SkippedFolder], consequence: str,
+                             folder: Path | None = None, shown: int = 3) -> str:
+    """Return a sentence that names the first `shown` skipped subfolders with their
+    reasons, and counts the others.
+
+    `consequence` is what happened to their images, such as "are not shown", and
+    `folder` the listed folder, named when given: "1 folder of /data could not be
+    read, so its images are not shown: locked (permission denied)."
+    """
+    named = [f"{skipped_folder.path} ({skipped_folder.detail})"
+             for skipped_folder in skipped[:shown]]
+    others = len(skipped) - len(named)
+    if others:
+        named.append(f"{others} other{'s' if others > 1 else ''}")
+    names = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    folders, images = ("1 folder", "its") if len(skipped) == 1 else (
+        f"{len(skipped)} folders", "their")
+    of_folder = "" if folder is None else f" of {folder}"
+    return (f"{folders}{of_folder} could not be read, so {images} images {consequence}: "
+            f"{names}.")
+
+
+def _skipped_folder(relative_path: str, error: OSError) -> SkippedFolder:
+    """Return the record of a subfolder whose listing raised `error`."""
+    if error.errno == errno.ENOENT:
+        return SkippedFolder(relative_path, Status.MISSING,
+                             "the folder was removed or renamed while it was listed")
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return SkippedFolder(relative_path, Status.UNREADABLE, "permission denied")
+    return SkippedFolder(relative_path, Status.UNREADABLE, error.strerror or str(error))
 
 
 def _path_order(relative_path: str) -> str:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.images import Status
+from engine.images import MISSING_DETAIL, Status
 from engine.records import FileRecord, Location, hash_file, read_identity
 from engine.review import ReviewStore
 from engine.reviewdb import utc_now
@@ -58,8 +58,12 @@ def review_row(record: FileRecord, threshold: float, model_fingerprint: str,
                sha256: str | None, signal_thresholds: Mapping[str, float]) -> dict[str, str]:
     """Return the REVIEW_COLUMNS of one file as text, with `sha256` from file_sha256.
 
-    `signal_thresholds` are the model's calibrated threshold of each signal.
+    `signal_thresholds` are the model's calibrated threshold of each signal. A
+    file that is no longer in the folder (location missing) is described as
+    missing, without the size, score and signals it had when it was last read.
     """
+    if record.location is Location.MISSING:
+        record = _as_missing(record)
     # The enums are StrEnums, so each member is its own text. Reading `.value`
     # goes through the enum's descriptor, four calls a row: 8000 rows of the
     # `score` command took 40 000 of them.
@@ -69,7 +73,7 @@ def review_row(record: FileRecord, threshold: float, model_fingerprint: str,
         "status": record.status,
         "detail": record.detail,
         "sha256": sha256 or "",
-        "size": str(record.size),
+        "size": "" if record.status is Status.MISSING else str(record.size),
         "score": "" if record.score is None else f"{record.score:.8g}",
         "threshold": f"{threshold:.8g}",
     }
@@ -93,6 +97,14 @@ def review_row(record: FileRecord, threshold: float, model_fingerprint: str,
         time=utc_now(),
     )
     return row
+
+
+def _as_missing(record: FileRecord) -> FileRecord:
+    """Return `record` with the status missing and its detail, and without a score."""
+    if record.status is Status.MISSING:
+        return record._replace(score=None, signals=None)
+    return record._replace(status=Status.MISSING, detail=MISSING_DETAIL, score=None,
+                           signals=None)
 
 
 def file_sha256(store: ReviewStore, record: FileRecord) -> str | None:

@@ -21,6 +21,7 @@ from engine.signals import SIGNALS
 
 if TYPE_CHECKING:
     from engine.journal import StoppedBatch
+    from engine.listing import SkippedFolder
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ class ReviewStore:
         self.folder = database.folder
         self.recovered: list[str] = []
         self.stopped: list[StoppedBatch] = []
+        # The subfolders that the last scan through this store could not list. The
+        # code that lists the folder sets them, and the score CSV and the export
+        # name them, because their files are in neither.
+        self.skipped_folders: list[SkippedFolder] = []
 
     @classmethod
     def open(cls, folder: Path) -> ReviewStore:

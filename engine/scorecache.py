@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.images import Status, load_images
-from engine.listing import list_relative_images
+from engine.listing import list_folder, list_relative_images
 from engine.modelfile import ReferenceModel
 from engine.presence import mark_listed
 from engine.records import FileIdentity
@@ -44,8 +44,9 @@ def score_with_cache(
     for the model, else the model's calibrated one. New results are saved every
     SAVE_EVERY files and when the generator ends or is closed, so a cancelled scan
     keeps what it scored. The scan also updates which files are in the folder.
-    `relative_paths` is the folder's listing by list_relative_images, for a caller
-    that has it already.
+    `relative_paths` is the folder's listing by list_folder, for a caller that
+    has it already and sets `store.skipped_folders` from it. Without it, the
+    folder is listed here and `store.skipped_folders` set.
     With `decode_cached_thumbnails` False, cached results come without thumbnails,
     for a caller that keeps its own (engine.thumbcache). With `hits_by_score`,
     cached results come highest score first and unscored files last, for a caller
@@ -55,7 +56,9 @@ def score_with_cache(
     if threshold is None:
         threshold = store.threshold_for(fingerprint, model.threshold)
     if relative_paths is None:
-        relative_paths = list_relative_images(store.folder)
+        listing = list_folder(store.folder)
+        relative_paths = listing.files
+        store.skipped_folders = listing.skipped_folders
     mark_listed(store, relative_paths)
     hits, misses, identities = lookup(store, fingerprint, relative_paths, threshold)
     logger.info("%s: %d files cached, %d to score with model %s",

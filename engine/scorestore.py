@@ -56,6 +56,16 @@ ON CONFLICT (relative_path) DO UPDATE SET
     format = excluded.format, location = 'folder', moved_to = NULL
 """
 
+# Marks a file removed after the listing, before its size could be read. A file new
+# to the review gets a row, so that the outputs list it as missing. Its unknown size
+# and mtime_ns are stored as 0. It has no cached score, so it is scored when it
+# comes back.
+_MARK_MISSING = """
+INSERT INTO files (relative_path, size, mtime_ns, status, detail, location)
+VALUES (?, 0, 0, 'missing', ?, 'missing')
+ON CONFLICT (relative_path) DO UPDATE SET location = 'missing' WHERE location = 'folder'
+"""
+
 
 def cached(
     store: ReviewStore, model_fingerprint: str, paths: Sequence[Path], threshold: float
@@ -163,8 +173,9 @@ def save_scores(
     `identities` gives the size and mtime_ns read before a file was decoded; a
     file without one is stat-ed now, and skipped if that fails, unless it was
     found missing: that file is marked missing, like one the listing did not
-    find. Results with a transient status (missing, unreadable) update the
-    file's status but are not cached, so the next scan reads those files again.
+    find. A file new to the review is added to it as missing. Results with a
+    transient status (missing, unreadable) update the file's status but are not
+    cached, so the next scan reads those files again.
     """
     identities = identities or {}
     cached_count = 0
@@ -177,10 +188,7 @@ def save_scores(
                 except OSError:
                     if item.status is Status.MISSING:
                         # Removed between the listing and its decoding.
-                        connection.execute(
-                            "UPDATE files SET location = 'missing' "
-                            "WHERE relative_path = ? AND location = 'folder'",
-                            (item.relative_path,))
+                        connection.execute(_MARK_MISSING, (item.relative_path, item.detail))
                     continue
             connection.execute(_UPSERT_FILE, _file_values(item, identity))
             if item.status in _TRANSIENT_STATUSES:

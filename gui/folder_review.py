@@ -220,8 +220,7 @@ class FolderReview(QObject):
     def _on_scanner_scan_finished(self, elapsed: float) -> None:
         self._end_scoring()
         total = self._gallery_model.rowCount()
-        # Unchanged files come from the score cache, so "scored" would overstate the work.
-        self._ui.status_bar.showMessage(f"Ready: {total} files in {elapsed:.1f} s.", 10_000)
+        self._ui.status_bar.showMessage(*self._scanner.finished_message(total, elapsed))
         self.scoring_finished.emit()
 
     @Slot(str)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
+from engine.listing import SkippedFolder, describe_skipped_folders
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from gui.gallery_items import GalleryItem
@@ -23,6 +24,9 @@ logger = logging.getLogger(__name__)
 # the proxy and the view about 30 µs in a gallery of 20 000. Cached results come in
 # score order, so they enter as a few runs of adjacent rows and cost far less.
 MAX_ROWS_PER_INSERT = 1024
+# How long the status bar shows that a scan finished, in milliseconds. A message
+# that names folders the scan could not read stays until the next message instead.
+READY_MESSAGE_MS = 10_000
 
 
 class FolderScanner(QObject):
@@ -34,6 +38,8 @@ class FolderScanner(QObject):
     insertion per pass of the event loop. The scan counts as running, and its end
     signal comes, only once the queue is empty. Cached scores enter without their
     thumbnails, which a ThumbnailLoader reads as their tiles are painted.
+    `skipped_folders` lists the subfolders that the last finished scan could not
+    list, so their images are not in the gallery.
 
     Signals:
         progressed(int, int): files scored and total files of the running scan.
@@ -57,6 +63,7 @@ class FolderScanner(QObject):
         self._folder: Path | None = None
         self._started = 0.0
         self._queue: list[GalleryItem] = []
+        self.skipped_folders: list[SkippedFolder] = []
         self._end: Callable[[], None] | None = None
         self._insert_timer = QTimer(self)
         self._insert_timer.setSingleShot(True)
@@ -80,6 +87,7 @@ class FolderScanner(QObject):
         With `store`, cached scores are used and new ones saved there.
         """
         self.detach()
+        self.skipped_folders = []
         self._gallery_model.clear()
         self._thumbnails.start(model.framing, thumbnail_pixels)
         worker = ScoringWorker(model, folder, thumbnail_pixels, store)
@@ -93,6 +101,17 @@ class FolderScanner(QObject):
         self._started = time.perf_counter()
         logger.info("scoring %s with model %s", folder, model.name)
         self._pool.start(worker)
+
+    def finished_message(self, file_count: int, elapsed: float) -> tuple[str, int]:
+        """Return the status bar's message after a finished scan of `file_count` files
+        and how long to show it in milliseconds, 0 for until the next message.
+        """
+        # Unchanged files come from the score cache, so "scored" would overstate the work.
+        ready = f"Ready: {file_count} files in {elapsed:.1f} s."
+        if not self.skipped_folders:
+            return ready, READY_MESSAGE_MS
+        # The window never shows the listing's warnings, so the message stays.
+        return f"{ready} {describe_skipped_folders(self.skipped_folders, 'are not shown')}", 0
 
     def cancel(self) -> None:
         """Ask the running scan to stop after the file in progress, then emit scan_cancelled."""
@@ -147,7 +166,9 @@ class FolderScanner(QObject):
 
     @Slot()
     def _on_worker_finished(self) -> None:
-        if self._is_current():
+        worker = self._worker
+        if worker is not None and self._is_current():
+            self.skipped_folders = list(worker.skipped_folders)
             self._end_after_queue(self._finish)
 
     @Slot(str)

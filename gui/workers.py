@@ -18,7 +18,7 @@ from engine.export import CleanedSetExport, ExportedFile, ExportError
 from engine.framing import Framing
 from engine.images import Status
 from engine.journal import batches, last_undoable_batch
-from engine.listing import list_relative_images
+from engine.listing import SkippedFolder, list_folder
 from engine.modelfile import ReferenceModel
 from engine.moves import UndoError, UndoOutcome, move_batch, undo_batch
 from engine.quarantine import MoveOutcome, move_files
@@ -280,7 +280,8 @@ class ScoringWorker(BatchWorker):
     file in `thumbnail_cache_folder` (default: engine.thumbcache's user cache
     folder). Cached scores come without a thumbnail: the gallery reads it from that
     cache when its tile is shown (gui.thumbnail_loader), so a re-opened folder is
-    neither decoded again nor read whole.
+    neither decoded again nor read whole. `skipped_folders` lists the subfolders
+    that the listing could not read, once the folder is listed.
     """
 
     def __init__(self, model: ReferenceModel, folder: Path, thumbnail_pixels: int,
@@ -292,9 +293,12 @@ class ScoringWorker(BatchWorker):
         self._thumbnail_pixels = thumbnail_pixels
         self._store = store
         self._thumbnail_cache_folder = thumbnail_cache_folder
+        self.skipped_folders: list[SkippedFolder] = []
 
     def _produce(self) -> Generator[GalleryItem, None, None]:
-        relative_paths = list_relative_images(self._folder)
+        listing = list_folder(self._folder)
+        relative_paths = listing.files
+        self.skipped_folders = listing.skipped_folders
         self._set_total(len(relative_paths))
         if self._store is None:
             paths = [self._folder / relative_path for relative_path in relative_paths]
@@ -302,6 +306,8 @@ class ScoringWorker(BatchWorker):
                                   thumbnail_size=self._thumbnail_pixels,
                                   batch_size=SCORING_BATCH_SIZE, cancel=self._cancel_requested)
         else:
+            # An export reads the skipped folders from the store, for its note.
+            self._store.skipped_folders = listing.skipped_folders
             records = score_with_cache(self._store, self._model,
                                        thumbnail_size=self._thumbnail_pixels,
                                        batch_size=SCORING_BATCH_SIZE,

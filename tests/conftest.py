@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,44 @@ def symlink_layout(tmp_path: Path, cases_root: Path) -> Path:
         else:
             shutil.copy2(entry, folder / entry.name)
     return folder
+
+
+# A folder name of 250 bytes, so that a chain of a few such folders passes PATH_MAX.
+_LONG_FOLDER_NAME = "deep_" + "d" * 245
+
+
+@pytest.fixture
+def make_too_deep_folder() -> Callable[[Path, Path], str]:
+    """Return a function that puts a copy of an image at the end of a chain of
+    subfolders of a folder, so deep that the last one cannot be listed.
+
+    A path of PATH_MAX bytes or more (4096 on Linux) is rejected by the kernel
+    with "File name too long", for root too, so the listing fails as it does for
+    a folder without read permission. The chain is built through open folder
+    descriptors, because its paths cannot be used. The function returns the
+    relative path of the folder that cannot be listed.
+    """
+
+    def make(folder: Path, image: Path) -> str:
+        limit = os.pathconf(folder, "PC_PATH_MAX")
+        length = len(os.fsencode(folder))
+        parts: list[str] = []
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            while length < limit:
+                os.mkdir(_LONG_FOLDER_NAME, dir_fd=descriptor)
+                child = os.open(_LONG_FOLDER_NAME, os.O_RDONLY | os.O_DIRECTORY,
+                                dir_fd=descriptor)
+                os.close(descriptor)
+                descriptor = child
+                parts.append(_LONG_FOLDER_NAME)
+                length += 1 + len(_LONG_FOLDER_NAME)
+            copy = os.open(image.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644,
+                           dir_fd=descriptor)
+            with os.fdopen(copy, "wb") as stream:
+                stream.write(image.read_bytes())
+        finally:
+            os.close(descriptor)
+        return "/".join(parts)
+
+    return make

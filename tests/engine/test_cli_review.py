@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -14,12 +15,18 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 from fault_files import tmpfs
-from review_files import backdate, inventory, inventory_by_path, sha256_of
+from review_files import (
+    backdate,
+    inventory,
+    inventory_by_path,
+    sha256_of,
+    write_retina_pngs,
+)
 
 import engine.placement
 from engine.cli import (
@@ -42,6 +49,7 @@ from engine.records import FileIdentity
 from engine.resources import DEMO_DIR
 from engine.review import ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME
+from engine.scorecache import score_with_cache
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -126,6 +134,116 @@ def test_score_again_reads_cache(demo: Path, tmp_path: Path) -> None:
     assert float(second[touched]["score"]) == pytest.approx(float(first[touched]["score"]))
     for path in set(second) - {replaced, touched}:
         assert without_time(second[path]) == without_time(first[path])
+
+
+class ChangeDuringScan(logging.Handler):
+    """Run `change` once, when the scan logs how many listed files are cached.
+
+    engine.scorecache logs that count after it has read the size of every listed
+    file and before it scores the files without a cached score, so the change
+    comes mid-scan at the same point every time.
+    """
+
+    def __init__(self, change: Callable[[], None]) -> None:
+        super().__init__(logging.INFO)
+        self.change: Callable[[], None] | None = change
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.change is not None and "files cached" in record.getMessage():
+            change, self.change = self.change, None
+            change()
+
+
+@contextlib.contextmanager
+def changed_during_scan(change: Callable[[], None]) -> Iterator[ChangeDuringScan]:
+    """Run `change` during the next scan in the block, as ChangeDuringScan does."""
+    scan_logger = logging.getLogger("engine.scorecache")
+    handler = ChangeDuringScan(change)
+    level = scan_logger.level
+    scan_logger.addHandler(handler)
+    scan_logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        scan_logger.removeHandler(handler)
+        scan_logger.setLevel(level)
+
+
+# The files of half_scored that remove_during_scan removes or renames.
+REMOVED_DURING_SCAN = ["new0002.png", "old0001.png", "sub/s0000.png", "sub/s0001.png",
+                       "sub/s0002.png"]
+
+
+@pytest.fixture
+def half_scored(tmp_path: Path, data_root: Path, default_model: ReferenceModel) -> Path:
+    """Four scored retina PNGs, then four new ones and three new ones in sub/."""
+    folder = tmp_path / "batch"
+    write_retina_pngs(data_root, folder, 4, prefix="old")
+    backdate(folder)
+    with ReviewStore.open(folder) as store:
+        list(score_with_cache(store, default_model))
+    write_retina_pngs(data_root, folder, 4, prefix="new")
+    write_retina_pngs(data_root, folder / "sub", 3, prefix="s")
+    return folder
+
+
+def remove_during_scan(folder: Path) -> Callable[[], None]:
+    """Return the change that removes a scored and a new file of half_scored and
+    renames its sub/ folder.
+    """
+
+    def change() -> None:
+        (folder / "old0001.png").unlink()
+        (folder / "new0002.png").unlink()
+        (folder / "sub").rename(folder / "sub_renamed")
+
+    return change
+
+
+def test_score_lists_files_removed_mid_scan(half_scored: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.csv"
+
+    with changed_during_scan(remove_during_scan(half_scored)) as handler:
+        code = main(["score", str(half_scored), "--csv", str(out)])
+
+    rows = read_rows(out)
+    assert handler.change is None, "the scan never logged its count of cached files"
+    assert code == EXIT_OK
+    # One row per file listed when the scan started, none for the renamed folder.
+    assert sorted(rows) == sorted([*(f"old{index:04d}.png" for index in range(4)),
+                                   *(f"new{index:04d}.png" for index in range(4)),
+                                   *(f"sub/s{index:04d}.png" for index in range(3))])
+    for path in REMOVED_DURING_SCAN:
+        assert rows[path]["status"] == "missing", path
+        assert rows[path]["detail"] == "the file was removed or renamed", path
+        assert rows[path]["location"] == "missing", path
+        assert rows[path]["score"] == rows[path]["flagged"] == "", path
+        assert rows[path]["size"] == rows[path]["sha256"] == "", path
+    for path in set(rows) - set(REMOVED_DURING_SCAN):
+        assert rows[path]["status"] == "ok", path
+        assert rows[path]["location"] == "folder", path
+
+
+def test_export_lists_files_removed_mid_scan(half_scored: Path, tmp_path: Path) -> None:
+    destination = tmp_path / "cleaned"
+
+    with changed_during_scan(remove_during_scan(half_scored)) as handler:
+        code = main(["export", str(half_scored), "--to", str(destination)])
+
+    rows = read_rows(destination / "manifest.csv")
+    assert handler.change is None, "the scan never logged its count of cached files"
+    assert code == EXIT_OK
+    assert len(rows) == 11
+    missing = sorted(path for path, row in rows.items() if row["status"] == "missing")
+    # The same rows as in the score CSV: a removed file that was scored before is
+    # missing too, not ok with its old score.
+    assert missing == REMOVED_DURING_SCAN
+    for path in REMOVED_DURING_SCAN:
+        assert rows[path]["detail"] == "the file was removed or renamed", path
+        assert rows[path]["location"] == "missing", path
+        assert rows[path]["score"] == rows[path]["size"] == "", path
+        assert rows[path]["exported"] == "false", path
+    assert not (destination / "old0001.png").exists()
 
 
 def test_move_rejects_then_undo(

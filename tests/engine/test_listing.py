@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,13 @@ from PIL import Image
 
 from engine.framing import Framing
 from engine.images import Status, load_image
-from engine.listing import list_images, list_relative_images
+from engine.listing import (
+    SkippedFolder,
+    describe_skipped_folders,
+    list_folder,
+    list_images,
+    list_relative_images,
+)
 
 FRAMING = Framing()
 
@@ -68,3 +75,40 @@ def test_list_images_symlinks(tmp_path: Path) -> None:
 def test_list_images_missing_folder_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         list_images(tmp_path / "absent")
+
+
+def test_unlistable_subfolder_reported(
+    tmp_path: Path, make_too_deep_folder: Callable[[Path, Path], str]
+) -> None:
+    pixel = np.zeros((2, 2, 3), dtype=np.uint8)
+    write_png(tmp_path / "top.png", pixel)
+    (tmp_path / "sub").mkdir()
+    write_png(tmp_path / "sub" / "inner.png", pixel)
+    unlistable = make_too_deep_folder(tmp_path / "sub", tmp_path / "top.png")
+
+    listing = list_folder(tmp_path)
+
+    assert listing.files == ["sub/inner.png", "top.png"]
+    assert listing.skipped_folders == [
+        SkippedFolder(f"sub/{unlistable}", Status.UNREADABLE, "File name too long")
+    ]
+    assert list_relative_images(tmp_path) == listing.files
+
+
+def test_skipped_folders_described() -> None:
+    skipped = [SkippedFolder(name, Status.UNREADABLE, "permission denied")
+               for name in ("a", "b", "c", "d", "e")]
+
+    one_folder = describe_skipped_folders(skipped[:1], "are left out", Path("/data"))
+    two_folders = describe_skipped_folders(skipped[:2], "are not shown")
+    four_folders = describe_skipped_folders(skipped[:4], "are not shown")
+    five_folders = describe_skipped_folders(skipped, "are not shown")
+
+    assert one_folder == ("1 folder of /data could not be read, so its images are left out: "
+                          "a (permission denied).")
+    assert two_folders == ("2 folders could not be read, so their images are not shown: "
+                           "a (permission denied) and b (permission denied).")
+    # Three folders are named, and the others counted.
+    assert four_folders.endswith("a (permission denied), b (permission denied), "
+                                 "c (permission denied) and 1 other.")
+    assert five_folders.endswith("c (permission denied) and 2 others.")

@@ -8,6 +8,7 @@ inventories before and after: each input file still exists, byte-identical.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import stat
@@ -269,6 +270,85 @@ def test_unreadable_folder_fails_score(base: Path) -> None:
     assert f"Scoring failed: cannot list {folder}: Permission denied." in errors
     assert "Check the folder's permissions." in errors
     assert not (base / "scores.csv").exists()
+
+
+def lock_cells(folder: Path) -> Path:
+    """Move the blood-cell JPEGs of `folder` into `locked/` and take every permission
+    from that subfolder; return it.
+    """
+    locked = folder / "locked"
+    locked.mkdir()
+    for name in ("cell_0.jpg", "cell_1.jpg"):
+        (folder / name).rename(locked / name)
+    give_to_user(folder)
+    os.chmod(locked, 0o000)
+    return locked
+
+
+def test_unreadable_subfolder_row_in_csv(base: Path) -> None:
+    folder = base / "batch"
+    lock_cells(folder)
+    before = sha256_inventory(folder)
+    out = base / "scores.csv"
+
+    code, errors = cli(base, "score", str(folder), "--csv", str(out))
+
+    assert code == 0, errors
+    assert (f"1 folder of {folder} could not be read, so its images are left out: "
+            "locked (permission denied).") in errors.splitlines()
+    with out.open(newline="", encoding="utf-8") as stream:
+        rows = {row["path"]: row for row in csv.DictReader(stream)}
+    assert sorted(rows) == ["locked/", "retina_0.png", "retina_1.png"]
+    assert rows["locked/"]["status"] == "unreadable"
+    assert rows["locked/"]["detail"] == ("permission denied: the folder could not be listed, "
+                                         "so its images are not scored and have no rows")
+    assert rows["locked/"]["score"] == ""
+    assert rows["locked/"]["final_decision"] == ""
+    assert sha256_inventory(folder) == before
+
+
+def test_unreadable_subfolder_fails_export(base: Path) -> None:
+    folder, destination = base / "batch", base / "clean"
+    lock_cells(folder)
+    before = sha256_inventory(folder)
+
+    result = run_unprivileged(
+        ["main.py", "export", str(folder), "--to", str(destination), "--threshold", KEEP_ALL],
+        home=base / "home")
+
+    note = (f"1 folder of {folder} could not be read, so its images were not exported and "
+            "are not in the manifest: locked (permission denied). Once that is fixed, export "
+            f"again, merging into {destination}.")
+    assert result.returncode == 1, result.stderr
+    assert note in result.stdout.splitlines()
+    assert result.stderr.splitlines()[-1] == (
+        "1 folder could not be read, so its images were not exported; the reason is listed "
+        "above.")
+    manifest = json.loads((destination / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["summary"]["notes"] == [note]
+    assert manifest["summary"]["skipped_folders"] == [
+        {"path": "locked", "status": "unreadable", "detail": "permission denied"}]
+    assert [row["path"] for row in manifest["files"]] == ["retina_0.png", "retina_1.png"]
+    assert files_under(destination) == ["clean/manifest.csv", "clean/manifest.json",
+                                        "clean/retina_0.png", "clean/retina_1.png"]
+    assert sha256_inventory(folder) == before
+
+
+def test_unreadable_subfolder_fails_move_rejects(base: Path) -> None:
+    folder, quarantine = base / "batch", base / "rejected"
+    lock_cells(folder)
+    before = sha256_inventory(folder)
+
+    code, errors = cli(
+        base, "move-rejects", str(folder), "--to", str(quarantine), "--threshold", REJECT_ALL
+    )
+
+    assert code == 1
+    assert errors.splitlines()[-1] == (
+        "1 folder could not be read, so its images were neither scored nor moved; the reason "
+        "is listed above.")
+    assert files_under(quarantine) == ["rejected/retina_0.png", "rejected/retina_1.png"]
+    assert contents(sha256_inventory(folder, quarantine)) == contents(before)
 
 
 # --- read-only mounts ------------------------------------------------------------

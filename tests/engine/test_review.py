@@ -224,6 +224,26 @@ def test_file_removed_after_listing_marked_missing(
     assert record.location is Location.MISSING
 
 
+def test_new_file_removed_before_scoring_recorded(
+    mixed: Path, default_model: ReferenceModel
+) -> None:
+    relative_paths = [path.relative_to(mixed).as_posix() for path in list_images(mixed)]
+    # Removed after the listing of a folder never scanned, before the scan reads its size.
+    (mixed / "retina" / "r0004.png").unlink()
+
+    with ReviewStore.open(mixed) as store:
+        for _ in score_changed(store, default_model, default_model.threshold,
+                               relative_paths):
+            pass
+        record = store.record("retina/r0004.png", default_model.fingerprint)
+
+    assert record is not None
+    assert record.status is Status.MISSING
+    assert record.detail == "the file was removed or renamed"
+    assert record.location is Location.MISSING
+    assert record.score is None
+
+
 def test_file_removed_after_scoring_marked_missing(
     mixed: Path, default_model: ReferenceModel
 ) -> None:

@@ -1026,6 +1026,29 @@ def test_merge_reports_files_left_behind(
     assert (destination / "retina_0004.png").is_file()
 
 
+def test_export_reports_unlistable_subfolder(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str],
+    make_too_deep_folder: Callable[[Path, Path], str],
+) -> None:
+    unlistable = make_too_deep_folder(mixed_folder, mixed_folder / "retina_0000.png")
+    open_and_wait(qtbot, window, mixed_folder)
+    destination = tmp_path / "cleaned"
+
+    summary = export_and_wait(qtbot, window, ExportOptions(destination))
+
+    report = window.file_commands.last_report
+    assert report is not None
+    note = (f"1 folder of {mixed_folder} could not be read, so its images were not exported "
+            f"and are not in the manifest: {unlistable} (File name too long). Once that is "
+            f"fixed, export again, merging into {destination}.")
+    assert report.lines == [note]
+    manifest = json.loads((destination / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["summary"]["notes"] == [note]
+    assert manifest["summary"]["skipped_folders"] == [
+        {"path": unlistable, "status": "unreadable", "detail": "File name too long"}]
+    assert summary.failed == 0
+
+
 def test_export_under_file_rejected_before_question(
     qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path, questions: list[str]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,21 @@ def test_scored_window_counts_and_status(scored_window: MainWindow, mixed_folder
     assert scored_window.window_actions.move_rejects.isEnabled()
     assert scored_window.window_actions.export.isEnabled()
     assert scored_window.window_actions.keep.isEnabled()
+
+
+def test_unlistable_subfolder_named_in_status(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path,
+    make_too_deep_folder: Callable[[Path, Path], str],
+) -> None:
+    unlistable = make_too_deep_folder(mixed_folder, mixed_folder / "retina_0000.png")
+
+    open_and_wait(qtbot, window, mixed_folder)
+
+    message = window.status_bar.currentMessage()
+    assert message.startswith("Ready: 19 files in ")
+    assert message.endswith(" s. 1 folder could not be read, so its images are not shown: "
+                            f"{unlistable} (File name too long).")
+    assert window.gallery_model.rowCount() == 19
 
 
 @pytest.mark.parametrize(

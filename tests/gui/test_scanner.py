@@ -10,11 +10,13 @@ from PySide6.QtCore import QCoreApplication, QModelIndex, QThreadPool
 from pytestqt.qtbot import QtBot
 from window_helpers import backdate
 
+from engine.images import Status
+from engine.listing import SkippedFolder
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.scorecache import score_with_cache
 from gui.gallery_model import GalleryModel
-from gui.scanner import MAX_ROWS_PER_INSERT, FolderScanner
+from gui.scanner import MAX_ROWS_PER_INSERT, READY_MESSAGE_MS, FolderScanner
 
 FILE_COUNT = 3 * MAX_ROWS_PER_INSERT + 20
 
@@ -74,3 +76,16 @@ def test_detach_drops_queued_results(
     assert not scanner.is_running()
     assert gallery.rowCount() == rows
     assert rows < FILE_COUNT
+
+
+def test_finished_message_names_skipped_folders() -> None:
+    scanner = FolderScanner(QThreadPool(), GalleryModel())
+
+    ready = scanner.finished_message(15, 0.44)
+    scanner.skipped_folders = [SkippedFolder("locked", Status.UNREADABLE, "permission denied")]
+    skipped = scanner.finished_message(15, 0.44)
+
+    assert ready == ("Ready: 15 files in 0.4 s.", READY_MESSAGE_MS)
+    # It stays until the next message, because the user has no other place to see it.
+    assert skipped == ("Ready: 15 files in 0.4 s. 1 folder could not be read, so its images "
+                       "are not shown: locked (permission denied).", 0)
