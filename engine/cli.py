@@ -14,6 +14,7 @@ import logging
 import operator
 import shlex
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -139,11 +140,22 @@ def run_score(args: argparse.Namespace, model: ReferenceModel) -> int:
         if listing is None:
             return EXIT_FAILED
         try:
-            _write_scores(store, model, threshold, args.csv, set(listing.files))
+            flagged = _write_scores(store, model, threshold, args.csv, set(listing.files))
         except OSError as error:
             print(f"Scoring failed: {write_failure(args.csv, error)}.", file=sys.stderr)
             return EXIT_FAILED
+    print(_score_summary(flagged, args.csv))
     return EXIT_OK
+
+
+def _score_summary(flagged: Counter[str], csv_path: Path) -> str:
+    """Return the line that `score` prints once the CSV is written."""
+    total = flagged.total()
+    counts = [f"{flagged['true']} flagged", f"{flagged['false']} kept"]
+    if flagged[""]:
+        counts.append(f"{flagged['']} without a score (the CSV's status column says why)")
+    return (f"{total} file{'' if total == 1 else 's'}: {', '.join(counts)}. "
+            f"Scores written to {csv_path}.")
 
 
 def _csv_output_problem(csv_path: Path, folder: Path, overwrite: bool) -> str:
@@ -154,12 +166,13 @@ def _csv_output_problem(csv_path: Path, folder: Path, overwrite: bool) -> str:
 
 
 def _write_scores(store: ReviewStore, model: ReferenceModel, threshold: float,
-                  csv_path: Path, listed: set[str]) -> None:
-    """Write the score CSV of the store's folder. Raises OSError on failure.
+                  csv_path: Path, listed: set[str]) -> Counter[str]:
+    """Write the score CSV of the store's folder and count its files by `flagged` value.
 
     The CSV has a row for each file in the folder and for each file of `listed`,
     the scan's listing, that was removed or renamed during the scan. Each
-    subfolder that the scan could not list gets a row too, its path ending in "/".
+    subfolder that the scan could not list gets a row too, its path ending in "/",
+    which is not counted. Raises OSError on failure.
     """
     fingerprint = model.fingerprint
     model_label = f"{model.name}:{fingerprint}"
@@ -179,8 +192,12 @@ def _write_scores(store: ReviewStore, model: ReferenceModel, threshold: float,
         if folder_rows:
             # The records come sorted by path, so the folders' rows fall in place among them.
             rows = heapq.merge(rows, folder_rows, key=operator.itemgetter("path"))
+        flagged: Counter[str] = Counter()
         for row in rows:
             writer.writerow(in_order(row))
+            flagged[row["flagged"]] += 1
+    flagged[""] -= len(folder_rows)
+    return flagged
 
 
 def _file_rows(store: ReviewStore, model: ReferenceModel, fingerprint: str, threshold: float,

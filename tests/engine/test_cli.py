@@ -53,7 +53,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_score_writes_one_row_per_file(
-    tmp_path: Path, small_folder: Path, default_model: ReferenceModel
+    tmp_path: Path, small_folder: Path, default_model: ReferenceModel,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "scores.csv"
 
@@ -61,6 +62,9 @@ def test_score_writes_one_row_per_file(
 
     rows = {row["path"]: row for row in read_rows(out)}
     assert code == EXIT_OK
+    assert capsys.readouterr().out == (
+        "3 files: 1 flagged, 1 kept, 1 without a score (the CSV's status column says "
+        f"why). Scores written to {out}.\n")
     assert tuple(read_rows(out)[0]) == SCORE_COLUMNS
     assert set(rows) == {"retina.png", "sub/cell.jpg", "zero.png"}
     assert rows["sub/cell.jpg"]["flagged"] == "true"
