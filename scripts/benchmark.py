@@ -201,11 +201,11 @@ def run_score_command(folder: Path, csv_path: Path) -> float:
                  "--log-level", "ERROR"]
     with open(os.devnull, "w") as sink:
         started = time.perf_counter()
-        stderr, sys.stderr = sys.stderr, sink
+        stdout, stderr, sys.stdout, sys.stderr = sys.stdout, sys.stderr, sink, sink
         try:
             code = cli.main(arguments)
         finally:
-            sys.stderr = stderr
+            sys.stdout, sys.stderr = stdout, stderr
         elapsed = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"'python main.py {' '.join(arguments)}' exited with {code}")
