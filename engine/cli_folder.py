@@ -45,8 +45,9 @@ def check_folder(folder: Path, action: str) -> bool:
 
 
 def open_review(folder: Path, action: str) -> ReviewStore | None:
-    """Open the review of `folder`, printing recovery messages and the moves or undos that
-    stopped before they reached every file, or print why it failed.
+    """Open the review of `folder`, printing recovery messages, the notice of a review
+    split between two databases, and the moves or undos that stopped before they
+    reached every file, or print why it failed.
 
     Each stop is printed once: it is then recorded as reported, also for the window.
     """
@@ -59,6 +60,8 @@ def open_review(folder: Path, action: str) -> ReviewStore | None:
         return None
     for message in store.recovered:
         print(message, file=sys.stderr)
+    if store.split_notice:
+        print(store.split_notice, file=sys.stderr)
     for stop in store.stopped:
         print(describe_stop(stop, store.folder), file=sys.stderr)
         mark_stop_reported(store, stop.id)

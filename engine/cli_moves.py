@@ -26,16 +26,12 @@ from engine.interrupts import StopSignals
 from engine.invocation import program_name
 from engine.journal import batches, last_undoable_batch, mark_stop_reported
 from engine.modelfile import ReferenceModel
-from engine.moves import (
-    UndoError,
-    UndoOutcome,
-    move_batch,
-    quarantine_problem,
-    undo_last_batch,
-)
+from engine.moves import move_batch, quarantine_problem
 from engine.quarantine import MoveOutcome, default_quarantine_dir
 from engine.review import ReviewStore
-from engine.reviewdb import ReviewStoreError, find_database
+from engine.reviewdb import ReviewStoreError
+from engine.reviewplaces import find_database
+from engine.undo import UndoError, UndoOutcome, undo_last_batch, undo_store
 
 # The outcome for the images of a subfolder that move-rejects could not list.
 _NOT_MOVED = "were neither scored nor moved"
@@ -152,7 +148,9 @@ def run_undo(args: argparse.Namespace, stop_signals: StopSignals) -> int:
         return EXIT_FAILED
     outcomes: list[UndoOutcome] = []
     with store:
-        batch = last_undoable_batch(store)
+        # The review that contains the batch, which may be the other database's.
+        source = undo_store(store)
+        batch = last_undoable_batch(source)
         try:
             # One outcome a file still in quarantine; no bar when there is nothing to undo.
             with tqdm(total=0 if batch is None else batch.in_quarantine, unit="file",
@@ -167,10 +165,10 @@ def run_undo(args: argparse.Namespace, stop_signals: StopSignals) -> int:
             return EXIT_FAILED
         except KeyboardInterrupt:
             # From the journal, which also counts the file whose return was cut short.
-            back = 0 if batch is None else batch.in_quarantine - _in_quarantine(store, batch.id)
+            back = 0 if batch is None else batch.in_quarantine - _in_quarantine(source, batch.id)
             if batch is not None:
                 # The report below describes the stop, so no later open prints it again.
-                mark_stop_reported(store, batch.id)
+                mark_stop_reported(source, batch.id)
             print(f"Undo interrupted: moved {_files(back)} back into {store.folder}. To move "
                   f"back the files still in quarantine, run: {program_name()} undo "
                   f"{shlex.quote(str(store.folder))}", file=sys.stderr)

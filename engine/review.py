@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.decisions import Decision
 from engine.records import LOCATIONS, STATUSES, FileIdentity, FileRecord, Location, hash_file
-from engine.reviewdb import ReviewDatabase, utc_now
+from engine.reviewdb import ReviewDatabase, ReviewStoreError, utc_now
+from engine.reviewplaces import describe_split, read_content
 from engine.signals import SIGNALS
 
 if TYPE_CHECKING:
@@ -43,7 +44,10 @@ class ReviewStore:
     """The review state of one folder, read from and written to its review database.
 
     All methods may be called from any thread. Relative paths use forward slashes,
-    as in ScoredFile.relative_path.
+    as in ScoredFile.relative_path. When the review is split between two databases
+    (see engine.reviewplaces), `other` is the review in the database not in use,
+    where undo looks for batches too, and `split_notice` is the message about it
+    for the user.
     """
 
     def __init__(self, database: ReviewDatabase) -> None:
@@ -55,6 +59,8 @@ class ReviewStore:
         # code that lists the folder sets them, and the score CSV and the export
         # name them, because their files are in neither.
         self.skipped_folders: list[SkippedFolder] = []
+        self.other: ReviewStore | None = None
+        self.split_notice = ""
 
     @classmethod
     def open(cls, folder: Path) -> ReviewStore:
@@ -64,8 +70,9 @@ class ReviewStore:
         batch, then one line per file whose place recovery settled. `stopped`
         lists the batches whose move or undo stopped before it reached every
         file, while no report has shown that stop yet. The caller reports them
-        and calls engine.journal.mark_stop_reported for each. Raises
-        ReviewStoreError if the database cannot be opened.
+        and calls engine.journal.mark_stop_reported for each. The caller also
+        shows `split_notice` if it is not empty. Raises ReviewStoreError if the
+        database cannot be opened.
         """
         # Imported here because engine.journal builds on this module.
         from engine.journal import recover_batches, unreported_stops
@@ -73,7 +80,30 @@ class ReviewStore:
         store = cls(ReviewDatabase.open(folder))
         store.recovered = recover_batches(store)
         store.stopped = unreported_stops(store)
+        if store.database.other_path is not None:
+            store._open_other(store.database.other_path)
         return store
+
+    def _open_other(self, path: Path) -> None:
+        """Open the review in the other database at `path` and recover its batches.
+
+        Its stops are not listed, because their batch ids belong to that database.
+        """
+        from engine.journal import recover_batches
+
+        try:
+            other = ReviewStore(ReviewDatabase.open_existing(self.folder, path))
+        except ReviewStoreError as error:
+            self.split_notice = (f"The review of {self.folder} is split between two "
+                                 f"databases. {error} Undo does not find the move batches "
+                                 "stored there.")
+            logger.error("%s", self.split_notice)
+            return
+        self.other = other
+        self.recovered += recover_batches(other)
+        content = read_content(path)
+        if content is not None and content.needs_undo_or_review:
+            self.split_notice = describe_split(self.folder, self.path, content)
 
     @property
     def path(self) -> Path:
@@ -81,6 +111,8 @@ class ReviewStore:
         return self.database.path
 
     def close(self) -> None:
+        if self.other is not None:
+            self.other.close()
         self.database.close()
 
     def __enter__(self) -> ReviewStore:

@@ -6,14 +6,17 @@ When that file cannot be created or written (a read-only folder or medium), the
 database is `$XDG_DATA_HOME/retina-curator/reviews/<key>.sqlite` instead, where
 `XDG_DATA_HOME` defaults to `~/.local/share` and `<key>` is the SHA-256 of the
 folder's resolved absolute path. A database that already exists in either place is
-used before a new one is created, so a review never splits between the two.
+used before a new one is created, and one that cannot be set up is removed again,
+so that no empty database hides the other (see engine.reviewplaces for the order).
+A review still splits between the two when the database that exists cannot be
+opened for a while, as on a full disk. The database not opened is then named in
+`other_path`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
 import os
 import sqlite3
@@ -25,10 +28,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.reviewplaces import (
+    DB_FILE_NAME,
+    DB_FOLDER_NAME,
+    database_order,
+    fallback_database_path,
+    make_folders,
+    other_review,
+    remove_new_database,
+)
+
 logger = logging.getLogger(__name__)
 
-DB_FOLDER_NAME = ".retina-curator"
-DB_FILE_NAME = "review.sqlite"
 SCHEMA_VERSION = 4
 
 _SCHEMA = """
@@ -120,38 +131,19 @@ def _utc_text(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def fallback_database_path(folder: Path) -> Path:
-    """Return the database path outside `folder`, used when the folder is not writable."""
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    key = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()
-    return Path(data_home) / "retina-curator" / "reviews" / f"{key}.sqlite"
-
-
-def find_database(folder: Path) -> Path | None:
-    """Return the review database of `folder` if one exists, else None.
-
-    Looks in both places that ReviewDatabase.open uses, and creates nothing.
-    """
-    try:
-        resolved = folder.resolve(strict=True)
-    except OSError:
-        return None
-    for path in (resolved / DB_FOLDER_NAME / DB_FILE_NAME, fallback_database_path(resolved)):
-        if path.is_file():
-            return path
-    return None
-
-
 class ReviewDatabase:
     """An open review database, safe to share between threads.
 
     Every statement runs under one lock, so the GUI thread and a worker thread can
     use the same object. `folder` is the reviewed folder, resolved and absolute.
+    `other_path` is the database in the other place when it, too, holds files in
+    quarantine, an unfinished batch or decisions of this folder, else None.
     """
 
     def __init__(self, folder: Path, path: Path, connection: sqlite3.Connection) -> None:
         self.folder = folder
         self.path = path
+        self.other_path: Path | None = None
         self._connection = connection
         self._lock = threading.RLock()
 
@@ -162,31 +154,43 @@ class ReviewDatabase:
         Raises ReviewStoreError if `folder` is not a folder, or if no database can
         be opened in either place.
         """
-        try:
-            resolved = folder.resolve(strict=True)
-        except OSError as error:
-            raise ReviewStoreError(
-                f"Opening the review of {folder} failed: {error.strerror or error}. "
-                "Check that the folder exists."
-            ) from None
-        if not resolved.is_dir():
-            raise ReviewStoreError(
-                f"Opening the review of {folder} failed: it is not a folder. Choose a folder."
-            )
+        resolved = _resolved_folder(folder)
         local = resolved / DB_FOLDER_NAME / DB_FILE_NAME
         fallback = fallback_database_path(resolved)
-        candidates = [fallback] if fallback.exists() and not local.exists() else [local, fallback]
         problems: list[str] = []
-        for path in candidates:
+        for path in database_order(local, fallback):
             try:
-                return cls(resolved, path, _connect(path))
+                database = cls(resolved, path, _connect(path))
             except (OSError, sqlite3.OperationalError) as error:
                 logger.warning("Cannot use the review database %s: %s", path, error)
                 problems.append(f"{path}: {error}")
+                continue
+            other = other_review(fallback if path == local else local)
+            if other is not None:
+                logger.info("The review of %s is split between %s and %s", resolved, path,
+                            other.path)
+                database.other_path = other.path
+            return database
         raise ReviewStoreError(
             f"Opening the review of {folder} failed: {'; '.join(problems)}. "
             "Make the folder or the data folder writable."
         )
+
+    @classmethod
+    def open_existing(cls, folder: Path, path: Path) -> ReviewDatabase:
+        """Open the database at `path` as the review of `folder`, which must be resolved.
+
+        Raises ReviewStoreError if there is no file at `path` or it cannot be opened.
+        """
+        if not path.is_file():
+            raise ReviewStoreError(f"Opening the review database {path} failed: it does "
+                                   "not exist.")
+        try:
+            return cls(folder, path, _connect(path))
+        except (OSError, sqlite3.OperationalError) as error:
+            raise ReviewStoreError(
+                f"Opening the review database {path} failed: {error}."
+            ) from None
 
     def close(self) -> None:
         with self._lock:
@@ -254,8 +258,50 @@ class ReviewDatabase:
                 _unlock(handle.fileno())
 
 
+def _resolved_folder(folder: Path) -> Path:
+    """Return `folder` resolved, or raise ReviewStoreError if it is not an existing folder."""
+    try:
+        resolved = folder.resolve(strict=True)
+    except OSError as error:
+        raise ReviewStoreError(
+            f"Opening the review of {folder} failed: {error.strerror or error}. "
+            "Check that the folder exists."
+        ) from None
+    if not resolved.is_dir():
+        raise ReviewStoreError(
+            f"Opening the review of {folder} failed: it is not a folder. Choose a folder."
+        )
+    return resolved
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open the database at `path`, creating it and its folder if needed.
+
+    A database this call creates and cannot set up, as on a full disk, is removed
+    again with the folders made for it, so that no empty database stays to be
+    taken for the review later.
+    """
+    new_folders = make_folders(path.parent)
+    created = False
+    if not os.path.lexists(path):
+        try:
+            # Made here, and not by SQLite, so that it is certain whose file it is.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            created = True
+        except FileExistsError:
+            pass
+        except OSError:
+            remove_new_database(path, new_folders)
+            raise
+    try:
+        return _set_up_connection(path)
+    except BaseException:
+        if created:
+            remove_new_database(path, new_folders)
+        raise
+
+
+def _set_up_connection(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(
         path, timeout=30.0, isolation_level=None, check_same_thread=False
     )

@@ -11,9 +11,9 @@ from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from engine.export import CleanedSetExport, ExportedFile, ExportSummary
 from engine.images import Status
-from engine.moves import UndoOutcome
 from engine.quarantine import MoveOutcome
 from engine.review import ReviewStore
+from engine.undo import UndoOutcome
 from gui.gallery_items import GalleryItem
 from gui.gallery_model import GalleryModel
 from gui.workers import BatchWorker, ExportWorker, MoveWorker, UndoWorker

@@ -204,6 +204,8 @@ class MainWindow(QMainWindow):
             show_report(self, "Interrupted Moves Recovered", "Retina Curator was stopped "
                               "while moving files of this folder. Each file is now in "
                               "exactly one place:", session.recovered)
+        if session.split_notice:
+            show_report(self, "Review Split Between Two Databases", session.split_notice, [])
         if not self._unattended:
             show_stop_notice(self, session, self.file_commands.undo_hint)
         self.rescan()

@@ -12,6 +12,7 @@ from engine.journal import Batch, StoppedBatch, last_undoable_batch, mark_stop_r
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError
+from engine.undo import undo_store
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,11 @@ class ReviewSession:
     def recovered(self) -> list[str]:
         """Messages about move batches that opening the review recovered."""
         return list(self.store.recovered)
+
+    @property
+    def split_notice(self) -> str:
+        """The notice of a review split between two databases, or "" (see ReviewStore)."""
+        return self.store.split_notice
 
     @property
     def stopped(self) -> list[StoppedBatch]:
@@ -143,7 +149,7 @@ class ReviewSession:
     def undoable_batch(self) -> Batch | None:
         """Return the newest move batch that undo would reverse, or None."""
         try:
-            return last_undoable_batch(self.store)
+            return last_undoable_batch(undo_store(self.store))
         except sqlite3.Error as error:
             logger.error("Reading the move journal of %s failed: %s", self.folder, error)
             return None

@@ -20,7 +20,7 @@ from engine.images import Status
 from engine.journal import batches, last_undoable_batch
 from engine.listing import SkippedFolder, list_folder
 from engine.modelfile import ReferenceModel
-from engine.moves import UndoError, UndoOutcome, move_batch, undo_batch
+from engine.moves import move_batch
 from engine.quarantine import MoveOutcome, move_files
 from engine.review import ReviewStore
 from engine.reviewdb import BatchLockedError
@@ -33,6 +33,7 @@ from engine.thumbcache import (
     open_cache,
     store_thumbnails,
 )
+from engine.undo import UndoError, UndoOutcome, undo_batch, undo_store
 from gui.gallery_items import GalleryItem
 from gui.thumbnails import encode_thumbnail
 
@@ -405,7 +406,8 @@ class UndoWorker(BatchWorker):
     """Moves the files of the newest undoable batch back, producing UndoOutcome objects.
 
     `batch_id` is the id of that batch once the undo has started, and None when
-    there was nothing to undo.
+    there was nothing to undo or the batch is in the other database of a split
+    review (see engine.reviewplaces).
     """
 
     takes_batch_lock = True
@@ -416,13 +418,16 @@ class UndoWorker(BatchWorker):
         self.batch_id: int | None = None
 
     def _produce(self) -> Generator[UndoOutcome, None, None]:
-        batch = last_undoable_batch(self._store)
+        store = undo_store(self._store)
+        batch = last_undoable_batch(store)
         if batch is None:
             self._set_total(0)
             return
-        self.batch_id = batch.id
+        # A batch of the other database of a split review has an id of that
+        # database, which the window must not take for one of its own.
+        self.batch_id = batch.id if store is self._store else None
         self._set_total(batch.in_quarantine)
-        yield from undo_batch(self._store, batch.id)
+        yield from undo_batch(store, batch.id)
 
 
 class ExportWorker(BatchWorker):

@@ -9,6 +9,7 @@ the user `curator-test`; `.ci/run` installs and creates them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import os
@@ -72,6 +73,23 @@ def tmpfs(
         yield mount_point
     finally:
         _checked(["umount", str(mount_point)])
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write zeros to a new file in `folder` until its file system is full; return the file.
+
+    Removing the file frees the space again.
+    """
+    filler = folder / "filler"
+    block = bytes(64 * 1024)
+    with filler.open("wb", buffering=0) as stream:
+        try:
+            while True:
+                stream.write(block)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+    return filler
 
 
 @contextlib.contextmanager

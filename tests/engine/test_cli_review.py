@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
-from fault_files import tmpfs
+from fault_files import fill_disk, tmpfs
 from review_files import (
     backdate,
     inventory,
@@ -43,13 +43,15 @@ from engine.export import ExportSummary
 from engine.journal import StopKind, StoppedBatch
 from engine.listing import list_relative_images
 from engine.modelfile import ReferenceModel
-from engine.moves import move_batch, undo_last_batch
+from engine.moves import move_batch
 from engine.names import name_max
 from engine.records import FileIdentity
 from engine.resources import DEMO_DIR
 from engine.review import ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME
+from engine.reviewplaces import fallback_database_path
 from engine.scorecache import score_with_cache
+from engine.undo import undo_last_batch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -294,6 +296,78 @@ def test_undo_of_unreviewed_folder_creates_nothing(
                                        "so no move of its files is recorded.\n")
     assert os.listdir(folder) == ["a.png"]
     assert not data_home.exists()
+
+
+def copy_demo(destination: Path) -> Path:
+    """Copy the bundled demo folder to `destination`, dated an hour back, and return it."""
+    shutil.copytree(DEMO_DIR, destination)
+    backdate(destination)
+    return destination
+
+
+def test_undo_finds_batch_after_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    quarantine = tmp_path / "quarantine"
+    with tmpfs(tmp_path / "small_disk", "2m") as disk:
+        folder = copy_demo(disk / "demo")
+        before = inventory_by_path(folder)
+        filler = fill_disk(disk)
+        # The folder's disk is full, so the review goes to the data folder.
+        moved_code = main(["move-rejects", str(folder), "--to", str(quarantine)])
+        left_in_folder = sorted(os.listdir(folder))
+        moved = len(inventory_by_path(quarantine))
+        filler.unlink()
+        capsys.readouterr()
+        undo_code = main(["undo", str(folder)])
+        undo_output = capsys.readouterr().out
+        after = inventory_by_path(folder)
+
+    assert moved_code == EXIT_OK
+    assert moved > 0
+    assert DB_FOLDER_NAME not in left_in_folder
+    assert fallback_database_path(folder).is_file()
+    assert undo_code == EXIT_OK
+    assert undo_output == f"Moved {moved} of {moved} files back into {folder}.\n"
+    assert after == before
+
+
+def test_undo_finds_batch_of_split_review(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    quarantine = tmp_path / "quarantine"
+    with tmpfs(tmp_path / "small_disk", "2m") as disk:
+        folder = copy_demo(disk / "demo")
+        before = inventory_by_path(folder)
+        # A threshold that keeps every file is stored in the folder's own database.
+        main(["move-rejects", str(folder), "--to", str(quarantine), "--threshold", "1e9"])
+        filler = fill_disk(disk)
+        # That database cannot be opened on the full disk, so the batch goes to the
+        # data folder's.
+        main(["move-rejects", str(folder), "--to", str(quarantine), "--threshold",
+              "calibrated"])
+        moved = len(inventory_by_path(quarantine))
+        filler.unlink()
+        capsys.readouterr()
+        undo_code = main(["undo", str(folder)])
+        undo_output, undo_errors = capsys.readouterr()
+        again_code = main(["undo", str(folder)])
+        again_output, again_errors = capsys.readouterr()
+        after = inventory_by_path(folder)
+
+    local = folder / DB_FOLDER_NAME / DB_FILE_NAME
+    assert moved > 0
+    assert undo_code == EXIT_OK
+    assert (f"The review of {folder} is split between two databases. {local} is in use, "
+            f"and {fallback_database_path(folder)} also records {moved} files in quarantine "
+            "from its move batches. Undo finds the move batches of both") in undo_errors
+    assert undo_output == f"Moved {moved} of {moved} files back into {folder}.\n"
+    assert after == before
+    assert again_code == EXIT_OK
+    assert again_output.startswith("Nothing to undo")
+    assert again_errors == ""
 
 
 class InterruptAfterMoves(logging.Handler):
@@ -569,7 +643,7 @@ def test_sigterm_during_undo_reports_moved_files(demo: Path, tmp_path: Path) -> 
     quarantine = tmp_path / "quarantine"
     main(["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"])
 
-    code, errors = terminate_after_three_moves("engine.moves.move_file", ["undo", str(demo)],
+    code, errors = terminate_after_three_moves("engine.undo.move_file", ["undo", str(demo)],
                                                tmp_path)
     again_code = main(["undo", str(demo)])
 
@@ -928,6 +1002,33 @@ def test_undo_forgets_missing_files_when_asked(
     assert again_output.startswith("Nothing to undo")
 
 
+def test_undo_waits_for_file_moved_away(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    before = inventory_by_path(demo)
+    main(["move-rejects", str(demo), "--to", str(quarantine)])
+    moved = sorted(inventory_by_path(quarantine))
+    # A file in a subfolder, whose folder in quarantine the undo must keep.
+    away = quarantine / next(path for path in moved if "/" in path)
+    away.rename(tmp_path / "elsewhere")
+    capsys.readouterr()
+
+    missing_code = main(["undo", str(demo)])
+    missing_output, missing_errors = capsys.readouterr()
+    (tmp_path / "elsewhere").rename(away)
+    back_code = main(["undo", str(demo)])
+    back_output = capsys.readouterr().out
+
+    assert missing_code == EXIT_FAILED
+    assert f"nor at {away}, where the move put it. It stays in the batch." in missing_errors
+    assert f"undo {demo} --forget-missing to record it as gone." in missing_errors
+    assert f"Moved {len(moved) - 1} of {len(moved)} files back" in missing_output
+    assert back_code == EXIT_OK
+    assert back_output == f"Moved 1 of 1 file back into {demo}.\n"
+    assert inventory_by_path(demo) == before
+
+
 def test_undo_failure_listed_once(demo: Path, tmp_path: Path) -> None:
     quarantine = tmp_path / "quarantine"
     main(["move-rejects", str(demo), "--to", str(quarantine)])
@@ -948,9 +1049,10 @@ def test_undo_failure_listed_once(demo: Path, tmp_path: Path) -> None:
     assert "empty.png" in moved
     assert linked
     assert len(lines_containing(lines, "Undoing the move of empty.png failed:")) == 1, result.stderr
-    gone_lines = lines_containing(lines, f"{removed} was found neither at")
+    gone_lines = lines_containing(lines, f"Undoing the move of {removed} failed: it was found "
+                                         "neither at")
     assert len(gone_lines) == 1, result.stderr
-    assert gone_lines[0].endswith("It is recorded as missing, and undo no longer looks for it.")
+    assert gone_lines[0].endswith("--forget-missing to record it as gone.")
     for path in linked:
         assert len(lines_containing(lines, f"{quarantine / path} to ")) == 1, result.stderr
     count = len(linked) + 2

@@ -18,8 +18,9 @@ from engine.journal import (
     mark_stop_reported,
     unreported_stops,
 )
-from engine.moves import move_batch, undo_last_batch
+from engine.moves import move_batch
 from engine.review import ReviewStore
+from engine.undo import undo_last_batch
 
 REPO = Path(__file__).resolve().parents[2]
 FILE_COUNT = 8

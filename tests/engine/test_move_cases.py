@@ -16,11 +16,12 @@ from engine.export import CleanedSetExport
 from engine.images import Status
 from engine.listing import list_images
 from engine.modelfile import ReferenceModel
-from engine.moves import move_batch, undo_last_batch
+from engine.moves import move_batch
 from engine.quarantine import default_quarantine_dir
 from engine.records import Location
 from engine.review import ReviewStore
 from engine.scorecache import score_with_cache
+from engine.undo import undo_last_batch
 
 # Every score is a mean squared error of pixel values in [0, 1], so a threshold of
 # 0 rejects every readable file and a threshold of 1 keeps every one.

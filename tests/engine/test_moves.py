@@ -27,14 +27,16 @@ from review_files import (
 )
 
 import engine.moves
+import engine.undo
 from engine.decisions import Decision
 from engine.journal import BatchState, batches
 from engine.modelfile import ReferenceModel
-from engine.moves import UndoError, move_batch, undo_batch, undo_last_batch
+from engine.moves import move_batch
 from engine.records import Location
 from engine.review import ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewDatabase, ReviewStoreError
 from engine.scorecache import score_with_cache
+from engine.undo import UndoError, undo_batch, undo_last_batch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -253,11 +255,11 @@ def test_quick_second_undo_keeps_returned_file(
 _KILL_WHILE_NOTING_ERROR = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    import engine.moves
+    import engine.undo
     from engine.review import ReviewStore
-    engine.moves._note_entry_error = lambda *arguments: os._exit(9)
+    engine.undo._note_entry_error = lambda *arguments: os._exit(9)
     store = ReviewStore.open(Path(sys.argv[1]))
-    list(engine.moves.undo_last_batch(store))
+    list(engine.undo.undo_last_batch(store))
 """)
 
 
@@ -301,7 +303,7 @@ def test_interrupt_at_taken_name_removes_nothing(
         raise KeyboardInterrupt
 
     # Ctrl+C while the undo notes that the name is taken.
-    monkeypatch.setattr("engine.moves._note_entry_error", interrupt)
+    monkeypatch.setattr("engine.undo._note_entry_error", interrupt)
     with pytest.raises(KeyboardInterrupt):
         list(undo_last_batch(store))
 
@@ -403,6 +405,60 @@ def test_undo_reports_file_gone_from_quarantine(
     assert older.relative_path == "retina/a0000.png"
     assert older.error is None
     assert batches(store)[0].in_quarantine == 0
+
+
+def test_undo_keeps_briefly_missing_file(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    moved = ["retina/a0000.png", "retina/a0001.png", "retina/a0002.png"]
+    list(move_batch(store, moved, quarantine))
+    away = quarantine / "retina" / "a0001.png"
+    away.rename(tmp_path / "elsewhere.png")
+
+    first = {outcome.relative_path: outcome for outcome in undo_last_batch(store)}
+    waiting = batches(store)[0]
+    record = store.record("retina/a0001.png")
+    (tmp_path / "elsewhere.png").rename(away)
+    [second] = list(undo_last_batch(store))
+
+    error = first["retina/a0001.png"].error
+    assert error is not None
+    assert f"nor at {away}, where the move put it. It stays in the batch." in error
+    assert "Put it back there and undo again" in error
+    assert f"undo {folder} --forget-missing to record it as gone" in error
+    assert first["retina/a0000.png"].error is None
+    assert first["retina/a0002.png"].error is None
+    assert waiting.state is BatchState.COMPLETE
+    assert waiting.in_quarantine == 1
+    assert record is not None
+    assert record.location is Location.QUARANTINE
+    assert second.relative_path == "retina/a0001.png"
+    assert second.error is None
+    assert (folder / "retina" / "a0001.png").is_file()
+    assert batches(store)[0].state is BatchState.UNDONE
+
+
+def test_undo_forgets_one_missing_file(
+    store: ReviewStore, folder: Path, tmp_path: Path
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    list(move_batch(store, ["retina/a0000.png"], quarantine))
+    list(move_batch(store, ["retina/a0001.png", "retina/a0002.png"], quarantine))
+    (quarantine / "retina" / "a0001.png").unlink()
+
+    newer = {outcome.relative_path: outcome
+             for outcome in undo_last_batch(store, forget_missing=True)}
+    [older] = list(undo_last_batch(store))
+
+    error = newer["retina/a0001.png"].error
+    assert error is not None
+    assert error.endswith("It is recorded as missing, and undo no longer looks for it.")
+    assert newer["retina/a0002.png"].error is None
+    assert older.relative_path == "retina/a0000.png"
+    record = store.record("retina/a0001.png")
+    assert record is not None
+    assert record.location is Location.MISSING
 
 
 def test_numbered_name_undone_to_original(
@@ -716,7 +772,7 @@ _KILL_PROGRAMS = {
     # After a verified cross-device copy, before the source is removed.
     "after copy": ("engine.quarantine", "_remove_source", "kill"),
     # After an undo moved the file back, before the journal records it.
-    "after return": ("engine.moves", "move_file", "after"),
+    "after return": ("engine.undo", "move_file", "after"),
 }
 _CROSS_DEVICE = {"mid copy", "after copy"}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fault_files import fill_disk, tmpfs
 from PIL import Image
 from review_files import backdate, copy_blood_jpgs, write_retina_pngs
 
@@ -21,14 +22,22 @@ from engine.decisions import Decision, DecisionSource
 from engine.images import Status
 from engine.listing import list_images
 from engine.modelfile import ReferenceModel
-from engine.moves import move_batch, undo_last_batch
+from engine.moves import move_batch
 from engine.presence import mark_listed
 from engine.records import Location
 from engine.review import ReviewStore
-from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, SCHEMA_VERSION, ReviewStoreError
+from engine.reviewdb import (
+    DB_FILE_NAME,
+    DB_FOLDER_NAME,
+    SCHEMA_VERSION,
+    ReviewDatabase,
+    ReviewStoreError,
+)
+from engine.reviewplaces import fallback_database_path
 from engine.scorecache import score_changed, score_with_cache
 from engine.scorestore import cached, stale_files
 from engine.signals import SIGNALS
+from engine.undo import undo_last_batch
 
 
 class ModelCounter:
@@ -630,6 +639,66 @@ def test_unwritable_folder_uses_data_home(
 
     assert path == tmp_path / "data-home" / "retina-curator" / "reviews" / f"{key}.sqlite"
     assert len(hits) == len(first)
+
+
+def test_failed_creation_leaves_no_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    with tmpfs(tmp_path / "small_disk", "1m") as disk:
+        folder = disk / "photos"
+        folder.mkdir()
+        (folder / "a.png").write_bytes(b"an image")
+        filler = fill_disk(disk)
+        database = ReviewDatabase.open(folder)
+        database.close()
+        names = sorted(os.listdir(folder))
+        filler.unlink()
+
+    assert database.path == fallback_database_path(folder)
+    assert names == ["a.png"]
+
+
+@pytest.mark.parametrize("leftover", [
+    # What an earlier release left when creating the database failed on a full disk.
+    "empty file",
+    # Such a file once a later command had set it up.
+    "tables only",
+])
+def test_empty_database_yields_to_fallback(
+    mixed: Path, tmp_path: Path, default_model: ReferenceModel,
+    monkeypatch: pytest.MonkeyPatch, leftover: str,
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    # A file where the database folder would go sends the review to the data folder.
+    (mixed / DB_FOLDER_NAME).write_bytes(b"")
+    with ReviewStore.open(mixed) as store:
+        fallback = store.path
+        for _ in score_with_cache(store, default_model):
+            pass
+        rejects = store.relative_paths_to_reject(default_model.fingerprint,
+                                                 default_model.threshold)
+        list(move_batch(store, rejects, tmp_path / "quarantine"))
+    (mixed / DB_FOLDER_NAME).unlink()
+    (mixed / DB_FOLDER_NAME).mkdir()
+    local = mixed / DB_FOLDER_NAME / DB_FILE_NAME
+    if leftover == "empty file":
+        local.write_bytes(b"")
+    else:
+        blank = tmp_path / "blank"
+        blank.mkdir()
+        with ReviewStore.open(blank) as other:
+            shutil.copyfile(other.path, local)
+
+    with ReviewStore.open(mixed) as store:
+        path, notice = store.path, store.split_notice
+        returned = list(undo_last_batch(store))
+
+    assert path == fallback
+    assert notice == ""
+    assert rejects
+    assert sorted(outcome.relative_path for outcome in returned) == sorted(rejects)
+    assert [outcome.error for outcome in returned] == [None] * len(rejects)
 
 
 def test_damaged_database_rejected(mixed: Path) -> None:

@@ -33,8 +33,13 @@ from window_helpers import (
 
 import gui.file_commands
 from engine.decisions import Decision
+from engine.modelfile import ReferenceModel
+from engine.moves import move_batch
 from engine.quarantine import default_quarantine_dir
-from engine.reviewdb import ReviewDatabase
+from engine.review import ReviewStore
+from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewDatabase
+from engine.reviewplaces import fallback_database_path
+from engine.scorecache import score_with_cache
 from gui.dialogs import ConfirmDialog, ExportDialog, ExportOptions, ReportDialog, dialog_screen
 from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
@@ -827,6 +832,119 @@ def test_undo_waits_for_missing_quarantine(
         window.window_actions.undo.trigger()
     assert finished.args == [7, 0]
     assert sha256_inventory(mixed_folder) == before
+
+
+def test_undo_waits_for_file_moved_away(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, tmp_path: Path,
+    questions: list[str],
+) -> None:
+    before = sha256_inventory(mixed_folder)
+    quarantine = default_quarantine_dir(mixed_folder.resolve())
+    open_and_wait(qtbot, window, mixed_folder)
+    assert move_rejects(qtbot, window) == [7, 0]
+    away = sorted(quarantine.rglob("*.jpg"))[0]
+    away.rename(tmp_path / "elsewhere.jpg")
+
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        window.window_actions.undo.trigger()
+
+    assert finished.args == [6, 1]
+    report = window.file_commands.last_report
+    assert report is not None
+    assert len(report.lines) == 1
+    assert f"nor at {away}, where the move put it. It stays in the batch." in report.lines[0]
+    assert window.window_actions.undo.isEnabled()
+    assert window.window_actions.undo.text() == "Undo Move of 1 image"
+
+    report.close()
+    (tmp_path / "elsewhere.jpg").rename(away)
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        window.window_actions.undo.trigger()
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=SCORING_TIMEOUT_MS)
+    assert finished.args == [1, 0]
+    assert sha256_inventory(mixed_folder) == before
+    assert window.gallery_model.counts().total == 19
+
+
+def move_rejects_into_data_folder(folder: Path, model: ReferenceModel) -> int:
+    """Move the folder's rejects with the batch journaled in the data folder's review
+    database, and return how many moved.
+
+    A file where the database folder would go makes the folder's own database
+    unusable meanwhile. Root ignores permissions, but not that file.
+    """
+    own = folder / DB_FOLDER_NAME
+    away = folder / ".retina-curator-away"
+    if own.exists():
+        own.rename(away)
+    own.write_bytes(b"")
+    with ReviewStore.open(folder) as store:
+        for _ in score_with_cache(store, model):
+            pass
+        rejects = store.relative_paths_to_reject(model.fingerprint, model.threshold)
+        moved = [outcome for outcome in move_batch(store, rejects, default_quarantine_dir(folder))
+                 if outcome.error is None]
+    own.unlink()
+    if away.exists():
+        away.rename(own)
+    return len(moved)
+
+
+def test_undo_finds_batch_beside_empty_database(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, default_model: ReferenceModel,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, questions: list[str],
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    folder = mixed_folder.resolve()
+    before = sha256_inventory(folder)
+    moved = move_rejects_into_data_folder(folder, default_model)
+    # An empty database, as an earlier release left when creating it failed on a full disk.
+    (folder / DB_FOLDER_NAME).mkdir()
+    (folder / DB_FOLDER_NAME / DB_FILE_NAME).write_bytes(b"")
+
+    open_and_wait(qtbot, window, folder)
+
+    assert moved == 7
+    assert window.session is not None
+    assert window.session.database_path == fallback_database_path(folder)
+    assert window.window_actions.undo.text() == "Undo Move of 7 images"
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        window.window_actions.undo.trigger()
+    assert finished.args == [7, 0]
+    assert sha256_inventory(folder) == before
+
+
+def test_undo_finds_batch_of_split_review(
+    qtbot: QtBot, window: MainWindow, mixed_folder: Path, default_model: ReferenceModel,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, questions: list[str],
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    folder = mixed_folder.resolve()
+    before = sha256_inventory(folder)
+    # A decision in the folder's own database, which is then unusable for a while.
+    with ReviewStore.open(folder) as store:
+        for _ in score_with_cache(store, default_model):
+            pass
+        store.set_override(["retina_0001.png"], Decision.KEEP)
+    moved = move_rejects_into_data_folder(folder, default_model)
+
+    open_and_wait(qtbot, window, folder)
+    reports = visible_reports(window, "Review Split Between Two Databases")
+
+    assert moved == 7
+    assert len(reports) == 1
+    assert reports[0].summary.startswith(
+        f"The review of {folder} is split between two databases. "
+        f"{folder / DB_FOLDER_NAME / DB_FILE_NAME} is in use, and "
+        f"{fallback_database_path(folder)} also records 7 files in quarantine")
+    assert window.gallery_model.overrides() == {"retina_0001.png": Decision.KEEP}
+    assert window.window_actions.undo.text() == "Undo Move of 7 images"
+    reports[0].close()
+    with qtbot.waitSignal(window.undo_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        window.window_actions.undo.trigger()
+    assert finished.args == [7, 0]
+    assert sha256_inventory(folder) == before
+    assert not window.window_actions.undo.isEnabled()
 
 
 def test_undo_reports_folder_locked(
