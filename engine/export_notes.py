@@ -68,21 +68,44 @@ def left_behind_note(paths: list[str], destination: Path) -> str:
     earlier export left there of files that this export does not export.
     """
     count = len(paths)
-    if count > _SHOWN_PATHS:
-        named = f"{', '.join(paths[:_SHOWN_PATHS])} and {count - _SHOWN_PATHS} more"
-    elif count > 1:
-        named = f"{', '.join(paths[:-1])} and {paths[-1]}"
-    else:
-        named = paths[0]
     single = count == 1
     are, subject, pronoun = ("is", "It", "it") if single else ("are", "They", "them")
     return (f"{_files(count)} that {are} rejected or in quarantine now, and so "
             f"{_were(count)} not exported, {are} still in {destination} from an "
-            f"earlier export, with the same content: {named}. {subject} {_were(count)} "
+            f"earlier export, with the same content: {_named(paths)}. {subject} {_were(count)} "
             "left there, because nothing is ever deleted; remove "
             f"{pronoun} by hand if the cleaned set should not have {pronoun}. The JSON "
             f"manifest lists {'it' if single else 'all of them'} in \"left_in_destination\" "
             "of its summary.")
+
+
+def not_reviewed_note(paths: list[str], folder: Path) -> str:
+    """Return the note on the image files at `paths`, relative to `folder`, that are
+    not in its review, so the export neither copied them nor gave them manifest rows.
+    """
+    count = len(paths)
+    if count == 1:
+        are, was, has, they, them, every = "is", "It was", "has", "it", "it", "it"
+    else:
+        are, was, has, they, them, every = "are", "They were", "have", "they", "them", \
+            "all of them"
+    return (f"{_files(count)} in {folder} {are} not in its review, because no scan has "
+            f"scored {them}: {_named(paths)}. {was} not exported and {has} no row in the "
+            f"manifests, whatever decision {they} would get, so the JSON manifest says "
+            f"\"complete\": false and lists {every} in \"not_reviewed\" of its summary. "
+            f"Score the folder, then export again with the merge option to add {them}.")
+
+
+def _named(paths: list[str]) -> str:
+    """Return the first _SHOWN_PATHS of `paths` joined for a sentence, with the count
+    of the others.
+    """
+    count = len(paths)
+    if count > _SHOWN_PATHS:
+        return f"{', '.join(paths[:_SHOWN_PATHS])} and {count - _SHOWN_PATHS} more"
+    if count > 1:
+        return f"{', '.join(paths[:-1])} and {paths[-1]}"
+    return paths[0]
 
 
 def _files(count: int) -> str:

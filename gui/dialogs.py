@@ -243,6 +243,10 @@ class ConfirmDialog(QDialog):
     def text(self) -> str:
         return self.text_view.toPlainText()
 
+    def set_text(self, text: str) -> None:
+        """Show `text` in place of the question's text, such as a count that changed."""
+        self.text_view.set_text(text)
+
 
 def confirm(parent: QWidget, title: str, text: str, yes_text: str = "",
             cancel_text: str = "") -> bool:

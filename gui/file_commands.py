@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -18,9 +19,11 @@ from engine.quarantine import default_quarantine_dir
 from engine.records import Location
 from engine.reviewdb import ReviewStoreError
 from gui.actions import WindowActions
+from gui.close_question import ask_to_close
 from gui.dialogs import ExportDialog, ExportOptions, ReportDialog, confirm
 from gui.file_jobs import FileJobs, JobKind, JobReport
-from gui.file_reports import FileReports, window_quarantine_problem
+from gui.file_reports import FileReports, describe_stopped_scan, window_quarantine_problem
+from gui.folder_review import StoppedScan
 from gui.gallery_model import GalleryModel
 from gui.review_session import ReviewSession
 from gui.settings import WindowSettings
@@ -39,7 +42,9 @@ class FileCommands(QObject):
         move_finished(int, int): a move ended with this many files moved and failed.
         undo_finished(int, int): an undo ended with this many files moved back and failed.
         export_finished(object): an export ended with this engine.export.ExportSummary.
-        rescan_requested(): files came back that the gallery has no items for.
+        rescan_requested(): the open folder must be scored again, because files came
+            back that the gallery has no items for, or the user chose to score the
+            files that a stopped scan did not reach.
         undo_available(str): the text of the undo command, "" when nothing can be undone.
         folder_missing(object): a command found that the open folder (a Path) is
             no longer a folder, and did nothing.
@@ -53,12 +58,17 @@ class FileCommands(QObject):
     folder_missing = Signal(object)
 
     def __init__(self, window: QMainWindow, gallery_model: GalleryModel, jobs: FileJobs,
-                 settings: WindowSettings) -> None:
+                 settings: WindowSettings,
+                 stopped_scan: Callable[[], StoppedScan | None] = lambda: None) -> None:
+        """`stopped_scan` returns the last scan of the open folder if it stopped before
+        it reached every file (FolderReview.stopped_scan), else None.
+        """
         super().__init__(window)
         self._window = window
         self._gallery_model = gallery_model
         self._jobs = jobs
         self._settings = settings
+        self._stopped_scan = stopped_scan
         self._session: ReviewSession | None = None
         self._undo_batch: Batch | None = None
         # The options last accepted in the export dialog for the open folder, also
@@ -72,8 +82,9 @@ class FileCommands(QObject):
         actions.move_rejects.triggered.connect(self.move_rejects_out)
         actions.export.triggered.connect(self.ask_and_export)
         actions.undo.triggered.connect(self.undo_last_move)
-        self._reports.set_undo_shortcut(
-            actions.undo.shortcut().toString(QKeySequence.SequenceFormat.NativeText))
+        native = QKeySequence.SequenceFormat.NativeText
+        self._reports.set_undo_shortcut(actions.undo.shortcut().toString(native))
+        self._reports.set_reload_shortcut(actions.reload_folder.shortcut().toString(native))
 
     def set_session(self, session: ReviewSession | None) -> None:
         previous = self._session
@@ -148,13 +159,18 @@ class FileCommands(QObject):
 
     def _confirm_move(self, folder: Path, destination: Path, count: int) -> bool:
         reasons = self._gallery_model.rejection_reasons()
+        # Moving only what was scored is safe, but files left unscored may be rejects too.
+        stopped_scan = self._stopped_scan()
+        unscored = "" if stopped_scan is None else (
+            f"\n\n{describe_stopped_scan(stopped_scan)} They are not moved, even those that "
+            f"would be rejected. {self._reports.reload_hint} scores them.")
         return confirm(
             self._window, "Move Rejects Out",
             f"Move {_images(count)} out of\n{folder}\ninto\n{destination}?\n\n"
             f"{reasons.flagged} flagged by the model, {reasons.not_scored} not scored, "
             f"{reasons.curator} rejected by you.\n"
             "Subfolders are kept, no file is overwritten or deleted, and Edit › Undo moves "
-            f"{'it' if count == 1 else 'them'} back.",
+            f"{'it' if count == 1 else 'them'} back.{unscored}",
         )
 
     # Undo
@@ -180,11 +196,12 @@ class FileCommands(QObject):
     def export_cleaned_set(self, options: ExportOptions | None = None) -> bool:
         """Export the kept files with manifests, asking for `options` when None is given.
 
-        A confirmation with the counts and the destination comes first. Returns True
-        if the export started.
+        A confirmation with the counts and the destination comes first. After a
+        scan that stopped before it reached every file, nothing is exported: a
+        question offers to score the rest first. Returns True if the export started.
         """
         session = self._usable_session()
-        if session is None:
+        if session is None or not self._scan_covers_folder(session):
             return False
         self._flush_decisions(session)
         if options is None:
@@ -204,6 +221,28 @@ class FileCommands(QObject):
             return False
         self._jobs.start_export(export)
         return True
+
+    def _scan_covers_folder(self, session: ReviewSession) -> bool:
+        """Return True if the last scan reached every file of the folder. Else offer
+        to score the rest, and return False.
+
+        An export covers only the files in the review, and would leave out those
+        that a cancelled scan did not reach, also those the model would keep.
+        """
+        stopped_scan = self._stopped_scan()
+        if stopped_scan is None:
+            return True
+        logger.info("export of %s not started: scoring stopped after %d of %d files",
+                    session.folder, stopped_scan.scored, stopped_scan.total)
+        question = (
+            f"{describe_stopped_scan(stopped_scan, session.folder)} An export now would "
+            "leave them out: they would be neither exported nor listed in the manifests, "
+            "even those that would be kept.\n\n"
+            f"Score the Rest scores them, as {self._reports.reload_hint} does. Choose Export "
+            "again once scoring has finished.")
+        if confirm(self._window, "Export Cleaned Set", question, yes_text="Score the Rest"):
+            self.rescan_requested.emit()
+        return False
 
     def _ask_export_options(self, session: ReviewSession) -> ExportOptions | None:
         counts = self._gallery_model.counts()
@@ -245,38 +284,13 @@ class FileCommands(QObject):
     def confirm_close(self) -> bool:
         """Ask whether to stop the running move, undo or export so that the window can close.
 
-        Returns True when no such job runs or the user chose to stop it. The job
-        itself is left running: closing the window cancels it after the current file.
+        Returns True when no such job runs, when the user chose to stop it, or when
+        it ended cleanly while the question was open (see close_question.ask_to_close).
+        The job itself is left running: closing the window cancels it after the
+        current file.
         """
-        report = self._jobs.running_report
-        if report is None:
-            return True
-        logger.info("asking whether to stop %s to close the window", report.kind.value.lower())
-        return confirm(self._window, "Close Retina Curator", self._close_question(report),
-                       yes_text="Stop and Close", cancel_text="Keep Working")
-
-    def _close_question(self, report: JobReport) -> str:
-        folder = "the reviewed folder" if self._session is None else str(self._session.folder)
-        undo_hint = self._reports.undo_hint
-        done = len(report.done)
-        if report.kind is JobKind.MOVE:
-            return (f"Rejected images are being moved out of\n{folder}\ninto\n"
-                    f"{report.destination}\n{done} of {report.total} moved so far.\n\n"
-                    "Closing stops the move after the current file. The images moved by then "
-                    f"stay in the quarantine folder, and {undo_hint} moves them back "
-                    "once you open the folder again. The others stay in the folder.")
-        if report.kind is JobKind.UNDO:
-            return (f"Images are being moved back from the quarantine folder into\n{folder}\n"
-                    f"{_images(done)} moved back so far.\n\n"
-                    "Closing stops the undo after the current file. The images not moved back "
-                    f"by then stay in the quarantine folder, and {undo_hint} moves them "
-                    "back once you open the folder again.")
-        return (f"The kept images of\n{folder}\nare being exported to\n{report.destination}\n"
-                f"{_images(done)} exported so far.\n\n"
-                "Closing stops the export after the current file, so the destination holds "
-                "only part of the kept images and manifest.json marks the export as "
-                "incomplete. To add the rest, export again to the same folder with the merge "
-                "option.")
+        folder = None if self._session is None else self._session.folder
+        return ask_to_close(self._window, self._jobs, folder, self._reports.undo_hint)
 
     # Reports
 

@@ -55,6 +55,14 @@ class JobReport:
     export_summary: ExportSummary | None = None
     batch_id: int | None = None
 
+    def ended_cleanly(self) -> bool:
+        """Return True if the job ran to its end without an error and, for an export,
+        left complete manifests, so that its report has nothing the user must read.
+        """
+        if self.cancelled or self.failed or self.locked_out or self.errors:
+            return False
+        return self.export_summary is None or self.export_summary.complete
+
 
 class FileJobs(QObject):
     """Runs one file job at a time and applies its results to the gallery.

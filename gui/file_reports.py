@@ -13,6 +13,7 @@ from engine.moves import quarantine_problem
 from engine.names import find_folder_problem, overlap
 from gui.dialogs import ReportDialog
 from gui.file_jobs import JobReport
+from gui.folder_review import StoppedScan
 from gui.settings import WindowSettings
 
 
@@ -40,6 +41,8 @@ class FileReports:
         # of them for the status bar.
         self.undo_hint = "Edit › Undo Move"
         self.undo_key = self.undo_hint
+        # The menu path and shortcut of Reload Folder, which scores what a scan left out.
+        self.reload_hint = "File › Reload Folder"
 
     def set_undo_shortcut(self, shortcut: str) -> None:
         """Name Undo Move's `shortcut` in the reports, as in "Edit › Undo Move (Ctrl+Z)".
@@ -49,6 +52,14 @@ class FileReports:
         if shortcut:
             self.undo_hint = f"Edit › Undo Move ({shortcut})"
             self.undo_key = shortcut
+
+    def set_reload_shortcut(self, shortcut: str) -> None:
+        """Name Reload Folder's `shortcut`, as in "File › Reload Folder (F5)".
+
+        An empty `shortcut` changes nothing.
+        """
+        if shortcut:
+            self.reload_hint = f"File › Reload Folder ({shortcut})"
 
     def show_report(self, title: str, summary: str, lines: list[str]) -> None:
         """Show a report without blocking, replacing the previous one."""
@@ -189,6 +200,20 @@ def window_quarantine_problem(folder: Path, destination: Path) -> str:
             f"again. {other_folder}")
 
 
+def describe_stopped_scan(stop: StoppedScan, folder: Path | None = None) -> str:
+    """Return a sentence on how many files of `folder` a stopped scan did not score.
+
+    Without `folder`, the sentence names none, for a text that names it already.
+    """
+    subject = "Scoring stopped" if folder is None else f"Scoring of\n{folder}\nstopped"
+    unscored = stop.unscored
+    if unscored is None:
+        return f"{subject} before the folder was listed, so its files were not scored."
+    has = "has" if unscored == 1 else "have"
+    return (f"{subject} after {stop.scored} of {stop.total} files, so the other {unscored} "
+            f"{has} not been scored yet.")
+
+
 def describe_export(summary: ExportSummary) -> str:
     """Return a paragraph with the counts and manifest paths of a finished or cancelled export.
 
@@ -199,9 +224,13 @@ def describe_export(summary: ExportSummary) -> str:
     linked = f", {summary.linked} of them hard-linked" if summary.linked else ""
     present = (f" {_images_were(summary.already_present)} there already with the same "
                "content." if summary.already_present else "")
+    not_reviewed = len(summary.not_reviewed)
+    unscored = (f" {_images_were(not_reviewed)} not in the review, because no scan has "
+                "scored them, so they were not exported and manifest.json marks the export "
+                "as incomplete." if not_reviewed else "")
     return (f"The export to {summary.destination} {state}: {_images(summary.added)} "
             f"exported{linked}.{present} Not copied, as rejected or not in the folder: "
-            f"{_images(summary.not_copied)}. Failed: {summary.failed}.\n\n"
+            f"{_images(summary.not_copied)}. Failed: {summary.failed}.{unscored}\n\n"
             f"Manifests: {_manifests(summary)}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QObject, QTimer, Signal, Slot
@@ -29,13 +30,32 @@ _NOTHING_SHOWN_TEXT = ("No image to show here. Choose Show: All to see every ima
                        "in the folder.")
 
 
+@dataclass(frozen=True)
+class StoppedScan:
+    """How far a scan of the open folder got before it was cancelled or failed.
+
+    `scored` counts the files it put into the gallery, from the score cache or
+    scored anew, and `total` the image files it listed, 0 when it stopped before
+    the listing was done.
+    """
+
+    scored: int
+    total: int
+
+    @property
+    def unscored(self) -> int | None:
+        """The number of listed files the scan did not reach, or None when unknown."""
+        return self.total - self.scored if self.total else None
+
+
 class FolderReview(QObject):
     """The review of the window's open folder and the model that scores it.
 
     Opening a folder makes its ReviewSession current and shows its decisions and
     threshold in the gallery. A scan fills the gallery in the background, and
     closing the folder empties it. A new threshold is stored in the review once it
-    has not changed for _THRESHOLD_SAVE_DELAY_MS.
+    has not changed for _THRESHOLD_SAVE_DELAY_MS. `stopped_scan` is the last scan
+    when it left files of the folder unscored.
 
     Signals:
         session_changed(object): this ReviewSession is open now, or None after closing.
@@ -63,6 +83,9 @@ class FolderReview(QObject):
         self._jobs = jobs
         self._model: ReferenceModel | None = None
         self._session: ReviewSession | None = None
+        self._stopped_scan: StoppedScan | None = None
+        # The number of image files the running scan listed, 0 until it has.
+        self._scan_total = 0
         self._threshold_timer = QTimer(self)
         self._threshold_timer.setSingleShot(True)
         self._threshold_timer.setInterval(_THRESHOLD_SAVE_DELAY_MS)
@@ -86,6 +109,14 @@ class FolderReview(QObject):
         """The review state of the open folder, or None before one is opened."""
         return self._session
 
+    @property
+    def stopped_scan(self) -> StoppedScan | None:
+        """The last scan of the open folder when it was cancelled or failed before it
+        reached every file. None after a scan that reached every file, while a scan
+        runs, and before the first scan.
+        """
+        return self._stopped_scan
+
     def set_model(self, model: ReferenceModel | None) -> None:
         """Use `model` for scoring and flagging, and score the open folder again with it.
 
@@ -102,6 +133,8 @@ class FolderReview(QObject):
             self._ui.gallery_view.set_placeholder_text(self._ui.no_folder_text if model
                                                        else _NO_MODEL_TEXT)
         elif model is None:
+            if self._scanner.is_running():
+                self._note_stopped_scan()
             self._scanner.detach()
             self._end_scoring()
         else:
@@ -138,6 +171,8 @@ class FolderReview(QObject):
         # The items kept for undo may hold another model's scores. Files that an
         # undo brings back without their item are found by the scan that follows.
         self._jobs.forget_moved_items()
+        self._stopped_scan = None
+        self._scan_total = 0
         self._ui.gallery_view.set_placeholder_text(_SCORING_TEXT)
         self._scanner.start(self._model, self._session.folder,
                             self._ui.gallery_view.thumbnail_pixels, self._session.store)
@@ -151,6 +186,7 @@ class FolderReview(QObject):
         self._threshold_timer.stop()
         scanning = self._scanner.is_running()
         self._scanner.detach()
+        self._stopped_scan = None
         session, self._session = self._session, None
         self._jobs.forget_moved_items()
         self.session_changed.emit(None)
@@ -214,6 +250,7 @@ class FolderReview(QObject):
 
     @Slot(int, int)
     def _on_scanner_progressed(self, done: int, total: int) -> None:
+        self._scan_total = total
         self._ui.status_bar.show_progress("Scoring", done, total)
 
     @Slot(float)
@@ -225,17 +262,28 @@ class FolderReview(QObject):
 
     @Slot(str)
     def _on_scanner_scan_failed(self, message: str) -> None:
+        self._note_stopped_scan()
         self._end_scoring()
         self.error_occurred.emit("Scoring failed", message)
         self.scoring_failed.emit(message)
 
     @Slot()
     def _on_scanner_scan_cancelled(self) -> None:
+        self._note_stopped_scan()
         self._end_scoring()
         self._ui.status_bar.showMessage(
             f"Scoring cancelled after {self._gallery_model.rowCount()} files.", 10_000
         )
         self.scoring_cancelled.emit()
+
+    def _note_stopped_scan(self) -> None:
+        scored = self._gallery_model.rowCount()
+        # A cancel that comes after the last file stops a scan that left none out.
+        if self._scan_total == 0 or scored < self._scan_total:
+            self._stopped_scan = StoppedScan(scored, self._scan_total)
+            logger.info("scoring of %s stopped after %d of %d files",
+                        None if self._session is None else self._session.folder,
+                        scored, self._scan_total)
 
     def _end_scoring(self) -> None:
         self._ui.status_bar.hide_progress()

@@ -94,11 +94,12 @@ class MainWindow(QMainWindow):
         self.ui.add_actions(self.window_actions)
         self.controller = ReviewController(self.gallery_view, self.proxy_model,
                                            self.gallery_model, self)
-        self.file_commands = FileCommands(self, self.gallery_model, self._jobs, self._settings)
-        self.folder_commands = FolderCommands(self, self._settings)
-        self.model_commands = ModelCommands(self, self._settings, self._jobs)
         self.folder_review = FolderReview(self.ui, self.gallery_model, self._scanner, self._jobs,
                                           self)
+        self.file_commands = FileCommands(self, self.gallery_model, self._jobs, self._settings,
+                                          lambda: self.folder_review.stopped_scan)
+        self.folder_commands = FolderCommands(self, self._settings)
+        self.model_commands = ModelCommands(self, self._settings, self._jobs)
         self.gallery_view.set_placeholder_text(self.ui.no_folder_text)
 
     def _connect_signals(self) -> None:

@@ -317,6 +317,45 @@ def test_cancelled_export_marked_incomplete(
     assert len(document["files"]) == 1
 
 
+def test_files_not_in_review_mark_export_incomplete(
+    store: ReviewStore, folder: Path, tmp_path: Path, data_root: Path,
+    default_model: ReferenceModel,
+) -> None:
+    # Files that the last scan did not reach, as after a scan cancelled before them.
+    late = [f"late/{name}" for name in write_retina_pngs(data_root, folder / "late", 4,
+                                                         prefix="late")]
+    backdate(folder)
+    destination = tmp_path / "clean"
+
+    summary = export(store, default_model, destination).summary
+
+    with (destination / "manifest.json").open(encoding="utf-8") as stream:
+        document = json.load(stream)
+    assert document["complete"] is False
+    assert not any(row["path"].startswith("late/") for row in document["files"])
+    assert not (destination / "late").exists()
+    assert document["summary"]["not_reviewed"] == late
+    assert summary.not_reviewed == late
+    assert not summary.cancelled
+    assert not summary.complete
+    assert summary.notes[0].startswith(
+        f"4 files in {folder} are not in its review, because no scan has scored them: "
+        "late/late0000.png, late/late0001.png, late/late0002.png and 1 more.")
+    assert "export again with the merge option" in summary.notes[0]
+
+    # Scored, they are exported by a merge, whose manifest is complete again.
+    for _ in score_with_cache(store, default_model):
+        pass
+    merged = export(store, default_model, destination, merge=True).summary
+
+    with (destination / "manifest (1).json").open(encoding="utf-8") as stream:
+        document = json.load(stream)
+    assert merged.not_reviewed == []
+    assert merged.complete
+    assert document["complete"] is True
+    assert all((destination / path).is_file() for path in late)
+
+
 def test_manifest_json_types(
     store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
 ) -> None:

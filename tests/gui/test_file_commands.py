@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +19,13 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QPushButton
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QPushButton,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 from window_helpers import (
     AGE_S,
@@ -493,18 +500,24 @@ class CloseQuestion:
 def answer_close(monkeypatch: pytest.MonkeyPatch, stop: bool) -> list[CloseQuestion]:
     """Answer Yes to each confirmation before a job, and `stop` to the question on closing.
 
-    Returns the list that collects the questions shown on closing.
+    The question on closing is the real dialog, answered as soon as it would
+    open, so the job cannot end while it is open. Returns the list that collects
+    the questions shown on closing.
     """
     close_questions: list[CloseQuestion] = []
+    monkeypatch.setattr(gui.file_commands, "confirm", lambda *_args, **_kwargs: True)
+    open_dialog = ConfirmDialog.exec
 
-    def answer(_parent: object, title: str, text: str, yes_text: str = "",
-               cancel_text: str = "") -> bool:
-        if title != CLOSE_TITLE:
-            return True
-        close_questions.append(CloseQuestion(text, yes_text, cancel_text))
-        return stop
+    def answer(dialog: ConfirmDialog) -> int | QDialog.DialogCode:
+        if dialog.windowTitle() != CLOSE_TITLE:
+            return open_dialog(dialog)
+        buttons = dialog.buttons
+        close_questions.append(CloseQuestion(
+            dialog.text, buttons.button(QDialogButtonBox.StandardButton.Yes).text(),
+            buttons.button(QDialogButtonBox.StandardButton.Cancel).text()))
+        return QDialog.DialogCode.Accepted if stop else QDialog.DialogCode.Rejected
 
-    monkeypatch.setattr(gui.file_commands, "confirm", answer)
+    monkeypatch.setattr(ConfirmDialog, "exec", answer)
     return close_questions
 
 
@@ -614,6 +627,160 @@ def test_close_during_export_asks_first(
         f"The kept images of\n{mixed_folder}\nare being exported to\n{destination}\n")
     assert "export again to the same folder with the merge option" in close_questions[0].text
     assert len(read_manifest(destination)) == 19
+
+
+def confirm_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answer Yes to each confirmation before a job, and leave any question on closing
+    to the real dialog.
+    """
+    real_confirm = gui.file_commands.confirm
+
+    def answer(parent: QWidget, title: str, text: str, yes_text: str = "",
+               cancel_text: str = "") -> bool:
+        if title == CLOSE_TITLE:
+            return real_confirm(parent, title, text, yes_text, cancel_text)
+        return True
+
+    monkeypatch.setattr(gui.file_commands, "confirm", answer)
+
+
+@dataclass
+class WatchedQuestion:
+    """What the question on closing showed while it was open, read from a timer.
+
+    `counts` pairs the count in the question with the count of the status bar's
+    progress at each look, -1 before the job's first progress. `final_text` is
+    the question's text when it closed, and `answered` is True when the test had
+    to answer it because it stayed open after the job ended.
+    """
+
+    counts: list[tuple[int, int]]
+    final_text: str = ""
+    answered: bool = False
+
+
+def watch_close_question(window: MainWindow, job_ended: Callable[[], bool], verb: str,
+                         count_pattern: str) -> tuple[WatchedQuestion, QTimer]:
+    """Look at the question on closing every 5 ms while it is open, without answering it.
+
+    `count_pattern` finds the count in the question's text, and `verb` starts the
+    status bar's progress text of the job, as in "Moving 12 / 40". Once `job_ended`
+    returns True, a question still open is answered with Keep Working, so a
+    question that never closes by itself fails the test instead of blocking it.
+    Returns the record and the timer, which the caller stops.
+    """
+    watched = WatchedQuestion([])
+    timer = QTimer()
+
+    def look() -> None:
+        # Not the active modal widget, which a report opened over the question would be.
+        questions = [dialog for dialog in window.findChildren(ConfirmDialog)
+                     if dialog.isVisible() and dialog.windowTitle() == CLOSE_TITLE]
+        if not questions:
+            return
+        [dialog] = questions
+        if not watched.counts:
+            dialog.finished.connect(lambda _result: setattr(watched, "final_text", dialog.text))
+        match = re.search(count_pattern, dialog.text)
+        assert match is not None
+        # Before the job's first progress, the status bar still shows the scan's.
+        progress = re.match(rf"{verb} (\d+) / ", window.status_bar.progress_text)
+        watched.counts.append((int(match[1]), int(progress[1]) if progress else -1))
+        if job_ended():
+            watched.answered = True
+            dialog.reject()
+
+    timer.timeout.connect(look)
+    timer.start(5)
+    return watched, timer
+
+
+def test_close_question_follows_move(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    confirm_jobs(monkeypatch)
+    open_and_wait(qtbot, window, large_folder)
+    window.gallery_model.set_threshold(0.01)
+    total = window.gallery_model.counts().rejected
+    before = sha256_inventory(large_folder)
+    ended: list[list[int]] = []
+    window.move_finished.connect(lambda moved, failed: ended.append([moved, failed]))
+    watched, timer = watch_close_question(window, lambda: bool(ended), "Moving",
+                                          r"\n(\d+) of \d+ moved so far")
+
+    assert window.file_commands.move_rejects_out()
+    closed = window.close()
+    timer.stop()
+
+    # The move ended while the question was open, and closed it and the window.
+    assert ended == [[total, 0]]
+    assert not watched.answered
+    assert closed
+    assert not window.isVisible()
+    assert f"\n{total} of {total} moved so far." in watched.final_text
+    # No look found the question's count behind the status bar's, which is
+    # refreshed less often, also while the move was under way.
+    seen = [(question, progress) for question, progress in watched.counts if progress >= 0]
+    assert [pair for pair in seen if pair[0] < pair[1]] == []
+    assert any(0 < progress < total for _question, progress in seen), seen
+    assert sha256_inventory(default_quarantine_dir(large_folder)) == before
+
+
+def test_close_question_follows_export(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    confirm_jobs(monkeypatch)
+    open_and_wait(qtbot, window, large_folder)
+    kept_count = window.gallery_model.counts().kept
+    destination = tmp_path / "cleaned"
+    ended: list[object] = []
+    window.export_finished.connect(ended.append)
+    watched, timer = watch_close_question(window, lambda: bool(ended), "Exporting",
+                                          r"\n(\d+) images? exported so far")
+
+    assert window.file_commands.export_cleaned_set(ExportOptions(destination))
+    closed = window.close()
+    timer.stop()
+
+    assert len(ended) == 1
+    assert not watched.answered
+    assert closed
+    assert f"\n{images_text(kept_count)} exported so far." in watched.final_text
+    counts = [question for question, _progress in watched.counts]
+    assert counts == sorted(counts)
+    manifest = json.loads((destination / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["complete"] is True
+    assert sum(row["exported"] for row in manifest["files"]) == kept_count
+
+
+def test_close_question_leaves_failed_move_open(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    confirm_jobs(monkeypatch)
+    open_and_wait(qtbot, window, large_folder)
+    window.gallery_model.set_threshold(0.01)
+    total = window.gallery_model.counts().rejected
+    # Removed after scoring, so the move reports it as an error.
+    (large_folder / "retina_0000.png").unlink()
+    ended: list[list[int]] = []
+    window.move_finished.connect(lambda moved, failed: ended.append([moved, failed]))
+    watched, timer = watch_close_question(window, lambda: bool(ended), "Moving",
+                                          r"\n(\d+) of \d+ moved so far")
+
+    assert window.file_commands.move_rejects_out()
+    closed = window.close()
+    timer.stop()
+
+    # The question closed by itself, and the window stays open to show the error.
+    assert ended == [[total - 1, 1]]
+    assert not watched.answered
+    assert not closed
+    assert window.isVisible()
+    [report] = visible_reports(window, "Move Rejects Out")
+    assert len(report.lines) == 1
+    assert "retina_0000.png" in report.lines[0]
+    assert window.close()
 
 
 def visible_reports(window: MainWindow, title: str) -> list[ReportDialog]:
@@ -751,6 +918,131 @@ def test_cancelled_move_not_reported_again(
     assert unreported == []
     assert visible_reports(second, STOPPED_MOVE_TITLE) == []
     assert second.window_actions.undo.text() == f"Undo Move of {images_text(finished.args[0])}"
+
+
+# Commands after scoring stopped part-way
+
+
+def cancel_scoring(qtbot: QtBot, window: MainWindow, folder: Path) -> int:
+    """Open `folder`, cancel its scoring once the first images are in the gallery, and
+    return how many images it scored.
+    """
+    with qtbot.waitSignal(window.gallery_model.rowsInserted, timeout=SCORING_TIMEOUT_MS):
+        assert window.open_folder(folder)
+    cancel_button = window.status_bar.findChild(QPushButton)
+    with qtbot.waitSignal(window.scoring_cancelled, timeout=SCORING_TIMEOUT_MS):
+        qtbot.mouseClick(cancel_button, Qt.MouseButton.LeftButton)
+    return window.gallery_model.rowCount()
+
+
+@dataclass
+class Answer:
+    """The title, text and Yes label of a confirmation that a test answered."""
+
+    title: str
+    text: str
+    yes_text: str
+
+
+def answer_confirmation(start: Callable[[], bool], yes: bool) -> tuple[bool, list[Answer]]:
+    """Call `start`, answer the confirmation it opens with Yes or Cancel, and return
+    what `start` returned with the confirmation seen.
+    """
+    seen: list[Answer] = []
+    returned = False
+
+    def answer_when_open() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, ConfirmDialog):
+            if not returned:
+                QTimer.singleShot(10, answer_when_open)
+            return
+        yes_button = dialog.buttons.button(QDialogButtonBox.StandardButton.Yes)
+        seen.append(Answer(dialog.windowTitle(), dialog.text, yes_button.text()))
+        if yes:
+            dialog.accept()
+        else:
+            dialog.reject()
+
+    QTimer.singleShot(0, answer_when_open)
+    started = start()
+    returned = True
+    return started, seen
+
+
+def test_export_after_cancelled_scan_scores_first(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, tmp_path: Path
+) -> None:
+    total = len(list(large_folder.glob("*.png")))
+    scored = cancel_scoring(qtbot, window, large_folder)
+    destination = tmp_path / "cleaned"
+
+    started, seen = answer_confirmation(
+        lambda: window.file_commands.export_cleaned_set(ExportOptions(destination)), yes=True)
+    # Score the Rest starts scoring. Whatever started, it ends before the checks.
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=SCORING_TIMEOUT_MS)
+
+    # Nothing is exported: Score the Rest scored the folder instead.
+    assert 0 < scored < total
+    assert not started
+    assert len(seen) == 1
+    assert seen[0].title == "Export Cleaned Set"
+    assert seen[0].yes_text == "Score the Rest"
+    assert seen[0].text.startswith(
+        f"Scoring of\n{large_folder}\nstopped after {scored} of {total} files, "
+        f"so the other {total - scored} have not been scored yet. An export now would "
+        "leave them out")
+    assert "as File › Reload Folder (F5) does" in seen[0].text
+    assert not destination.exists()
+    assert window.gallery_model.rowCount() == total
+
+    # Once every file is scored, the export covers the whole folder.
+    with qtbot.waitSignal(window.export_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        started, seen = answer_confirmation(
+            lambda: window.file_commands.export_cleaned_set(ExportOptions(destination)),
+            yes=True)
+    assert started
+    assert seen[0].text.startswith(f"Copy {images_text(window.gallery_model.counts().kept)} "
+                                   f"kept of {total} in")
+    assert finished.args[0].complete
+    payload = json.loads((destination / "manifest.json").read_text(encoding="utf-8"))
+    assert payload["complete"] is True
+    assert len(payload["files"]) == total
+
+
+def test_export_after_cancelled_scan_declined(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, tmp_path: Path
+) -> None:
+    cancel_scoring(qtbot, window, large_folder)
+    destination = tmp_path / "cleaned"
+
+    started, seen = answer_confirmation(
+        lambda: window.file_commands.export_cleaned_set(ExportOptions(destination)), yes=False)
+
+    assert not started
+    assert [answer.title for answer in seen] == ["Export Cleaned Set"]
+    assert seen[0].text.startswith(f"Scoring of\n{large_folder}\nstopped after ")
+    assert seen[0].yes_text == "Score the Rest"
+    assert not window.is_busy()
+    assert not destination.exists()
+
+
+def test_move_after_cancelled_scan_names_unscored(
+    qtbot: QtBot, window: MainWindow, large_folder: Path
+) -> None:
+    total = len(list(large_folder.glob("*.png")))
+    scored = cancel_scoring(qtbot, window, large_folder)
+    window.gallery_model.set_threshold(0.01)
+
+    started, [seen] = cancel_confirmation(window.file_commands.move_rejects_out)
+
+    assert not started
+    assert seen.text.startswith(f"Move {images_text(scored)} out of\n{large_folder}\n")
+    assert seen.text.endswith(
+        f"\n\nScoring stopped after {scored} of {total} files, so the other "
+        f"{total - scored} have not been scored yet. They are not moved, even those "
+        "that would be rejected. File › Reload Folder (F5) scores them.")
+    assert not default_quarantine_dir(large_folder).exists()
 
 
 # Undo

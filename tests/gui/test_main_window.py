@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QCoreApplication, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QMessageBox, QPushButton
+from PySide6.QtWidgets import QDialog, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 from window_helpers import (
     SCORING_TIMEOUT_MS,
@@ -23,6 +23,7 @@ import gui.file_commands
 from engine.decisions import Decision
 from engine.modelfile import ReferenceModel
 from engine.quarantine import default_quarantine_dir
+from gui.dialogs import ConfirmDialog
 from gui.gallery_items import GalleryCounts
 from gui.gallery_proxy import FilterMode, SortKey
 from gui.gallery_roles import GalleryRole
@@ -203,8 +204,12 @@ def test_close_during_scoring_waits(
     qtbot: QtBot, window: MainWindow, large_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     questions: list[str] = []
-    monkeypatch.setattr(gui.file_commands, "confirm",
-                        lambda _parent, title, *_args, **_kwargs: questions.append(title))
+
+    def answer(dialog: ConfirmDialog) -> QDialog.DialogCode:
+        questions.append(dialog.windowTitle())
+        return QDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(ConfirmDialog, "exec", answer)
     before = sha256_inventory(large_folder)
     with qtbot.waitSignal(window.gallery_model.rowsInserted, timeout=SCORING_TIMEOUT_MS):
         window.open_folder(large_folder)
