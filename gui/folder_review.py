@@ -65,6 +65,8 @@ class FolderReview(QObject):
         scoring_cancelled(): scoring stopped early at the user's request.
         error_occurred(str, str): opening the folder, scoring it or saving its
             decisions failed, with this title and message.
+        report_requested(str, str, list): a finished scan has something to report,
+            with this title, summary and list of lines.
     """
 
     session_changed = Signal(object)
@@ -73,6 +75,7 @@ class FolderReview(QObject):
     scoring_failed = Signal(str)
     scoring_cancelled = Signal()
     error_occurred = Signal(str, str)
+    report_requested = Signal(str, str, list)
 
     def __init__(self, ui: WindowLayout, gallery_model: GalleryModel, scanner: FolderScanner,
                  jobs: FileJobs, parent: QObject | None = None) -> None:
@@ -84,6 +87,8 @@ class FolderReview(QObject):
         self._model: ReferenceModel | None = None
         self._session: ReviewSession | None = None
         self._stopped_scan: StoppedScan | None = None
+        # The subfolders of the open folder that a scan could not list, as last reported.
+        self._reported_skipped: list[str] = []
         # The number of image files the running scan listed, 0 until it has.
         self._scan_total = 0
         self._threshold_timer = QTimer(self)
@@ -187,6 +192,7 @@ class FolderReview(QObject):
         scanning = self._scanner.is_running()
         self._scanner.detach()
         self._stopped_scan = None
+        self._reported_skipped = []
         session, self._session = self._session, None
         self._jobs.forget_moved_items()
         self.session_changed.emit(None)
@@ -239,6 +245,7 @@ class FolderReview(QObject):
         # The previous store is not closed here: a cancelled scan may still save its
         # last scores to it, and its connection closes once the worker lets go of it.
         self._session = session
+        self._reported_skipped = []
         self._jobs.forget_moved_items()
         self.session_changed.emit(session)
 
@@ -258,6 +265,11 @@ class FolderReview(QObject):
         self._end_scoring()
         total = self._gallery_model.rowCount()
         self._ui.status_bar.showMessage(*self._scanner.finished_message(total, elapsed))
+        skipped = [folder.path for folder in self._scanner.skipped_folders]
+        # Reported once a folder, not again on each reload while it stays unreadable.
+        if skipped and skipped != self._reported_skipped:
+            self.report_requested.emit("Folders Not Read", *self._scanner.skipped_folders_report())
+        self._reported_skipped = skipped
         self.scoring_finished.emit()
 
     @Slot(str)

@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         review.session_changed.connect(self._on_folder_review_session_changed)
         review.scanning_changed.connect(self._update_actions)
         review.error_occurred.connect(self._show_error)
+        review.report_requested.connect(self._on_folder_review_report_requested)
         review.scoring_finished.connect(self.scoring_finished)
         review.scoring_failed.connect(self.scoring_failed)
         review.scoring_cancelled.connect(self.scoring_cancelled)
@@ -262,6 +263,12 @@ class MainWindow(QMainWindow):
     def _on_folder_review_session_changed(self, session: ReviewSession | None) -> None:
         self.controller.set_session(session)
         self.file_commands.set_session(session)
+
+    @Slot(str, str, list)
+    def _on_folder_review_report_requested(self, title: str, summary: str,
+                                           lines: list[str]) -> None:
+        if not self._unattended:
+            show_report(self, title, summary, lines)
 
     # File jobs
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
-from engine.listing import SkippedFolder, describe_skipped_folders
+from engine.listing import SkippedFolder
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
 from gui.gallery_items import GalleryItem
@@ -110,8 +110,19 @@ class FolderScanner(QObject):
         ready = f"Ready: {file_count} files in {elapsed:.1f} s."
         if not self.skipped_folders:
             return ready, READY_MESSAGE_MS
-        # The window never shows the listing's warnings, so the message stays.
-        return f"{ready} {describe_skipped_folders(self.skipped_folders, 'are not shown')}", 0
+        # The window never shows the listing's warnings, so the message stays. It
+        # names no folder: a deep path would not fit beside the counts.
+        return f"{ready} {_could_not_be_read(len(self.skipped_folders))}", 0
+
+    def skipped_folders_report(self) -> tuple[str, list[str]]:
+        """Return the summary and the lines, one a folder with its reason, of a report on
+        the subfolders that the last finished scan could not list.
+        """
+        summary = (f"{_could_not_be_read(len(self.skipped_folders))} Each is listed below "
+                   "with the reason. Once they can be read, File › Reload Folder (F5) "
+                   "scores their images.")
+        lines = [f"{folder.path}: {folder.detail}" for folder in self.skipped_folders]
+        return summary, lines
 
     def cancel(self) -> None:
         """Ask the running scan to stop after the file in progress, then emit scan_cancelled."""
@@ -186,3 +197,8 @@ class FolderScanner(QObject):
         logger.debug("%s: %d gallery items in %.1f s",
                      self._folder, self._gallery_model.rowCount(), elapsed)
         self.scan_finished.emit(elapsed)
+
+
+def _could_not_be_read(count: int) -> str:
+    folders, images = ("1 folder", "its") if count == 1 else (f"{count} folders", "their")
+    return f"{folders} could not be read, so {images} images are not shown."

@@ -23,7 +23,7 @@ import gui.file_commands
 from engine.decisions import Decision
 from engine.modelfile import ReferenceModel
 from engine.quarantine import default_quarantine_dir
-from gui.dialogs import ConfirmDialog
+from gui.dialogs import ConfirmDialog, ReportDialog
 from gui.gallery_items import GalleryCounts
 from gui.gallery_proxy import FilterMode, SortKey
 from gui.gallery_roles import GalleryRole
@@ -123,12 +123,23 @@ def test_unlistable_subfolder_named_in_status(
     unlistable = make_too_deep_folder(mixed_folder, mixed_folder / "retina_0000.png")
 
     open_and_wait(qtbot, window, mixed_folder)
+    reports = reports_titled(window, "Folders Not Read")
+    with qtbot.waitSignal(window.scoring_finished, timeout=60_000):
+        window.rescan()
 
     message = window.status_bar.currentMessage()
     assert message.startswith("Ready: 19 files in ")
-    assert message.endswith(" s. 1 folder could not be read, so its images are not shown: "
-                            f"{unlistable} (File name too long).")
+    assert message.endswith(" s. 1 folder could not be read, so its images are not shown.")
     assert window.gallery_model.rowCount() == 19
+    [report] = reports
+    assert report.details.toPlainText() == f"{unlistable}: File name too long"
+    # A reload that finds the same folder unreadable does not report it again.
+    assert reports_titled(window, "Folders Not Read") == [report]
+
+
+def reports_titled(window: MainWindow, title: str) -> list[ReportDialog]:
+    return [dialog for dialog in window.findChildren(ReportDialog)
+            if dialog.isVisible() and dialog.windowTitle() == title]
 
 
 @pytest.mark.parametrize(

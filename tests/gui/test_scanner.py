@@ -88,4 +88,7 @@ def test_finished_message_names_skipped_folders() -> None:
     assert ready == ("Ready: 15 files in 0.4 s.", READY_MESSAGE_MS)
     # It stays until the next message, because the user has no other place to see it.
     assert skipped == ("Ready: 15 files in 0.4 s. 1 folder could not be read, so its images "
-                       "are not shown: locked (permission denied).", 0)
+                       "are not shown.", 0)
+    summary, lines = scanner.skipped_folders_report()
+    assert summary.startswith("1 folder could not be read, so its images are not shown.")
+    assert lines == ["locked: permission denied"]
