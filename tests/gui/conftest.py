@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,18 +76,29 @@ def settings(tmp_path: Path) -> QSettings:
 @pytest.fixture
 def make_window(
     qtbot: QtBot, default_model: ReferenceModel, settings: QSettings
-) -> Callable[[], MainWindow]:
-    """Make a new shown main window with the shipped model, as a restart of the app would."""
+) -> Iterator[Callable[[], MainWindow]]:
+    """Make a new shown main window with the shipped model, as a restart of the app would.
+
+    The fixture keeps a reference to each window until pytest-qt has closed it
+    after the test, as the app does for its window while it runs. qtbot.addWidget
+    keeps only a weak reference, and the parts of a window refer to each other, so
+    once the test returned, the cyclic garbage collector could free a shown window.
+    A collection while Qt painted the gallery deleted the window mid-paint and
+    crashed the process.
+    """
+    windows: list[MainWindow] = []
 
     def make() -> MainWindow:
         main_window = MainWindow(settings)
         qtbot.addWidget(main_window)
+        windows.append(main_window)
         main_window.set_model(default_model)
         main_window.show()
         qtbot.waitExposed(main_window)
         return main_window
 
-    return make
+    yield make
+    windows.clear()
 
 
 @pytest.fixture

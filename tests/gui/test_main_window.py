@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +74,20 @@ def test_reopening_during_scans(qtbot: QtBot, window: MainWindow, large_folder: 
     assert window.gallery_model.rowCount() == len(list(large_folder.glob("*.png")))
     # Every scan's signals object is gone once its last signal was handled.
     qtbot.waitUntil(lambda: not QCoreApplication.instance().findChildren(WorkerSignals))
+
+
+def test_made_window_survives_garbage_collection(
+    make_window: Callable[[], MainWindow],
+) -> None:
+    # The parts of a window refer to each other, so once no test variable
+    # references it, the cyclic garbage collector can free it. A collection while
+    # Qt painted the gallery then deleted a shown window mid-paint and crashed.
+    window_reference = weakref.ref(make_window())
+    gc.collect()
+
+    window = window_reference()
+    assert window is not None
+    assert window.isVisible()
 
 
 def test_window_without_model_disables_scoring(window: MainWindow, mixed_folder: Path) -> None:

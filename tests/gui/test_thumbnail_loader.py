@@ -22,6 +22,7 @@ from engine.review import ReviewStore
 from engine.thumbcache import CACHE_FILE_NAME, CachedThumbnail, default_cache_folder
 from engine.training import TrainingData, TrainingOptions, frame_arrays, train_model
 from gui.gallery_model import GalleryModel
+from gui.gallery_proxy import FilterMode
 from gui.gallery_roles import THUMBNAIL_ROLES
 from gui.main_window import MainWindow
 from gui.scanner import FolderScanner
@@ -178,10 +179,16 @@ def test_undo_reads_thumbnails_lost_while_away(
 ) -> None:
     open_and_wait(qtbot, window, mixed_folder)
     shutil.rmtree(default_cache_folder())
+    # The gallery shows only kept files, so that it never paints the flagged tiles.
+    # Otherwise a paint during the scan requested the thumbnail of the flagged file, and
+    # a pool thread decoded it before or after the rename below.
+    window.filter_combo.setCurrentText(FilterMode.KEPT.value)
     open_and_wait(qtbot, window, mixed_folder)
+    qtbot.waitUntil(lambda: not window.thumbnails_loading(), timeout=TIMEOUT_MS)
     gallery = window.gallery_model
     flagged = next(row for row in range(gallery.rowCount()) if gallery.flag_at(row))
     relative_path = gallery.item(flagged).record.relative_path
+    assert gallery.item(flagged).deferred
     # The tile is painted while its file is away, as during a move.
     away = mixed_folder / f"{relative_path}.away"
     (mixed_folder / relative_path).rename(away)
