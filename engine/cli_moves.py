@@ -239,6 +239,12 @@ def _report_export(summary: ExportSummary) -> int:
     code = report_failures(summary.errors, "could not be exported")
     if report_skipped_folders(summary.skipped_folders, "were not exported") != EXIT_OK:
         return EXIT_FAILED
+    if summary.not_reviewed:
+        # The notes printed above name them: files that arrived after the scan.
+        count = len(summary.not_reviewed)
+        print(f"{_files(count)} of the folder {'was' if count == 1 else 'were'} not in the "
+              "review, so the export is incomplete.", file=sys.stderr)
+        return EXIT_FAILED
     return code
 
 

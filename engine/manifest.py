@@ -39,7 +39,7 @@ REVIEW_COLUMNS = (
     "model_fingerprint",
     "model_decision",  # keep or reject; a file that cannot be read is rejected
     "final_decision",  # the curator's override when there is one, else the model's
-    "decision_source",  # model or curator
+    "decision_source",  # model or curator; empty for a missing file without an override
     "override_time",  # when the curator decided, empty for the model
     "location",  # folder, quarantine or missing
     "time",  # when the row was written
@@ -67,13 +67,15 @@ def review_row(record: FileRecord, threshold: float, model_fingerprint: str,
     # The enums are StrEnums, so each member is its own text. Reading `.value`
     # goes through the enum's descriptor, four calls a row: 8000 rows of the
     # `score` command took 40 000 of them.
-    model_decision = record.model_decision(threshold)
+    # A file that is gone has no decision of the model's, only the curator's, if any.
+    missing = record.status is Status.MISSING
+    model_decision = None if missing else record.model_decision(threshold)
     row = {
         "path": record.relative_path,
         "status": record.status,
         "detail": record.detail,
         "sha256": sha256 or "",
-        "size": "" if record.status is Status.MISSING else str(record.size),
+        "size": "" if missing else str(record.size),
         "score": "" if record.score is None else f"{record.score:.8g}",
         "threshold": f"{threshold:.8g}",
     }
@@ -91,7 +93,7 @@ def review_row(record: FileRecord, threshold: float, model_fingerprint: str,
         model_fingerprint=model_fingerprint,
         model_decision=model_decision or "",
         final_decision=record.override or model_decision or "",
-        decision_source=record.decision_source,
+        decision_source="" if missing and record.override is None else record.decision_source,
         override_time=record.override_time or "",
         location=record.location,
         time=utc_now(),

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fault_files import fill_disk, tmpfs
@@ -28,6 +29,7 @@ from review_files import (
     write_retina_pngs,
 )
 
+import engine.cli_moves
 import engine.placement
 from engine.cli import (
     EXIT_BAD_MODEL,
@@ -221,6 +223,9 @@ def test_score_lists_files_removed_mid_scan(half_scored: Path, tmp_path: Path) -
         assert rows[path]["location"] == "missing", path
         assert rows[path]["score"] == rows[path]["flagged"] == "", path
         assert rows[path]["size"] == rows[path]["sha256"] == "", path
+        # No decision on a file that is gone, so counting rejects leaves it out.
+        assert rows[path]["model_decision"] == rows[path]["final_decision"] == "", path
+        assert rows[path]["decision_source"] == "", path
     for path in set(rows) - set(REMOVED_DURING_SCAN):
         assert rows[path]["status"] == "ok", path
         assert rows[path]["location"] == "folder", path
@@ -246,6 +251,32 @@ def test_export_lists_files_removed_mid_scan(half_scored: Path, tmp_path: Path) 
         assert rows[path]["score"] == rows[path]["size"] == "", path
         assert rows[path]["exported"] == "false", path
     assert not (destination / "old0001.png").exists()
+
+
+def test_export_of_files_added_after_scan_fails(
+    half_scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    destination = tmp_path / "cleaned"
+    scan = engine.cli_moves.scan
+
+    def scan_then_add(*arguments: Any) -> Any:
+        listing = scan(*arguments)
+        # A file that arrives after the scan, before the export lists the folder.
+        shutil.copy(half_scored / "old0000.png", half_scored / "late.png")
+        return listing
+
+    monkeypatch.setattr(engine.cli_moves, "scan", scan_then_add)
+
+    code = main(["export", str(half_scored), "--to", str(destination)])
+
+    document = json.loads((destination / "manifest.json").read_text())
+    assert code == EXIT_FAILED
+    assert document["complete"] is False
+    assert document["summary"]["not_reviewed"] == ["late.png"]
+    assert not (destination / "late.png").exists()
+    assert ("1 file of the folder was not in the review, so the export is incomplete."
+            in capsys.readouterr().err)
 
 
 def test_move_rejects_then_undo(
