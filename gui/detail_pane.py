@@ -20,11 +20,19 @@ from PySide6.QtWidgets import (
 )
 
 from engine.modelfile import ReferenceModel
+from engine.scoring import ScoredFile
 from engine.signals import SIGNALS, flagging_signals
+from engine.thumbcache import CachedThumbnail
 from gui.detail_loader import DetailImages, DetailLoader
 from gui.dialogs import WrappedText
 from gui.error_map import ErrorMapLegend, colourise, full_scale, rgb_image
-from gui.gallery_items import Tile, describe_decision, describe_status, placeholder_text
+from gui.gallery_items import (
+    Tile,
+    describe_decision,
+    describe_status,
+    placeholder_text,
+    sentence_case,
+)
 from gui.gallery_model import GalleryModel
 from gui.gallery_roles import GalleryRole
 from gui.image_box import ImageBox
@@ -78,6 +86,7 @@ class DetailPane(QWidget):
         self._model: ReferenceModel | None = None
         self._index = QPersistentModelIndex()
         self._path: Path | None = None
+        self._record: ScoredFile | None = None
         self._images_path: Path | None = None
         self._file_size: int | None = None
         self._modified_ns: int | None = None
@@ -205,11 +214,12 @@ class DetailPane(QWidget):
         path = tile.item.record.path
         if path != self._path:
             self._path = path
+            self._record = tile.item.record
             self._images_path = None
             self._file_size = self._modified_ns = None
             self._show_thumbnail(tile)
             if self._model is not None:
-                self._loader.request(self._model, path)
+                self._loader.request(self._model, tile.item.record)
         self._show_info(tile)
 
     # Showing
@@ -308,6 +318,11 @@ class DetailPane(QWidget):
         return f"{percentile:.1f} % of clean calibration images score lower"
 
     def _show_images(self, images: DetailImages) -> None:
+        if images.problem:
+            self.original_box.set_text(sentence_case(images.problem))
+            for box in (self.input_box, self.reconstruction_box, self.error_box):
+                box.set_text("")
+            return
         if images.model_input is None or images.error_map is None:
             reason = images.detail or images.status.value
             # Once is enough: the three panes sit side by side.
@@ -330,6 +345,12 @@ class DetailPane(QWidget):
         if images.path != self._path:
             return
         self._file_size, self._modified_ns = images.file_size, images.modified_ns
+        if images.problem and self._record is not None:
+            # The other facts describe the scored version, so Size and Modified do too.
+            self._file_size, self._modified_ns = self._record.size, self._record.mtime_ns
+            # The tile drops its thumbnail of the scored version and shows the problem.
+            self._gallery_model.set_thumbnails(
+                [CachedThumbnail(self._record, None, images.problem)])
         self._images_path = images.path
         self._show_images(images)
         if self._index.isValid():

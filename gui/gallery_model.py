@@ -294,16 +294,21 @@ class GalleryModel(QAbstractListModel):
     def set_thumbnails(self, thumbnails: Iterable[CachedThumbnail]) -> None:
         """Give deferred items of these records their thumbnails, or none for good.
 
-        A record that is no longer the one of its row is ignored, because a scan
-        or an undo replaced the row or a move removed it. A deferred row of the
-        same file is repainted instead, so that it requests its thumbnail again.
+        A thumbnail with no data and a problem, such as CHANGED_SINCE_SCORED, also
+        replaces the thumbnail of an item that has one. A record that is no longer
+        the one of its row is ignored, because a scan or an undo replaced the row
+        or a move removed it. A deferred row of the same file is repainted instead,
+        so that it requests its thumbnail again.
         """
         rows_by_path = self._row_index()
         changed = []
         for thumbnail in thumbnails:
             record = thumbnail.record
             row = rows_by_path.get(record.relative_path)
-            if row is None or not self._items[row].deferred:
+            if row is None:
+                continue
+            has_problem = thumbnail.data is None and bool(thumbnail.problem)
+            if not self._items[row].deferred and not has_problem:
                 continue
             if self._items[row].record is record:
                 self._items[row] = GalleryItem.create(

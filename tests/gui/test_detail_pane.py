@@ -20,7 +20,7 @@ from engine.scoring import reconstruct
 from engine.signals import RECONSTRUCTION, SIGNALS
 from gui.detail_pane import DetailPane, format_size
 from gui.error_map import COLOUR_TABLE, FULL_SCALE_MULTIPLE, colourise, full_scale
-from gui.gallery_items import sentence_case
+from gui.gallery_items import placeholder_text, sentence_case
 from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
 from gui.score_format import format_score
@@ -186,6 +186,33 @@ def test_unreadable_file_shows_status(qtbot: QtBot, scored_window: MainWindow) -
     assert pane.original_box.text == "Empty file (0 bytes)"
     assert pane.input_box.text.startswith("Cannot read the file now")
     assert pane.error_box.text == ""
+
+
+def test_changed_file_shows_no_new_content(qtbot: QtBot, scored_window: MainWindow,
+                                           data_root: Path) -> None:
+    # A fundus JPEG copied over a flagged blood-cell file after scoring, with a new
+    # size and mtime, must not be shown beside the blood-cell file's score.
+    relative_path = blood_path(scored_window.folder)
+    model = scored_window.gallery_model
+    row = model.row_of(relative_path)
+    assert row is not None
+    record = model.item(row).record
+    assert model.item(row).thumbnail is not None
+    fundus = data_root / "fundus" / "hrf_resized" / "01_h.jpg"
+    shutil.copyfile(fundus, scored_window.folder / relative_path)
+
+    pane = show(qtbot, scored_window, relative_path)
+
+    assert pane.original_box.text == "The file changed since it was scored"
+    assert not pane.original_box.has_image
+    assert not pane.input_box.has_image
+    assert not pane.reconstruction_box.has_image
+    assert not pane.error_box.has_image
+    assert pane.info_text("Score").startswith(format_score(record.score))
+    assert pane.info_text("Size") == format_size(record.size)
+    item = model.item(row)
+    assert item.thumbnail is None
+    assert placeholder_text(item) == "The file changed since it was scored"
 
 
 def test_long_name_keeps_pane_width(qtbot: QtBot, window: MainWindow, mixed_folder: Path) -> None:
