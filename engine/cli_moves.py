@@ -236,7 +236,8 @@ def _report_export(summary: ExportSummary) -> int:
     print(f"Exported {_files(summary.added)} to {summary.destination} "
           f"({summary.linked} hard-linked).{there_already} "
           f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
-    code = report_failures(summary.errors, "could not be exported")
+    # One error covers all the files skipped on a full disk, so failed files are counted.
+    code = report_failures(summary.errors, "could not be exported", summary.failed)
     if report_skipped_folders(summary.skipped_folders, "were not exported") != EXIT_OK:
         return EXIT_FAILED
     if summary.not_reviewed:
@@ -259,9 +260,11 @@ def _report_failed_export(export: CleanedSetExport, error: ExportError) -> None:
     written = [str(path) for path in (summary.manifest_csv, summary.manifest_json)
                if path is not None]
     manifests = f"Manifests: {', '.join(written)}." if written else "No manifest was written."
+    skipped = len(summary.skipped_full)
+    not_tried = f", and {skipped} were not tried because it is full" if skipped else ""
     print(f"Exported {summary.added} of {_files(export.kept_count)} with the final decision "
-          f"keep to {summary.destination} before it stopped; {summary.failed} could not be "
-          f"exported. {manifests}", file=sys.stderr)
+          f"keep to {summary.destination} before it stopped; {summary.failed - skipped} could "
+          f"not be exported{not_tried}. {manifests}", file=sys.stderr)
 
 
 def _export_with_progress(export: CleanedSetExport, stop_signals: StopSignals) -> bool:
@@ -349,11 +352,15 @@ def review_threshold(store: ReviewStore, model: ReferenceModel,
     return store.threshold_for(model.fingerprint, model.threshold)
 
 
-def report_failures(errors: list[str], failure: str) -> int:
-    """Print how many files failed, such as "could not be moved", and return the exit code."""
+def report_failures(errors: list[str], failure: str, count: int | None = None) -> int:
+    """Print how many files failed, such as "could not be moved", and return the exit code.
+
+    `count` is the number of files that failed, where it differs from that of `errors`.
+    """
     if not errors:
         return EXIT_OK
-    print(f"{_files(len(errors))} {failure}; the reasons are listed above.", file=sys.stderr)
+    failed = len(errors) if count is None else count
+    print(f"{_files(failed)} {failure}; the reasons are listed above.", file=sys.stderr)
     return EXIT_FAILED
 
 

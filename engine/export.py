@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.decisions import Decision
-from engine.export_notes import not_reviewed_note
+from engine.export_notes import copied_without_manifest, destination_full_error, not_reviewed_note
 from engine.listing import SkippedFolder, describe_skipped_folders, list_relative_images
 from engine.manifest import (
     MANIFEST_COLUMNS,
@@ -73,6 +74,8 @@ class ExportSummary:
     `not_reviewed` lists, relative to the reviewed folder, its image files that are
     not in the review, such as those a cancelled scan did not reach. They are
     neither exported nor rows of the manifest, so the export is not `complete`.
+    `skipped_full` lists the kept files that were not tried because an earlier copy
+    found the destination's disk full. They count as failed, with one error for all.
     """
 
     destination: Path
@@ -86,6 +89,7 @@ class ExportSummary:
     left_in_destination: list[str] = field(default_factory=list)
     skipped_folders: list[SkippedFolder] = field(default_factory=list)
     not_reviewed: list[str] = field(default_factory=list)
+    skipped_full: list[str] = field(default_factory=list)
     manifest_csv: Path | None = None
     manifest_json: Path | None = None
     cancelled: bool = False
@@ -148,6 +152,10 @@ class CleanedSetExport:
         self.records = [records[index] for index in order]
         self.summary = ExportSummary(self.destination)
         self._rows: list[dict[str, str]] = []
+        # The relative paths in the destination of the files this run copied or linked.
+        self._added: list[str] = []
+        # Set by the first copy that fails with ENOSPC or EDQUOT, after which no file is tried.
+        self._disk_full = False
         self._placement = Placement(
             store.folder, self.destination, {record.relative_path for record in self.records},
             self.summary, link=link)
@@ -173,7 +181,9 @@ class CleanedSetExport:
         the run ends or is cancelled; a cancelled run's JSON manifest has
         "complete": false and lists only the files handled. So has the manifest
         of a run that found image files in the folder that are not in the review,
-        which it lists in `summary.not_reviewed`. Raises ExportError if the
+        which it lists in `summary.not_reviewed`. Once a copy fails with ENOSPC or
+        EDQUOT, the later kept files are not tried but listed in
+        `summary.skipped_full`, with one error for all of them. Raises ExportError if the
         folder cannot be listed, the destination folder cannot be created or the
         manifests cannot be written there.
         """
@@ -190,6 +200,9 @@ class CleanedSetExport:
             # One row per file handled, also for the last one when the run is
             # stopped at its yield.
             self.summary.cancelled = len(self._rows) < len(self.records)
+            if self.summary.skipped_full:
+                self.summary.errors.append(
+                    destination_full_error(self.summary.skipped_full, self.destination))
             self._placement.add_final_notes()
             self._write_manifests()
             logger.info("Exported %d files of %s to %s: %d there already, %d not copied, "
@@ -249,13 +262,19 @@ class CleanedSetExport:
         linked = False
         error: str | None = None
         sha256: str | None = None
+        if record.location is Location.FOLDER and decision is Decision.KEEP and self._disk_full:
+            return self._skip_on_full_disk(record, decision)
         if record.location is Location.FOLDER and decision is Decision.KEEP:
+            present = self.summary.already_present
             try:
                 target, linked, sha256 = self._placement.place(record)
+                if self.summary.already_present == present:
+                    self._added.append(self._relative(target))
             except PlacementError as problem:
                 error = f"Exporting {record.relative_path} failed: {problem}."
             except OSError as problem:
                 error = f"Exporting {record.relative_path} failed: {describe_os_error(problem)}."
+                self._disk_full = problem.errno in (errno.ENOSPC, errno.EDQUOT)
         else:
             sha256 = file_sha256(self.store, record)
             if self.merge and sha256 is not None:
@@ -270,6 +289,17 @@ class CleanedSetExport:
         self._count(target, linked, error)
         self._rows.append(row)
         return ExportedFile(record.relative_path, decision, target, linked, error)
+
+    def _skip_on_full_disk(self, record: FileRecord, decision: Decision) -> ExportedFile:
+        """Record a kept file as not exported, without trying it, once the disk is full."""
+        error = f"{record.relative_path} was not exported, because {self.destination} is full."
+        row = review_row(record, self.threshold, self.model_fingerprint,
+                         file_sha256(self.store, record), self.signal_thresholds)
+        row.update(exported="false", exported_as="", error=error)
+        self.summary.failed += 1
+        self.summary.skipped_full.append(record.relative_path)
+        self._rows.append(row)
+        return ExportedFile(record.relative_path, decision, None, False, error)
 
     def _relative(self, path: Path) -> str:
         """Return `path` relative to the destination, with forward slashes."""
@@ -309,7 +339,8 @@ class CleanedSetExport:
             written = self.summary.manifest_csv
             if written is None:
                 raise ExportError(f"writing the manifests to {self.destination} failed: "
-                                  f"{reason}.") from error
+                                  f"{reason}.{copied_without_manifest(self._added)}"
+                                  ) from error
             raise ExportError(f"writing the JSON manifest to {self.destination} failed: "
                               f"{reason}. Only {written.name} was written.") from error
 

@@ -96,6 +96,31 @@ def not_reviewed_note(paths: list[str], folder: Path) -> str:
             f"Score the folder, then export again with the merge option to add {them}.")
 
 
+def destination_full_error(paths: list[str], destination: Path) -> str:
+    """Return the one error for the kept files at `paths`, relative to the reviewed
+    folder, that an export did not try after it found the disk of `destination` full.
+    """
+    count = len(paths)
+    return (f"{_files(count)} {_were(count)} not exported, because {destination} is full: "
+            f"{_named(paths)}. Free some space on that disk, then export again with the "
+            "merge option to add them.")
+
+
+def copied_without_manifest(paths: list[str]) -> str:
+    """Return the sentences, led by a space, that name the files at `paths`, relative
+    to the destination, which an export copied there before it failed to write its
+    manifests, or "" if there are none.
+
+    Every path is named, because no manifest records them.
+    """
+    if not paths:
+        return ""
+    count = len(paths)
+    return (f" {_files(count)} {_were(count)} copied into it without a manifest: "
+            f"{', '.join(paths)}. Remove {'it' if count == 1 else 'them'}, or free some "
+            "space and export again with the merge option, which writes the manifests.")
+
+
 def _named(paths: list[str]) -> str:
     """Return the first _SHOWN_PATHS of `paths` joined for a sentence, with the count
     of the others.

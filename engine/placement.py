@@ -23,6 +23,7 @@ from engine.names import (
     name_max,
     numbered_names,
 )
+from engine.quarantine import remove_empty_folders
 from engine.records import FileRecord, hash_file, read_identity
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class Placement:
         # run drops those that this export took for a kept file with that content.
         self._left_behind: list[tuple[FolderNames, str, str]] = []
         self._links = HardLinks(folder, destination) if link else None
+        # The folders this export made, the only ones it removes again when empty.
+        self._created_folders: list[Path] = []
 
     def _relative(self, path: Path) -> str:
         """Return `path` relative to the destination, with forward slashes."""
@@ -80,12 +83,22 @@ class Placement:
         if (identity.size, identity.mtime_ns) != (record.size, record.mtime_ns):
             raise PlacementError("it changed since it was scored. Score the folder again")
         *folders, name = record.relative_path.split("/")
-        requested = make_folders(self.destination, folders) / name
+        try:
+            requested = make_folders(self.destination, folders, self._created_folders) / name
+            return self._place_in_folder(source, requested, record, identity.size)
+        except BaseException:
+            # A file not placed leaves no folder that this export made for it.
+            remove_empty_folders(self.destination.joinpath(*folders), self.destination,
+                                 self._created_folders)
+            raise
+
+    def _place_in_folder(self, source: Path, requested: Path, record: FileRecord,
+                         size: int) -> tuple[Path, bool, str]:
         names = self._names.names_in(requested.parent)
         if requested.name in names.existing and fold_name(requested.name) not in names.claimed:
             # The same name from an earlier export: merge checks that it is this file.
             return requested, False, self._check_present(source, requested)
-        earlier = self._earlier_copy(source, requested, names, identity.size)
+        earlier = self._earlier_copy(source, requested, names, size)
         if earlier is not None:
             target, digest = earlier
             self.summary.already_present += 1
@@ -96,7 +109,7 @@ class Placement:
                 continue
             target = requested.with_name(candidate)
             try:
-                placed = self._claim(source, target, identity.size)
+                placed = self._claim(source, target, size)
             except FileExistsError:
                 # Another program took the name, or the file system folds names
                 # differently than casefold(): the next variant is tried.

@@ -1122,15 +1122,20 @@ def test_full_disk_export_reports_what_it_left(
 
     failed = [line for line in lines_containing(errors, "failed: no space left on device")
               if not line.startswith("Exporting failed:")]
+    skipped = lines_containing(errors, f"were not exported, because {destination} is full: ")
     assert code == EXIT_FAILED
-    assert failed
+    # The first copy that does not fit fails, and the kept files after it are skipped.
+    assert len(failed) == 1
+    assert len(skipped) == 1
+    skipped_count = int(skipped[0].split()[0])
     assert errors[-2].startswith(
         f"Exporting failed: writing the manifests to {destination} failed: no space left")
+    assert errors[-2].endswith("export again with the merge option, which writes the manifests.")
     # The last line counts what the stopped export left in the destination.
     assert errors[-1].startswith(f"Exported {len(copied)} of ")
     assert errors[-1].endswith(f"with the final decision keep to {destination} before it "
-                               f"stopped; {len(failed)} could not be exported. No manifest "
-                               "was written.")
+                               f"stopped; 1 could not be exported, and {skipped_count} were "
+                               "not tried because it is full. No manifest was written.")
 
 
 @pytest.mark.parametrize(("written", "every_file_handled", "expected"), [

@@ -521,6 +521,51 @@ def test_full_disk_leaves_whole_manifests_only(
     assert job.summary.manifest_json is None
 
 
+def test_full_disk_stops_export(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    kept = kept_paths(store, default_model)
+    # The disk is full from the first kept file in sub/, so the export makes sub/ for it.
+    first_in_sub = kept.index(next(path for path in kept if path.startswith("sub/")))
+    with tmpfs(tmp_path / "full_disk", "1m") as disk:
+        destination = disk / "clean"
+        (destination / "before").mkdir(parents=True)
+        job = CleanedSetExport(store, destination, default_model.fingerprint,
+                               default_model.threshold, model_name=default_model.name,
+                               merge=True)
+        files = job.run()
+        while next(files).relative_path != kept[first_in_sub - 1]:
+            pass
+        free = os.statvfs(disk)
+        (disk / "filler").write_bytes(b"\0" * (free.f_bavail * free.f_frsize))
+        with pytest.raises(ExportError) as failure:
+            for _ in files:
+                pass
+        copied = sorted(path.relative_to(destination).as_posix()
+                        for path in destination.rglob("*") if path.is_file())
+        folders = sorted(path.relative_to(destination).as_posix()
+                         for path in destination.rglob("*") if path.is_dir())
+
+    summary = job.summary
+    full = [error for error in summary.errors if "no space left on device" in error]
+    assert copied == sorted(kept[:first_in_sub])
+    assert len(full) == 1
+    assert full[0].startswith(f"Exporting {kept[first_in_sub]} failed: ")
+    # Every kept file after the one that found the disk full is skipped, not tried.
+    assert summary.skipped_full == kept[first_in_sub + 1:]
+    assert summary.skipped_full
+    assert summary.failed == 1 + len(summary.skipped_full)
+    assert len(summary.errors) == 2
+    assert summary.errors[1].startswith(f"{len(summary.skipped_full)} file")
+    assert f"not exported, because {destination} is full: " in summary.errors[1]
+    # sub/, made for the file that did not fit, is removed. The folder there before stays.
+    assert folders == ["before"]
+    assert str(failure.value).endswith(
+        f"{len(copied)} files were copied into it without a manifest: "
+        f"{', '.join(kept[:first_in_sub])}. Remove them, or free some space and export "
+        "again with the merge option, which writes the manifests.")
+
+
 def test_merge_lists_files_left_behind(
     store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
 ) -> None:
@@ -688,7 +733,9 @@ def test_full_disk_leaves_no_empty_copies(
                  if path.is_file()}
 
     assert job.summary.failed >= 6
-    assert all("no space left on device" in error for error in job.summary.errors)
+    # The first copy that does not fit fails, and the files after it are skipped.
+    assert "no space left on device" in job.summary.errors[0]
+    assert " is full: " in job.summary.errors[1]
     # Each copy that did not fit was removed, not left behind empty or cut short.
     assert all(size > 0 for size in sizes.values()), sizes
     assert len(sizes) <= 1
