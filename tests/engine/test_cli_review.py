@@ -238,8 +238,13 @@ def test_export_lists_files_removed_mid_scan(half_scored: Path, tmp_path: Path) 
         code = main(["export", str(half_scored), "--to", str(destination)])
 
     rows = read_rows(destination / "manifest.csv")
+    document = json.loads((destination / "manifest.json").read_text())
     assert handler.change is None, "the scan never logged its count of cached files"
-    assert code == EXIT_OK
+    # The renamed folder's files arrived under new names after the scan listed the
+    # folder, so the export is incomplete.
+    assert code == EXIT_FAILED
+    assert document["summary"]["not_reviewed"] == [
+        "sub_renamed/s0000.png", "sub_renamed/s0001.png", "sub_renamed/s0002.png"]
     assert len(rows) == 11
     missing = sorted(path for path, row in rows.items() if row["status"] == "missing")
     # The same rows as in the score CSV: a removed file that was scored before is
