@@ -39,7 +39,7 @@ REVIEW_COLUMNS = (
     "model_fingerprint",
     "model_decision",  # keep or reject; a file that cannot be read is rejected
     "final_decision",  # the curator's override when there is one, else the model's
-    "decision_source",  # model or curator; empty for a missing file without an override
+    "decision_source",  # model or curator, empty for a missing file without an override
     "override_time",  # when the curator decided, empty for the model
     "location",  # folder, quarantine or missing
     "time",  # when the row was written
