@@ -129,7 +129,7 @@ def _find_stale(
 ) -> tuple[set[int], dict[str, FileIdentity]]:
     """Return the indexes of the files without a current cached score, and their identities.
 
-    `trusted` holds the model's _trusted_identities. A file that cannot be
+    `trusted` contains the model's _trusted_identities. A file that cannot be
     stat-ed is stale and has no identity.
     """
     # Strings, not Paths: a Path costs more to build than the stat.
@@ -170,9 +170,9 @@ def save_scores(
 ) -> int:
     """Store the intake result and score of each file and return how many were cached.
 
-    `identities` gives the size and mtime_ns read before a file was decoded; a
-    file without one is stat-ed now, and skipped if that fails, unless it was
-    found missing: that file is marked missing, like one the listing did not
+    `identities` gives the size and mtime_ns read before a file was decoded. A
+    file without one is stat-ed now, and skipped if that fails. A file that
+    intake found missing is marked missing instead, like one the listing did not
     find. A file new to the review is added to it as missing. Results with a
     transient status (missing, unreadable) update the file's status but are not
     cached, so the next scan reads those files again.
