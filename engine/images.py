@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from engine.conversion import to_rgb, turn_upright
 from engine.framing import Framing
+from engine.plainpng import PLAIN_PNG_BYTES, read_plain_png
 from engine.signatures import (
     IMAGE_SIGNATURES,
     PNG_SIGNATURE,
@@ -214,6 +215,9 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
 
     _decoding.path = path
     try:
+        plain = read_plain_png(path) if status.st_size <= PLAIN_PNG_BYTES else None
+        if plain is not None:
+            return _decode(path, plain, status, framing, thumbnail_size)
         with Image.open(path) as image:
             return _decode(path, image, status, framing, thumbnail_size)
     except FileNotFoundError:

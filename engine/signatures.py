@@ -1,9 +1,10 @@
-"""File signatures and PNG header checks for files that Pillow cannot open."""
+"""File signatures, and the PNG header and chunks read without Pillow."""
 
 from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 # File signatures of formats that Pillow may lack a codec for; a file that starts
@@ -46,17 +47,23 @@ def png_header_size(data: bytes) -> tuple[int, int] | None:
 
 def png_has_bad_crc(data: bytes) -> bool:
     """Return True when a complete chunk in `data` fails its CRC-32 check."""
+    return not all(intact for _, _, intact in png_chunks(data))
+
+
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes, bool]]:
+    """Yield the type, the data and whether the CRC-32 matches, of each complete
+    chunk of the PNG bytes `data`, in order, up to the first incomplete one.
+    """
     offset = len(PNG_SIGNATURE)
     while offset + 12 <= len(data):
-        length = struct.unpack(">I", data[offset : offset + 4])[0]
+        length, kind = struct.unpack_from(">I4s", data, offset)
         end = offset + 8 + length
         if end + 4 > len(data):
-            return False
-        expected = struct.unpack(">I", data[end : end + 4])[0]
-        if zlib.crc32(data[offset + 4 : end]) != expected:
-            return True
+            return
+        (expected,) = struct.unpack_from(">I", data, end)
+        body = data[offset + 8 : end]
+        yield kind, body, zlib.crc32(body, zlib.crc32(kind)) == expected
         offset = end + 4
-    return False
 
 
 def missing_codec(path: Path) -> str:
