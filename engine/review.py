@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.decisions import Decision
+from engine.listing import relative_posix
 from engine.records import LOCATIONS, STATUSES, FileIdentity, FileRecord, Location, hash_file
 from engine.reviewdb import ReviewDatabase, ReviewStoreError, utc_now
 from engine.reviewplaces import describe_split, read_content
@@ -251,14 +252,7 @@ class ReviewStore:
 
         Raises ValueError for a path outside the folder.
         """
-        absolute = os.path.abspath(path)
-        # Slicing the string gives what Path.relative_to gives for a path that
-        # starts with the folder's, in 1.5 µs instead of 6.4 µs. A scan computes
-        # it twice for every file.
-        prefix = os.path.join(self.folder, "")
-        if absolute.startswith(prefix) and len(absolute) > len(prefix):
-            return absolute[len(prefix):].replace(os.sep, "/")
-        return Path(absolute).relative_to(self.folder).as_posix()
+        return relative_posix(os.path.abspath(path), self.folder)
 
 
 def _cached_values(row: tuple[Any, ...]) -> tuple[float | None, dict[str, float] | None]:

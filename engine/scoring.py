@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from engine.images import LoadedImage, Status, decoding_parts, load_image
-from engine.listing import list_images
+from engine.listing import list_images, relative_posix
 from engine.modelfile import ReferenceModel
 from engine.signals import COLOUR, LATENT, RECONSTRUCTION, combined_scores
 
@@ -268,7 +268,7 @@ def _score_batch(
             logger.warning("skipped %s: %s", item.path, item.detail or item.status)
         yield ScoredFile(
             root=root,
-            relative_path=item.path.relative_to(root).as_posix(),
+            relative_path=relative_posix(item.path, root),
             status=item.status,
             detail=item.detail,
             score=score,

@@ -17,6 +17,7 @@ from engine.listing import (
     list_folder,
     list_images,
     list_relative_images,
+    relative_posix,
 )
 
 FRAMING = Framing()
@@ -112,3 +113,20 @@ def test_skipped_folders_described() -> None:
     assert four_folders.endswith("a (permission denied), b (permission denied), "
                                  "c (permission denied) and 1 other.")
     assert five_folders.endswith("c (permission denied) and 2 others.")
+
+
+@pytest.mark.parametrize(("path", "root", "expected"), [
+    ("/data/set/a/b.png", "/data/set", "a/b.png"),
+    ("/data/set/a/b.png", "/data/set/", "a/b.png"),
+    ("a/b.png", ".", "a/b.png"),
+    # A name that only starts like the root's last part is outside it.
+    ("/data/settle/b.png", "/data/set", None),
+    ("/data/set", "/data/set", "."),
+])
+def test_relative_posix_as_relative_to(path: str, root: str, expected: str | None) -> None:
+    if expected is None:
+        with pytest.raises(ValueError):
+            relative_posix(Path(path), Path(root))
+        return
+    assert relative_posix(Path(path), Path(root)) == expected
+    assert relative_posix(path, root) == Path(path).relative_to(root).as_posix()
