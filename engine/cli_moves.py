@@ -52,6 +52,9 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel,
         problem = quarantine_problem(store.folder, destination)
         if problem:
             print(f"Moving rejects failed: {problem}", file=sys.stderr)
+            if args.destination is None:
+                print(f"{destination} is the default quarantine folder. Name another one "
+                      "with --to FOLDER.", file=sys.stderr)
             return EXIT_FAILED
         threshold = review_threshold(store, model, args.threshold)
         if scan(store, model, threshold, "Moving rejects") is None:
@@ -199,6 +202,9 @@ def run_export(args: argparse.Namespace, model: ReferenceModel,
         problem = destination_problem(store.folder, args.destination, args.merge)
         if problem:
             print(f"Exporting failed: {problem}", file=sys.stderr)
+            # Suggest --merge only where merging would be accepted.
+            if not args.merge and not destination_problem(store.folder, args.destination, True):
+                print(f"To merge into it, run: {args.command_line} --merge", file=sys.stderr)
             return EXIT_FAILED
         threshold = review_threshold(store, model, args.threshold)
         if scan(store, model, threshold, "Exporting") is None:

@@ -42,6 +42,7 @@ from engine.cli import (
 from engine.cli_folder import describe_stop
 from engine.cli_moves import _partial_manifests
 from engine.export import ExportSummary
+from engine.invocation import program_name
 from engine.journal import StopKind, StoppedBatch
 from engine.listing import list_relative_images
 from engine.modelfile import ReferenceModel
@@ -898,6 +899,34 @@ def test_threshold_choice_shared_by_commands(demo: Path, tmp_path: Path) -> None
     assert rows["empty.png"]["location"] == "quarantine"
 
 
+def test_export_into_folder_gives_no_merge_hint(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["export", str(demo), "--to", str(demo / "clean")])
+    errors = capsys.readouterr().err
+
+    assert code == EXIT_FAILED
+    assert "is inside the reviewed folder" in errors
+    # Merging would not help, so the message does not suggest it.
+    assert "--merge" not in errors
+
+
+def test_blocked_default_quarantine_names_to_option(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    default = demo.with_name(f"{demo.name}_rejected")
+    default.write_text("a file where the quarantine folder would go", encoding="utf-8")
+    before = inventory_by_path(demo)
+
+    code = main(["move-rejects", str(demo)])
+    errors = capsys.readouterr().err
+
+    assert code == EXIT_FAILED
+    assert (f"{default} is the default quarantine folder. Name another one with --to FOLDER."
+            in errors)
+    assert inventory_by_path(demo) == before
+
+
 def test_threshold_option_rejects_text(demo: Path) -> None:
     with pytest.raises(SystemExit):
         main(["move-rejects", str(demo), "--threshold", "high"])
@@ -927,6 +956,8 @@ def test_export_end_to_end(
         assert rows[path]["sha256"] == sha256_of(destination / path)
     assert non_empty_code == EXIT_FAILED
     assert "is not empty" in non_empty_errors
+    assert (f"To merge into it, run: {program_name()} export {demo} --to {destination} --merge"
+            in non_empty_errors)
     assert merged == EXIT_OK
     # Nothing was copied, as every kept file was there with the same content.
     assert f"Exported 0 files to {destination} (0 hard-linked)." in merged_output
