@@ -83,6 +83,8 @@ class _CloseQuestion(QObject):
     def _text(self) -> str:
         report, folder, undo_hint = self._report, self._folder, self._undo_hint
         done = len(report.done)
+        # "3 of 7 images" once the total is known, else "3 images".
+        count = f"{done} of {_images(report.total)}" if report.total else _images(done)
         if report.kind is JobKind.MOVE:
             return (f"Rejected images are being moved out of\n{folder}\ninto\n"
                     f"{report.destination}\n{done} of {report.total} moved so far.\n\n"
@@ -91,12 +93,12 @@ class _CloseQuestion(QObject):
                     "once you open the folder again. The others stay in the folder.")
         if report.kind is JobKind.UNDO:
             return (f"Images are being moved back from the quarantine folder into\n{folder}\n"
-                    f"{_images(done)} moved back so far.\n\n"
+                    f"{count} moved back so far.\n\n"
                     "Closing stops the undo after the current file. The images not moved back "
                     f"by then stay in the quarantine folder, and {undo_hint} moves them "
                     "back once you open the folder again.")
         return (f"The kept images of\n{folder}\nare being exported to\n{report.destination}\n"
-                f"{_images(done)} exported so far.\n\n"
+                f"{count} exported so far.\n\n"
                 "Closing stops the export after the current file, so the destination holds "
                 "only part of the kept images and manifest.json marks the export as "
                 "incomplete. To add the rest, export again to the same folder with the merge "

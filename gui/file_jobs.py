@@ -33,7 +33,9 @@ class JobKind(enum.StrEnum):
 class JobReport:
     """The end of a file job.
 
-    `total` is the number of files a move was started with, and 0 for other jobs.
+    `total` is the number of files the job acts on: the rejects a move was started
+    with, the kept files an export copies, and the files of the batch an undo
+    moves back, 0 until the undo has found its batch.
     `done` lists the relative paths moved, moved back or exported. `errors` has
     one sentence per file that failed, and the job's own failure if it stopped.
     `unknown_returns` are files moved back whose gallery items are no longer at
@@ -111,7 +113,8 @@ class FileJobs(QObject):
 
     def start_export(self, export: CleanedSetExport) -> None:
         """Run a CleanedSetExport whose destination and options were checked already."""
-        self._start(ExportWorker(export), JobReport(JobKind.EXPORT, export.destination))
+        self._start(ExportWorker(export),
+                    JobReport(JobKind.EXPORT, export.destination, total=export.kept_count))
 
     def cancel(self) -> None:
         """Ask the running job to stop after the file in progress."""
@@ -183,6 +186,9 @@ class FileJobs(QObject):
     def _on_worker_progressed(self, done: int, total: int) -> None:
         if self._is_current():
             assert self._report is not None
+            if self._report.kind is JobKind.UNDO:
+                # The undo worker's total is the batch's files in quarantine.
+                self._report.total = total
             self.progressed.emit(self._report.kind.value, done, total)
 
     @Slot()

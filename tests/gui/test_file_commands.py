@@ -737,7 +737,7 @@ def test_close_question_follows_export(
     ended: list[object] = []
     window.export_finished.connect(ended.append)
     watched, timer = watch_close_question(window, lambda: bool(ended), "Exporting",
-                                          r"\n(\d+) images? exported so far")
+                                          r"\n(\d+) of \d+ images? exported so far")
 
     assert window.file_commands.export_cleaned_set(ExportOptions(destination))
     closed = window.close()
@@ -746,12 +746,37 @@ def test_close_question_follows_export(
     assert len(ended) == 1
     assert not watched.answered
     assert closed
-    assert f"\n{images_text(kept_count)} exported so far." in watched.final_text
+    assert f"\n{kept_count} of {images_text(kept_count)} exported so far." in watched.final_text
     counts = [question for question, _progress in watched.counts]
     assert counts == sorted(counts)
     manifest = json.loads((destination / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["complete"] is True
     assert sum(row["exported"] for row in manifest["files"]) == kept_count
+
+
+def test_close_question_follows_undo(
+    qtbot: QtBot, window: MainWindow, large_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    confirm_jobs(monkeypatch)
+    before = sha256_inventory(large_folder)
+    open_and_wait(qtbot, window, large_folder)
+    window.gallery_model.set_threshold(0.01)
+    total = window.gallery_model.counts().rejected
+    with qtbot.waitSignal(window.move_finished, timeout=JOB_TIMEOUT_MS):
+        assert window.file_commands.move_rejects_out()
+    ended: list[list[int]] = []
+    window.undo_finished.connect(lambda back, failed: ended.append([back, failed]))
+    watched, timer = watch_close_question(window, lambda: bool(ended), "Undoing",
+                                          r"\n(\d+) (?:of \d+ images?|images?) moved back")
+
+    assert window.file_commands.undo_last_move()
+    closed = window.close()
+    timer.stop()
+
+    assert ended == [[total, 0]]
+    assert closed
+    assert f"\n{total} of {images_text(total)} moved back so far." in watched.final_text
+    assert sha256_inventory(large_folder) == before
 
 
 def test_close_question_leaves_failed_move_open(
