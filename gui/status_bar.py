@@ -118,6 +118,8 @@ class MainStatusBar(QStatusBar):
         self.addWidget(self._progress_bar)
         self.addWidget(self._rate_label)
         self.addWidget(self._cancel_button)
+        # A message as long as the space left would otherwise run up to the counts.
+        self.addPermanentWidget(_separator())
         self.addPermanentWidget(self._counts_label)
         self.addPermanentWidget(_separator())
         self.addPermanentWidget(self._model_label)

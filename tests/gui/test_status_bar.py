@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QFrame, QLabel
 from pytestqt.qtbot import QtBot
 
 from gui.main_window import MainWindow
@@ -125,3 +126,18 @@ def test_progress_refreshed_ten_times_a_second(
 
     status_bar.show_progress("Scoring", 1000, 1000)
     assert status_bar.progress_text == "Scoring 1000 / 1000"
+
+
+def test_long_message_stops_before_counts(qtbot: QtBot, status_bar: MainStatusBar) -> None:
+    status_bar.resize(700, 30)
+    status_bar.show()
+    qtbot.waitExposed(status_bar)
+    status_bar.showMessage("Moved 12 images to " + "/very/long/quarantine/folder" * 8)
+
+    # A divider, not the message, is what the counts begin after.
+    counts = status_bar.findChildren(QLabel)
+    [counts_label] = [label for label in counts if label.text() == status_bar.counts_text]
+    dividers = [frame for frame in status_bar.findChildren(QFrame)
+                if frame.frameShape() is QFrame.Shape.VLine and frame.isVisible()]
+    assert any(divider.geometry().right() < counts_label.geometry().left()
+               for divider in dividers)
