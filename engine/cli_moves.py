@@ -21,7 +21,8 @@ from engine.cli_folder import (
     report_skipped_folders,
     scan,
 )
-from engine.export import CleanedSetExport, ExportError, ExportSummary, destination_problem
+from engine.export import CleanedSetExport, ExportError, destination_problem
+from engine.export_results import ExportSummary
 from engine.interrupts import StopSignals
 from engine.invocation import program_name
 from engine.journal import batches, last_undoable_batch, mark_stop_reported

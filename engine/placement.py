@@ -9,9 +9,9 @@ import os
 import shutil
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.export_notes import left_behind_note, renamed_note
+from engine.export_results import ExportSummary
 from engine.hardlinks import HardLinks
 from engine.names import (
     MAX_SUFFIX,
@@ -25,9 +25,6 @@ from engine.names import (
 )
 from engine.quarantine import remove_empty_folders
 from engine.records import FileRecord, hash_file, read_identity
-
-if TYPE_CHECKING:
-    from engine.export import ExportSummary
 
 logger = logging.getLogger(__name__)
 

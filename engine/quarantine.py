@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
-import shutil
 import stat
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import BinaryIO
 
 from engine.names import MAX_SUFFIX, fold_name, make_folders, name_max, numbered_names
 from engine.records import listed_stat
+from engine.transfer import MoveError, move_to
 
 logger = logging.getLogger(__name__)
-
-# Errors from os.link that mean a hard link is impossible here, so the file is copied
-# instead: EXDEV across file systems, EPERM or ENOTSUP on file systems without hard
-# links (FAT, exFAT, some FUSE mounts), EMLINK when the source has too many links.
-_COPY_INSTEAD_ERRNOS = frozenset(
-    {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
-)
-
-_CHUNK_BYTES = 1 << 20
-
-# O_NOFOLLOW makes opening a name that was swapped for a link fail. Windows has no such flag.
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def default_quarantine_dir(folder: Path) -> Path:
@@ -59,10 +45,6 @@ class MoveOutcome:
     source: Path
     destination: Path | None
     error: str | None
-
-
-class _MoveError(Exception):
-    """A problem with one file. The message is the reason shown to the user."""
 
 
 @dataclass
@@ -137,10 +119,10 @@ def move_file(source: Path, root: Path, relative_path: str) -> MoveOutcome:
         parts = _checked_parts(relative_path)
         source_stat = _inspect_source(source.parent, (source.name,))
         target_folder = make_folders(root, parts[:-1])
-        _move_to(source, source_stat, target_folder / parts[-1])
+        move_to(source, source_stat, target_folder / parts[-1])
     except FileExistsError:
         reason = f"{target} exists already, and it is never overwritten"
-    except _MoveError as error:
+    except MoveError as error:
         reason = str(error)
     except OSError as error:
         reason = describe_os_error(error)
@@ -168,7 +150,7 @@ def _move_one(
         target_folder = destination.joinpath(*parts[:-1])
         make_folders(destination, parts[:-1], created)
         target = _claim(source, source_stat, target_folder, parts[-1], existing)
-    except _MoveError as error:
+    except MoveError as error:
         reason = str(error)
     except OSError as error:
         reason = describe_os_error(error)
@@ -227,15 +209,15 @@ def remove_empty_folders(
 def _checked_parts(relative_path: str) -> tuple[str, ...]:
     path = PurePath(relative_path)
     if path.is_absolute() or path.drive or path.root:
-        raise _MoveError("the path is absolute, but it must be relative to the reviewed folder")
+        raise MoveError("the path is absolute, but it must be relative to the reviewed folder")
     if ".." in path.parts:
-        raise _MoveError("the path leaves the reviewed folder through '..'")
+        raise MoveError("the path leaves the reviewed folder through '..'")
     if not path.parts:
-        raise _MoveError("the path is empty")
+        raise MoveError("the path is empty")
     if "\x00" in relative_path:
         # The operating system ends a path at a NUL byte, so os functions raise
         # ValueError for one.
-        raise _MoveError("the path contains a NUL character")
+        raise MoveError("the path contains a NUL character")
     return path.parts
 
 
@@ -250,29 +232,29 @@ def _inspect_source(folder: Path, parts: tuple[str, ...]) -> os.stat_result:
         for part in parts[:-1]:
             current = current / part
             if stat.S_ISLNK(os.lstat(current).st_mode):
-                raise _MoveError(f"{part} is a link to a folder, and such links are not followed")
+                raise MoveError(f"{part} is a link to a folder, and such links are not followed")
         source_stat = os.lstat(current / parts[-1])
     except FileNotFoundError:
-        raise _MoveError(
+        raise MoveError(
             "the file was not found (moved or deleted since the folder was read)"
         ) from None
 
     mode = source_stat.st_mode
     if stat.S_ISDIR(mode):
-        raise _MoveError("it is a folder, and only files are moved")
+        raise MoveError("it is a folder, and only files are moved")
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-        raise _MoveError("it is neither a regular file nor a link")
+        raise MoveError("it is neither a regular file nor a link")
     return source_stat
 
 
 def _check_reviewed(source: Path, source_stat: os.stat_result,
                     reviewed: tuple[int, int]) -> None:
-    """Raise _MoveError when the file's size or mtime_ns differ from the reviewed version's."""
+    """Raise MoveError when the file's size or mtime_ns differ from the reviewed version's."""
     # The review identifies a link by its target, or by the link itself when the
     # target cannot be reached, as the listing does.
     current = listed_stat(source) if stat.S_ISLNK(source_stat.st_mode) else source_stat
     if (current.st_size, current.st_mtime_ns) != reviewed:
-        raise _MoveError("it changed since it was scored. Score the folder again to review "
+        raise MoveError("it changed since it was scored. Score the folder again to review "
                          "its new content")
 
 
@@ -291,7 +273,7 @@ def _claim(
             continue
         target = target_folder / candidate
         try:
-            _move_to(source, source_stat, target)
+            move_to(source, source_stat, target)
         except FileExistsError:
             # Another process created the name since the listing, or the file
             # system folds names differently than casefold(). The next variant is tried.
@@ -299,174 +281,9 @@ def _claim(
             continue
         names.add(folded)
         return target
-    raise _MoveError(
+    raise MoveError(
         f"{name} and its numbered variants up to ({MAX_SUFFIX}) all exist in {target_folder}"
     )
-
-
-def _move_to(source: Path, source_stat: os.stat_result, target: Path) -> None:
-    """Give the file the new name `target`, or raise FileExistsError if that name exists.
-
-    os.link claims the name atomically and fails on an existing name, unlike
-    os.rename, which replaces an existing file on POSIX.
-    """
-    try:
-        os.link(source, target, follow_symlinks=False)
-    except NotImplementedError:
-        # Platforms that cannot hard-link a link itself get the copy path.
-        _copy_then_remove(source, source_stat, target)
-        return
-    except OSError as error:
-        if error.errno not in _COPY_INSTEAD_ERRNOS:
-            raise
-        logger.debug(
-            "Cannot hard-link %s to %s (%s), so copying it", source, target, error.strerror
-        )
-        _copy_then_remove(source, source_stat, target)
-        return
-    _remove_source(source, target)
-
-
-def _remove_source(source: Path, target: Path) -> None:
-    """Unlink `source` now that `target` contains the same data, removing `target` on failure."""
-    try:
-        os.unlink(source)
-    except FileNotFoundError:
-        # Another process removed the source name meanwhile, so the data now lives
-        # only under `target`, which must stay.
-        logger.warning(
-            "%s vanished during the move, so the file is kept only at %s", source, target
-        )
-    except OSError:
-        # The source is still in place, so dropping the new name loses nothing and
-        # avoids leaving the file in two places.
-        _discard(target)
-        raise
-
-
-def _copy_then_remove(source: Path, source_stat: os.stat_result, target: Path) -> None:
-    if stat.S_ISLNK(source_stat.st_mode):
-        _copy_link(source, target)
-    else:
-        _copy_file(source, source_stat, target)
-    try:
-        _fsync_folder(target.parent)
-    except OSError:
-        _discard(target)
-        raise
-    _remove_source(source, target)
-    try:
-        _fsync_folder(source.parent)
-    except OSError as error:
-        # The file is already moved and verified. At worst a crash brings the source
-        # name back as a second copy, so the move itself has not failed.
-        logger.warning("Could not sync %s after removing %s: %s", source.parent, source, error)
-
-
-def _copy_link(source: Path, target: Path) -> None:
-    """Create `target` as a link with the same text as `source`, never reading its target."""
-    link_text = os.readlink(source)
-    os.symlink(link_text, target)
-    try:
-        shutil.copystat(source, target, follow_symlinks=False)
-        if os.readlink(target) != link_text:
-            raise _MoveError(f"the copied link {target} does not match the original")
-    except BaseException:
-        _discard(target)
-        raise
-
-
-def _copy_file(source: Path, source_stat: os.stat_result, target: Path) -> None:
-    """Copy a regular file to the new name `target`, sync it and verify it.
-
-    The mode and times of `source` are copied too. On any error, including an
-    interruption, the partial `target` is removed and the error is raised.
-    """
-    with open(os.open(source, os.O_RDONLY | _O_NOFOLLOW), "rb") as reader:
-        opened = os.fstat(reader.fileno())
-        if (opened.st_dev, opened.st_ino) != (source_stat.st_dev, source_stat.st_ino):
-            raise _MoveError("the file was replaced while it was being moved")
-        try:
-            size, digest = _write_new_file(reader, source, target)
-            _check_unchanged(os.fstat(reader.fileno()), source_stat, size)
-            _verify_copy(target, size, digest)
-        except FileExistsError:
-            # Only the exclusive creation raises this, so the name belongs to
-            # another file and nothing of this move is there to remove.
-            raise
-        except BaseException:
-            _discard(target)
-            raise
-
-
-def _write_new_file(reader: BinaryIO, source: Path, target: Path) -> tuple[int, str]:
-    """Create `target` exclusively, fill it from `reader` and return the size and SHA-256."""
-    with open(target, "xb") as writer:
-        size, digest = _copy_stream(reader, writer)
-        shutil.copystat(source, target)
-        # One fsync after copystat makes both the bytes and the copied mode and
-        # times durable.
-        os.fsync(writer.fileno())
-    return size, digest
-
-
-def _copy_stream(reader: BinaryIO, writer: BinaryIO) -> tuple[int, str]:
-    """Copy all bytes and return their count and SHA-256 as read from the source."""
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := reader.read(_CHUNK_BYTES):
-        digest.update(chunk)
-        writer.write(chunk)
-        size += len(chunk)
-    # Buffered bytes written later would reset the modification time set by copystat.
-    writer.flush()
-    return size, digest.hexdigest()
-
-
-def _check_unchanged(after: os.stat_result, before: os.stat_result, copied: int) -> None:
-    if after.st_size != copied or after.st_mtime_ns != before.st_mtime_ns:
-        raise _MoveError(
-            "the file changed while it was being copied. Try again when nothing writes to it"
-        )
-
-
-def _verify_copy(target: Path, size: int, digest: str) -> None:
-    """Raise unless `target` has `size` bytes with SHA-256 `digest`.
-
-    NOTE: the read-back may be served from the page cache, so this proves what the
-    file system accepted, not what the medium will return after a power loss.
-    """
-    written = os.stat(target).st_size
-    if written != size:
-        raise _MoveError(f"the copy at {target} has {written} bytes instead of {size}")
-    check = hashlib.sha256()
-    with open(target, "rb") as copy:
-        while chunk := copy.read(_CHUNK_BYTES):
-            check.update(chunk)
-    if check.hexdigest() != digest:
-        raise _MoveError(f"the copy at {target} differs from the original (SHA-256 mismatch)")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the creation or removal of a name in `folder` durable."""
-    if os.name == "nt":
-        # Windows cannot open a folder to fsync it.
-        return
-    descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _discard(target: Path) -> None:
-    """Remove a name this module created, logging instead of raising if that fails."""
-    try:
-        os.unlink(target)
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        logger.warning("Could not remove the unfinished copy %s: %s", target, error)
 
 
 # Next steps for the user after errors that permissions and mounts cause.

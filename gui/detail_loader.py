@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from engine.images import Status, load_image
 from engine.modelfile import ReferenceModel
 from engine.scoring import ScoredFile, reconstruct
-from engine.thumbcache import CHANGED_SINCE_SCORED
+from engine.thumbnails import CHANGED_SINCE_SCORED
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from engine.modelfile import ReferenceModel
 from engine.scoring import ScoredFile
 from engine.signals import SIGNALS, flagging_signals
-from engine.thumbcache import CachedThumbnail
+from engine.thumbnails import CachedThumbnail
 from gui.detail_loader import DetailImages, DetailLoader
 from gui.dialogs import WrappedText
 from gui.error_map import ErrorMapLegend, colourise, full_scale, rgb_image

@@ -20,7 +20,8 @@ from engine.records import Location
 from engine.reviewdb import ReviewStoreError
 from gui.actions import WindowActions
 from gui.close_question import ask_to_close
-from gui.dialogs import ExportDialog, ExportOptions, ReportDialog, confirm
+from gui.dialogs import ReportDialog, confirm
+from gui.export_dialog import ExportDialog, ExportOptions
 from gui.file_jobs import FileJobs, JobKind, JobReport
 from gui.file_reports import FileReports, describe_stopped_scan, window_quarantine_problem
 from gui.folder_review import StoppedScan
@@ -41,7 +42,7 @@ class FileCommands(QObject):
     Signals:
         move_finished(int, int): a move ended with this many files moved and failed.
         undo_finished(int, int): an undo ended with this many files moved back and failed.
-        export_finished(object): an export ended with this engine.export.ExportSummary.
+        export_finished(object): an export ended with this engine.export_results.ExportSummary.
         rescan_requested(): the open folder must be scored again, because files came
             back that the gallery has no items for, or the user chose to score the
             files that a stopped scan did not reach.

@@ -9,14 +9,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
-from engine.export import CleanedSetExport, ExportedFile, ExportSummary
+from engine.export import CleanedSetExport
+from engine.export_results import ExportedFile, ExportSummary
 from engine.images import Status
 from engine.quarantine import MoveOutcome
 from engine.review import ReviewStore
 from engine.undo import UndoOutcome
+from gui.batch_worker import BatchWorker
 from gui.gallery_items import GalleryItem
 from gui.gallery_model import GalleryModel
-from gui.workers import BatchWorker, ExportWorker, MoveWorker, UndoWorker
+from gui.workers import ExportWorker, MoveWorker, UndoWorker
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMainWindow
 
-from engine.export import ExportSummary
+from engine.export_results import ExportSummary
 from engine.invocation import program_name
 from engine.moves import quarantine_problem
 from engine.names import find_folder_problem, overlap

@@ -19,7 +19,7 @@ from PySide6.QtCore import (
 
 from engine.decisions import Decision, final_decision
 from engine.scoring import ScoredFile
-from engine.thumbcache import CachedThumbnail
+from engine.thumbnails import CachedThumbnail
 from gui.gallery_items import (
     GalleryCounts,
     GalleryItem,

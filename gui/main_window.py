@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
         scoring_cancelled(): scoring stopped early at the user's request.
         move_finished(int, int): a move ended with this many files moved and failed.
         undo_finished(int, int): an undo ended with this many files moved back and failed.
-        export_finished(object): an export ended with this engine.export.ExportSummary.
+        export_finished(object): an export ended with this engine.export_results.ExportSummary.
         model_changed(object): the window scores with this ReferenceModel now, or None.
     """
 

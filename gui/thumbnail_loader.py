@@ -10,7 +10,8 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
 from engine.framing import Framing
 from engine.scoring import ScoredFile
-from engine.thumbcache import CachedThumbnail, ThumbnailCache, open_cache, thumbnail_key
+from engine.thumbcache import ThumbnailCache, open_cache, thumbnail_key
+from engine.thumbnails import CachedThumbnail
 from gui.workers import ThumbnailWorker
 
 logger = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from engine.training import (
     train_model,
 )
 
-# NOTE: _lower_thread_priority is private to gui.workers. The training jobs use it
+# NOTE: _lower_thread_priority is private to gui.batch_worker. The training jobs use it
 # too, so that on a busy machine the GUI thread still gets the CPU to paint.
-from gui.workers import PoolSignals, _lower_thread_priority
+from gui.batch_worker import PoolSignals, _lower_thread_priority
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from engine.cli import (
 )
 from engine.cli_folder import describe_stop
 from engine.cli_moves import _partial_manifests
-from engine.export import ExportSummary
+from engine.export_results import ExportSummary
 from engine.invocation import program_name
 from engine.journal import StopKind, StoppedBatch
 from engine.listing import list_relative_images

@@ -764,13 +764,13 @@ def test_file_moved_back_by_hand_keeps_override(
 # third move. The test hook lives only here, in the child's own code.
 _KILL_PROGRAMS = {
     # Between the hard link and the unlink: the file has both names.
-    "after link": ("engine.quarantine", "_remove_source", "kill"),
+    "after link": ("engine.transfer", "_remove_source", "kill"),
     # After the move, before the journal records it.
     "before record": ("engine.moves", "_record_move", "kill"),
     # In the middle of a cross-device copy: a partial file at the destination.
-    "mid copy": ("engine.quarantine", "_copy_stream", "partial"),
+    "mid copy": ("engine.transfer", "_copy_stream", "partial"),
     # After a verified cross-device copy, before the source is removed.
-    "after copy": ("engine.quarantine", "_remove_source", "kill"),
+    "after copy": ("engine.transfer", "_remove_source", "kill"),
     # After an undo moved the file back, before the journal records it.
     "after return": ("engine.undo", "move_file", "after"),
 }

@@ -474,7 +474,7 @@ def test_cross_device_move_copies_and_verifies(
     before = _inventory(folder)
     assert os.stat(folder).st_dev != os.stat(other_device).st_dev
 
-    with caplog.at_level(logging.DEBUG, logger="engine.quarantine"):
+    with caplog.at_level(logging.DEBUG, logger="engine.transfer"):
         outcomes = _move_all(folder, paths, destination)
 
     assert [outcome.error for outcome in outcomes] == [None, None, None]

@@ -26,14 +26,9 @@ from engine.moves import move_batch
 from engine.presence import mark_listed
 from engine.records import Location
 from engine.review import ReviewStore
-from engine.reviewdb import (
-    DB_FILE_NAME,
-    DB_FOLDER_NAME,
-    SCHEMA_VERSION,
-    ReviewDatabase,
-    ReviewStoreError,
-)
+from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewDatabase, ReviewStoreError
 from engine.reviewplaces import fallback_database_path
+from engine.reviewschema import SCHEMA_VERSION
 from engine.scorecache import score_changed, score_with_cache
 from engine.scorestore import cached, stale_files
 from engine.signals import SIGNALS

@@ -22,15 +22,13 @@ from engine.scorecache import score_with_cache
 from engine.scoring import ScoredFile, score_files
 from engine.thumbcache import (
     CACHE_FILE_NAME,
-    CHANGED_SINCE_SCORED,
     ThumbnailCache,
     ThumbnailKey,
-    cached_thumbnails,
     default_cache_folder,
     open_cache,
-    store_thumbnails,
     thumbnail_key,
 )
+from engine.thumbnails import CHANGED_SINCE_SCORED, cached_thumbnails, store_thumbnails
 
 PIXELS = 32
 # Files written by a test get an mtime this far back, because both the score

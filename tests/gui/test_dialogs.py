@@ -9,14 +9,8 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from gui.dialogs import (
-    ConfirmDialog,
-    ExportDialog,
-    ExportOptions,
-    ReportDialog,
-    ShortcutDialog,
-    dialog_screen,
-)
+from gui.dialogs import ConfirmDialog, ReportDialog, ShortcutDialog, dialog_screen
+from gui.export_dialog import ExportDialog, ExportOptions
 from gui.main_window import MainWindow
 
 

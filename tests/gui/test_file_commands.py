@@ -47,7 +47,8 @@ from engine.review import ReviewStore
 from engine.reviewdb import DB_FILE_NAME, DB_FOLDER_NAME, ReviewDatabase
 from engine.reviewplaces import fallback_database_path
 from engine.scorecache import score_with_cache
-from gui.dialogs import ConfirmDialog, ExportDialog, ExportOptions, ReportDialog, dialog_screen
+from gui.dialogs import ConfirmDialog, ReportDialog, dialog_screen
+from gui.export_dialog import ExportDialog, ExportOptions
 from gui.gallery_roles import GalleryRole
 from gui.main_window import MainWindow
 from gui.settings import WindowSettings

@@ -24,12 +24,12 @@ import gui.file_commands
 from engine.decisions import Decision
 from engine.modelfile import ReferenceModel
 from engine.quarantine import default_quarantine_dir
+from gui.batch_worker import WorkerSignals
 from gui.dialogs import ConfirmDialog, ReportDialog
 from gui.gallery_items import GalleryCounts
 from gui.gallery_proxy import FilterMode, SortKey
 from gui.gallery_roles import GalleryRole
 from gui.main_window import APP_NAME, MainWindow
-from gui.workers import WorkerSignals
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ import gui.workers
 from engine.framing import Framing
 from engine.modelfile import ReferenceModel
 from engine.review import ReviewStore
-from engine.thumbcache import CACHE_FILE_NAME, CachedThumbnail, default_cache_folder
+from engine.thumbcache import CACHE_FILE_NAME, default_cache_folder
+from engine.thumbnails import CachedThumbnail
 from engine.training import TrainingData, TrainingOptions, frame_arrays, train_model
 from gui.gallery_model import GalleryModel
 from gui.gallery_proxy import FilterMode

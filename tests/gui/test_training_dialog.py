@@ -21,8 +21,9 @@ from engine.training import EpochReport, TrainingOptions, minimum_images
 from gui.calibration_histogram import CalibrationHistogram
 from gui.loss_plot import LossPlot, epoch_ticks, loss_scale
 from gui.score_format import format_score
-from gui.training_dialog import Step, TrainingDialog
+from gui.training_dialog import TrainingDialog
 from gui.training_options import unique_model_path
+from gui.training_pages import Step
 from gui.training_summary import calibration_images_needed, format_duration
 
 TIMEOUT_MS = 60_000

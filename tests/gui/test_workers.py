@@ -21,17 +21,9 @@ from engine.modelfile import ReferenceModel
 from engine.records import Location
 from engine.review import ReviewStore
 from engine.thumbcache import open_cache, thumbnail_key
+from gui.batch_worker import BATCH_INTERVAL_S, BATCH_SIZE, BatchWorker
 from gui.gallery_items import GalleryItem
-from gui.workers import (
-    BATCH_INTERVAL_S,
-    BATCH_SIZE,
-    BatchWorker,
-    ExportWorker,
-    MoveWorker,
-    ScoringWorker,
-    ThumbnailWorker,
-    UndoWorker,
-)
+from gui.workers import ExportWorker, MoveWorker, ScoringWorker, ThumbnailWorker, UndoWorker
 
 TIMEOUT_MS = 60_000
 
