@@ -215,7 +215,9 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
 
     _decoding.path = path
     try:
-        plain = read_plain_png(path) if status.st_size <= PLAIN_PNG_BYTES else None
+        plain = None
+        if status.st_size <= PLAIN_PNG_BYTES and path.suffix.lower() == ".png":
+            plain = read_plain_png(path)
         if plain is not None:
             return _decode(path, plain, status, framing, thumbnail_size)
         with Image.open(path) as image:

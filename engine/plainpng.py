@@ -6,7 +6,8 @@ while the model waits for its next batch. A file of a few kilobytes with one
 8-bit grey or RGB image and no metadata that changes its pixels needs none of
 it: its compressed data goes straight to Pillow's own PNG decoder, in about
 40 µs. Any other file, and any file with a fault, is left to Image.open, so
-statuses and their details are those of the full path.
+statuses and their details are those of the full path. Callers pass only files
+named .png, so that other formats do not pay for a look at their first bytes.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ PLAIN_PNG_BYTES = 64 * 1024
 # Pillow's mode for each (bit depth, colour type) read here: 8-bit grey and RGB.
 _MODES = {(8, 0): "L", (8, 2): "RGB"}
 
-# Chunks that Pillow records as metadata and that leave the pixels as they are.
-# Any other chunk (a palette, transparency, an EXIF orientation, the frames of an
-# animation, compressed text that Pillow checks) sends the file to Image.open.
-_PLAIN_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"tEXt", b"pHYs", b"tIME",
-                           b"gAMA", b"cHRM", b"sRGB"})
+# Chunks that Pillow records as metadata, leaving the pixels as they are, with
+# their length in the PNG standard. Pillow rejects some of them when shorter, so
+# another length sends the file to Image.open. So does any other chunk: a
+# palette, transparency, the frames of an animation, or EXIF or XMP data, which
+# text chunks can carry too, with an orientation that turns the image.
+_METADATA_LENGTHS = {b"pHYs": 9, b"tIME": 7, b"gAMA": 4, b"cHRM": 32, b"sRGB": 1}
 
-# Text that Pillow reads as EXIF data, which may turn the image.
-_EXIF_TEXT = b"Raw profile type"
+# The signature and the IHDR chunk after it, which tell most other files apart.
+_HEAD_BYTES = 33
 
 # The largest image read here; its pixels take 3 MB.
 _MAX_PIXELS = 1 << 20
@@ -50,8 +52,11 @@ def read_plain_png(path: Path) -> Image.Image | None:
     cannot be read.
     """
     with path.open("rb") as stream:
-        data = stream.read(PLAIN_PNG_BYTES + 1)
-    if len(data) > PLAIN_PNG_BYTES or not data.startswith(PNG_SIGNATURE):
+        head = stream.read(_HEAD_BYTES)
+        if not head.startswith(PNG_SIGNATURE) or _mode_and_size(head[16:29])[0] is None:
+            return None
+        data = head + stream.read(PLAIN_PNG_BYTES + 1 - len(head))
+    if len(data) > PLAIN_PNG_BYTES:
         return None
     header = _plain_header(data)
     if header is None:
@@ -71,7 +76,7 @@ def _plain_header(data: bytes) -> tuple[str, tuple[int, int], bytes] | None:
     mode, size, previous = None, None, b""
     parts: list[bytes] = []
     for index, (kind, body, intact) in enumerate(png_chunks(data)):
-        if not intact or kind not in _PLAIN_CHUNKS or (index == 0) != (kind == b"IHDR"):
+        if not intact or (index == 0) != (kind == b"IHDR"):
             return None
         if kind == b"IHDR":
             mode, size = _mode_and_size(body)
@@ -84,7 +89,7 @@ def _plain_header(data: bytes) -> tuple[str, tuple[int, int], bytes] | None:
             parts.append(body)
         elif kind == b"IEND":
             return (mode, size, b"".join(parts)) if mode and size and parts else None
-        elif kind == b"tEXt" and body.startswith(_EXIF_TEXT):
+        elif _METADATA_LENGTHS.get(kind) != len(body):
             return None
         previous = kind
     return None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
 
 from engine.conversion import to_rgb
 from engine.framing import Framing
@@ -116,6 +116,20 @@ def _exif_text() -> PngImagePlugin.PngInfo:
     return info
 
 
+def _turned_exif() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return exif.tobytes()
+
+
+def _before_idat(kind: bytes, body: bytes) -> Callable[[Path, np.ndarray], Path]:
+    """Return a maker of a PNG with the chunk `kind` of data `body` before its image data."""
+    def insert(chunk: bytes, data: bytes) -> list[tuple[bytes, bytes]]:
+        return [(kind, body), (chunk, data)] if chunk == b"IDAT" else [(chunk, data)]
+
+    return lambda path, rgb: rewrite_chunks(write_png(path, rgb), insert)
+
+
 def _palette(path: Path, rgb: np.ndarray) -> None:
     Image.fromarray(rgb).convert("P").save(path)
 
@@ -152,6 +166,18 @@ OTHER_FILES: dict[str, Callable[[Path, np.ndarray], object]] = {
     "animation": lambda path, rgb: write_png(
         path, rgb, save_all=True, append_images=[Image.fromarray(255 - rgb)]),
     "interlaced": lambda path, rgb: rewrite_chunks(write_png(path, rgb), _interlaced),
+    # Metadata shorter than the standard, which Pillow rejects as truncated.
+    "short pHYs": _before_idat(b"pHYs", b"\0\0\0\1"),
+    "short gAMA": _before_idat(b"gAMA", b"\0\1"),
+    "short cHRM": _before_idat(b"cHRM", bytes(8)),
+    "empty sRGB": _before_idat(b"sRGB", b""),
+    # Text that Pillow reads as EXIF or XMP data, which may turn the image.
+    "exif in text": _before_idat(b"tEXt", b"exif\0" + _turned_exif()),
+    "xmp in text": _before_idat(b"tEXt", b'XML:com.adobe.xmp\0<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+                                b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                                b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+                                b'tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'),
+    "bad exif in text": _before_idat(b"tEXt", b"exif\0not exif data"),
     # Pillow stops reading the image data at the first other chunk.
     "text between": lambda path, rgb: rewrite_chunks(write_png(path, rgb), _text_between_idat),
     # Faults that Image.open reports with its own status.
@@ -190,3 +216,27 @@ def test_cut_png_stays_damaged(tmp_path: Path, real_images: list[np.ndarray]) ->
     loaded = load_image(path, FRAMING)
     assert loaded.status is Status.DAMAGED
     assert loaded.model_input is None
+
+
+@pytest.mark.parametrize("name", ["short pHYs", "short gAMA", "short cHRM", "empty sRGB",
+                                  "exif in text", "xmp in text", "bad exif in text"])
+def test_left_files_keep_full_path_result(
+    tmp_path: Path, real_images: list[np.ndarray], name: str,
+) -> None:
+    # A crop taller than wide shows whether an orientation was applied.
+    path = tmp_path / "image.png"
+    OTHER_FILES[name](path, np.ascontiguousarray(real_images[0][:, :20]))
+    loaded = load_image(path, FRAMING)
+    try:
+        with Image.open(path) as image:
+            upright = ImageOps.exif_transpose(image)
+            expected = (Status.OK, upright.size, FRAMING.apply(to_rgb(upright)))
+    except (OSError, SyntaxError, ValueError) as error:
+        expected = (Status.DAMAGED, None, str(error))
+
+    assert loaded.status is expected[0]
+    if loaded.status is Status.OK:
+        assert (loaded.width, loaded.height) == expected[1]
+        assert np.array_equal(loaded.model_input, expected[2])
+    else:
+        assert expected[2] in loaded.detail
