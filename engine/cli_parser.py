@@ -25,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
-        "train", parents=[common], help="train and calibrate a reference model"
+        "train", parents=[common], help="train and calibrate a reference model",
+        description="Train the autoencoder on known-good images and calibrate each signal's "
+                    "threshold on a held-out share of them. Writes the model file and a "
+                    "model card (the same name ending in .md) beside it.",
     )
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--medmnist-root", type=Path,
@@ -48,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of clean images the threshold may flag "
                             "(default %(default)s)")
 
-    score = commands.add_parser("score", parents=[common], help="score a folder into a CSV file")
+    score = commands.add_parser(
+        "score", parents=[common], help="score a folder into a CSV file",
+        description="Score every image under FOLDER and write a CSV row for each file: its "
+                    "status, score, signals and decisions. Scores are kept in the folder's "
+                    "review database, so a second run scores only new or changed files.",
+    )
     score.add_argument("folder", type=Path, help="folder of images, read recursively")
     score.add_argument("--csv", type=Path, required=True,
                        help="CSV file to write, outside the folder")
@@ -62,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "calibrated one)")
 
     evaluate = commands.add_parser(
-        "evaluate", parents=[common], help="measure detection on a data folder"
+        "evaluate", parents=[common], help="measure detection on a data folder",
+        description="Score each source of a data folder (retina photos, blood cells, other "
+                    "modalities) and generated hard cases, and print the share flagged and "
+                    "the AUROC against RetinaMNIST test of each.",
     )
     evaluate.add_argument("--data-root", type=Path, required=True,
                           help="folder with medmnist/, blood/, fundus/ and other/")
@@ -139,6 +150,10 @@ def add_review_commands(
     move = commands.add_parser(
         "move-rejects", parents=[common],
         help="move every file whose final decision is reject into a quarantine folder",
+        description="Score FOLDER through its cache, then move every file whose final "
+                    "decision is reject into a quarantine folder under the same relative "
+                    "path, as one batch. Nothing is deleted or overwritten, and `undo` "
+                    "moves the batch back.",
     )
     move.add_argument("folder", type=Path, help="reviewed folder")
     move.add_argument("--to", type=Path, dest="destination",
@@ -147,7 +162,10 @@ def add_review_commands(
     add_threshold_choice(move)
 
     undo = commands.add_parser(
-        "undo", parents=[common], help="move the files of the last move batch back"
+        "undo", parents=[common], help="move the files of the last move batch back",
+        description="Move the files of the newest move-rejects batch of FOLDER back from "
+                    "the quarantine folder to their original paths. Run it again to undo "
+                    "the batch before.",
     )
     undo.add_argument("folder", type=Path, help="reviewed folder")
     undo.add_argument("--forget-missing", action="store_true",
@@ -157,6 +175,10 @@ def add_review_commands(
     export = commands.add_parser(
         "export", parents=[common],
         help="copy the kept files to a folder, with manifest.csv and manifest.json",
+        description="Score FOLDER through its cache, then copy every file whose final "
+                    "decision is keep into the destination under the same relative path. "
+                    "manifest.csv and manifest.json list every reviewed file with its "
+                    "checksum, score, signals and decisions, and whether it was exported.",
     )
     export.add_argument("folder", type=Path, help="reviewed folder")
     export.add_argument("--to", type=Path, dest="destination", required=True,

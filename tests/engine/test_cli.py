@@ -659,3 +659,22 @@ def test_threshold_must_be_finite(tmp_path: Path, small_folder: Path, value: str
         main(["score", str(small_folder), "--csv", str(tmp_path / "o.csv"), "--threshold", value])
 
     assert raised.value.code == 2
+
+
+@pytest.mark.parametrize(("command", "words"), [
+    ("train", "Writes the model file and a model card"),
+    ("score", "a second run scores only new or changed files"),
+    ("evaluate", "the AUROC against RetinaMNIST test"),
+    ("move-rejects", "Nothing is deleted or overwritten"),
+    ("undo", "back from the quarantine folder to their original paths"),
+    ("export", "manifest.csv and manifest.json list every reviewed file"),
+])
+def test_command_help_says_what_it_does(
+    command: str, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert exit_info.value.code == 0
+    assert words in text
