@@ -62,7 +62,14 @@ def read_plain_png(path: Path) -> Image.Image | None:
     if header is None:
         return None
     mode, size, compressed = header
+    # Given all the data at once, Pillow's decoder passed a stream with too few rows
+    # that the full path, reading chunk by chunk, found truncated. So a stream of
+    # another length than the header declares (a filter byte and the pixels of each
+    # row) is left to Image.open.
     try:
+        expected = size[1] * (1 + size[0] * len(mode))
+        if len(zlib.decompress(compressed)) != expected:
+            return None
         image = Image.frombytes(mode, size, compressed, "zip", mode)
     except (ValueError, OSError, zlib.error) as error:
         logger.debug("%s left to Image.open: %s", path, error)
