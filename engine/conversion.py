@@ -55,8 +55,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB with correct pixel values.
 
     16- and 32-bit grey is rescaled to 8 bit over its type's full range, CMYK goes
-    through its embedded ICC profile when there is one, and any alpha channel is
-    composited onto `BACKGROUND_RGB`.
+    through its embedded ICC profile when there is one, and any alpha channel or
+    transparent colour is composited onto `BACKGROUND_RGB`.
     """
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
@@ -67,8 +67,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
     elif mode == "CMYK":
         return _cmyk_to_rgb(image)
 
+    # A palette, grey or RGB image may name one transparent colour instead of
+    # having an alpha channel, as PNG optimisers write images with on-off alpha.
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-            image.mode == "P" and "transparency" in image.info):
+            image.mode in ("P", "L", "RGB") and "transparency" in image.info):
         return _composited(image)
     # convert() copies even an RGB image, and nothing here changes the result.
     return image if image.mode == "RGB" else image.convert("RGB")

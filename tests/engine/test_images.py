@@ -92,6 +92,29 @@ def test_alpha_composited_on_background(tmp_path: Path) -> None:
     assert loaded.model_input[..., 1].max() <= 200
 
 
+@pytest.mark.parametrize(("mode", "transparent"), [
+    # One transparent colour in place of an alpha channel, as PNG optimisers write.
+    ("RGB", (0, 255, 0)),
+    ("L", 255),
+])
+def test_transparent_colour_composited(
+    tmp_path: Path, mode: str, transparent: tuple[int, int, int] | int,
+) -> None:
+    pixels = np.full((28, 28, 3), 200, dtype=np.uint8)
+    pixels[:, :14] = (0, 255, 0) if mode == "RGB" else 255
+    image = Image.fromarray(pixels).convert(mode)
+    path = tmp_path / f"{mode}.png"
+    image.save(path, transparency=transparent)
+
+    loaded = load_image(path, Framing(crop_dark_margins=False), thumbnail_size=28)
+
+    assert loaded.model_input is not None
+    assert loaded.thumbnail is not None
+    assert (loaded.model_input[:, :10] == BACKGROUND_RGB).all()
+    assert (loaded.thumbnail[:, :10] == BACKGROUND_RGB).all()
+    assert (loaded.model_input[:, 18:] == 200).all()
+
+
 def test_sixteen_bit_grey_is_rescaled(tmp_path: Path) -> None:
     ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
     path = tmp_path / "gray16.png"
