@@ -157,6 +157,8 @@ class MainStatusBar(QStatusBar):
         now = self._clock()
         if self._verb != verb or done == 0:
             self._verb, self._origin = verb, None
+            # A message from before the job, such as the last job's result, gives way.
+            self.clearMessage()
         if self._origin is None and done > 0:
             self._origin = (now, done)
         elif 0 < done < total and now - self._refreshed < PROGRESS_REFRESH_S:
@@ -170,9 +172,12 @@ class MainStatusBar(QStatusBar):
             started, first_done = self._origin
             rate = describe_rate(done - first_done, max(total - first_done, 0), now - started)
         self._rate_label.setText(rate)
-        self._progress_bar.show()
-        self._rate_label.show()
-        self._cancel_button.show()
+        # Qt hides these widgets while it shows a message, which they would cover in
+        # part, and shows them again when the message ends.
+        if not self.currentMessage():
+            self._progress_bar.show()
+            self._rate_label.show()
+            self._cancel_button.show()
 
     def hide_progress(self) -> None:
         """Hide the progress bar, rate and Cancel button, and make Cancel usable again."""

@@ -141,3 +141,23 @@ def test_long_message_stops_before_counts(qtbot: QtBot, status_bar: MainStatusBa
                 if frame.frameShape() is QFrame.Shape.VLine and frame.isVisible()]
     assert any(divider.geometry().right() < counts_label.geometry().left()
                for divider in dividers)
+
+
+def test_progress_clears_message(status_bar: MainStatusBar) -> None:
+    status_bar.showMessage("Moved 1763 images to /data/set_rejected.", 10_000)
+
+    status_bar.show_progress("Undoing", 0, 1763)
+
+    assert status_bar.currentMessage() == ""
+    assert status_bar.is_progress_visible()
+
+
+def test_message_during_job_hides_progress(qtbot: QtBot, status_bar: MainStatusBar) -> None:
+    status_bar.show_progress("Scoring", 0, 100)
+    status_bar.showMessage("Saving the threshold failed: disk full", 200)
+    status_bar.show_progress("Scoring", 50, 100)
+
+    assert status_bar.currentMessage() == "Saving the threshold failed: disk full"
+    assert not status_bar.is_progress_visible()
+    qtbot.waitUntil(status_bar.is_progress_visible, timeout=2000)
+    assert status_bar.currentMessage() == ""
