@@ -330,11 +330,14 @@ def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
     # which folder_problem then names.
     if os.path.exists(destination) and not os.path.isdir(destination):
         return f"{destination} is a file, not a folder. Choose a folder."
+    # Before the contents, so that an unwritable folder is not offered for a merge.
+    problem = folder_problem(destination)
+    if problem:
+        return f"{problem}. Choose another destination."
     if os.path.isdir(destination) and any(destination.iterdir()) and not merge:
         return (f"{destination} is not empty. Choose an empty folder, or merge into it "
                 "(existing files are never overwritten).")
-    problem = folder_problem(destination)
-    return f"{problem}. Choose another destination." if problem else ""
+    return ""
 
 
 def export_cleaned_set(store: ReviewStore, destination: Path, model_fingerprint: str,

@@ -223,6 +223,22 @@ def test_read_only_export_destination(base: Path) -> None:
     assert files_under(destination) == []
 
 
+def test_read_only_non_empty_destination_not_offered_merge(base: Path) -> None:
+    folder, destination = base / "batch", base / "clean"
+    destination.mkdir()
+    (destination / "earlier.png").write_bytes(b"an earlier export")
+    give_to_user(destination)
+    make_read_only(destination)
+
+    code, errors = cli(base, "export", str(folder), "--to", str(destination))
+
+    assert code == 1
+    assert (f"Exporting failed: {destination} cannot be written to (read-only, or no "
+            "permission). Choose another destination.") in errors
+    assert "not empty" not in errors
+    assert "--merge" not in errors
+
+
 def test_unwritable_export_parent(base: Path) -> None:
     locked = base / "locked"
     locked.mkdir()
