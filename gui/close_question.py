@@ -16,8 +16,15 @@ logger = logging.getLogger(__name__)
 CLOSE_TITLE = "Close Retina Curator"
 
 
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
+def _images(count: int, kind: str = "") -> str:
+    """Return "1 image" or "3 images", with `kind` before the noun if given: "3 kept images"."""
+    noun = "image" if count == 1 else "images"
+    return f"{count} {kind} {noun}" if kind else f"{count} {noun}"
+
+
+def _progress(done: int, total: int, kind: str = "") -> str:
+    """Return "3 of 7 images" once the total is known (above 0), else "3 images"."""
+    return f"{done} of {_images(total, kind)}" if total else _images(done, kind)
 
 
 def ask_to_close(parent: QWidget, jobs: FileJobs, folder: Path | None, undo_hint: str) -> bool:
@@ -83,22 +90,20 @@ class _CloseQuestion(QObject):
     def _text(self) -> str:
         report, folder, undo_hint = self._report, self._folder, self._undo_hint
         done = len(report.done)
-        # "3 of 7 images" once the total is known, else "3 images".
-        count = f"{done} of {_images(report.total)}" if report.total else _images(done)
         if report.kind is JobKind.MOVE:
             return (f"Rejected images are being moved out of\n{folder}\ninto\n"
-                    f"{report.destination}\n{done} of {report.total} moved so far.\n\n"
+                    f"{report.destination}\n{_progress(done, report.total)} moved so far.\n\n"
                     "Closing stops the move after the current file. The images moved by then "
                     f"stay in the quarantine folder, and {undo_hint} moves them back "
                     "once you open the folder again. The others stay in the folder.")
         if report.kind is JobKind.UNDO:
             return (f"Images are being moved back from the quarantine folder into\n{folder}\n"
-                    f"{count} moved back so far.\n\n"
+                    f"{_progress(done, report.total)} moved back so far.\n\n"
                     "Closing stops the undo after the current file. The images not moved back "
                     f"by then stay in the quarantine folder, and {undo_hint} moves them "
                     "back once you open the folder again.")
         return (f"The kept images of\n{folder}\nare being exported to\n{report.destination}\n"
-                f"{count} exported so far.\n\n"
+                f"{_progress(done, report.total, 'kept')} exported so far.\n\n"
                 "Closing stops the export after the current file, so the destination holds "
                 "only part of the kept images and manifest.json marks the export as "
                 "incomplete. To add the rest, export again to the same folder with the merge "

@@ -707,7 +707,7 @@ def test_close_question_follows_move(
     ended: list[list[int]] = []
     window.move_finished.connect(lambda moved, failed: ended.append([moved, failed]))
     watched, timer = watch_close_question(window, lambda: bool(ended), "Moving",
-                                          r"\n(\d+) of \d+ moved so far")
+                                          r"\n(\d+) of \d+ images? moved so far")
 
     assert window.file_commands.move_rejects_out()
     closed = window.close()
@@ -718,7 +718,7 @@ def test_close_question_follows_move(
     assert not watched.answered
     assert closed
     assert not window.isVisible()
-    assert f"\n{total} of {total} moved so far." in watched.final_text
+    assert f"\n{total} of {images_text(total)} moved so far." in watched.final_text
     # No look found the question's count behind the status bar's, which is
     # refreshed less often, also while the move was under way.
     seen = [(question, progress) for question, progress in watched.counts if progress >= 0]
@@ -738,7 +738,7 @@ def test_close_question_follows_export(
     ended: list[object] = []
     window.export_finished.connect(ended.append)
     watched, timer = watch_close_question(window, lambda: bool(ended), "Exporting",
-                                          r"\n(\d+) of \d+ images? exported so far")
+                                          r"\n(\d+) of \d+ kept images? exported so far")
 
     assert window.file_commands.export_cleaned_set(ExportOptions(destination))
     closed = window.close()
@@ -747,7 +747,8 @@ def test_close_question_follows_export(
     assert len(ended) == 1
     assert not watched.answered
     assert closed
-    assert f"\n{kept_count} of {images_text(kept_count)} exported so far." in watched.final_text
+    assert (f"\n{kept_count} of {kept_count} kept {'image' if kept_count == 1 else 'images'} "
+            "exported so far.") in watched.final_text
     counts = [question for question, _progress in watched.counts]
     assert counts == sorted(counts)
     manifest = json.loads((destination / "manifest.json").read_text(encoding="utf-8"))
@@ -792,7 +793,7 @@ def test_close_question_leaves_failed_move_open(
     ended: list[list[int]] = []
     window.move_finished.connect(lambda moved, failed: ended.append([moved, failed]))
     watched, timer = watch_close_question(window, lambda: bool(ended), "Moving",
-                                          r"\n(\d+) of \d+ moved so far")
+                                          r"\n(\d+) of \d+ images? moved so far")
 
     assert window.file_commands.move_rejects_out()
     closed = window.close()
