@@ -53,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = commands.add_parser(
         "score", parents=[common], help="score a folder into a CSV file",
-        description="Score every image under FOLDER and write a CSV row for each file: its "
-                    "status, score, signals and decisions. Scores are kept in the folder's "
-                    "review database, so a second run scores only new or changed files.",
+        description="Score every image under FOLDER and write a CSV row for each file, "
+                    "with its status, score, signals and decisions, and for each subfolder "
+                    "that could not be read. Scores are kept in the folder's review "
+                    "database, so a second run scores only new or changed files.",
     )
-    score.add_argument("folder", type=Path, help="folder of images, read recursively")
+    score.add_argument("folder", type=Path, metavar="FOLDER",
+                       help="folder of images, read recursively")
     score.add_argument("--csv", type=Path, required=True,
                        help="CSV file to write, outside the folder")
     score.add_argument("--overwrite", action="store_true",
@@ -155,7 +157,7 @@ def add_review_commands(
                     "path, as one batch. Nothing is deleted or overwritten, and `undo` "
                     "moves the batch back.",
     )
-    move.add_argument("folder", type=Path, help="reviewed folder")
+    move.add_argument("folder", type=Path, metavar="FOLDER", help="reviewed folder")
     move.add_argument("--to", type=Path, dest="destination",
                       help="quarantine folder (default: <folder>_rejected beside the folder)")
     add_model_option(move)
@@ -167,7 +169,7 @@ def add_review_commands(
                     "the quarantine folder to their original paths. Run it again to undo "
                     "the batch before.",
     )
-    undo.add_argument("folder", type=Path, help="reviewed folder")
+    undo.add_argument("folder", type=Path, metavar="FOLDER", help="reviewed folder")
     undo.add_argument("--forget-missing", action="store_true",
                       help="record the batch's files that are in neither place as gone, "
                            "also when none of them is in the quarantine folder")
@@ -180,7 +182,7 @@ def add_review_commands(
                     "manifest.csv and manifest.json list every reviewed file with its "
                     "checksum, score, signals and decisions, and whether it was exported.",
     )
-    export.add_argument("folder", type=Path, help="reviewed folder")
+    export.add_argument("folder", type=Path, metavar="FOLDER", help="reviewed folder")
     export.add_argument("--to", type=Path, dest="destination", required=True,
                         help="destination folder; it must be empty unless --merge is given")
     export.add_argument("--merge", action="store_true",
