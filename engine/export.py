@@ -330,7 +330,8 @@ def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
     # which folder_problem then names.
     if os.path.exists(destination) and not os.path.isdir(destination):
         return f"{destination} is a file, not a folder. Choose a folder."
-    # Before the contents, so that an unwritable folder is not offered for a merge.
+    # Writability comes before the contents, so an unwritable folder is never
+    # offered for a merge.
     problem = folder_problem(destination)
     if problem:
         return f"{problem}. Choose another destination."
