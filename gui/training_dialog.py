@@ -122,6 +122,23 @@ class TrainingDialog(TrainingPages):
         self.progress.stop(message, outcome)
         self._show_step(Step.STOPPED)
 
+    def _keep_on_screen(self) -> None:
+        """Shrink the dialog to its screen's free area if larger, and move it into it.
+
+        The dialog grows for the plots, downwards from where it was placed, which
+        put its buttons below a 768-pixel screen that no window manager corrected.
+        """
+        screen = self.screen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        self.resize(min(self.width(), area.width()), min(self.height(), area.height()))
+        frame = self.frameGeometry()
+        left = max(area.left(), min(frame.left(), area.right() + 1 - frame.width()))
+        top = max(area.top(), min(frame.top(), area.bottom() + 1 - frame.height()))
+        if (left, top) != (frame.left(), frame.top()):
+            self.move(left, top)
+
     def _return_to_options(self, message: str) -> None:
         """End the run before training and show `message` on the options step.
 
@@ -219,6 +236,7 @@ class TrainingDialog(TrainingPages):
         # The plots need more room than the options.
         self._options_size = self.size()
         self.resize(max(self.width(), 960), max(self.height(), 680))
+        self._keep_on_screen()
         self._show_step(Step.READING)
         logger.info("training requested: %s", request.command_text())
         self._start_job(FolderReadingJob(request.folder, self._framing),

@@ -253,6 +253,22 @@ def test_full_run_shows_summary(qtbot: QtBot, dialog: TrainingDialog, good_folde
     assert dialog.loss_plot.isVisible()
 
 
+def test_grown_dialog_stays_on_screen(qtbot: QtBot, dialog: TrainingDialog,
+                                      good_folder: Path) -> None:
+    area = dialog.screen().availableGeometry()
+    # Placed low, as a dialog opened over a low main window is.
+    dialog.move(area.left() + 40, area.bottom() - 300)
+
+    run_to_summary(qtbot, dialog, good_folder)
+    frame = dialog.frameGeometry()
+
+    assert frame.top() >= area.top()
+    assert frame.left() >= area.left()
+    # A screen lower than the dialog's minimum height keeps its top edge in view.
+    assert frame.bottom() <= area.bottom() or frame.top() == area.top()
+    assert frame.right() <= area.right() or frame.left() == area.left()
+
+
 def test_full_run_plots_every_epoch(qtbot: QtBot, dialog: TrainingDialog,
                                     good_folder: Path) -> None:
     run_to_summary(qtbot, dialog, good_folder)
