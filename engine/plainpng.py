@@ -1,13 +1,15 @@
 """A short path through Pillow for the small, plain PNG files of image datasets.
 
-Image.open and load spend about 65 µs on a 28 px PNG, most of it in Python code
-that identifies the format and walks the chunks, and that code holds the GIL
-while the model waits for its next batch. A file of a few kilobytes with one
-8-bit grey or RGB image and no metadata that changes its pixels needs none of
-it: its compressed data goes straight to Pillow's own PNG decoder, in about
-40 µs. Any other file, and any file with a fault, is left to Image.open, so
-statuses and their details are those of the full path. Callers pass only files
-named .png, so that other formats do not pay for a look at their first bytes.
+Image.open and load spend most of their time on a 28 px PNG in Python code that
+identifies the format and walks the chunks, and that code holds the GIL while
+the model waits for its next batch. A file of a few kilobytes with one 8-bit
+grey or RGB image and no metadata that changes its pixels needs little of it:
+its compressed data goes straight to Pillow's own PNG decoder. Over 8000 such
+files, reading one took 70 µs this way against 82 µs through Image.open and
+load (medians of 16 alternating runs). Any other file, and any file with a
+fault, is left to Image.open, so statuses and their details are those of the
+full path. Callers pass only files named .png, so that other formats do not pay
+for a look at their first bytes.
 """
 
 from __future__ import annotations
