@@ -35,8 +35,8 @@ class ExportSummary:
     and `added` counts the others. `linked` counts the added files that were hard-linked.
     `left_in_destination` lists, relative to the destination, the files that a merge
     found there with the same content as a file it did not export, because that
-    file is rejected or in quarantine now: copies an earlier export made, which
-    stay, because nothing is ever deleted. `skipped_folders` lists the subfolders
+    file is rejected or in quarantine now. They are copies an earlier export made,
+    and they stay, because nothing is ever deleted. `skipped_folders` lists the subfolders
     that the scan before the export could not list, so their images are neither
     exported nor in the manifest.
     `not_reviewed` lists, relative to the reviewed folder, its image files that are
