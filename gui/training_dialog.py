@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, QThreadPool, Signal, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from engine.framing import Framing
@@ -122,11 +123,16 @@ class TrainingDialog(TrainingPages):
         self.progress.stop(message, outcome)
         self._show_step(Step.STOPPED)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._keep_on_screen()
+
     def _keep_on_screen(self) -> None:
         """Shrink the dialog to its screen's free area if larger, and move it into it.
 
-        The dialog grows for the plots, downwards from where it was placed, which
-        put its buttons below a 768-pixel screen that no window manager corrected.
+        The dialog grows downwards from where it was placed, for the plots and for
+        a long list of skipped files. That put its buttons below a 768-pixel screen
+        that no window manager corrected.
         """
         screen = self.screen()
         if screen is None:
@@ -236,7 +242,6 @@ class TrainingDialog(TrainingPages):
         # The plots need more room than the options.
         self._options_size = self.size()
         self.resize(max(self.width(), 960), max(self.height(), 680))
-        self._keep_on_screen()
         self._show_step(Step.READING)
         logger.info("training requested: %s", request.command_text())
         self._start_job(FolderReadingJob(request.folder, self._framing),
