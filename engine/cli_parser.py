@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", parents=[common], help="measure detection on a data folder",
         description="Score each source of a data folder (retina photos, blood cells, other "
-                    "modalities) and generated hard cases, and print the share flagged and "
-                    "the AUROC against RetinaMNIST test of each.",
+                    "modalities) and generated hard cases. For each, print the share of "
+                    "images flagged and the AUROC against the RetinaMNIST test images.",
     )
     evaluate.add_argument("--data-root", type=Path, required=True,
                           help="folder with medmnist/, blood/, fundus/ and other/")
@@ -231,7 +231,8 @@ def add_log_level(parser: argparse.ArgumentParser) -> None:
     """Add the --log-level option shared by the window and the command line."""
     parser.add_argument("--log-level", default="WARNING",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        help="messages shown on stderr (default %(default)s)")
+                        help="lowest level of log messages written to stderr "
+                             "(default: %(default)s)")
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:

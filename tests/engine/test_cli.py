@@ -664,7 +664,7 @@ def test_threshold_must_be_finite(tmp_path: Path, small_folder: Path, value: str
 @pytest.mark.parametrize(("command", "words"), [
     ("train", "Writes the model file and a model card"),
     ("score", "a second run scores only new or changed files"),
-    ("evaluate", "the AUROC against RetinaMNIST test"),
+    ("evaluate", "the AUROC against the RetinaMNIST test images"),
     ("move-rejects", "Nothing is deleted or overwritten"),
     ("undo", "back from the quarantine folder to their original paths"),
     ("export", "manifest.csv and manifest.json list every reviewed file"),
