@@ -170,8 +170,8 @@ class FileCommands(QObject):
             f"Move {_images(count)} out of\n{folder}\ninto\n{destination}?\n\n"
             f"{reasons.flagged} flagged by the model, {reasons.not_scored} not scored, "
             f"{reasons.curator} rejected by you.\n"
-            "Subfolders are kept, no file is overwritten or deleted, and Edit › Undo moves "
-            f"{'it' if count == 1 else 'them'} back.{unscored}",
+            "Subfolders are kept, no file is overwritten or deleted, and "
+            f"{self._reports.undo_hint} moves {'it' if count == 1 else 'them'} back.{unscored}",
         )
 
     # Undo

@@ -434,6 +434,9 @@ def test_move_confirmation_shows_long_folder(
     assert not started
     assert seen.class_name == "ConfirmDialog"
     assert f"out of\n{folder}\ninto\n{folder}_rejected?" in seen.text
+    # The menu item by its own name, with its shortcut.
+    assert f"{window.file_commands.undo_hint} moves them back." in seen.text
+    assert "Edit › Undo Move" in seen.text
     # Every line wraps within the dialog, and nothing is scrolled out of sight.
     assert seen.scroll_ranges == (0, 0)
     assert seen.frame_width <= seen.screen_width
