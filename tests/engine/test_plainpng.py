@@ -61,6 +61,19 @@ def test_real_pngs_read_like_pillow(tmp_path: Path, real_images: list[np.ndarray
             assert np.array_equal(np.asarray(plain), np.asarray(image))
 
 
+def test_image_larger_than_one_stored_block_reads_like_pillow(
+    tmp_path: Path, real_images: list[np.ndarray],
+) -> None:
+    # 160 × 168 RGB rows take 80 808 bytes, more than one stored deflate block of
+    # 65 535, and the repeated real image compresses to well under PLAIN_PNG_BYTES.
+    pixels = np.tile(real_images[0], (6, 6, 1))[:, :160]
+    path = write_png(tmp_path / "tiled.png", pixels)
+    assert path.stat().st_size <= PLAIN_PNG_BYTES
+    plain = read_plain_png(path)
+    assert plain is not None
+    assert np.array_equal(np.asarray(plain), pixels)
+
+
 def test_load_image_matches_full_path(
     tmp_path: Path, real_images: list[np.ndarray],
 ) -> None:
