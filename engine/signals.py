@@ -18,6 +18,7 @@ calibrated threshold: an image is flagged when it is above 1.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,6 +46,8 @@ COLOUR_RANGE_TAIL = 0.005
 MIN_COLOUR_THRESHOLD = 0.01
 # Saturation is measured only on pixels brighter than this, where hue is defined.
 _SATURATION_LEVEL = 40
+# References are searched in blocks of this many; see _nearest.
+_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,10 @@ class SignalReference:
         centre, references, lengths = self._centred
         scaled = torch.from_numpy(np.asarray(codes, dtype=np.float32) / self.code_scale)
         scaled -= centre
-        # |a - b|² = |a|² - 2ab + |b|², without an (n, m, latent) intermediate, and
-        # in torch, whose top-k is several times faster here than np.partition.
+        # |a - b|² = |a|² - 2ab + |b|², without an (n, m, latent) intermediate.
         squared = torch.addmm(lengths, scaled, references.T, alpha=-2.0)
         squared += (scaled**2).sum(dim=1, keepdim=True)
-        k = min(self.neighbours, self.codes.shape[0])
-        nearest = torch.topk(squared, k, dim=1, largest=False).indices
+        nearest = _nearest(squared, min(self.neighbours, self.codes.shape[0]))
         # The expansion rounds small distances badly: an exact copy of a training
         # image came out 0.06 from its own code. The k nearest are measured again.
         offsets = scaled[:, None, :] - references[nearest]
@@ -97,11 +98,17 @@ class SignalReference:
         lengths.
 
         Distances do not depend on the origin, and the expansion in latent_distances
-        loses less to rounding near the references than far from them.
+        loses less to rounding near the references than far from them. The
+        references are padded to whole blocks of _BLOCK with rows of infinite
+        length, which no image has as a neighbour.
         """
         centre = self.codes.mean(axis=0, dtype=np.float64).astype(np.float32)
         references = torch.from_numpy(self.codes - centre)
-        return torch.from_numpy(centre), references, (references**2).sum(dim=1)
+        lengths = (references**2).sum(dim=1)
+        padding = -len(references) % _BLOCK
+        references = torch.cat([references, references.new_zeros(padding, references.shape[1])])
+        lengths = torch.cat([lengths, lengths.new_full((padding,), math.inf)])
+        return torch.from_numpy(centre), references, lengths
 
     def colour_distances(self, images: np.ndarray) -> np.ndarray:
         """Return how far each image's colour features fall outside the training range."""
@@ -152,6 +159,26 @@ def colour_features(images: np.ndarray) -> np.ndarray:
     mean_level = grey.sum(axis=(1, 2), dtype=np.int64) / (grey[0].size * 3 * 255.0)
     brightness = np.log(mean_level + 0.01)
     return np.column_stack([brightness, contrast, saturation, np.log(blue_sum / green_sum)])
+
+
+def _nearest(squared: torch.Tensor, k: int) -> torch.Tensor:
+    """Return the columns of the `k` smallest values in each row of `squared`.
+
+    The columns are searched a block of _BLOCK at a time. The k smallest values
+    of a row lie in the k blocks with the smallest minimums: any other block has
+    a minimum no smaller than those k, which are k values of the row already. So
+    one top-k runs on the block minimums and another on those k blocks, instead
+    of one on the whole row: 4 µs an image against 12 µs with 4200 references.
+    `squared` has a whole number of blocks a row.
+    """
+    rows, columns = squared.shape
+    blocks = squared.view(rows, columns // _BLOCK, _BLOCK)
+    if blocks.shape[1] <= k:
+        return torch.topk(squared, k, dim=1, largest=False).indices
+    chosen = torch.topk(blocks.amin(dim=2), k, dim=1, largest=False).indices
+    candidates = torch.gather(blocks, 1, chosen[:, :, None].expand(-1, -1, _BLOCK))
+    places = torch.topk(candidates.view(rows, k * _BLOCK), k, dim=1, largest=False).indices
+    return chosen.gather(1, places // _BLOCK) * _BLOCK + places % _BLOCK
 
 
 def _interior(mask: np.ndarray) -> np.ndarray:

@@ -83,6 +83,24 @@ def test_latent_distance_to_nearest_codes() -> None:
     assert distances[1] == pytest.approx(4.0, rel=1e-3)
 
 
+@pytest.mark.parametrize("count", [3, 64, 1000, 4200])
+def test_latent_distance_matches_every_pair(count: int) -> None:
+    # Reference counts below, at and above the block sizes of the search, with
+    # queries both near the references and far from them.
+    generator = np.random.default_rng(count)
+    codes = generator.standard_normal((count, 16)).astype(np.float32)
+    images = np.zeros((count, 28, 28, 3), dtype=np.uint8)
+    reference = SignalReference.fit(codes, images, neighbours=5)
+    queries = np.concatenate([codes[:10] + 0.05, 3.0 * generator.standard_normal((30, 16))])
+
+    distances = reference.latent_distances(queries)
+
+    scaled = (queries / reference.code_scale).astype(np.float64)
+    every_pair = np.linalg.norm(scaled[:, None, :] - reference.codes[None], axis=2)
+    nearest = np.sort(every_pair, axis=1)[:, : min(5, count)]
+    np.testing.assert_allclose(distances, nearest.mean(axis=1), rtol=1e-5)
+
+
 def test_copied_code_at_distance_zero() -> None:
     # Codes far from the origin and close together, where |a|² - 2ab + |b|² in
     # float32 loses their distances to rounding.
