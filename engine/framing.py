@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -93,9 +94,8 @@ class Framing:
         if found is None:
             return (0, 0, width, height)
         left, top, right, bottom = found
-        return (int(np.floor(left / scale)), int(np.floor(top / scale)),
-                min(width, int(np.ceil(right / scale))),
-                min(height, int(np.ceil(bottom / scale))))
+        return (math.floor(left / scale), math.floor(top / scale),
+                min(width, math.ceil(right / scale)), min(height, math.ceil(bottom / scale)))
 
     def _bright_box(self, pixels: np.ndarray) -> tuple[int, int, int, int] | None:
         """Return the box of the rows and columns with enough bright pixels, if any."""

@@ -219,7 +219,8 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
         if status.st_size <= PLAIN_PNG_BYTES and path.suffix.lower() == ".png":
             plain = read_plain_png(path)
         if plain is not None:
-            return _decode(path, plain, status, framing, thumbnail_size)
+            # The short path reads no file with EXIF or XMP data, so none is turned.
+            return _decode(path, plain, status, framing, thumbnail_size, upright=True)
         with Image.open(path) as image:
             return _decode(path, image, status, framing, thumbnail_size)
     except FileNotFoundError:
@@ -246,8 +247,9 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
 
 def _decode(
     path: Path, image: Image.Image, status: os.stat_result, framing: Framing,
-    thumbnail_size: int | None,
+    thumbnail_size: int | None, upright: bool = False,
 ) -> LoadedImage:
+    """Return the LoadedImage of an opened `image`; `upright` skips its orientation."""
     width, height = image.size
     image_format = image.format or ""
     if width * height > MAX_PIXELS:
@@ -269,10 +271,10 @@ def _decode(
         image.draft("RGB", (needed, needed))
     # The size after a JPEG's draft is the size decoded.
     if image.width * image.height <= LARGE_PIXELS:
-        model_input, thumbnail, swapped = _pixels(image, framing, thumbnail_size)
+        model_input, thumbnail, swapped = _pixels(image, framing, thumbnail_size, upright)
     else:
         with _large_decoding:
-            model_input, thumbnail, swapped = _pixels(image, framing, thumbnail_size)
+            model_input, thumbnail, swapped = _pixels(image, framing, thumbnail_size, upright)
             # Frees the decoded pixels before another large image is decoded.
             image.close()
     if swapped:
@@ -285,13 +287,14 @@ def _decode(
 
 
 def _pixels(
-    image: Image.Image, framing: Framing, thumbnail_size: int | None
+    image: Image.Image, framing: Framing, thumbnail_size: int | None, upright: bool
 ) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Decode `image` and return its model input, its thumbnail if requested, and
-    whether its EXIF orientation swapped its width and height.
+    whether its EXIF orientation swapped its width and height. An `upright` image
+    is taken as it is, without reading its EXIF data.
     """
     image.load()
-    turned, swapped = turn_upright(image)
+    turned, swapped = (image, False) if upright else turn_upright(image)
     rgb = to_rgb(turned)
     model_input = framing.apply(rgb)
     thumbnail = None
