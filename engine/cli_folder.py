@@ -20,6 +20,7 @@ from engine.listing import (
     list_folder,
 )
 from engine.modelfile import ReferenceModel
+from engine.plurals import by_count, counted
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError
 from engine.scorecache import score_changed
@@ -75,28 +76,22 @@ def describe_stop(stop: StoppedBatch, folder: Path) -> str:
     undo = f"{program_name()} undo {shlex.quote(str(folder))}"
     if stop.kind is StopKind.UNDO:
         return (f"The undo of move batch {stop.id} was stopped before it reached every file: "
-                f"{stop.returned} of {_files(stop.returned + stop.in_quarantine)} "
-                f"{_are(stop.returned)} back in "
-                f"{folder}, and {stop.in_quarantine} {_are(stop.in_quarantine)} still in "
+                f"{stop.returned} of {counted(stop.returned + stop.in_quarantine, 'file')} "
+                f"{by_count(stop.returned, 'is', 'are')} back in {folder}, and "
+                f"{stop.in_quarantine} {by_count(stop.in_quarantine, 'is', 'are')} still in "
                 f"{stop.destination}. To move those back, run: {undo}")
     stayed = stop.total - stop.in_quarantine
     failed = (f", {stop.failed} of them because {'it' if stop.failed == 1 else 'they'} could "
               "not be moved" if stop.failed else "")
     if not stop.in_quarantine:
         return (f"Move batch {stop.id} into {stop.destination} was stopped before it moved "
-                f"any file: all {_files(stop.total)} stay in {folder}{failed}.")
+                f"any file: all {counted(stop.total, 'file')} stay in {folder}{failed}.")
     return (f"Move batch {stop.id} into {stop.destination} was stopped before it reached every "
-            f"file: {stop.in_quarantine} of {_files(stop.total)} were moved there, and the "
-            f"other {stayed} stay in {folder}{failed}. To move the "
-            f"{_files(stop.in_quarantine)} back, run: {undo}")
+            f"file: {stop.in_quarantine} of {counted(stop.total, 'file')} were moved there, "
+            f"and the other {stayed} stay in {folder}{failed}. To move the "
+            f"{counted(stop.in_quarantine, 'file')} back, run: {undo}")
 
 
-def _files(count: int) -> str:
-    return "1 file" if count == 1 else f"{count} files"
-
-
-def _are(count: int) -> str:
-    return "is" if count == 1 else "are"
 
 
 def scan(store: ReviewStore, model: ReferenceModel, threshold: float,

@@ -28,6 +28,7 @@ from engine.invocation import program_name
 from engine.journal import batches, last_undoable_batch, mark_stop_reported
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch, quarantine_problem
+from engine.plurals import by_count, counted
 from engine.quarantine import MoveOutcome, default_quarantine_dir
 from engine.review import ReviewStore
 from engine.reviewdb import ReviewStoreError
@@ -86,7 +87,7 @@ def run_move_rejects(args: argparse.Namespace, model: ReferenceModel,
     if interrupted:
         _report_interrupted_move(store.folder, destination, len(rejects), moved, errors)
         return EXIT_INTERRUPTED
-    print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} with the final "
+    print(f"Moved {len(outcomes) - len(errors)} of {counted(len(outcomes), 'file')} with the final "
           f"decision reject to {destination}.")
     code = report_failures(errors, "could not be moved")
     if report_skipped_folders(store.skipped_folders, _NOT_MOVED) != EXIT_OK:
@@ -129,13 +130,13 @@ def _report_interrupted_move(folder: Path, destination: Path, total: int, moved:
         rest = f" The other {stayed} stay in {folder}, because the move was interrupted."
     else:
         rest = ""
-    print(f"Move-rejects interrupted: moved {moved} of {_files(total)} with the final decision "
-          f"reject to {destination}.{rest}", file=sys.stderr)
+    print(f"Move-rejects interrupted: moved {moved} of {counted(total, 'file')} with the final "
+          f"decision reject to {destination}.{rest}", file=sys.stderr)
     if stayed:
         print(f"To move the other {stayed} as well, run the same move-rejects command again.",
               file=sys.stderr)
     if moved:
-        print(f"To move the {_files(moved)} back, run: {program_name()} undo "
+        print(f"To move the {counted(moved, 'file')} back, run: {program_name()} undo "
               f"{shlex.quote(str(folder))}", file=sys.stderr)
 
 
@@ -173,8 +174,8 @@ def run_undo(args: argparse.Namespace, stop_signals: StopSignals) -> int:
             if batch is not None:
                 # The report below describes the stop, so no later open prints it again.
                 mark_stop_reported(source, batch.id)
-            print(f"Undo interrupted: moved {_files(back)} back into {store.folder}. To move "
-                  f"back the files still in quarantine, run: {program_name()} undo "
+            print(f"Undo interrupted: moved {counted(back, 'file')} back into {store.folder}. "
+                  f"To move back the files still in quarantine, run: {program_name()} undo "
                   f"{shlex.quote(str(store.folder))}", file=sys.stderr)
             return EXIT_INTERRUPTED
     if not outcomes:
@@ -183,7 +184,7 @@ def run_undo(args: argparse.Namespace, stop_signals: StopSignals) -> int:
     errors = [outcome.error for outcome in outcomes if outcome.error]
     for message in errors:
         print(message, file=sys.stderr)
-    print(f"Moved {len(outcomes) - len(errors)} of {_files(len(outcomes))} back "
+    print(f"Moved {len(outcomes) - len(errors)} of {counted(len(outcomes), 'file')} back "
           f"into {store.folder}.")
     return report_failures(errors, "could not be moved back")
 
@@ -238,11 +239,11 @@ def _report_export(summary: ExportSummary) -> int:
     # A file that a merge found in the destination with the same content was not
     # copied, so it counts as there already, not as exported.
     present = summary.already_present
-    there_already = (f" {_files(present)} {'was' if present == 1 else 'were'} there already "
-                     "with the same content." if present else "")
-    print(f"Exported {_files(summary.added)} to {summary.destination} "
-          f"({summary.linked} hard-linked).{there_already} "
-          f"Listed in {summary.manifest_csv} but not copied: {_files(summary.not_copied)}.")
+    there_already = (f" {counted(present, 'file')} {by_count(present, 'was', 'were')} there "
+                     "already with the same content." if present else "")
+    print(f"Exported {counted(summary.added, 'file')} to {summary.destination} "
+          f"({summary.linked} hard-linked).{there_already} Listed in {summary.manifest_csv} "
+          f"but not copied: {counted(summary.not_copied, 'file')}.")
     # One error covers all the files skipped on a full disk, so failed files are counted.
     code = report_failures(summary.errors, "could not be exported", summary.failed)
     if report_skipped_folders(summary.skipped_folders, "were not exported") != EXIT_OK:
@@ -250,8 +251,8 @@ def _report_export(summary: ExportSummary) -> int:
     if summary.not_reviewed:
         # The notes printed above name them: files that arrived after the scan.
         count = len(summary.not_reviewed)
-        print(f"{_files(count)} of the folder {'was' if count == 1 else 'were'} not in the "
-              "review, so the export is incomplete.", file=sys.stderr)
+        print(f"{counted(count, 'file')} of the folder {by_count(count, 'was', 'were')} not in "
+              "the review, so the export is incomplete.", file=sys.stderr)
         return EXIT_FAILED
     return code
 
@@ -269,9 +270,10 @@ def _report_failed_export(export: CleanedSetExport, error: ExportError) -> None:
     manifests = f"Manifests: {', '.join(written)}." if written else "No manifest was written."
     skipped = len(summary.skipped_full)
     not_tried = f", and {skipped} were not tried because it is full" if skipped else ""
-    print(f"Exported {summary.added} of {_files(export.kept_count)} with the final decision "
-          f"keep to {summary.destination} before it stopped; {summary.failed - skipped} could "
-          f"not be exported{not_tried}. {manifests}", file=sys.stderr)
+    print(f"Exported {summary.added} of {counted(export.kept_count, 'file')} with the final "
+          f"decision keep to {summary.destination} before it stopped; "
+          f"{summary.failed - skipped} could not be exported{not_tried}. {manifests}",
+          file=sys.stderr)
 
 
 def _export_with_progress(export: CleanedSetExport, stop_signals: StopSignals) -> bool:
@@ -320,8 +322,8 @@ def _report_interrupted_export(export: CleanedSetExport, args: argparse.Namespac
                 "because the export was interrupted.")
     else:
         rest = ""
-    print(f"Export interrupted: exported {exported} of {_files(kept_count)} with the final "
-          f"decision keep to {summary.destination}{there_already}.{rest}", file=sys.stderr)
+    print(f"Export interrupted: exported {exported} of {counted(kept_count, 'file')} with the "
+          f"final decision keep to {summary.destination}{there_already}.{rest}", file=sys.stderr)
 
     print(_partial_manifests(summary, every_file_handled=not others and not summary.errors),
           file=sys.stderr)
@@ -367,9 +369,6 @@ def report_failures(errors: list[str], failure: str, count: int | None = None) -
     if not errors:
         return EXIT_OK
     failed = len(errors) if count is None else count
-    print(f"{_files(failed)} {failure}; the reasons are listed above.", file=sys.stderr)
+    print(f"{counted(failed, 'file')} {failure}; the reasons are listed above.", file=sys.stderr)
     return EXIT_FAILED
 
-
-def _files(count: int) -> str:
-    return "1 file" if count == 1 else f"{count} files"

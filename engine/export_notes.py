@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path, PurePath
 
 from engine.names import FolderNames, fold_name, name_difference, name_max, spelling
+from engine.plurals import by_count, counted
 
 # How many of the files that an earlier export left in the destination a note names.
 _SHOWN_PATHS = 3
@@ -70,13 +71,13 @@ def left_behind_note(paths: list[str], destination: Path) -> str:
     count = len(paths)
     single = count == 1
     are, subject, pronoun = ("is", "It", "it") if single else ("are", "They", "them")
-    return (f"{_files(count)} that {are} rejected or in quarantine now, and so "
-            f"{_were(count)} not exported, {are} still in {destination} from an "
-            f"earlier export, with the same content: {_named(paths)}. {subject} {_were(count)} "
-            "left there, because nothing is ever deleted; remove "
-            f"{pronoun} by hand if the cleaned set should not have {pronoun}. The JSON "
-            f"manifest lists {'it' if single else 'all of them'} in \"left_in_destination\" "
-            "of its summary.")
+    were = by_count(count, "was", "were")
+    return (f"{counted(count, 'file')} that {are} rejected or in quarantine now, and so "
+            f"{were} not exported, {are} still in {destination} from an earlier export, "
+            f"with the same content: {_named(paths)}. {subject} {were} left there, because "
+            f"nothing is ever deleted; remove {pronoun} by hand if the cleaned set should not "
+            f"have {pronoun}. The JSON manifest lists {'it' if single else 'all of them'} in "
+            "\"left_in_destination\" of its summary.")
 
 
 def not_reviewed_note(paths: list[str], folder: Path) -> str:
@@ -89,7 +90,7 @@ def not_reviewed_note(paths: list[str], folder: Path) -> str:
     else:
         are, was, has, they, them, every = "are", "They were", "have", "they", "them", \
             "all of them"
-    return (f"{_files(count)} in {folder} {are} not in its review, because no scan has "
+    return (f"{counted(count, 'file')} in {folder} {are} not in its review, because no scan has "
             f"scored {them}: {_named(paths)}. {was} not exported and {has} no row in the "
             f"manifests, whatever decision {they} would get, so the JSON manifest says "
             f"\"complete\": false and lists {every} in \"not_reviewed\" of its summary. "
@@ -101,9 +102,9 @@ def destination_full_error(paths: list[str], destination: Path) -> str:
     folder, that an export did not try after it found the disk of `destination` full.
     """
     count = len(paths)
-    return (f"{_files(count)} {_were(count)} not exported, because {destination} is full: "
-            f"{_named(paths)}. Free some space on that disk, then export again with the "
-            "merge option to add them.")
+    return (f"{counted(count, 'file')} {by_count(count, 'was', 'were')} not exported, "
+            f"because {destination} is full: {_named(paths)}. Free some space on that disk, "
+            "then export again with the merge option to add them.")
 
 
 def copied_without_manifest(paths: list[str]) -> str:
@@ -116,9 +117,10 @@ def copied_without_manifest(paths: list[str]) -> str:
     if not paths:
         return ""
     count = len(paths)
-    return (f" {_files(count)} {_were(count)} copied into it without a manifest: "
-            f"{', '.join(paths)}. Remove {'it' if count == 1 else 'them'}, or free some "
-            "space and export again with the merge option, which writes the manifests.")
+    return (f" {counted(count, 'file')} {by_count(count, 'was', 'were')} copied into it "
+            f"without a manifest: {', '.join(paths)}. Remove {by_count(count, 'it', 'them')}, "
+            "or free some space and export again with the merge option, which writes the "
+            "manifests.")
 
 
 def _named(paths: list[str]) -> str:
@@ -133,9 +135,3 @@ def _named(paths: list[str]) -> str:
     return paths[0]
 
 
-def _files(count: int) -> str:
-    return "1 file" if count == 1 else f"{count} files"
-
-
-def _were(count: int) -> str:
-    return "was" if count == 1 else "were"

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QDialog, QWidget
 
+from engine.plurals import counted
 from gui.dialogs import ConfirmDialog
 from gui.file_jobs import FileJobs, JobKind, JobReport
 
@@ -16,15 +17,13 @@ logger = logging.getLogger(__name__)
 CLOSE_TITLE = "Close Retina Curator"
 
 
-def _images(count: int, kind: str = "") -> str:
-    """Return "1 image" or "3 images", with `kind` before the noun if given: "3 kept images"."""
-    noun = "image" if count == 1 else "images"
-    return f"{count} {kind} {noun}" if kind else f"{count} {noun}"
-
-
 def _progress(done: int, total: int, kind: str = "") -> str:
-    """Return "3 of 7 images" once the total is known (above 0), else "3 images"."""
-    return f"{done} of {_images(total, kind)}" if total else _images(done, kind)
+    """Return "3 of 7 images" once the total is known (above 0), else "3 images".
+
+    `kind` comes before the noun if given: "3 of 7 kept images".
+    """
+    noun = f"{kind} image" if kind else "image"
+    return f"{done} of {counted(total, noun)}" if total else counted(done, noun)
 
 
 def ask_to_close(parent: QWidget, jobs: FileJobs, folder: Path | None, undo_hint: str) -> bool:

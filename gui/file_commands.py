@@ -15,6 +15,7 @@ from engine.decisions import Decision
 from engine.export import CleanedSetExport
 from engine.journal import Batch
 from engine.moves import unmovable_problem
+from engine.plurals import counted
 from engine.quarantine import default_quarantine_dir
 from engine.records import Location
 from engine.reviewdb import ReviewStoreError
@@ -31,9 +32,6 @@ from gui.settings import WindowSettings
 
 logger = logging.getLogger(__name__)
 
-
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
 
 
 class FileCommands(QObject):
@@ -113,7 +111,7 @@ class FileCommands(QObject):
         """Read the newest undoable batch from the journal and announce the undo text."""
         batch = None if self._session is None else self._session.undoable_batch()
         self._undo_batch = batch
-        text = "" if batch is None else f"Undo Move of {_images(batch.in_quarantine)}"
+        text = "" if batch is None else f"Undo Move of {counted(batch.in_quarantine, 'image')}"
         self.undo_available.emit(text)
 
     def _usable_session(self) -> ReviewSession | None:
@@ -167,7 +165,7 @@ class FileCommands(QObject):
             f"would be rejected. {self._reports.reload_hint} scores them.")
         return confirm(
             self._window, "Move Rejects Out",
-            f"Move {_images(count)} out of\n{folder}\ninto\n{destination}?\n\n"
+            f"Move {counted(count, 'image')} out of\n{folder}\ninto\n{destination}?\n\n"
             f"{reasons.flagged} flagged by the model, {reasons.not_scored} not scored, "
             f"{reasons.curator} rejected by you.\n"
             "Subfolders are kept, no file is overwritten or deleted, and "
@@ -247,8 +245,8 @@ class FileCommands(QObject):
 
     def _ask_export_options(self, session: ReviewSession) -> ExportOptions | None:
         counts = self._gallery_model.counts()
-        summary = (f"Kept, to be exported: {_images(counts.kept)} of {session.folder}. "
-                   f"Rejected, left behind: {_images(counts.rejected)}. "
+        summary = (f"Kept, to be exported: {counted(counts.kept, 'image')} of {session.folder}. "
+                   f"Rejected, left behind: {counted(counts.rejected, 'image')}. "
                    "manifest.csv and manifest.json record every file and decision.")
         dialog = ExportDialog(session.folder.parent, summary, self._window,
                               initial=self._initial_export_options())
@@ -274,10 +272,11 @@ class FileCommands(QObject):
             and any(options.destination.iterdir())) else ""
         return confirm(
             self._window, "Export Cleaned Set",
-            f"{method.capitalize()} {_images(kept)} kept of {len(in_folder)} in\n"
+            f"{method.capitalize()} {counted(kept, 'image')} kept of {len(in_folder)} in\n"
             f"{export.store.folder}\nto\n{export.destination}?{merge}\n\n"
-            f"Rejected, not exported: {_images(len(in_folder) - kept)}. The manifests list "
-            f"all {len(export.records)} files of the review with their decisions.",
+            f"Rejected, not exported: {counted(len(in_folder) - kept, 'image')}. "
+            f"The manifests list all {len(export.records)} files of the review with their "
+            "decisions.",
         )
 
     # Closing the window

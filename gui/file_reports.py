@@ -11,19 +11,16 @@ from engine.export_results import ExportSummary
 from engine.invocation import program_name
 from engine.moves import quarantine_problem
 from engine.names import find_folder_problem, overlap
+from engine.plurals import by_count, counted
 from gui.dialogs import ReportDialog
 from gui.file_jobs import JobReport
 from gui.folder_review import StoppedScan
 from gui.settings import WindowSettings
 
 
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
-
-
 def _images_were(count: int) -> str:
     """Return "1 image was" or "3 images were"."""
-    return f"{_images(count)} {'was' if count == 1 else 'were'}"
+    return f"{counted(count, 'image')} {by_count(count, 'was', 'were')}"
 
 
 class FileReports:
@@ -78,15 +75,15 @@ class FileReports:
         if report.cancelled and len(report.done) + len(report.errors) < report.total:
             self._report_cancelled_move(report, reviewed_folder)
             return
-        moved = _images(len(report.done))
+        moved = counted(len(report.done), "image")
         self._window.statusBar().showMessage(f"Moved {moved} to {report.destination}.", 10_000)
         if report.errors:
             self.show_report(
                 "Move Rejects Out",
                 # A file removed since the scan cannot be moved either, and is no
                 # longer in the folder: each line of the list gives the reason.
-                f"{_images(len(report.errors))} could not be moved; the list gives each reason. "
-                f"{_images_were(len(report.done))} moved to {report.destination}.",
+                f"{counted(len(report.errors), 'image')} could not be moved; the list gives "
+                f"each reason. {_images_were(len(report.done))} moved to {report.destination}.",
                 report.errors)
 
     def _report_cancelled_move(self, report: JobReport, reviewed_folder: Path | None) -> None:
@@ -99,18 +96,19 @@ class FileReports:
             status = (f"Move cancelled: {moved} of {report.total} moved, {stayed} stay. "
                       f"{self.undo_key} moves {'it' if moved == 1 else 'them'} back.")
             summary = (f"The move was cancelled after {_images_were(moved)} moved to "
-                       f"{report.destination}. The other {_images(stayed)} stay in {folder}")
+                       f"{report.destination}. The other {counted(stayed, 'image')} stay in "
+                       f"{folder}")
         else:
             status = f"Move cancelled: no image was moved, all {report.total} stay."
             summary = (f"The move was cancelled before any image was moved. All "
-                       f"{_images(stayed)} stay in {folder}")
+                       f"{counted(stayed, 'image')} stay in {folder}")
         if report.errors:
             summary += (f": {len(report.errors)} could not be moved, as the list shows, and "
                         "the move was cancelled before the others.")
         else:
             summary += ", because the move was cancelled before them."
         if moved:
-            summary += f" {self.undo_hint} moves the {_images(moved)} back."
+            summary += f" {self.undo_hint} moves the {counted(moved, 'image')} back."
         self._window.statusBar().showMessage(status, 30_000)
         self.show_report("Move Rejects Out", summary, report.errors)
 
@@ -119,7 +117,7 @@ class FileReports:
         if report.locked_out:
             self._report_locked_out("Undo Move", "No file was moved back", reviewed_folder)
             return
-        back = _images(len(report.done))
+        back = counted(len(report.done), "image")
         self._window.statusBar().showMessage(f"Moved {back} back.", 10_000)
         if report.failed:
             *errors, failure = report.errors
@@ -130,9 +128,9 @@ class FileReports:
         elif report.errors:
             self.show_report(
                 "Undo Move",
-                f"{_images(len(report.errors))} could not be moved back from the quarantine "
-                f"folder; the list gives each reason. {_images_were(len(report.done))} moved "
-                "back.", report.errors)
+                f"{counted(len(report.errors), 'image')} could not be moved back from the "
+                f"quarantine folder; the list gives each reason. "
+                f"{_images_were(len(report.done))} moved back.", report.errors)
 
     def _report_locked_out(self, title: str, outcome: str,
                            reviewed_folder: Path | None) -> None:
@@ -228,9 +226,9 @@ def describe_export(summary: ExportSummary) -> str:
     unscored = (f" {_images_were(not_reviewed)} not in the review, because no scan has "
                 "scored them, so they were not exported and manifest.json marks the export "
                 "as incomplete." if not_reviewed else "")
-    return (f"The export to {summary.destination} {state}: {_images(summary.added)} "
+    return (f"The export to {summary.destination} {state}: {counted(summary.added, 'image')} "
             f"exported{linked}.{present} Not copied, as rejected or not in the folder: "
-            f"{_images(summary.not_copied)}. Failed: {summary.failed}.{unscored}\n\n"
+            f"{counted(summary.not_copied, 'image')}. Failed: {summary.failed}.{unscored}\n\n"
             f"Manifests: {_manifests(summary)}")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QWidget
 
 from engine.journal import StopKind, StoppedBatch
+from engine.plurals import by_count, counted
 from gui.dialogs import ReportDialog, show_report
 from gui.review_session import ReviewSession
 
@@ -53,34 +54,26 @@ def describe_stop(stop: StoppedBatch, folder: Path, undo_hint: str) -> str:
               "could not be moved" if stop.failed else "")
     if not moved:
         return (f"Moving rejects out of {folder} was stopped before it moved any image. All "
-                f"{_images(stop.total)} stay in the folder{failed}. {_MOVE_HINT} moves them "
-                "out.")
+                f"{counted(stop.total, 'image')} stay in the folder{failed}. {_MOVE_HINT} moves "
+                "them out.")
     moved_ones = "it" if moved == 1 else f"the {moved} images"
     return (f"Moving rejects out of {folder} was stopped before it reached every image. "
-            f"{_images(moved)} {_was(moved)} moved to {stop.destination}, and the other "
-            f"{stayed} stay in the folder{failed}. {undo_hint} moves {moved_ones} back. "
-            f"{_MOVE_HINT} moves the others out as well.")
+            f"{counted(moved, 'image')} {by_count(moved, 'was', 'were')} moved to "
+            f"{stop.destination}, and the other {stayed} stay in the folder{failed}. "
+            f"{undo_hint} moves {moved_ones} back. {_MOVE_HINT} moves the others out as well.")
 
 
 def _describe_stopped_undo(stop: StoppedBatch, folder: Path, undo_hint: str) -> str:
     back, still_out = stop.returned, stop.in_quarantine
-    them = "it" if still_out == 1 else "them"
+    them, are_still = by_count(still_out, "it", "them"), by_count(still_out, "is", "are")
     if not back:
         return (f"Undoing the move of rejects out of {folder} was stopped before it moved "
-                f"any image back. {_images(still_out)} {_is(still_out)} still in "
+                f"any image back. {counted(still_out, 'image')} {are_still} still in "
                 f"{stop.destination}. {undo_hint} moves {them} back.")
     return (f"Undoing the move of rejects out of {folder} was stopped before it reached "
-            f"every image. {_images(back)} {_is(back)} back in the folder, and {still_out} "
-            f"{_is(still_out)} still in {stop.destination}. {undo_hint} moves {them} back.")
+            f"every image. {counted(back, 'image')} {by_count(back, 'is', 'are')} back in the "
+            f"folder, and {still_out} {are_still} still in {stop.destination}. {undo_hint} "
+            f"moves {them} back.")
 
 
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
 
-
-def _was(count: int) -> str:
-    return "was" if count == 1 else "were"
-
-
-def _is(count: int) -> str:
-    return "is" if count == 1 else "are"
