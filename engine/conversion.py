@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 # Transparent pixels are composited onto black, the colour of the margins around a
 # fundus photograph, so that a transparent frame reads like an empty margin.
 BACKGROUND_RGB = (0, 0, 0)
+# The background as a grey level, for grey images; BACKGROUND_RGB is grey.
+_BACKGROUND_LEVEL = BACKGROUND_RGB[0]
 
 # Conversions that need a temporary copy of an image in another form, such as
 # floats for 16-bit grey or planes for compositing alpha, go a band of this many
@@ -61,7 +63,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         scale = 257.0 if mode.startswith("I;16") or _max_value(image) <= 65535 else 16843009.0
-        image = _grey_levels(image, lambda grey: grey / scale)
+        image = _grey_levels(image, lambda grey: grey / scale, image.info.get("transparency"))
     elif mode == "F":
         image = _grey_levels(image, lambda grey: grey * 255.0)
     elif mode == "CMYK":
@@ -70,23 +72,28 @@ def to_rgb(image: Image.Image) -> Image.Image:
     # A palette, grey or RGB image may name one transparent colour instead of
     # having an alpha channel, as PNG optimisers write images with on-off alpha.
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-            image.mode in ("P", "L", "RGB") and "transparency" in image.info):
+            image.mode in ("P", "1", "L", "RGB") and "transparency" in image.info):
         return _composited(image)
     # convert() copies even an RGB image, and nothing here changes the result.
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _grey_levels(image: Image.Image, level: Callable[[np.ndarray], np.ndarray]) -> Image.Image:
+def _grey_levels(image: Image.Image, level: Callable[[np.ndarray], np.ndarray],
+                 transparent: object = None) -> Image.Image:
     """Return the 8-bit grey image of rounded `level`s of the float64 pixel values.
 
-    The floats exist for one band of rows at a time.
+    The floats exist for one band of rows at a time. Pixels of the `transparent`
+    value, if any, take the level of BACKGROUND_RGB, as compositing would give
+    them. The value cannot stay a transparent colour: others round to its level.
     """
     pixels = np.asarray(image)
     grey = np.empty(pixels.shape, dtype=np.uint8)
     rows = _band_rows(image.width)
     for top in range(0, len(pixels), rows):
-        band = level(pixels[top : top + rows].astype(np.float64))
-        grey[top : top + rows] = np.clip(np.rint(band), 0, 255)
+        band = pixels[top : top + rows]
+        grey[top : top + rows] = np.clip(np.rint(level(band.astype(np.float64))), 0, 255)
+        if isinstance(transparent, int):
+            grey[top : top + rows][band == transparent] = _BACKGROUND_LEVEL
     return Image.fromarray(grey, "L")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from engine.conversion import to_rgb, turn_upright
 from engine.framing import Framing
@@ -65,6 +65,9 @@ _large_decoding = threading.Lock()
 if "PILLOW_BLOCK_SIZE" not in os.environ:
     # The allocator settings are in Pillow's C module, which its stubs leave out.
     Image.core.set_block_size(64 * 1024 * 1024)  # type: ignore[attr-defined]
+
+# Bits a pixel in the low-depth grey modes of Pillow's PNG decoder.
+_GREY_BITS = {"L;2": 2, "L;4": 4}
 
 # The chunk checksums of a failed PNG are checked in this much of the file.
 _MAX_CHUNK_SCAN_BYTES = 1 << 20
@@ -266,6 +269,7 @@ def _decode(
 
     # Multi-frame files are read at their first frame, whatever was read before.
     image.seek(0)
+    _scale_grey_transparency(image)
     if image_format == "JPEG":
         needed = max(thumbnail_size or 0, framing.decode_size)
         image.draft("RGB", (needed, needed))
@@ -284,6 +288,23 @@ def _decode(
         path, Status.OK, "", model_input, thumbnail,
         width, height, image_format, status.st_size, status.st_mtime_ns,
     )
+
+
+def _scale_grey_transparency(image: Image.Image) -> None:
+    """Give an unloaded 2- or 4-bit grey PNG the transparent value of its decoded pixels.
+
+    Pillow decodes those pixels scaled to 8 bits but keeps the file's transparent
+    value as it is, so a 4-bit file's transparent 15 matched no pixel, its white
+    being 255.
+    """
+    transparent = image.info.get("transparency")
+    if (not isinstance(image, ImageFile.ImageFile) or image.format != "PNG"
+            or image.mode != "L" or not isinstance(transparent, int) or not image.tile):
+        return
+    rawmode = image.tile[0].args
+    bits = _GREY_BITS.get(rawmode) if isinstance(rawmode, str) else None
+    if bits:
+        image.info["transparency"] = transparent * 255 // (2**bits - 1)
 
 
 def _pixels(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import shutil
+import struct
 import subprocess
 import sys
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +115,57 @@ def test_transparent_colour_composited(
     assert (loaded.model_input[:, :10] == BACKGROUND_RGB).all()
     assert (loaded.thumbnail[:, :10] == BACKGROUND_RGB).all()
     assert (loaded.model_input[:, 18:] == 200).all()
+
+
+def write_grey_png(path: Path, levels: np.ndarray, depth: int, transparent: int) -> Path:
+    """Write `levels`, a (rows, columns) array of `depth`-bit grey values, as a PNG
+    with the transparent value `transparent`. Pillow writes no 2- or 4-bit grey.
+    """
+    if depth == 16:
+        rows = levels.astype(">u2").reshape(len(levels), -1).view(np.uint8)
+    else:
+        per_byte = 8 // depth
+        shifts = np.arange(per_byte)[::-1] * depth
+        groups = levels.astype(np.uint8).reshape(len(levels), -1, per_byte)
+        rows = (groups << shifts).sum(axis=2).astype(np.uint8)
+    data = b"".join(b"\0" + row.tobytes() for row in rows)
+    height, width = levels.shape
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
+                     + chunk(b"tRNS", struct.pack(">H", transparent))
+                     + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize(("depth", "opaque", "level"), [
+    # The opaque level and the 8-bit level it is read as.
+    (1, 0, 0),
+    (2, 1, 85),
+    (4, 5, 85),
+    (16, 30000, 117),
+])
+def test_transparent_grey_level_composited(
+    tmp_path: Path, depth: int, opaque: int, level: int,
+) -> None:
+    # The largest value, white, is transparent in the left half.
+    white = 2**depth - 1
+    levels = np.full((32, 32), opaque)
+    levels[:, :16] = white
+    path = write_grey_png(tmp_path / f"grey{depth}.png", levels, depth, white)
+
+    loaded = load_image(path, Framing(crop_dark_margins=False, size=32), thumbnail_size=32)
+
+    assert loaded.status is Status.OK
+    assert loaded.model_input is not None
+    assert loaded.thumbnail is not None
+    assert (loaded.model_input[:, :16] == BACKGROUND_RGB).all()
+    assert (loaded.thumbnail[:, :16] == BACKGROUND_RGB).all()
+    assert (loaded.model_input[:, 16:] == level).all()
 
 
 def test_sixteen_bit_grey_is_rescaled(tmp_path: Path) -> None:
