@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 from pathlib import Path
 
 from engine.autoencoder import MAX_LATENT_SIZE
@@ -14,10 +15,25 @@ from engine.signals import SIGNALS
 from engine.training import MAX_SEED, TrainingOptions
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, with lines broken at spaces only.
+
+    argparse's own breaks a word at its hyphen, such as move-rejects at the end
+    of a line, and a command split in two can no longer be copied.
+    """
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(" ".join(text.split()), width, initial_indent=indent,
+                             subsequent_indent=indent, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every sub-command."""
     parser = argparse.ArgumentParser(
-        prog=program_name(),
+        prog=program_name(), formatter_class=HelpFormatter,
         description="Find images that do not belong in a folder of retina photographs.",
     )
     common = argparse.ArgumentParser(add_help=False)
@@ -25,34 +41,39 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
-        "train", parents=[common], help="train and calibrate a reference model",
+        "train", parents=[common], formatter_class=HelpFormatter,
+        help="train and calibrate a reference model",
         description="Train the autoencoder on known-good images and calibrate each signal's "
                     "threshold on a held-out share of them. Writes the model file and a "
                     "model card (the same name ending in .md) beside it.",
     )
     source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("--medmnist-root", type=Path,
+    source.add_argument("--medmnist-root", type=Path, metavar="FOLDER",
                         help="folder that contains retinamnist.npz (nothing is downloaded)")
-    source.add_argument("--folder", type=Path,
+    source.add_argument("--folder", type=Path, metavar="FOLDER",
                         help="folder of known-good images of any kind, read recursively")
-    train.add_argument("--out", type=Path, required=True, help="model file to write")
+    train.add_argument("--out", type=Path, required=True, metavar="FILE",
+                       help="model file to write")
     defaults = TrainingOptions()
     train.add_argument("--overwrite", action="store_true",
                        help="replace an existing model file and model card")
-    train.add_argument("--epochs", type=positive_int, default=defaults.epochs,
+    train.add_argument("--epochs", type=positive_int, default=defaults.epochs, metavar="N",
                        help="passes over the training images (default %(default)s)")
     train.add_argument("--latent", type=latent_size_value, default=defaults.latent_size,
+                       metavar="N",
                        help=f"width of the autoencoder bottleneck, 1 to {MAX_LATENT_SIZE} "
                             "(default %(default)s)")
-    train.add_argument("--seed", type=seed_value, default=defaults.seed,
+    train.add_argument("--seed", type=seed_value, default=defaults.seed, metavar="N",
                        help=f"random seed from 0 to {MAX_SEED}; the same seed gives the "
                             "same model (default %(default)s)")
     train.add_argument("--target-frr", type=target_rate, default=DEFAULT_TARGET_FRR,
+                       metavar="SHARE",
                        help="share of clean images the threshold may flag "
                             "(default %(default)s)")
 
     score = commands.add_parser(
-        "score", parents=[common], help="score a folder into a CSV file",
+        "score", parents=[common], formatter_class=HelpFormatter,
+        help="score a folder into a CSV file",
         description="Score every image under FOLDER and write a CSV row for each file, "
                     "with its status, score, signals and decisions, and for each subfolder "
                     "that could not be read. Scores are kept in the folder's review "
@@ -60,26 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("folder", type=Path, metavar="FOLDER",
                        help="folder of images, read recursively")
-    score.add_argument("--csv", type=Path, required=True,
+    score.add_argument("--csv", type=Path, required=True, metavar="FILE",
                        help="CSV file to write, outside the folder")
     score.add_argument("--overwrite", action="store_true",
                        help="replace the CSV file if it exists")
     add_model_option(score)
-    score.add_argument("--threshold", type=parse_threshold_choice,
+    score.add_argument("--threshold", type=parse_threshold_choice, metavar="VALUE",
                        help="flag scores above this value, or 'calibrated' for the "
                             "model's calibrated threshold, for this output only "
                             "(default: the folder's chosen threshold, else the "
                             "calibrated one)")
 
     evaluate = commands.add_parser(
-        "evaluate", parents=[common], help="measure detection on a data folder",
+        "evaluate", parents=[common], formatter_class=HelpFormatter,
+        help="measure detection on a data folder",
         description="Score each source of a data folder (retina photos, blood cells, other "
                     "modalities) and generated hard cases. For each, print the share of "
                     "images flagged and the AUROC against the RetinaMNIST test images.",
     )
-    evaluate.add_argument("--data-root", type=Path, required=True,
+    evaluate.add_argument("--data-root", type=Path, required=True, metavar="FOLDER",
                           help="folder with medmnist/, blood/, fundus/ and other/")
-    evaluate.add_argument("--json", type=Path, help="also write the results to this file")
+    evaluate.add_argument("--json", type=Path, metavar="FILE",
+                          help="also write the results to this file")
     evaluate.add_argument("--overwrite", action="store_true",
                           help="replace the JSON file if it exists")
     evaluate.add_argument("--card", action="store_true",
@@ -87,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "and into <model>.evaluation.json beside the model file; "
                                "needs --model")
     # No default path, so that --card can tell whether the user named the model.
-    evaluate.add_argument("--model", type=Path,
+    evaluate.add_argument("--model", type=Path, metavar="FILE",
                           help="model file (default: the bundled retina model)")
     add_review_commands(commands, common)
     return parser
@@ -150,7 +173,7 @@ def add_review_commands(
 ) -> None:
     """Add move-rejects, undo and export, which work on a folder's review state."""
     move = commands.add_parser(
-        "move-rejects", parents=[common],
+        "move-rejects", parents=[common], formatter_class=HelpFormatter,
         help="move every file whose final decision is reject into a quarantine folder",
         description="Score FOLDER through its cache, then move every file whose final "
                     "decision is reject into a quarantine folder under the same relative "
@@ -158,13 +181,14 @@ def add_review_commands(
                     "moves the batch back.",
     )
     move.add_argument("folder", type=Path, metavar="FOLDER", help="reviewed folder")
-    move.add_argument("--to", type=Path, dest="destination",
+    move.add_argument("--to", type=Path, dest="destination", metavar="DEST",
                       help="quarantine folder (default: <folder>_rejected beside the folder)")
     add_model_option(move)
     add_threshold_choice(move)
 
     undo = commands.add_parser(
-        "undo", parents=[common], help="move the files of the last move batch back",
+        "undo", parents=[common], formatter_class=HelpFormatter,
+        help="move the files of the last move batch back",
         description="Move the files of the newest move-rejects batch of FOLDER back from "
                     "the quarantine folder to their original paths. Run it again to undo "
                     "the batch before.",
@@ -175,7 +199,7 @@ def add_review_commands(
                            "also when none of them is in the quarantine folder")
 
     export = commands.add_parser(
-        "export", parents=[common],
+        "export", parents=[common], formatter_class=HelpFormatter,
         help="copy the kept files to a folder, with manifest.csv and manifest.json",
         description="Score FOLDER through its cache, then copy every file whose final "
                     "decision is keep into the destination under the same relative path. "
@@ -183,7 +207,7 @@ def add_review_commands(
                     "checksum, score, signals and decisions, and whether it was exported.",
     )
     export.add_argument("folder", type=Path, metavar="FOLDER", help="reviewed folder")
-    export.add_argument("--to", type=Path, dest="destination", required=True,
+    export.add_argument("--to", type=Path, dest="destination", required=True, metavar="DEST",
                         help="destination folder; it must be empty unless --merge is given")
     export.add_argument("--merge", action="store_true",
                         help="export into a non-empty folder; existing files are never "
@@ -197,7 +221,7 @@ def add_review_commands(
 
 def add_threshold_choice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--threshold", type=parse_threshold_choice,
+        "--threshold", type=parse_threshold_choice, metavar="VALUE",
         help="flag scores above this value and keep it as the folder's threshold for the "
              "model, or 'calibrated' for the model's calibrated threshold (default: the "
              "folder's chosen threshold, else the calibrated one)",
@@ -236,5 +260,5 @@ def add_log_level(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH,
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, metavar="FILE",
                         help="model file (default: the bundled retina model)")

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Slot
 from PySide6.QtGui import QPixmapCache
 from PySide6.QtWidgets import QApplication
 
+from engine.cli_parser import HelpFormatter
 from engine.images import log_decoder_warnings
 from engine.invocation import WINDOW_ENTRY_POINT, program_name
 from engine.modelfile import ModelFileError, load_model
@@ -49,7 +50,7 @@ GC_YOUNG_THRESHOLD = 10_000
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the window's command-line options."""
     parser = argparse.ArgumentParser(
-        prog=program_name(WINDOW_ENTRY_POINT),
+        prog=program_name(WINDOW_ENTRY_POINT), formatter_class=HelpFormatter,
         description="Score the images of a folder with a reference model and review "
                     "the ones it flags as not belonging there.",
         epilog="Headless commands, which need no display: train, score, evaluate, "

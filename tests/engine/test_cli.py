@@ -28,6 +28,7 @@ from engine.cli import (
     main,
 )
 from engine.cli_parser import build_parser
+from engine.invocation import COMMANDS
 from engine.modelcard import card_path, evaluation_path, write_card
 from engine.modelfile import ReferenceModel, save_model
 from engine.resources import DEFAULT_MODEL_PATH
@@ -144,6 +145,38 @@ def run_main_script(*arguments: str) -> subprocess.CompletedProcess[str]:
     """Run `python main.py` with `arguments` in the checkout and capture its output."""
     return subprocess.run([sys.executable, "main.py", *arguments], cwd=REPO,
                           capture_output=True, text=True, check=False, timeout=120)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_breaks_lines_at_spaces_only(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # argparse takes its width from COLUMNS. At 93 it split "held-out" in two.
+    broken = []
+    for columns in range(50, 121):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        lines = capsys.readouterr().out.splitlines()
+        broken += [(columns, line) for line in lines if line.endswith("-")]
+
+    assert not broken
+
+
+@pytest.mark.parametrize(("command", "placeholders"), [
+    ("train", ["--medmnist-root FOLDER", "--out FILE", "--epochs N", "--target-frr SHARE"]),
+    ("score", ["--csv FILE", "--model FILE", "--threshold VALUE", "FOLDER"]),
+    ("evaluate", ["--data-root FOLDER", "--json FILE"]),
+    ("export", ["--to DEST", "FOLDER"]),
+])
+def test_help_names_what_each_option_takes(
+    command: str, placeholders: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+
+    assert all(placeholder in text for placeholder in placeholders), text
 
 
 def test_usage_names_main_script() -> None:

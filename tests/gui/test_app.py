@@ -139,6 +139,16 @@ def test_help_names_main_script() -> None:
     assert "Run 'python main.py COMMAND --help'" in " ".join(result.stdout.split())
 
 
+def test_help_keeps_command_names_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 80 columns, argparse's own layout put "move-" and "rejects" on two lines.
+    monkeypatch.setenv("COLUMNS", "80")
+
+    lines = build_parser().format_help().splitlines()
+
+    assert any("move-rejects," in line for line in lines)
+    assert not [line for line in lines if line.endswith("-")]
+
+
 def test_help_names_entry_points(tmp_path: Path) -> None:
     entry_point = Path(sys.executable).parent / "retina-curator"
     assert entry_point.is_file(), f"{entry_point} is missing: run pip install -e . first"
