@@ -10,6 +10,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
 from engine.modelfile import ReferenceModel
+from engine.plurals import counted
 from gui.actions import WindowActions
 from gui.dialogs import ShortcutDialog, show_report, show_warning
 from gui.file_commands import FileCommands
@@ -290,9 +291,8 @@ class MainWindow(QMainWindow):
 
     @Slot(int, str)
     def _on_controller_decision_applied(self, count: int, decision: str) -> None:
-        noun = "image" if count == 1 else "images"
         verb = {"keep": "Kept", "reject": "Rejected"}.get(decision, "Cleared the decision on")
-        self.status_bar.showMessage(f"{verb} {count} {noun}.", 4000)
+        self.status_bar.showMessage(f"{verb} {counted(count, 'image')}.", 4000)
 
     @Slot(str)
     def _on_controller_decision_failed(self, message: str) -> None:

@@ -7,11 +7,22 @@ import math
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal, Slot
-from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+from PySide6.QtCore import QEvent, QRect, Qt, Signal, Slot
+from PySide6.QtGui import QFontMetrics, QHelpEvent, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QStatusBar,
+    QStyle,
+    QStyleOption,
+    QToolTip,
+    QWidget,
+)
 
 from engine.modelfile import ReferenceModel
+from engine.plurals import counted
 from gui.gallery_items import GalleryCounts
 from gui.model_info import describe_model_facts
 from gui.score_format import format_threshold
@@ -29,9 +40,8 @@ PROGRESS_REFRESH_S = 0.1
 
 def describe_counts(counts: GalleryCounts) -> str:
     """Return "N images · K keep · R reject · F flagged · S not scored · O decided by you"."""
-    noun = "image" if counts.total == 1 else "images"
     return (
-        f"{counts.total} {noun} · {counts.kept} keep · {counts.rejected} reject · "
+        f"{counted(counts.total, 'image')} · {counts.kept} keep · {counts.rejected} reject · "
         f"{counts.flagged} flagged · {counts.not_scored} not scored · "
         f"{counts.overridden} decided by you"
     )
@@ -119,10 +129,10 @@ class MainStatusBar(QStatusBar):
         self.addWidget(self._rate_label)
         self.addWidget(self._cancel_button)
         # A message as long as the space left would otherwise run up to the counts.
-        self.addPermanentWidget(_separator())
-        self.addPermanentWidget(self._counts_label)
-        self.addPermanentWidget(_separator())
-        self.addPermanentWidget(self._model_label)
+        self._permanent_widgets = [_separator(), self._counts_label, _separator(),
+                                   self._model_label]
+        for widget in self._permanent_widgets:
+            self.addPermanentWidget(widget)
 
     def _connect_signals(self) -> None:
         self._cancel_button.clicked.connect(self._on_cancel_button_clicked)
@@ -142,6 +152,58 @@ class MainStatusBar(QStatusBar):
     @property
     def progress_text(self) -> str:
         return self._progress_bar.format()
+
+    def shown_message(self) -> str:
+        """Return the current message as painted: cut with "…" where it does not fit."""
+        return self.fontMetrics().elidedText(self.currentMessage(), Qt.TextElideMode.ElideRight,
+                                             self._message_area().width())
+
+    def _message_area(self) -> QRect:
+        """Return the space of a message: from the left edge to the first permanent widget.
+
+        The same space as QStatusBar's own, mirrored for right-to-left layouts.
+        """
+        left, right = 6, self.width() - 12
+        visible = [widget for widget in self._permanent_widgets if widget.isVisible()]
+        if visible and self.layoutDirection() is Qt.LayoutDirection.RightToLeft:
+            left = max(left, visible[0].geometry().right() + 3)
+        elif visible:
+            right = min(right, visible[0].x() - 2)
+        return QRect(left, 0, max(0, right - left), self.height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Paint as QStatusBar does, but cut a message too long for its space with "…".
+
+        QStatusBar clips the text at the first permanent widget, with no sign
+        that some is missing. The whole message shows in a tooltip.
+        """
+        if not self.currentMessage():
+            super().paintEvent(event)
+            return
+        painter = QPainter(self)
+        style = self.style()
+        panel = QStyleOption()
+        panel.initFrom(self)
+        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelStatusBar, panel, painter, self)
+        for widget in self._permanent_widgets:
+            if widget.isVisible():
+                frame = QStyleOption()
+                frame.rect = widget.geometry().adjusted(-2, -1, 2, 1)
+                frame.palette = self.palette()
+                style.drawPrimitive(QStyle.PrimitiveElement.PE_FrameStatusBarItem, frame,
+                                    painter, widget)
+        painter.setPen(self.palette().windowText().color())
+        painter.drawText(self._message_area(), Qt.AlignmentFlag.AlignLeading
+                         | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextSingleLine,
+                         self.shown_message())
+
+    def event(self, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent)
+                and self.shown_message() != self.currentMessage()
+                and self._message_area().contains(event.pos())):
+            QToolTip.showText(event.globalPos(), self.currentMessage(), self)
+            return True
+        return super().event(event)
 
     def is_progress_visible(self) -> bool:
         return not self._progress_bar.isHidden()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFrame, QLabel
+from PySide6.QtCore import QEvent, QPoint
+from PySide6.QtGui import QHelpEvent
+from PySide6.QtWidgets import QApplication, QFrame, QLabel, QToolTip
 from pytestqt.qtbot import QtBot
 
 from gui.main_window import MainWindow
@@ -141,6 +143,36 @@ def test_long_message_stops_before_counts(qtbot: QtBot, status_bar: MainStatusBa
                 if frame.frameShape() is QFrame.Shape.VLine and frame.isVisible()]
     assert any(divider.geometry().right() < counts_label.geometry().left()
                for divider in dividers)
+
+
+def test_long_message_cut_with_ellipsis(qtbot: QtBot, status_bar: MainStatusBar) -> None:
+    status_bar.resize(1200, 30)
+    qtbot.waitExposed(status_bar)
+    message = "Moved 12 images to " + "/very/long/quarantine/folder" * 8
+    status_bar.showMessage(message)
+
+    shown = status_bar.shown_message()
+
+    assert shown.endswith("…")
+    assert message.startswith(shown[:-1])
+    counts_left = next(label for label in status_bar.findChildren(QLabel)
+                       if label.text() == status_bar.counts_text).x()
+    assert status_bar.fontMetrics().horizontalAdvance(shown) < counts_left
+    assert status_bar.currentMessage() == message
+
+    # Hovering the cut message shows all of it.
+    middle = QPoint(counts_left // 2, status_bar.height() // 2)
+    QApplication.sendEvent(status_bar, QHelpEvent(
+        QEvent.Type.ToolTip, middle, status_bar.mapToGlobal(middle)))
+    assert QToolTip.text() == message
+
+
+def test_short_message_shown_whole(qtbot: QtBot, status_bar: MainStatusBar) -> None:
+    status_bar.resize(1200, 30)
+    qtbot.waitExposed(status_bar)
+    status_bar.showMessage("Moved 12 images to /data/set_rejected.")
+
+    assert status_bar.shown_message() == "Moved 12 images to /data/set_rejected."
 
 
 def test_progress_clears_message(status_bar: MainStatusBar) -> None:
