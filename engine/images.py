@@ -23,6 +23,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from engine.conversion import to_rgb, turn_upright
 from engine.framing import Framing
 from engine.plainpng import PLAIN_PNG_BYTES, read_plain_png
+from engine.pngcheck import check_png_data
 from engine.signatures import (
     IMAGE_SIGNATURES,
     PNG_SIGNATURE,
@@ -222,8 +223,7 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
         if status.st_size <= PLAIN_PNG_BYTES and path.suffix.lower() == ".png":
             plain = read_plain_png(path)
         if plain is not None:
-            # The short path reads no file with EXIF or XMP data, so none is turned.
-            return _decode(path, plain, status, framing, thumbnail_size, upright=True)
+            return _decode(path, plain, status, framing, thumbnail_size, plain=True)
         with Image.open(path) as image:
             return _decode(path, image, status, framing, thumbnail_size)
     except FileNotFoundError:
@@ -250,9 +250,9 @@ def load_image(path: Path, framing: Framing, thumbnail_size: int | None = 128) -
 
 def _decode(
     path: Path, image: Image.Image, status: os.stat_result, framing: Framing,
-    thumbnail_size: int | None, upright: bool = False,
+    thumbnail_size: int | None, plain: bool = False,
 ) -> LoadedImage:
-    """Return the LoadedImage of an opened `image`; `upright` skips its orientation."""
+    """Return the LoadedImage of an opened `image`; `plain` is for one of read_plain_png."""
     width, height = image.size
     image_format = image.format or ""
     if width * height > MAX_PIXELS:
@@ -275,10 +275,11 @@ def _decode(
         image.draft("RGB", (needed, needed))
     # The size after a JPEG's draft is the size decoded.
     if image.width * image.height <= LARGE_PIXELS:
-        model_input, thumbnail, swapped = _pixels(image, framing, thumbnail_size, upright)
+        model_input, thumbnail, swapped = _pixels(path, image, framing, thumbnail_size, plain)
     else:
         with _large_decoding:
-            model_input, thumbnail, swapped = _pixels(image, framing, thumbnail_size, upright)
+            model_input, thumbnail, swapped = _pixels(path, image, framing, thumbnail_size,
+                                                      plain)
             # Frees the decoded pixels before another large image is decoded.
             image.close()
     if swapped:
@@ -308,14 +309,18 @@ def _scale_grey_transparency(image: Image.Image) -> None:
 
 
 def _pixels(
-    image: Image.Image, framing: Framing, thumbnail_size: int | None, upright: bool
+    path: Path, image: Image.Image, framing: Framing, thumbnail_size: int | None, plain: bool
 ) -> tuple[np.ndarray, np.ndarray | None, bool]:
-    """Decode `image` and return its model input, its thumbnail if requested, and
-    whether its EXIF orientation swapped its width and height. An `upright` image
-    is taken as it is, without reading its EXIF data.
+    """Decode `image` of the file `path` and return its model input, its thumbnail if
+    requested, and whether its EXIF orientation swapped its width and height.
+
+    A `plain` image, from read_plain_png, has no EXIF or XMP data to turn it, and
+    its checksums and length were checked already.
     """
     image.load()
-    turned, swapped = (image, False) if upright else turn_upright(image)
+    if image.format == "PNG" and not plain:
+        check_png_data(path, image)
+    turned, swapped = (image, False) if plain else turn_upright(image)
     rgb = to_rgb(turned)
     model_input = framing.apply(rgb)
     thumbnail = None

@@ -64,10 +64,9 @@ def read_plain_png(path: Path) -> Image.Image | None:
     if header is None:
         return None
     mode, size, compressed = header
-    # Given all the data at once, Pillow's decoder passed a stream with too few rows
-    # that the full path, reading chunk by chunk, found truncated. So a stream of
+    # Pillow's decoder leaves black the rows that a short stream lacks. So a stream of
     # another length than the header declares (a filter byte and the pixels of each
-    # row) is left to Image.open.
+    # row) is left to the full path, which reports a short one as truncated.
     try:
         rows = zlib.decompress(compressed)
         if len(rows) != size[1] * (1 + size[0] * len(mode)):

@@ -206,7 +206,7 @@ OTHER_FILES: dict[str, Callable[[Path, np.ndarray], object]] = {
     "bad exif in text": _before_idat(b"tEXt", b"exif\0not exif data"),
     # Pillow stops reading the image data at the first other chunk.
     "text between": lambda path, rgb: rewrite_chunks(write_png(path, rgb), _text_between_idat),
-    # Faults that Image.open reports with its own status.
+    # Faults that the full path reports with its own status.
     "short stream in two chunks": _short_stream,
     "bad checksum": _bad_checksum,
     "truncated": _truncated,
