@@ -69,6 +69,8 @@ if "PILLOW_BLOCK_SIZE" not in os.environ:
 
 # Bits a pixel in the low-depth grey modes of Pillow's PNG decoder.
 _GREY_BITS = {"L;2": 2, "L;4": 4}
+# The mode in which Pillow's PNG decoder keeps the high byte of each 16-bit sample.
+_RGB_16_BITS = "RGB;16B"
 
 # The chunk checksums of a failed PNG are checked in this much of the file.
 _MAX_CHUNK_SCAN_BYTES = 1 << 20
@@ -269,7 +271,7 @@ def _decode(
 
     # Multi-frame files are read at their first frame, whatever was read before.
     image.seek(0)
-    _scale_grey_transparency(image)
+    _match_png_transparency(image)
     if image_format == "JPEG":
         needed = max(thumbnail_size or 0, framing.decode_size)
         image.draft("RGB", (needed, needed))
@@ -291,21 +293,27 @@ def _decode(
     )
 
 
-def _scale_grey_transparency(image: Image.Image) -> None:
-    """Give an unloaded 2- or 4-bit grey PNG the transparent value of its decoded pixels.
+def _match_png_transparency(image: Image.Image) -> None:
+    """Give an unloaded PNG whose pixels Pillow rescales to 8 bits the transparent
+    colour of those pixels.
 
-    Pillow decodes those pixels scaled to 8 bits but keeps the file's transparent
-    value as it is, so a 4-bit file's transparent 15 matched no pixel, its white
-    being 255.
+    Pillow decodes 2- and 4-bit grey scaled up to 8 bits, and 16-bit RGB as the
+    high byte of each sample, but keeps the file's transparent colour as it is. So
+    a 4-bit file's transparent 15 matched no pixel, its white being 255, and the
+    16-bit colour (0x1234, 0x5678, 0x9ABC) hid the pixels of (0x34, 0x78, 0xBC).
     """
     transparent = image.info.get("transparency")
     if (not isinstance(image, ImageFile.ImageFile) or image.format != "PNG"
-            or image.mode != "L" or not isinstance(transparent, int) or not image.tile):
+            or transparent is None or not image.tile):
         return
     rawmode = image.tile[0].args
     bits = _GREY_BITS.get(rawmode) if isinstance(rawmode, str) else None
-    if bits:
+    if bits and isinstance(transparent, int):
         image.info["transparency"] = transparent * 255 // (2**bits - 1)
+    elif rawmode == _RGB_16_BITS and isinstance(transparent, tuple):
+        # NOTE: colours with the same high bytes are hidden with it: the 8-bit
+        # pixels no longer tell them apart.
+        image.info["transparency"] = tuple(value >> 8 for value in transparent)
 
 
 def _pixels(

@@ -117,27 +117,31 @@ def test_transparent_colour_composited(
     assert (loaded.model_input[:, 18:] == 200).all()
 
 
-def write_grey_png(path: Path, levels: np.ndarray, depth: int, transparent: int) -> Path:
-    """Write `levels`, a (rows, columns) array of `depth`-bit grey values, as a PNG
-    with the transparent value `transparent`. Pillow writes no 2- or 4-bit grey.
+def write_levels_png(path: Path, levels: np.ndarray, depth: int,
+                     transparent: tuple[int, ...]) -> Path:
+    """Write `levels`, an array of `depth`-bit values of (rows, columns) for grey or of
+    (rows, columns, 3) for RGB, as a PNG with the transparent colour `transparent`.
+    Pillow writes no 2- or 4-bit grey and no 16-bit RGB.
     """
+    height, width = levels.shape[:2]
     if depth == 16:
-        rows = levels.astype(">u2").reshape(len(levels), -1).view(np.uint8)
+        rows = levels.astype(">u2").reshape(height, -1).view(np.uint8)
     else:
         per_byte = 8 // depth
         shifts = np.arange(per_byte)[::-1] * depth
-        groups = levels.astype(np.uint8).reshape(len(levels), -1, per_byte)
+        groups = levels.astype(np.uint8).reshape(height, -1, per_byte)
         rows = (groups << shifts).sum(axis=2).astype(np.uint8)
     data = b"".join(b"\0" + row.tobytes() for row in rows)
-    height, width = levels.shape
+    colour = 2 if levels.ndim == 3 else 0
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (struct.pack(">I", len(body)) + kind + body
                 + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
 
     path.write_bytes(b"\x89PNG\r\n\x1a\n"
-                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
-                     + chunk(b"tRNS", struct.pack(">H", transparent))
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0,
+                                                  0, 0))
+                     + chunk(b"tRNS", struct.pack(f">{len(transparent)}H", *transparent))
                      + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
     return path
 
@@ -156,7 +160,7 @@ def test_transparent_grey_level_composited(
     white = 2**depth - 1
     levels = np.full((32, 32), opaque)
     levels[:, :16] = white
-    path = write_grey_png(tmp_path / f"grey{depth}.png", levels, depth, white)
+    path = write_levels_png(tmp_path / f"grey{depth}.png", levels, depth, (white,))
 
     loaded = load_image(path, Framing(crop_dark_margins=False, size=32), thumbnail_size=32)
 
@@ -166,6 +170,21 @@ def test_transparent_grey_level_composited(
     assert (loaded.model_input[:, :16] == BACKGROUND_RGB).all()
     assert (loaded.thumbnail[:, :16] == BACKGROUND_RGB).all()
     assert (loaded.model_input[:, 16:] == level).all()
+
+
+def test_transparent_sixteen_bit_colour_composited(tmp_path: Path) -> None:
+    # Left: the transparent colour. Right: a colour whose high bytes are the
+    # transparent colour's low bytes, which must stay visible.
+    levels = np.empty((32, 32, 3), dtype=np.uint16)
+    levels[:, :16] = (0x1234, 0x5678, 0x9ABC)
+    levels[:, 16:] = (0x3400, 0x7800, 0xBC00)
+    path = write_levels_png(tmp_path / "rgb16.png", levels, 16, (0x1234, 0x5678, 0x9ABC))
+
+    loaded = load_image(path, Framing(crop_dark_margins=False, size=32), thumbnail_size=32)
+
+    assert loaded.model_input is not None
+    assert (loaded.model_input[:, :16] == BACKGROUND_RGB).all()
+    assert (loaded.model_input[:, 16:] == (0x34, 0x78, 0xBC)).all()
 
 
 def test_sixteen_bit_grey_is_rescaled(tmp_path: Path) -> None:
