@@ -83,7 +83,9 @@ class ModelInfoDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
-        self.resize(640, self.sizeHint().height())
+        # The wrapped values are as tall as at the size hint's narrower width, so
+        # the height is the one that 640 pixels of width need.
+        self.resize(640, self.heightForWidth(640))
 
     def value(self, label: str) -> str:
         """Return the text shown for the fact `label`, such as "Fingerprint"."""

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from engine.modelfile import ReferenceModel
@@ -49,3 +50,17 @@ def test_info_dialog_shows_every_fact(qtbot: QtBot, default_model: ReferenceMode
     assert dialog.windowTitle() == "About retina_default"
     for label, value in model_facts(default_model):
         assert dialog.value(label) == value
+
+
+def test_info_dialog_has_no_empty_band(qtbot: QtBot, default_model: ReferenceModel) -> None:
+    dialog = ModelInfoDialog(default_model)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+
+    last_value = dialog.value_labels["File"]
+    [buttons] = dialog.findChildren(QDialogButtonBox)
+    gap = buttons.geometry().top() - last_value.geometry().bottom()
+
+    # The layout's spacing, not the height that the values would take if narrower.
+    assert gap <= 2 * dialog.layout().spacing()
