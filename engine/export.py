@@ -32,7 +32,7 @@ from engine.manifest import (
     json_row,
     review_row,
 )
-from engine.names import composed_first, folder_problem, overlap
+from engine.names import OVERLAP_RELATIONS, composed_first, folder_problem, overlap
 from engine.placement import Placement, PlacementError
 from engine.quarantine import describe_os_error
 from engine.records import FileRecord, Location
@@ -323,9 +323,8 @@ def destination_problem(folder: Path, destination: Path, merge: bool) -> str:
     folder = folder.resolve()
     position = overlap(folder, destination)
     if position:
-        relation = "is inside" if position == "inside" else "contains"
-        return (f"the destination {destination} {relation} the reviewed folder {folder}. "
-                "Choose a folder outside it.")
+        return (f"the destination {destination} {OVERLAP_RELATIONS[position]} the reviewed "
+                f"folder {folder}. Choose a folder outside it.")
     # os.path, unlike Path.exists, returns False for a name too long to look up,
     # which folder_problem then names.
     if os.path.exists(destination) and not os.path.isdir(destination):

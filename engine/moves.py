@@ -26,7 +26,7 @@ from engine.journal import (
     set_location,
     settle_planned_entry,
 )
-from engine.names import folder_problem, overlap
+from engine.names import OVERLAP_RELATIONS, folder_problem, overlap
 from engine.quarantine import MoveOutcome, default_quarantine_dir, move_files
 from engine.records import Location
 from engine.review import ReviewStore
@@ -62,9 +62,9 @@ def quarantine_problem(folder: Path, destination: Path) -> str:
     """
     folder = folder.resolve()
     position = overlap(folder, destination)
-    if position == "inside":
-        return (f"the quarantine folder {destination} is inside the reviewed folder "
-                f"{folder}. Choose a folder outside it.")
+    if position in ("same", "inside"):
+        return (f"the quarantine folder {destination} {OVERLAP_RELATIONS[position]} the "
+                f"reviewed folder {folder}. Choose a folder outside it.")
     if position == "contains":
         return (f"the quarantine folder {destination} contains the reviewed folder {folder}. "
                 f"Choose a folder beside it, such as {default_quarantine_dir(folder)}.")

@@ -236,16 +236,23 @@ def folder_problem(folder: Path) -> str:
     return "" if problem is None else problem.reason
 
 
+# How a destination that overlap finds in the way stands to the reviewed folder,
+# as the messages put it: "the destination D <relation> the reviewed folder F".
+OVERLAP_RELATIONS = {"same": "is", "inside": "is inside", "contains": "contains"}
+
+
 def overlap(folder: Path, destination: Path) -> str:
-    """Return "inside" when `destination` is `folder` or inside it, "contains" when it
-    contains `folder`, and "" otherwise, once links are resolved.
+    """Return "same" when `destination` is `folder`, "inside" when it is inside it,
+    "contains" when it contains `folder`, and "" otherwise, once links are resolved.
 
     Moves and exports keep relative paths, so a destination that overlaps the
     reviewed folder could lead a path back into it.
     """
     resolved = Path(os.path.abspath(destination)).resolve()
     folder = folder.resolve()
-    if resolved == folder or resolved.is_relative_to(folder):
+    if resolved == folder:
+        return "same"
+    if resolved.is_relative_to(folder):
         return "inside"
     if folder.is_relative_to(resolved):
         return "contains"

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QMainWindow
 from engine.export_results import ExportSummary
 from engine.invocation import program_name
 from engine.moves import quarantine_problem
-from engine.names import find_folder_problem, overlap
+from engine.names import OVERLAP_RELATIONS, find_folder_problem, overlap
 from engine.plurals import by_count, counted
 from gui.dialogs import ReportDialog
 from gui.file_jobs import JobReport
@@ -186,9 +186,9 @@ def window_quarantine_problem(folder: Path, destination: Path) -> str:
                     f"to another folder, run: {command}")
     position = overlap(folder, destination)
     if position:
-        relation = "is inside" if position == "inside" else "contains"
-        return (f"Moving files failed: the quarantine folder {destination} {relation} the "
-                f"reviewed folder {folder}, once links are followed. {other_folder}")
+        return (f"Moving files failed: the quarantine folder {destination} "
+                f"{OVERLAP_RELATIONS[position]} the reviewed folder {folder}, once links are "
+                f"followed. {other_folder}")
     found = find_folder_problem(destination)
     if found is None:
         # The folder changed since quarantine_problem looked at it.

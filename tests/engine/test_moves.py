@@ -597,6 +597,14 @@ def test_destination_inside_folder_rejected(store: ReviewStore, folder: Path) ->
         move_batch(store, ["empty.png"], folder / "rejected")
 
 
+def test_folder_itself_as_destination_rejected(store: ReviewStore, folder: Path) -> None:
+    with pytest.raises(ValueError) as raised:
+        move_batch(store, ["empty.png"], folder)
+
+    assert f"the quarantine folder {folder} is the reviewed folder {folder}." in str(raised.value)
+    assert (folder / "empty.png").is_file()
+
+
 def test_destination_containing_folder_rejected(store: ReviewStore, folder: Path) -> None:
     with pytest.raises(ValueError, match="contains the reviewed folder") as raised:
         move_batch(store, ["empty.png"], folder.parent)
