@@ -231,19 +231,23 @@ def run_export(args: argparse.Namespace, model: ReferenceModel,
     if interrupted:
         _report_interrupted_export(export, args)
         return EXIT_INTERRUPTED
-    return _report_export(summary)
+    return _report_export(summary, args.link)
 
 
-def _report_export(summary: ExportSummary) -> int:
-    """Print the counts of a whole export and return the exit code."""
+def _report_export(summary: ExportSummary, link: bool) -> int:
+    """Print the counts of a whole export and return the exit code.
+
+    With `link`, the export was asked to hard-link, and the count says how many it did.
+    """
     # A file that a merge found in the destination with the same content was not
     # copied, so it counts as there already, not as exported.
     present = summary.already_present
     there_already = (f" {counted(present, 'file')} {by_count(present, 'was', 'were')} there "
                      "already with the same content." if present else "")
-    print(f"Exported {counted(summary.added, 'file')} to {summary.destination} "
-          f"({summary.linked} hard-linked).{there_already} Listed in {summary.manifest_csv} "
-          f"but not copied: {counted(summary.not_copied, 'file')}.")
+    linked = f" ({summary.linked} hard-linked)" if link else ""
+    print(f"Exported {counted(summary.added, 'file')} to {summary.destination}{linked}."
+          f"{there_already} Listed in {summary.manifest_csv} but not copied: "
+          f"{counted(summary.not_copied, 'file')}.")
     # One error covers all the files skipped on a full disk, so failed files are counted.
     code = report_failures(summary.errors, "could not be exported", summary.failed)
     if report_skipped_folders(summary.skipped_folders, "were not exported") != EXIT_OK:

@@ -911,6 +911,16 @@ def test_export_into_folder_gives_no_merge_hint(
     assert "--merge" not in errors
 
 
+def test_export_into_folder_itself_says_so(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["export", str(demo), "--to", str(demo)])
+
+    assert code == EXIT_FAILED
+    assert f"the destination {demo} is the reviewed folder {demo.resolve()}." in (
+        " ".join(capsys.readouterr().err.split()))
+
+
 def test_blocked_default_quarantine_names_to_option(
     demo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -960,7 +970,8 @@ def test_export_end_to_end(
             in non_empty_errors)
     assert merged == EXIT_OK
     # Nothing was copied, as every kept file was there with the same content.
-    assert f"Exported 0 files to {destination} (0 hard-linked)." in merged_output
+    # The merge did not ask to hard-link, so no count of links is given.
+    assert f"Exported 0 files to {destination}." in merged_output
     assert f"{len(kept)} files were there already with the same content." in merged_output
     assert (destination / "manifest (1).csv").is_file()
 
