@@ -272,7 +272,8 @@ class FileCommands(QObject):
             and any(options.destination.iterdir())) else ""
         return confirm(
             self._window, "Export Cleaned Set",
-            f"{method.capitalize()} {counted(kept, 'image')} kept of {len(in_folder)} in\n"
+            f"{method.capitalize()} the {counted(kept, 'kept image')} of the {len(in_folder)} "
+            "in\n"
             f"{export.store.folder}\nto\n{export.destination}?{merge}\n\n"
             f"Rejected, not exported: {counted(len(in_folder) - kept, 'image')}. "
             f"The manifests list all {len(export.records)} files of the review with their "

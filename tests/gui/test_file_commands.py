@@ -1032,8 +1032,9 @@ def test_export_after_cancelled_scan_scores_first(
             lambda: window.file_commands.export_cleaned_set(ExportOptions(destination)),
             yes=True)
     assert started
-    assert seen[0].text.startswith(f"Copy {images_text(window.gallery_model.counts().kept)} "
-                                   f"kept of {total} in")
+    kept = window.gallery_model.counts().kept
+    kept_images = "1 kept image" if kept == 1 else f"{kept} kept images"
+    assert seen[0].text.startswith(f"Copy the {kept_images} of the {total} in")
     assert finished.args[0].complete
     payload = json.loads((destination / "manifest.json").read_text(encoding="utf-8"))
     assert payload["complete"] is True
@@ -1360,7 +1361,7 @@ def test_export_writes_matching_manifest(
     summary = export_and_wait(qtbot, window, ExportOptions(destination))
 
     assert len(questions) == 1
-    assert "Copy 12 images kept of 19" in questions[0]
+    assert "Copy the 12 kept images of the 19 in" in questions[0]
     assert str(destination) in questions[0]
     rows = read_manifest(destination)
     assert len(rows) == 19
@@ -1393,7 +1394,7 @@ def test_export_hard_links(
     destination = tmp_path / "linked"
     summary = export_and_wait(qtbot, window, ExportOptions(destination, link=True))
     assert summary.linked == summary.exported == 12
-    assert "Hard-link 12 images" in questions[0]
+    assert "Hard-link the 12 kept images of the 19 in" in questions[0]
     source = mixed_folder / "retina_0000.png"
     assert os.stat(destination / "retina_0000.png").st_ino == os.stat(source).st_ino
 
