@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.images import Status
 from engine.modelfile import ReferenceModel
 from engine.scoring import ScoredFile
 from engine.signals import SIGNALS, flagging_signals
@@ -325,8 +326,10 @@ class DetailPane(QWidget):
             return
         if images.model_input is None or images.error_map is None:
             reason = images.detail or images.status.value
+            # "Now" only for a file that was read when it was scored.
+            now = " now" if self._record is not None and self._record.status is Status.OK else ""
             # Once is enough: the three panes sit side by side.
-            self.input_box.set_text(f"Cannot read the file now: {reason}")
+            self.input_box.set_text(f"Cannot read the file{now}: {reason}")
             self.reconstruction_box.set_text("")
             self.error_box.set_text("")
             return

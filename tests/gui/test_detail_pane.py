@@ -184,7 +184,8 @@ def test_unreadable_file_shows_status(qtbot: QtBot, scored_window: MainWindow) -
     assert pane.info_text("Decision") == "Reject (the model's decision)"
     assert not pane.error_box.has_image
     assert pane.original_box.text == "Empty file (0 bytes)"
-    assert pane.input_box.text.startswith("Cannot read the file now")
+    # Never read, so not "now".
+    assert pane.input_box.text == "Cannot read the file: empty file (0 bytes)"
     assert pane.error_box.text == ""
 
 
