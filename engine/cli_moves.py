@@ -170,13 +170,14 @@ def run_undo(args: argparse.Namespace, stop_signals: StopSignals) -> int:
             return EXIT_FAILED
         except KeyboardInterrupt:
             # From the journal, which also counts the file whose return was cut short.
-            back = 0 if batch is None else batch.in_quarantine - _in_quarantine(source, batch.id)
+            total = 0 if batch is None else batch.in_quarantine
+            back = 0 if batch is None else total - _in_quarantine(source, batch.id)
             if batch is not None:
                 # The report below describes the stop, so no later open prints it again.
                 mark_stop_reported(source, batch.id)
-            print(f"Undo interrupted: moved {counted(back, 'file')} back into {store.folder}. "
-                  f"To move back the files still in quarantine, run: {program_name()} undo "
-                  f"{shlex.quote(str(store.folder))}", file=sys.stderr)
+            print(f"Undo interrupted: moved {back} of {counted(total, 'file')} back into "
+                  f"{store.folder}. To move back the other {total - back}, still in quarantine, "
+                  f"run: {program_name()} undo {shlex.quote(str(store.folder))}", file=sys.stderr)
             return EXIT_INTERRUPTED
     if not outcomes:
         print(f"Nothing to undo: no files of {store.folder} are in quarantine.")

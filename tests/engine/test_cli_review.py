@@ -496,6 +496,7 @@ def test_ctrl_c_during_undo_reports_moved_files(
     level = engine_logger.level
     engine_logger.setLevel(logging.DEBUG)
     capsys.readouterr()
+    moved = len(inventory_by_path(quarantine))
     try:
         code = main(["undo", str(demo)])
     finally:
@@ -506,8 +507,9 @@ def test_ctrl_c_during_undo_reports_moved_files(
     again_errors = capsys.readouterr().err
 
     assert code == EXIT_INTERRUPTED
-    assert errors[-1] == (f"Undo interrupted: moved 3 files back into {demo}. To move back "
-                          f"the files still in quarantine, run: python main.py undo {demo}")
+    assert errors[-1] == (f"Undo interrupted: moved 3 of {moved} files back into {demo}. To move "
+                          f"back the other {moved - 3}, still in quarantine, run: "
+                          f"python main.py undo {demo}")
     assert again_code == EXIT_OK
     # The interrupted command reported the stop already.
     assert "was stopped" not in again_errors
@@ -679,6 +681,7 @@ def test_sigterm_during_undo_reports_moved_files(demo: Path, tmp_path: Path) -> 
     before = inventory_by_path(demo)
     quarantine = tmp_path / "quarantine"
     main(["move-rejects", str(demo), "--to", str(quarantine), "--threshold", "0"])
+    moved = len(inventory_by_path(quarantine))
 
     code, errors = terminate_after_three_moves("engine.undo.move_file", ["undo", str(demo)],
                                                tmp_path)
@@ -686,8 +689,9 @@ def test_sigterm_during_undo_reports_moved_files(demo: Path, tmp_path: Path) -> 
 
     assert code == EXIT_INTERRUPTED, "\n".join(errors)
     # The child runs with `python -c`, so the hint names the installed command line.
-    assert errors[-1] == (f"Undo interrupted: moved 3 files back into {demo}. To move back "
-                          f"the files still in quarantine, run: retina-curator-cli undo {demo}")
+    assert errors[-1] == (f"Undo interrupted: moved 3 of {moved} files back into {demo}. To move "
+                          f"back the other {moved - 3}, still in quarantine, run: "
+                          f"retina-curator-cli undo {demo}")
     assert "Traceback" not in "\n".join(errors)
     assert again_code == EXIT_OK
     assert inventory_by_path(demo) == before
