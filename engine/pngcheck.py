@@ -78,7 +78,7 @@ def _last_row_empty(image: Image.Image) -> bool:
 
 
 def _inflated_size(inflater: zlib._Decompress, data: bytes) -> int:
-    """Return the bytes that `data` inflates to, a piece of at most _PIECE at a time.
+    """Return how many bytes `data` inflates to, inflating at most _PIECE at a time.
 
     Data past a fault in the stream counts as nothing: Pillow stopped there too.
     """
