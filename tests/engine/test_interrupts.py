@@ -126,7 +126,7 @@ def test_late_signal_after_export(
 
     assert code == EXIT_OK, errors
     assert lines[-1].startswith(f"Exported {manifest['summary']['exported']} files to "
-                                f"{destination} ")
+                                f"{destination}.")
     check_no_stop_reported(errors)
     assert manifest["complete"] is True
 
@@ -228,6 +228,6 @@ def test_signal_after_manifests_written(
     assert signaller.sent
     assert code == EXIT_OK, output.err
     assert output.out.splitlines()[-1].startswith(
-        f"Exported {manifest['summary']['exported']} files to {destination} ")
+        f"Exported {manifest['summary']['exported']} files to {destination}.")
     check_no_stop_reported(output.err)
     assert manifest["complete"] is True
