@@ -17,7 +17,7 @@ import json
 import logging
 import os
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -33,13 +33,27 @@ from engine.manifest import (
     review_row,
 )
 from engine.names import OVERLAP_RELATIONS, composed_first, folder_problem, overlap
-from engine.placement import Placement, PlacementError
+from engine.placement import PlacedFile, Placement, PlacementError
 from engine.quarantine import describe_os_error
 from engine.records import FileRecord, Location
 from engine.review import ReviewStore
 from engine.reviewdb import utc_now
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _ListedFile:
+    """One file's row of the manifest with its outcome, which the summary counts.
+
+    `placed` is the kept file in the destination, or None. `skipped_full`: the file
+    was not tried, because an earlier copy found the destination's disk full.
+    """
+
+    row: dict[str, str]
+    result: ExportedFile
+    placed: PlacedFile | None
+    skipped_full: bool = False
 
 
 class CleanedSetExport:
@@ -85,9 +99,10 @@ class CleanedSetExport:
         order = composed_first([record.relative_path for record in records])
         self.records = [records[index] for index in order]
         self.summary = ExportSummary(self.destination)
-        self._rows: list[dict[str, str]] = []
-        # The relative paths in the destination of the files this run copied or linked.
-        self._added: list[str] = []
+        # One entry per record handled, in the order of the records, added in one
+        # step. The summary is counted from these when the run ends, so that a stop
+        # at any point leaves it in agreement with the manifests.
+        self._listed: list[_ListedFile] = []
         # Set by the first copy that fails with ENOSPC or EDQUOT, after which no file is tried.
         self._disk_full = False
         self._placement = Placement(
@@ -111,11 +126,14 @@ class CleanedSetExport:
     def run(self) -> Generator[ExportedFile, None, None]:
         """Export file by file, yielding one ExportedFile per record.
 
-        Stop iterating to cancel between files. The manifests are written when
-        the run ends or is cancelled; a cancelled run's JSON manifest has
-        "complete": false and lists only the files handled. So has the manifest
-        of a run that found image files in the folder that are not in the review,
-        which it lists in `summary.not_reviewed`. Once a copy fails with ENOSPC or
+        Stop iterating to cancel between files. The summary is counted and the
+        manifests are written when the run ends or is cancelled; a cancelled
+        run's JSON manifest has "complete": false and lists only the files
+        handled. So has the manifest of a run that found image files in the
+        folder that are not in the review, which it lists in
+        `summary.not_reviewed`. A KeyboardInterrupt can also stop the run inside
+        a file: a copy cut short is removed, and a whole copy or link is listed
+        as exported. Once a copy fails with ENOSPC or
         EDQUOT, the later kept files are not tried but listed in
         `summary.skipped_full`, with one error for all of them. Raises ExportError if the
         folder cannot be listed, the destination folder cannot be created or the
@@ -131,13 +149,16 @@ class CleanedSetExport:
             for record in self.records:
                 yield self._export_one(record)
         finally:
+            self._list_stopped_file()
+            self._count_listed()
             # One row per file handled, also for the last one when the run is
             # stopped at its yield.
-            self.summary.cancelled = len(self._rows) < len(self.records)
+            self.summary.cancelled = len(self._listed) < len(self.records)
             if self.summary.skipped_full:
                 self.summary.errors.append(
                     destination_full_error(self.summary.skipped_full, self.destination))
-            self._placement.add_final_notes()
+            self._placement.add_final_notes(
+                listed.placed for listed in self._listed if listed.placed is not None)
             self._write_manifests()
             logger.info("Exported %d files of %s to %s: %d there already, %d not copied, "
                         "%d failed", self.summary.added, self.store.folder, self.destination,
@@ -192,64 +213,94 @@ class CleanedSetExport:
 
     def _export_one(self, record: FileRecord) -> ExportedFile:
         decision = record.final_decision(self.threshold)
-        target: Path | None = None
-        linked = False
-        error: str | None = None
-        sha256: str | None = None
-        if record.location is Location.FOLDER and decision is Decision.KEEP and self._disk_full:
-            return self._skip_on_full_disk(record, decision)
-        if record.location is Location.FOLDER and decision is Decision.KEEP:
-            present = self.summary.already_present
-            try:
-                target, linked, sha256 = self._placement.place(record)
-                if self.summary.already_present == present:
-                    self._added.append(self._relative(target))
-            except PlacementError as problem:
-                error = f"Exporting {record.relative_path} failed: {problem}."
-            except OSError as problem:
-                error = f"Exporting {record.relative_path} failed: {describe_os_error(problem)}."
-                self._disk_full = problem.errno in (errno.ENOSPC, errno.EDQUOT)
+        kept = record.location is Location.FOLDER and decision is Decision.KEEP
+        if kept and self._disk_full:
+            # Once the disk is full, a kept file is not tried but listed as not exported.
+            error = f"{record.relative_path} was not exported, because {self.destination} is full."
+            listed = self._listing(record, decision, sha256=file_sha256(self.store, record),
+                                   error=error, skipped_full=True)
+        elif kept:
+            listed = self._place(record, decision)
         else:
             sha256 = file_sha256(self.store, record)
             if self.merge and sha256 is not None:
                 self._placement.find_left_behind(record, sha256)
+            listed = self._listing(record, decision, sha256=sha256)
+        self._listed.append(listed)
+        return listed.result
+
+    def _place(self, record: FileRecord, decision: Decision | None) -> _ListedFile:
+        """Copy or link a kept file, or find it in the destination, and return its listing."""
+        try:
+            placed = self._placement.place(record)
+        except PlacementError as problem:
+            error = f"Exporting {record.relative_path} failed: {problem}."
+        except OSError as problem:
+            error = f"Exporting {record.relative_path} failed: {describe_os_error(problem)}."
+            self._disk_full = problem.errno in (errno.ENOSPC, errno.EDQUOT)
+        else:
+            return self._listing(record, decision, placed=placed)
+        # The caller shows the summary's errors to the user.
+        logger.debug("%s", error)
+        return self._listing(record, decision, error=error)
+
+    def _listing(self, record: FileRecord, decision: Decision | None, *,
+                 placed: PlacedFile | None = None, sha256: str | None = None,
+                 error: str | None = None, skipped_full: bool = False) -> _ListedFile:
+        """Return the row of `record` in the manifest with its outcome.
+
+        `sha256` is that of a file not placed in the destination, as file_sha256 returns it.
+        """
+        if placed is not None:
+            sha256 = placed.sha256
         row = review_row(record, self.threshold, self.model_fingerprint, sha256,
                          self.signal_thresholds)
-        exported_as = "" if target is None else self._relative(target)
-        row.update(exported=str(target is not None).lower(), exported_as=exported_as,
+        exported_as = "" if placed is None else self._relative(placed.path)
+        row.update(exported=str(placed is not None).lower(), exported_as=exported_as,
                    error=error or "")
-        # Counted and listed together, so that a stop between files leaves the
-        # summary and the manifest in agreement.
-        self._count(target, linked, error)
-        self._rows.append(row)
-        return ExportedFile(record.relative_path, decision, target, linked, error)
+        target = None if placed is None else placed.path
+        linked = placed is not None and placed.linked
+        result = ExportedFile(record.relative_path, decision, target, linked, error)
+        return _ListedFile(row, result, placed, skipped_full)
 
-    def _skip_on_full_disk(self, record: FileRecord, decision: Decision) -> ExportedFile:
-        """Record a kept file as not exported, without trying it, once the disk is full."""
-        error = f"{record.relative_path} was not exported, because {self.destination} is full."
-        row = review_row(record, self.threshold, self.model_fingerprint,
-                         file_sha256(self.store, record), self.signal_thresholds)
-        row.update(exported="false", exported_as="", error=error)
-        self.summary.failed += 1
-        self.summary.skipped_full.append(record.relative_path)
-        self._rows.append(row)
-        return ExportedFile(record.relative_path, decision, None, False, error)
+    def _list_stopped_file(self) -> None:
+        """List the kept file that a stop left whole in the destination without its row.
+
+        A stop (KeyboardInterrupt) can come after a copy or link is whole and before
+        _export_one has listed it. The records are handled in order, so the record
+        it was for is the first one that is not listed.
+        """
+        if len(self._listed) == len(self.records):
+            return
+        record = self.records[len(self._listed)]
+        placed = self._placement.stopped_file(record)
+        if placed is not None:
+            self._listed.append(self._listing(record, Decision.KEEP, placed=placed))
+
+    def _count_listed(self) -> None:
+        """Count the listed files in the summary, with their errors and notes."""
+        summary = self.summary
+        for listed in self._listed:
+            placed, error = listed.placed, listed.result.error
+            if listed.skipped_full:
+                summary.failed += 1
+                summary.skipped_full.append(listed.result.relative_path)
+            elif error is not None:
+                summary.failed += 1
+                summary.errors.append(error)
+            elif placed is None:
+                summary.not_copied += 1
+            else:
+                summary.exported += 1
+                summary.linked += int(placed.linked)
+                summary.already_present += int(placed.present)
+            if placed is not None and placed.note:
+                logger.info("%s", placed.note)
+                summary.notes.append(placed.note)
 
     def _relative(self, path: Path) -> str:
         """Return `path` relative to the destination, with forward slashes."""
         return path.relative_to(self.destination).as_posix()
-
-    def _count(self, target: Path | None, linked: bool, error: str | None) -> None:
-        if error is not None:
-            # The caller shows the summary's errors to the user.
-            logger.debug("%s", error)
-            self.summary.failed += 1
-            self.summary.errors.append(error)
-        elif target is None:
-            self.summary.not_copied += 1
-        else:
-            self.summary.exported += 1
-            self.summary.linked += int(linked)
 
     def _write_manifests(self) -> None:
         """Write the CSV manifest, then the JSON one, each whole or not at all.
@@ -262,7 +313,7 @@ class CleanedSetExport:
             with _new_text_file(csv_path) as stream:
                 writer = csv.DictWriter(stream, MANIFEST_COLUMNS)
                 writer.writeheader()
-                writer.writerows(self._rows)
+                writer.writerows(listed.row for listed in self._listed)
             self.summary.manifest_csv = csv_path
             with _new_text_file(json_path) as stream:
                 json.dump(self._json_manifest(), stream, indent=2, ensure_ascii=False)
@@ -272,9 +323,10 @@ class CleanedSetExport:
             reason = describe_os_error(error)
             written = self.summary.manifest_csv
             if written is None:
+                added = [listed.row["exported_as"] for listed in self._listed
+                         if listed.placed is not None and not listed.placed.present]
                 raise ExportError(f"writing the manifests to {self.destination} failed: "
-                                  f"{reason}.{copied_without_manifest(self._added)}"
-                                  ) from error
+                                  f"{reason}.{copied_without_manifest(added)}") from error
             raise ExportError(f"writing the JSON manifest to {self.destination} failed: "
                               f"{reason}. Only {written.name} was written.") from error
 
@@ -290,7 +342,7 @@ class CleanedSetExport:
             "complete": self.summary.complete,
             "summary": {key: value for key, value in asdict(self.summary).items()
                         if isinstance(value, int | list)},
-            "files": [json_row(row) for row in self._rows],
+            "files": [json_row(listed.row) for listed in self._listed],
         }
 
 

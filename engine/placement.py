@@ -8,11 +8,14 @@ import logging
 import os
 import shutil
 import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from engine.export_notes import left_behind_note, renamed_note
 from engine.export_results import ExportSummary
-from engine.hardlinks import HardLinks
+from engine.hardlinks import CopyReason, HardLinks
 from engine.names import (
     MAX_SUFFIX,
     DestinationNames,
@@ -35,18 +38,49 @@ class PlacementError(Exception):
     """A problem with one file; the message is the reason shown to the user."""
 
 
+@dataclass(frozen=True)
+class PlacedFile:
+    """A kept file at `path` in the destination, whose content has the SHA-256 `sha256`.
+
+    `linked`: hard-linked to the file in the folder. `copy_reason`: why it was
+    copied where a hard link was requested. `present`: an earlier export left it
+    there with this content, so this export neither copied nor linked it. `note`
+    is the reason it has another name than in the folder, or "".
+    """
+
+    path: Path
+    sha256: str
+    linked: bool = False
+    copy_reason: CopyReason | None = None
+    present: bool = False
+    note: str = ""
+
+
+@dataclass
+class _Creation:
+    """The new name in the destination that `place` is copying or linking one file to."""
+
+    relative_path: str
+    path: Path
+    note: str
+    copy_reason: CopyReason | None = None
+
+    def placed(self, sha256: str, linked: bool) -> PlacedFile:
+        return PlacedFile(self.path, sha256, linked, self.copy_reason, note=self.note)
+
+
 class Placement:
     """The names, copies and hard links of the kept files of one export in `destination`.
 
     `place` copies or links one kept file of `folder` to its relative path in the
     destination, or to a numbered variant of its name, unless an earlier export
-    left it there with the same content. It counts such files in `summary` as
-    already present, and notes there each file that got another name.
-    `find_left_behind` remembers the copies that an earlier export made of a file
-    that this export does not export. `add_final_notes`, called once every file is
-    seen, lists those copies in `summary` and adds the notes on them and on the
-    files copied instead of hard-linked. With `link`, files are hard-linked where
-    HardLinks can link them and copied elsewhere.
+    left it there with the same content. `stopped_file` finds a file that a stop
+    left there before the caller could list it. `find_left_behind` remembers the
+    copies that an earlier export made of a file that this export does not
+    export. `add_final_notes`, called once every file is seen, lists those copies
+    in `summary` and adds the notes on them and on the files copied instead of
+    hard-linked. With `link`, files are hard-linked where HardLinks can link them
+    and copied elsewhere.
     """
 
     def __init__(self, folder: Path, destination: Path, record_paths: set[str],
@@ -65,13 +99,16 @@ class Placement:
         self._links = HardLinks(folder, destination) if link else None
         # The folders this export made, the only ones it removes again when empty.
         self._created_folders: list[Path] = []
+        # Set just before `place` creates a name and kept after it returns, for
+        # `stopped_file`.
+        self._creation: _Creation | None = None
 
     def _relative(self, path: Path) -> str:
         """Return `path` relative to the destination, with forward slashes."""
         return path.relative_to(self.destination).as_posix()
 
-    def place(self, record: FileRecord) -> tuple[Path, bool, str]:
-        """Copy or link one kept file and return its path, whether linked, and its SHA-256.
+    def place(self, record: FileRecord) -> PlacedFile:
+        """Copy or link one kept file, or find it in the destination, and return where it is.
 
         Raises PlacementError with the reason for the user, or OSError.
         """
@@ -90,45 +127,72 @@ class Placement:
             raise
 
     def _place_in_folder(self, source: Path, requested: Path, record: FileRecord,
-                         size: int) -> tuple[Path, bool, str]:
+                         size: int) -> PlacedFile:
         names = self._names.names_in(requested.parent)
         if requested.name in names.existing and fold_name(requested.name) not in names.claimed:
             # The same name from an earlier export: merge checks that it is this file.
-            return requested, False, self._check_present(source, requested)
+            return PlacedFile(requested, self._check_present(source, requested), present=True)
         earlier = self._earlier_copy(source, requested, names, size)
         if earlier is not None:
             target, digest = earlier
-            self.summary.already_present += 1
-            self._note_renamed(record.relative_path, target, names, present=True)
-            return target, False, digest
+            note = self._renamed_note(record.relative_path, target, names, present=True)
+            return PlacedFile(target, digest, present=True, note=note)
         for candidate in numbered_names(requested.name, name_max(requested.parent)):
             if names.is_taken(candidate):
                 continue
             target = requested.with_name(candidate)
+            note = ("" if target == requested
+                    else self._renamed_note(record.relative_path, target, names))
+            creation = _Creation(record.relative_path, target, note)
+            self._creation = creation
             try:
-                placed = self._claim(source, target, size)
+                placed = self._claim(source, creation, size)
             except FileExistsError:
                 # Another program took the name, or the file system folds names
                 # differently than casefold(): the next variant is tried.
+                self._creation = None
                 names.occupied.add(fold_name(candidate))
                 continue
             names.claimed[fold_name(candidate)] = candidate
-            if target != requested:
-                self._note_renamed(record.relative_path, target, names)
             return placed
         raise PlacementError(f"{requested.name} and its numbered variants up to ({MAX_SUFFIX}) "
                              f"all exist in {requested.parent}")
 
-    def _claim(self, source: Path, target: Path, size: int) -> tuple[Path, bool, str]:
-        """Link or copy `source` to the new name `target`. Raises FileExistsError if it is taken."""
+    def _claim(self, source: Path, creation: _Creation, size: int) -> PlacedFile:
+        """Link or copy `source` to the new name `creation.path`.
+
+        Raises FileExistsError if that name is taken.
+        """
+        target = creation.path
         if self._links is None:
-            return target, False, _copy_new(source, target, size)
-        reason = self._links.link(source, target)
-        if reason is None:
-            return target, True, hash_file(target)
-        digest = _copy_new(source, target, size)
-        self._links.copied(reason)
-        return target, False, digest
+            return creation.placed(_copy_new(source, target, size), linked=False)
+        creation.copy_reason = self._links.link(source, target)
+        if creation.copy_reason is None:
+            return creation.placed(hash_file(target), linked=True)
+        return creation.placed(_copy_new(source, target, size), linked=False)
+
+    def stopped_file(self, record: FileRecord) -> PlacedFile | None:
+        """Return the file that `place` made for `record` if it is whole, or None.
+
+        The caller lists that file after a stop (KeyboardInterrupt), which can come
+        once the copy or link is whole but before `place` has returned it.
+        _copy_new removes a copy that it did not finish, so unless that removal
+        failed, a regular file of the record's size under the name being created
+        is the whole copy or a hard link.
+        """
+        creation = self._creation
+        if creation is None or creation.relative_path != record.relative_path:
+            return None
+        if not _has_size(creation.path, record.size):
+            return None
+        digest = _digest_or_none(creation.path)
+        if digest is None:
+            return None
+        try:
+            linked = os.path.samefile(self.folder / record.relative_path, creation.path)
+        except OSError:
+            linked = False
+        return creation.placed(digest, linked)
 
     def _earlier_copy(self, source: Path, requested: Path, names: FolderNames,
                       size: int) -> tuple[Path, str] | None:
@@ -175,30 +239,35 @@ class Placement:
             if _has_size(path, record.size) and _digest_or_none(path) == sha256:
                 self._left_behind.append((names, candidate, self._relative(path)))
 
-    def _note_renamed(self, relative_path: str, target: Path, names: FolderNames, *,
-                      present: bool = False) -> None:
-        """Add to the summary a note with the reason `relative_path` got another name.
+    def _renamed_note(self, relative_path: str, target: Path, names: FolderNames, *,
+                      present: bool = False) -> str:
+        """Return the note with the reason `relative_path` has another name, `target`.
 
         `present`: the file was found under that name from an earlier export.
         """
-        note = renamed_note(relative_path, target, self.destination, names, present=present)
-        logger.info("%s", note)
-        self.summary.notes.append(note)
+        return renamed_note(relative_path, target, self.destination, names, present=present)
 
     def _check_present(self, source: Path, target: Path) -> str:
         digest = hash_file(source)
         if target.is_file() and not target.is_symlink() and hash_file(target) == digest:
-            self.summary.already_present += 1
             return digest
         raise PlacementError(f"{target} exists already with other content, and it is "
                              "never overwritten. To export this version, move that file out "
                              "of the destination, or export to a new folder")
 
-    def add_final_notes(self) -> None:
+    def add_final_notes(self, placed: Iterable[PlacedFile]) -> None:
         """Add the notes on the files copied instead of linked and on the files that an
         earlier export left in the destination, once the run has seen every file.
+
+        `placed` are the files that the export listed, of those that `place` and
+        `stopped_file` returned.
         """
-        notes = [] if self._links is None else self._links.notes()
+        notes = []
+        if self._links is not None:
+            for file in placed:
+                if file.copy_reason is not None:
+                    self._links.copied(file.copy_reason)
+            notes = self._links.notes()
         # A variant that this export took for a kept file with the same content is
         # that file's copy.
         self.summary.left_in_destination = [
@@ -232,26 +301,43 @@ def _digest_or_none(path: Path) -> str | None:
 def _copy_new(source: Path, target: Path, expected_size: int) -> str:
     """Copy `source` to the new file `target` with its times and mode, and return the SHA-256.
 
-    The target is created exclusively, synced, and removed again on any failure.
+    The target is created exclusively, synced, and removed again on any failure,
+    also on a stop right after it was created. Raises FileExistsError if it exists.
+    """
+    with source.open("rb") as reader:
+        try:
+            with target.open("xb") as writer:
+                return _fill(reader, writer, source, target, expected_size)
+        except FileExistsError:
+            # Only the exclusive creation raises this, so the name belongs to
+            # another file and nothing of this copy is there to remove.
+            raise
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+
+def _fill(reader: BinaryIO, writer: BinaryIO, source: Path, target: Path,
+          expected_size: int) -> str:
+    """Copy the bytes of `reader` to `writer`, then the times and mode of `source` to
+    `target`, sync it and return the SHA-256. The caller removes `target` on failure.
     """
     digest = hashlib.sha256()
     size = 0
-    with source.open("rb") as reader, target.open("xb") as writer:
-        try:
-            while chunk := reader.read(_CHUNK_BYTES):
-                digest.update(chunk)
-                writer.write(chunk)
-                size += len(chunk)
-            writer.flush()
-            if size != expected_size:
-                raise PlacementError("it changed while it was copied. Score the folder again")
-            shutil.copystat(source, target)
-            os.fsync(writer.fileno())
-        except BaseException:
-            # Closing flushes the buffer again, which fails again on a full disk. The
-            # file is closed all the same, and the part written is removed.
-            with contextlib.suppress(OSError):
-                writer.close()
-            target.unlink(missing_ok=True)
-            raise
+    try:
+        while chunk := reader.read(_CHUNK_BYTES):
+            digest.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+        writer.flush()
+        if size != expected_size:
+            raise PlacementError("it changed while it was copied. Score the folder again")
+        shutil.copystat(source, target)
+        os.fsync(writer.fileno())
+    except BaseException:
+        # Closing flushes the buffer again, which fails again on a full disk. The
+        # file is closed all the same, so that the caller can remove it.
+        with contextlib.suppress(OSError):
+            writer.close()
+        raise
     return digest.hexdigest()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import shutil
+import sys
 import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 from fault_files import tmpfs
@@ -26,6 +29,7 @@ from engine.export import CleanedSetExport, ExportError, export_cleaned_set
 from engine.manifest import MANIFEST_COLUMNS, json_row
 from engine.modelfile import ReferenceModel
 from engine.moves import move_batch
+from engine.placement import Placement
 from engine.review import ReviewStore
 from engine.scorecache import score_with_cache
 
@@ -315,6 +319,90 @@ def test_cancelled_export_marked_incomplete(
     assert job.summary.cancelled
     assert document["complete"] is False
     assert len(document["files"]) == 1
+
+
+@contextlib.contextmanager
+def stop_on_return(function: Callable[..., object]) -> Iterator[None]:
+    """Raise KeyboardInterrupt, as Ctrl+C and SIGTERM do in the command line, as soon as
+    `function` first returns in this thread.
+
+    A Python function is matched by its code object, and a built-in one, such as
+    os.link, by identity. The interrupt comes out of that call, so the work the call
+    did is done and its caller has not seen the result.
+    """
+    code = getattr(function, "__code__", None)
+
+    def profile(frame: FrameType, event: str, argument: object) -> None:
+        if (event == "return" and frame.f_code is code) or (
+                event == "c_return" and argument is function):
+            sys.setprofile(None)
+            raise KeyboardInterrupt
+
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(None)
+
+
+def exported_files(destination: Path) -> set[str]:
+    """Return the relative paths of the files in `destination` other than manifests."""
+    return {path for path in inventory_by_path(destination) if not path.startswith("manifest")}
+
+
+@pytest.mark.parametrize("link", [False, True], ids=["copy", "link"])
+def test_stop_after_placing_lists_file(
+    store: ReviewStore, tmp_path: Path, default_model: ReferenceModel, link: bool
+) -> None:
+    destination = tmp_path / "clean"
+    job = CleanedSetExport(store, destination, default_model.fingerprint,
+                           default_model.threshold, link=link)
+
+    # The stop comes once the first kept file is whole in the destination, before
+    # the export has its row.
+    with stop_on_return(os.link if link else Placement.place), \
+            pytest.raises(KeyboardInterrupt):
+        for _ in job.run():
+            pass
+    rows = read_csv(destination / "manifest.csv")
+    with (destination / "manifest.json").open(encoding="utf-8") as stream:
+        document = json.load(stream)
+
+    listed = {row["exported_as"] for row in rows.values() if row["exported"] == "true"}
+    assert len(exported_files(destination)) == 1
+    assert exported_files(destination) == listed
+    assert job.summary.exported == 1
+    assert job.summary.added == 1
+    assert job.summary.linked == int(link)
+    assert document["summary"]["exported"] == 1
+    assert document["complete"] is False
+    for path in listed:
+        assert rows[path]["sha256"] == sha256_of(destination / path)
+
+
+def test_stop_after_finding_present_file(
+    store: ReviewStore, folder: Path, tmp_path: Path, default_model: ReferenceModel
+) -> None:
+    destination = tmp_path / "clean"
+    for path in kept_paths(store, default_model):
+        (destination / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(folder / path, destination / path)
+    job = CleanedSetExport(store, destination, default_model.fingerprint,
+                           default_model.threshold, merge=True)
+
+    # The stop comes once the first kept file is found in the destination with
+    # the same content, before the export has its row.
+    with stop_on_return(Placement.place), pytest.raises(KeyboardInterrupt):
+        for _ in job.run():
+            pass
+    with (destination / "manifest.json").open(encoding="utf-8") as stream:
+        document = json.load(stream)
+
+    listed = [row for row in document["files"] if row["exported"]]
+    assert job.summary.already_present == len(listed)
+    assert job.summary.exported == len(listed)
+    assert job.summary.added == 0
+    assert document["summary"]["already_present"] == len(listed)
 
 
 def test_files_not_in_review_mark_export_incomplete(
