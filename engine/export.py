@@ -10,16 +10,14 @@ image files of the folder that are not in the review mark the export incomplete.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import errno
 import json
 import logging
 import os
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TextIO
 
 from engine.decisions import Decision
 from engine.export_notes import copied_without_manifest, destination_full_error, not_reviewed_note
@@ -30,6 +28,7 @@ from engine.manifest import (
     file_sha256,
     free_manifest_paths,
     json_row,
+    new_text_file,
     review_row,
 )
 from engine.names import OVERLAP_RELATIONS, composed_first, folder_problem, overlap
@@ -310,12 +309,12 @@ class CleanedSetExport:
         """
         try:
             csv_path, json_path = free_manifest_paths(self.destination)
-            with _new_text_file(csv_path) as stream:
+            with new_text_file(csv_path) as stream:
                 writer = csv.DictWriter(stream, MANIFEST_COLUMNS)
                 writer.writeheader()
                 writer.writerows(listed.row for listed in self._listed)
             self.summary.manifest_csv = csv_path
-            with _new_text_file(json_path) as stream:
+            with new_text_file(json_path) as stream:
                 json.dump(self._json_manifest(), stream, indent=2, ensure_ascii=False)
                 stream.write("\n")
             self.summary.manifest_json = json_path
@@ -344,22 +343,6 @@ class CleanedSetExport:
                         if isinstance(value, int | list)},
             "files": [json_row(listed.row) for listed in self._listed],
         }
-
-
-@contextlib.contextmanager
-def _new_text_file(path: Path) -> Iterator[TextIO]:
-    """Create the UTF-8 text file `path`, which must not exist, and remove it again
-    if writing it fails, so that no manifest is left cut short.
-
-    File names that are not valid UTF-8 are written with backslash escapes.
-    """
-    stream = path.open("x", newline="", encoding="utf-8", errors="backslashreplace")
-    try:
-        with stream:
-            yield stream
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
 
 
 class ExportError(Exception):

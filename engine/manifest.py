@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TextIO
 
 from engine.images import MISSING_DETAIL, Status
 from engine.records import FileRecord, Location, hash_file, read_identity
@@ -170,3 +172,19 @@ def json_row(row: dict[str, str]) -> dict[str, object]:
         else:
             typed[key] = value
     return typed
+
+
+@contextlib.contextmanager
+def new_text_file(path: Path) -> Iterator[TextIO]:
+    """Create the UTF-8 text file `path`, which must not exist, and remove it again
+    if writing it fails, so that no manifest is left cut short.
+
+    File names that are not valid UTF-8 are written with backslash escapes.
+    """
+    stream = path.open("x", newline="", encoding="utf-8", errors="backslashreplace")
+    try:
+        with stream:
+            yield stream
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
