@@ -22,6 +22,7 @@ from pathlib import Path
 from engine.decisions import Decision
 from engine.export_notes import copied_without_manifest, destination_full_error, not_reviewed_note
 from engine.export_results import ExportedFile, ExportSummary
+from engine.interrupts import stops_held
 from engine.listing import describe_skipped_folders, list_relative_images
 from engine.manifest import (
     MANIFEST_COLUMNS,
@@ -148,21 +149,27 @@ class CleanedSetExport:
             for record in self.records:
                 yield self._export_one(record)
         finally:
-            self._list_stopped_file()
-            self._count_listed()
-            # One row per file handled, also for the last one when the run is
-            # stopped at its yield.
-            self.summary.cancelled = len(self._listed) < len(self.records)
-            if self.summary.skipped_full:
-                self.summary.errors.append(
-                    destination_full_error(self.summary.skipped_full, self.destination))
-            self._placement.add_final_notes(
-                listed.placed for listed in self._listed if listed.placed is not None)
-            self._write_manifests()
+            # A stop now would leave files that no manifest lists.
+            with stops_held():
+                self._finish()
             logger.info("Exported %d files of %s to %s: %d there already, %d not copied, "
                         "%d failed", self.summary.added, self.store.folder, self.destination,
                         self.summary.already_present, self.summary.not_copied,
                         self.summary.failed)
+
+    def _finish(self) -> None:
+        """Count the listed files, add the final notes and write the manifests."""
+        self._list_stopped_file()
+        self._count_listed()
+        # One row per file handled, also for the last one when the run is
+        # stopped at its yield.
+        self.summary.cancelled = len(self._listed) < len(self.records)
+        if self.summary.skipped_full:
+            self.summary.errors.append(
+                destination_full_error(self.summary.skipped_full, self.destination))
+        self._placement.add_final_notes(
+            listed.placed for listed in self._listed if listed.placed is not None)
+        self._write_manifests()
 
     def _find_files_not_reviewed(self) -> None:
         """List the folder's image files that the review lacks, with a note.

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
 _Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+class _HeldStops:
+    """How many stops_held blocks run, and whether a stop came during them."""
+
+    depth = 0
+    pending = False
+
+
+@contextlib.contextmanager
+def stops_held() -> Iterator[None]:
+    """Hold back the KeyboardInterrupt of a Ctrl+C or SIGTERM that StopSignals
+    handles during the block, and raise it at the end of the block.
+
+    For work that a stop must not cut in two, such as writing a manifest. Outside
+    the command line, where no StopSignals is active, the block runs as it is.
+    """
+    _HeldStops.depth += 1
+    try:
+        yield
+    except BaseException:
+        if _HeldStops.depth == 1:
+            # The block failed anyway: the stop it held back is moot.
+            _HeldStops.pending = False
+        raise
+    finally:
+        _HeldStops.depth -= 1
+    if _HeldStops.depth == 0 and _HeldStops.pending:
+        _HeldStops.pending = False
+        raise KeyboardInterrupt
 
 
 class StopSignals:
@@ -56,5 +87,9 @@ class StopSignals:
     def _handle(self, _number: int, _frame: FrameType | None) -> None:
         # Nothing is written here: the handler can run inside a write to stderr,
         # and writing to the same stream from it raises RuntimeError.
-        if not self.work_complete:
-            raise KeyboardInterrupt
+        if self.work_complete:
+            return
+        if _HeldStops.depth:
+            _HeldStops.pending = True
+            return
+        raise KeyboardInterrupt

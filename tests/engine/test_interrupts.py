@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -17,7 +18,9 @@ from typing import Any, TextIO
 import pytest
 from review_files import backdate, copy_blood_jpgs, inventory_by_path, write_retina_pngs
 
+from engine import export
 from engine.cli import EXIT_OK, main
+from engine.interrupts import StopSignals, stops_held
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -231,3 +234,44 @@ def test_signal_after_manifests_written(
         f"Exported {manifest['summary']['exported']} files to {destination}.")
     check_no_stop_reported(output.err)
     assert manifest["complete"] is True
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=SIGNAL_IDS)
+def test_signal_while_manifests_written(
+    mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, signal_number: int,
+) -> None:
+    # The signal comes as the JSON manifest is created, once every file is copied
+    # and the CSV manifest written.
+    destination = tmp_path / "clean"
+    create = export.new_text_file
+    sent = []
+
+    def create_and_signal(path: Path) -> contextlib.AbstractContextManager[TextIO]:
+        if path.suffix == ".json":
+            sent.append(path)
+            signal.raise_signal(signal_number)
+        return create(path)
+
+    monkeypatch.setattr(export, "new_text_file", create_and_signal)
+    code = main(["export", str(mixed_folder), "--to", str(destination)])
+    output = capsys.readouterr()
+    manifest = read_manifest(destination / "manifest.json")
+
+    assert sent
+    assert code == EXIT_OK, output.err
+    check_no_stop_reported(output.err)
+    assert manifest["complete"] is True
+    assert len(manifest["files"]) == 16
+
+
+def test_stop_held_in_failed_block_is_dropped() -> None:
+    with StopSignals(sigterm=True, until_exit=False):
+        with pytest.raises(ValueError), stops_held():
+            signal.raise_signal(signal.SIGTERM)
+            raise ValueError("the block failed")
+        # The stop went with the failure, so a later block runs to its end.
+        with stops_held():
+            finished = True
+
+    assert finished
