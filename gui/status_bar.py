@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QRect, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QRect, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QFontMetrics, QHelpEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -72,11 +72,44 @@ def format_duration(seconds: float) -> str:
     return f"{whole // 3600} h {whole // 60 % 60:02d} min"
 
 
-def describe_model(model: ReferenceModel | None) -> str:
-    """Return the model's name and calibrated threshold."""
+def describe_model(model: ReferenceModel | None) -> tuple[str, str]:
+    """Return the model's name and its calibrated threshold, as two parts of one text."""
     if model is None:
-        return "No model loaded: scoring is disabled"
-    return f"Model: {model.name} · calibrated threshold {format_threshold(model.threshold)}"
+        return "No model loaded: scoring is disabled", ""
+    return f"Model: {model.name}", f" · calibrated threshold {format_threshold(model.threshold)}"
+
+
+class _ElidedLabel(QLabel):
+    """A one-line label no wider than `widest` text. Its text has a head, cut with "…"
+    where the whole does not fit, and a tail always shown, so that a long text
+    leaves the status bar's message some space and does not widen the window.
+    """
+
+    def __init__(self, widest: str) -> None:
+        super().__init__()
+        self._tail = ""
+        self.setMaximumWidth(self.fontMetrics().horizontalAdvance(widest))
+
+    def set_parts(self, head: str, tail: str) -> None:
+        self._tail = tail
+        self.setText(head + tail)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance(f"…{self._tail}"),
+                     super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        """Return the text as painted."""
+        metrics = self.fontMetrics()
+        head = self.text()[: len(self.text()) - len(self._tail)]
+        room = self.contentsRect().width() - metrics.horizontalAdvance(self._tail)
+        return metrics.elidedText(head, Qt.TextElideMode.ElideRight, max(room, 0)) + self._tail
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().windowText().color())
+        painter.drawText(self.contentsRect(), Qt.AlignmentFlag.AlignLeading
+                         | Qt.AlignmentFlag.AlignVCenter, self.shown_text())
 
 
 def _separator() -> QFrame:
@@ -124,7 +157,9 @@ class MainStatusBar(QStatusBar):
         self._cancel_button = QPushButton("Cancel")
         self._cancel_button.setToolTip("Stop the running job after the current file")
         self._counts_label = QLabel()
-        self._model_label = QLabel()
+        # Room for a name of 24 letters, such as the bundled model's of 14.
+        self._model_label = _ElidedLabel("Model: a_model_name_of_24_letters · "
+                                         "calibrated threshold 1.000")
         self.addWidget(self._progress_bar)
         self.addWidget(self._rate_label)
         self.addWidget(self._cancel_button)
@@ -144,6 +179,11 @@ class MainStatusBar(QStatusBar):
     @property
     def model_text(self) -> str:
         return self._model_label.text()
+
+    @property
+    def shown_model_text(self) -> str:
+        """The model's text as painted, its name cut where the whole does not fit."""
+        return self._model_label.shown_text()
 
     @property
     def rate_text(self) -> str:
@@ -263,7 +303,7 @@ class MainStatusBar(QStatusBar):
 
     def set_model(self, model: ReferenceModel | None) -> None:
         """Show the name and threshold of `model`, with its training and file in the tooltip."""
-        self._model_label.setText(describe_model(model))
+        self._model_label.set_parts(*describe_model(model))
         if model is None:
             self._model_label.setToolTip("Open a model file to score images: Model › Open "
                                          "Model…")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QFrame, QLabel, QToolTip
 from pytestqt.qtbot import QtBot
 
+from engine.modelfile import ReferenceModel
 from gui.main_window import MainWindow
 from gui.status_bar import MainStatusBar, describe_rate, format_duration
 
@@ -173,6 +175,26 @@ def test_short_message_shown_whole(qtbot: QtBot, status_bar: MainStatusBar) -> N
     status_bar.showMessage("Moved 12 images to /data/set_rejected.")
 
     assert status_bar.shown_message() == "Moved 12 images to /data/set_rejected."
+
+
+def test_long_model_name_leaves_room(
+    qtbot: QtBot, status_bar: MainStatusBar, default_model: ReferenceModel,
+) -> None:
+    name = "retina_reference_model_trained_on_clinic_A_fundus_photographs_2024_cohort_v3"
+    status_bar.resize(1000, 30)
+    qtbot.waitExposed(status_bar)
+    status_bar.set_model(default_model)
+    qtbot.waitUntil(lambda: status_bar.shown_model_text == status_bar.model_text)
+    bundled_width = status_bar.minimumSizeHint().width()
+
+    status_bar.set_model(replace(default_model, name=name))
+    status_bar.showMessage("Moved 7 images to /data/set_rejected")
+
+    # The name is cut in the middle, the threshold stays, and the message keeps a place.
+    shown = status_bar.shown_model_text
+    assert "…" in shown and shown.endswith("calibrated threshold 1.000")
+    assert status_bar.minimumSizeHint().width() <= bundled_width
+    assert status_bar.shown_message().startswith("Moved 7 image")
 
 
 def test_progress_clears_message(status_bar: MainStatusBar) -> None:
