@@ -84,7 +84,9 @@ def _inflated_size(inflater: zlib._Decompress, data: bytes) -> int:
     """
     size = 0
     try:
-        while data:
+        # Data after the end of the stream is not inflated: zlib would keep a copy of
+        # all of it, copied again for each piece.
+        while data and not inflater.eof:
             size += len(inflater.decompress(data, _PIECE))
             data = inflater.unconsumed_tail
     except zlib.error:

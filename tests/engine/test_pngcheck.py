@@ -96,6 +96,20 @@ def test_short_image_data_is_truncated(
     assert (loaded.status, loaded.detail) == (Status.DAMAGED, "damaged or truncated")
 
 
+def test_data_after_short_stream_is_truncated(tmp_path: Path, retina: np.ndarray) -> None:
+    # Image data chunks go on after a stream of half the rows has ended: they are
+    # read for their checksums but not kept.
+    path = write_rows(tmp_path / "half.png", (28, 28), (8, 2), pixel_rows(retina[:14]))
+    data = path.read_bytes()
+    end = data.index(b"IEND") - 4
+    extra = chunk(b"IDAT", bytes(range(256)) * 32) * 2000
+    path.write_bytes(data[:end] + extra + data[end:])
+
+    loaded = load_image(path, FRAMING)
+
+    assert (loaded.status, loaded.detail) == (Status.DAMAGED, "damaged or truncated")
+
+
 def test_short_interlaced_data_is_truncated(tmp_path: Path) -> None:
     size = (20, 13)
     full = zero_rows(size, 8, interlace=1)
