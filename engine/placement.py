@@ -16,6 +16,7 @@ from typing import BinaryIO
 from engine.export_notes import left_behind_note, renamed_note
 from engine.export_results import ExportSummary
 from engine.hardlinks import CopyReason, HardLinks
+from engine.interrupts import stops_held
 from engine.names import (
     MAX_SUFFIX,
     DestinationNames,
@@ -58,12 +59,17 @@ class PlacedFile:
 
 @dataclass
 class _Creation:
-    """The new name in the destination that `place` is copying or linking one file to."""
+    """The new name in the destination that `place` is copying or linking one file to.
+
+    `created`: this export made the file of that name, which is then its own to
+    list or remove, never another program's.
+    """
 
     relative_path: str
     path: Path
     note: str
     copy_reason: CopyReason | None = None
+    created: bool = False
 
     def placed(self, sha256: str, linked: bool) -> PlacedFile:
         return PlacedFile(self.path, sha256, linked, self.copy_reason, note=self.note)
@@ -163,36 +169,35 @@ class Placement:
 
         Raises FileExistsError if that name is taken.
         """
-        target = creation.path
-        if self._links is None:
-            return creation.placed(_copy_new(source, target, size), linked=False)
-        creation.copy_reason = self._links.link(source, target)
-        if creation.copy_reason is None:
-            return creation.placed(hash_file(target), linked=True)
-        return creation.placed(_copy_new(source, target, size), linked=False)
+        if self._links is not None:
+            # A stop during the link waits until `created` says whether it was made.
+            with stops_held():
+                creation.copy_reason = self._links.link(source, creation.path)
+                creation.created = creation.copy_reason is None
+            if creation.created:
+                return creation.placed(hash_file(creation.path), linked=True)
+        return creation.placed(_copy_new(source, creation, size), linked=False)
 
     def stopped_file(self, record: FileRecord) -> PlacedFile | None:
         """Return the file that `place` made for `record` if it is whole, or None.
 
         The caller lists that file after a stop (KeyboardInterrupt), which can come
-        once the copy or link is whole but before `place` has returned it.
-        _copy_new removes a copy that it did not finish, so unless that removal
-        failed, a regular file of the record's size under the name being created
-        is the whole copy or a hard link.
+        once the copy or link is whole but before `place` has returned it. The
+        file is the export's own if `place` created it, or if it is a hard link to
+        the file in the folder. _copy_new removes a copy that it did not finish,
+        so unless that removal failed, a copy of the record's size is whole.
         """
         creation = self._creation
         if creation is None or creation.relative_path != record.relative_path:
-            return None
-        if not _has_size(creation.path, record.size):
-            return None
-        digest = _digest_or_none(creation.path)
-        if digest is None:
             return None
         try:
             linked = os.path.samefile(self.folder / record.relative_path, creation.path)
         except OSError:
             linked = False
-        return creation.placed(digest, linked)
+        if not (creation.created or linked) or not _has_size(creation.path, record.size):
+            return None
+        digest = _digest_or_none(creation.path)
+        return None if digest is None else creation.placed(digest, linked)
 
     def _earlier_copy(self, source: Path, requested: Path, names: FolderNames,
                       size: int) -> tuple[Path, str] | None:
@@ -298,22 +303,30 @@ def _digest_or_none(path: Path) -> str | None:
         return None
 
 
-def _copy_new(source: Path, target: Path, expected_size: int) -> str:
-    """Copy `source` to the new file `target` with its times and mode, and return the SHA-256.
+def _copy_new(source: Path, creation: _Creation, expected_size: int) -> str:
+    """Copy `source` to the new file `creation.path` with its times and mode, and return
+    the SHA-256.
 
     The target is created exclusively, synced, and removed again on any failure,
     also on a stop right after it was created. Raises FileExistsError if it exists.
     """
+    target = creation.path
+    writer: BinaryIO | None = None
     with source.open("rb") as reader:
         try:
-            with target.open("xb") as writer:
+            # A stop during the creation waits until `created` says whether the
+            # file is this copy's, so that no other program's file is removed.
+            with stops_held():
+                writer = target.open("xb")
+                creation.created = True
+            with writer:
                 return _fill(reader, writer, source, target, expected_size)
-        except FileExistsError:
-            # Only the exclusive creation raises this, so the name belongs to
-            # another file and nothing of this copy is there to remove.
-            raise
         except BaseException:
-            target.unlink(missing_ok=True)
+            if writer is not None:
+                with contextlib.suppress(OSError):
+                    writer.close()
+                target.unlink(missing_ok=True)
+                creation.created = False
             raise
 
 
