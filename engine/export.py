@@ -152,10 +152,10 @@ class CleanedSetExport:
             # A stop now would leave files that no manifest lists.
             with stops_held():
                 self._finish()
-            logger.info("Exported %d files of %s to %s: %d there already, %d not copied, "
-                        "%d failed", self.summary.added, self.store.folder, self.destination,
-                        self.summary.already_present, self.summary.not_copied,
-                        self.summary.failed)
+                logger.info("Exported %d files of %s to %s: %d there already, %d not "
+                            "copied, %d failed", self.summary.added, self.store.folder,
+                            self.destination, self.summary.already_present,
+                            self.summary.not_copied, self.summary.failed)
 
     def _finish(self) -> None:
         """Count the listed files, add the final notes and write the manifests."""
