@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_level(common)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser(
-        "train", parents=[common], formatter_class=HelpFormatter,
+    train = _add_command(
+        commands, common, "train",
         help="train and calibrate a reference model",
         description="Train the autoencoder on known-good images and calibrate each signal's "
                     "threshold on a held-out share of them. Writes the model file and a "
@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of clean images the threshold may flag "
                             "(default %(default)s)")
 
-    score = commands.add_parser(
-        "score", parents=[common], formatter_class=HelpFormatter,
+    score = _add_command(
+        commands, common, "score",
         help="score a folder into a CSV file",
         description="Score every image under FOLDER and write a CSV row for each file, "
                     "with its status, score, signals and decisions, and for each subfolder "
@@ -92,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the folder's chosen threshold, else the "
                             "calibrated one)")
 
-    evaluate = commands.add_parser(
-        "evaluate", parents=[common], formatter_class=HelpFormatter,
+    evaluate = _add_command(
+        commands, common, "evaluate",
         help="measure detection on a data folder",
         description="Score each source of a data folder (retina photos, blood cells, other "
                     "modalities) and generated hard cases. For each, print the share of "
@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="model file (default: the bundled retina model)")
     add_review_commands(commands, common)
     return parser
+
+
+def _add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                 common: argparse.ArgumentParser, name: str, *, help: str,
+                 description: str) -> argparse.ArgumentParser:
+    """Add the sub-command `name` with the options of `common` and HelpFormatter's layout."""
+    return commands.add_parser(name, parents=[common], formatter_class=HelpFormatter,
+                               help=help, description=description)
 
 
 def positive_int(text: str) -> int:
@@ -172,8 +180,8 @@ def add_review_commands(
     common: argparse.ArgumentParser,
 ) -> None:
     """Add move-rejects, undo and export, which work on a folder's review state."""
-    move = commands.add_parser(
-        "move-rejects", parents=[common], formatter_class=HelpFormatter,
+    move = _add_command(
+        commands, common, "move-rejects",
         help="move every file whose final decision is reject into a quarantine folder",
         description="Score FOLDER through its cache, then move every file whose final "
                     "decision is reject into a quarantine folder under the same relative "
@@ -186,8 +194,8 @@ def add_review_commands(
     add_model_option(move)
     add_threshold_choice(move)
 
-    undo = commands.add_parser(
-        "undo", parents=[common], formatter_class=HelpFormatter,
+    undo = _add_command(
+        commands, common, "undo",
         help="move the files of the last move batch back",
         description="Move the files of the newest move-rejects batch of FOLDER back from "
                     "the quarantine folder to their original paths. Run it again to undo "
@@ -198,8 +206,8 @@ def add_review_commands(
                       help="record the batch's files that are in neither place as gone, "
                            "also when none of them is in the quarantine folder")
 
-    export = commands.add_parser(
-        "export", parents=[common], formatter_class=HelpFormatter,
+    export = _add_command(
+        commands, common, "export",
         help="copy the kept files to a folder, with manifest.csv and manifest.json",
         description="Score FOLDER through its cache, then copy every file whose final "
                     "decision is keep into the destination under the same relative path. "
