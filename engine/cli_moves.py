@@ -238,7 +238,7 @@ def run_export(args: argparse.Namespace, model: ReferenceModel,
 def _report_export(summary: ExportSummary, link: bool) -> int:
     """Print the counts of a whole export and return the exit code.
 
-    With `link`, the export was asked to hard-link, and the count says how many it did.
+    With `link`, the export was requested to hard-link, and the count gives how many it did.
     """
     # A file that a merge found in the destination with the same content was not
     # copied, so it counts as there already, not as exported.

@@ -236,7 +236,7 @@ def folder_problem(folder: Path) -> str:
     return "" if problem is None else problem.reason
 
 
-# How a destination that overlap finds in the way stands to the reviewed folder,
+# How a destination that overlap finds in the way relates to the reviewed folder,
 # as the messages put it: "the destination D <relation> the reviewed folder F".
 OVERLAP_RELATIONS = {"same": "is", "inside": "is inside", "contains": "contains"}
 

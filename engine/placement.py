@@ -170,7 +170,7 @@ class Placement:
         Raises FileExistsError if that name is taken.
         """
         if self._links is not None:
-            # A stop during the link waits until `created` says whether it was made.
+            # A stop during the link is held back until `created` records whether it was made.
             with stops_held():
                 creation.copy_reason = self._links.link(source, creation.path)
                 creation.created = creation.copy_reason is None
@@ -314,7 +314,7 @@ def _copy_new(source: Path, creation: _Creation, expected_size: int) -> str:
     writer: BinaryIO | None = None
     with source.open("rb") as reader:
         try:
-            # A stop during the creation waits until `created` says whether the
+            # A stop during the creation is held back until `created` records that the
             # file is this copy's, so that no other program's file is removed.
             with stops_held():
                 writer = target.open("xb")

@@ -56,13 +56,13 @@ def check_png_data(path: Path, image: Image.Image) -> None:
             if kind == b"IEND":
                 break
     if inflater is not None and len(header) == 13 and inflated < _data_size(header):
-        raise OSError("image data truncated: it holds fewer rows than the header declares")
+        raise OSError("image data truncated: fewer rows than the header declares")
 
 
 def _last_row_empty(image: Image.Image) -> bool:
     """Return whether the last row that a PNG's image data fills is all zero.
 
-    Rows come in order, so when that row holds anything, every row was decoded.
+    Rows come in order, so when that row contains anything, every row was decoded.
     Interlaced data fills the odd rows last. An animation's frames are other data,
     so for one of them this is False.
     """
@@ -97,8 +97,8 @@ def _inflated_size(inflater: zlib._Decompress, data: bytes) -> int:
 def _data_size(header: bytes) -> int:
     """Return the inflated size of the image data that the IHDR chunk's data declares.
 
-    Each row has a filter byte before its pixels; an interlaced image has the rows
-    of each of its seven passes, without those passes that hold no pixel.
+    Each row has a filter byte before its pixels. An interlaced image has the rows
+    of each of its seven passes, except passes that contain no pixel.
     """
     width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
     depth, colour, interlace = header[8], header[9], header[12]

@@ -61,7 +61,7 @@ def test_real_pngs_read_like_pillow(tmp_path: Path, real_images: list[np.ndarray
             assert np.array_equal(np.asarray(plain), np.asarray(image))
 
 
-def test_image_larger_than_one_stored_block_reads_like_pillow(
+def test_multi_block_image_reads_like_pillow(
     tmp_path: Path, real_images: list[np.ndarray],
 ) -> None:
     # 160 × 168 RGB rows take 80 808 bytes, more than one stored deflate block of

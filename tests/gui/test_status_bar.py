@@ -191,8 +191,9 @@ def test_long_model_name_leaves_room(
     status_bar.showMessage("Moved 7 images to /data/set_rejected")
 
     # The name is cut in the middle, the threshold stays, and the message keeps a place.
-    shown = status_bar.shown_model_text
-    assert "…" in shown and shown.endswith("calibrated threshold 1.000")
+    model_text = status_bar.shown_model_text
+    assert "…" in model_text
+    assert model_text.endswith("calibrated threshold 1.000")
     assert status_bar.minimumSizeHint().width() <= bundled_width
     assert status_bar.shown_message().startswith("Moved 7 image")
 
