@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from png_files import png_chunk
 
 from engine.conversion import BACKGROUND_RGB
 from engine.framing import Framing
@@ -134,15 +135,11 @@ def write_levels_png(path: Path, levels: np.ndarray, depth: int,
     data = b"".join(b"\0" + row.tobytes() for row in rows)
     colour = 2 if levels.ndim == 3 else 0
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
-
     path.write_bytes(b"\x89PNG\r\n\x1a\n"
-                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0,
+                     + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0,
                                                   0, 0))
-                     + chunk(b"tRNS", struct.pack(f">{len(transparent)}H", *transparent))
-                     + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
+                     + png_chunk(b"tRNS", struct.pack(f">{len(transparent)}H", *transparent))
+                     + png_chunk(b"IDAT", zlib.compress(data)) + png_chunk(b"IEND", b""))
     return path
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
+from png_files import png_chunk
 
 from engine.conversion import to_rgb
 from engine.framing import Framing
@@ -43,8 +44,7 @@ def rewrite_chunks(path: Path, change: Callable[[bytes, bytes], list[tuple[bytes
     output = bytearray(data[:8])
     for kind, body, _ in png_chunks(data):
         for new_kind, new_body in change(kind, body):
-            output += struct.pack(">I", len(new_body)) + new_kind + new_body
-            output += struct.pack(">I", zlib.crc32(new_body, zlib.crc32(new_kind)))
+            output += png_chunk(new_kind, new_body)
     path.write_bytes(bytes(output))
     return path
 
@@ -174,8 +174,7 @@ def _short_stream(path: Path, rgb: np.ndarray) -> None:
     chunks = [(b"IHDR", header), (b"IDAT", stream[:-4]), (b"IDAT", stream[-4:]), (b"IEND", b"")]
     data = bytearray(PNG_SIGNATURE)
     for kind, body in chunks:
-        data += struct.pack(">I", len(body)) + kind + body
-        data += struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+        data += png_chunk(kind, body)
     path.write_bytes(bytes(data))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from png_files import png_chunk
 
 from engine.framing import Framing
 from engine.images import Status, load_image
@@ -23,11 +24,6 @@ ADAM7 = [(0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (
          (1, 0, 2, 1)]
 
 
-def chunk(kind: bytes, body: bytes) -> bytes:
-    return (struct.pack(">I", len(body)) + kind + body
-            + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
-
-
 def write_rows(path: Path, size: tuple[int, int], kind: tuple[int, int], rows: bytes,
                interlace: int = 0, idat_parts: int = 1) -> Path:
     """Write a PNG of `size` and (bit depth, colour type) `kind` whose image data is
@@ -38,9 +34,10 @@ def write_rows(path: Path, size: tuple[int, int], kind: tuple[int, int], rows: b
     stream = zlib.compress(rows)
     step = -(-len(stream) // idat_parts)
     parts = [stream[start : start + step] for start in range(0, len(stream), step)]
-    palette = chunk(b"PLTE", bytes(range(48))) if kind[1] == 3 else b""
-    path.write_bytes(PNG_SIGNATURE + chunk(b"IHDR", header) + palette
-                     + b"".join(chunk(b"IDAT", part) for part in parts) + chunk(b"IEND", b""))
+    palette = png_chunk(b"PLTE", bytes(range(48))) if kind[1] == 3 else b""
+    image_data = b"".join(png_chunk(b"IDAT", part) for part in parts)
+    path.write_bytes(PNG_SIGNATURE + png_chunk(b"IHDR", header) + palette + image_data
+                     + png_chunk(b"IEND", b""))
     return path
 
 
@@ -102,7 +99,7 @@ def test_data_after_short_stream_is_truncated(tmp_path: Path, retina: np.ndarray
     path = write_rows(tmp_path / "half.png", (28, 28), (8, 2), pixel_rows(retina[:14]))
     data = path.read_bytes()
     end = data.index(b"IEND") - 4
-    extra = chunk(b"IDAT", bytes(range(256)) * 32) * 2000
+    extra = png_chunk(b"IDAT", bytes(range(256)) * 32) * 2000
     path.write_bytes(data[:end] + extra + data[end:])
 
     loaded = load_image(path, FRAMING)
